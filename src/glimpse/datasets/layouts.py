@@ -1,0 +1,92 @@
+"""Find the videos of a dataset and their labels.
+
+Two layouts:
+
+- a folder in the UCF-11 layout ``ROOT/<class>/<group>/<clip>.<ext>`` (groups optional:
+  ``ROOT/<class>/<clip>.<ext>`` gives group None). HMDB-51's ``ROOT/<class>/<clip>.avi`` is the
+  groupless case. An actor mask file ``<clip>.mask.npz`` beside a clip is picked up.
+- an MMAction2-style list file: one ``relative/path label`` per line, relative to the list
+  file's folder or to ``--root``; labels are class names or integer indices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from glimpse import GlimpseError
+from glimpse.video import VIDEO_EXTENSIONS
+
+MASK_SUFFIX = ".mask.npz"
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    path: Path  # absolute
+    relpath: str  # relative to the dataset root, with "/"
+    label: str
+    group: str | None = None
+
+    @property
+    def mask_path(self) -> Path | None:
+        p = self.path.with_name(self.path.name.rsplit(".", 1)[0] + MASK_SUFFIX)
+        return p if p.exists() else None
+
+
+def label_map(items) -> dict[str, int]:
+    """Stable label map: sorted class names -> 0..C-1 (integer names sort numerically)."""
+    names = {it.label for it in items}
+    key = (lambda s: (0, int(s), "")) if all(n.isdigit() for n in names) else (lambda s: (1, 0, s))
+    return {name: i for i, name in enumerate(sorted(names, key=key))}
+
+
+def scan_folder(root: str | Path) -> list[VideoItem]:
+    root = Path(root)
+    if not root.is_dir():
+        raise GlimpseError(f"{root} is not a folder; give a dataset folder (class/group/clip.ext) "
+                           f"or a list file")
+    items = []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in sorted(class_dir.rglob("*")):
+            if path.suffix.lower() not in VIDEO_EXTENSIONS or not path.is_file():
+                continue
+            rel = path.relative_to(root)
+            group = rel.parts[1] if len(rel.parts) > 2 else None
+            items.append(VideoItem(path.resolve(), rel.as_posix(), class_dir.name, group))
+    if not items:
+        raise GlimpseError(f"no videos found under {root} (looked for {', '.join(VIDEO_EXTENSIONS)}"
+                           f" files in <class>/ or <class>/<group>/ folders)")
+    return items
+
+
+def read_list_file(path: str | Path, root: str | Path | None = None) -> list[VideoItem]:
+    """``relative/path label`` per line; blank lines and ``#`` comments are skipped."""
+    path = Path(path)
+    root = Path(root) if root else path.parent
+    items = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.rsplit(maxsplit=1)
+            if len(parts) != 2:
+                raise GlimpseError(f"{path}:{n}: expected 'relative/path label', got '{line}'")
+            rel, label = parts
+            rel_path = Path(rel)
+            group = rel_path.parts[-2] if len(rel_path.parts) > 2 else None
+            items.append(VideoItem((root / rel).resolve(), rel_path.as_posix(), label, group))
+    if not items:
+        raise GlimpseError(f"list file {path} names no videos")
+    return items
+
+
+def load_dataset(data: str | Path, root: str | Path | None = None) -> tuple[list[VideoItem], Path]:
+    """A folder or a list file -> (items, dataset root)."""
+    data = Path(data)
+    if data.is_dir():
+        return scan_folder(data), data
+    if data.is_file():
+        items = read_list_file(data, root)
+        return items, Path(root) if root else data.parent
+    raise GlimpseError(f"{data} does not exist; give a dataset folder or a list file")

@@ -1,0 +1,41 @@
+"""Actor masks saved beside a clip (``<clip>.mask.npz``), like JHMDB's puppet masks.
+
+File format: ``masks`` = np.packbits of the bool (F, H, W) masks along the last axis, ``shape`` =
+(F, H, W), ``fps``. Mask f belongs to decoded frame f of the clip.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def save_masks(path: str | Path, masks: np.ndarray, fps: float) -> None:
+    masks = np.asarray(masks, bool)
+    np.savez_compressed(path, masks=np.packbits(masks, axis=-1), shape=np.array(masks.shape),
+                        fps=np.array(float(fps)))
+
+
+def load_masks(path: str | Path) -> np.ndarray:
+    """bool (F, H, W)."""
+    with np.load(path) as z:
+        F, H, W = (int(v) for v in z["shape"])
+        return np.unpackbits(z["masks"], axis=-1, count=W).astype(bool).reshape(F, H, W)
+
+
+def mask_grid(masks: np.ndarray, K: int) -> np.ndarray:
+    """bool (F, H, W) -> float32 (F, K, K): the fraction of each of the K x K cells the actor covers.
+
+    The frame is resized to a square for the backbone, so cell (i, j) covers rows
+    [i H / K, (i + 1) H / K) and columns [j W / K, (j + 1) W / K) of the original frame.
+    """
+    F, H, W = masks.shape
+    rows = np.linspace(0, H, K + 1).round().astype(int)
+    cols = np.linspace(0, W, K + 1).round().astype(int)
+    m = masks.astype(np.float32)
+    # sum over row bands then column bands, divided by the cell areas
+    band = np.add.reduceat(m, rows[:-1], axis=1)
+    cell = np.add.reduceat(band, cols[:-1], axis=2)
+    area = np.outer(np.diff(rows), np.diff(cols)).astype(np.float32)
+    return cell / area

@@ -1,0 +1,1 @@
+"""Frozen CNN backbones, feature extraction, and the on-disk feature store."""

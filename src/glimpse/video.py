@@ -1,0 +1,186 @@
+"""Decode a video and sample its frames at a fixed rate (PyAV), nothing else.
+
+Frames are sampled by timestamp, not by index, so variable-frame-rate files sample evenly:
+for each target time k / fps (k = 0, 1, ...) the frame shown at that time (the last frame whose
+presentation time is <= the target) is emitted. ``fps = 0`` emits every decoded frame.
+Frames are streamed in batches so memory does not grow with the video's length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from glimpse import GlimpseError
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mpg", ".mpeg", ".webm", ".mkv", ".mov", ".m4v", ".ogv")
+
+
+class VideoError(GlimpseError):
+    """A video that cannot be decoded; the message names the file and the reason."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass
+class Batch:
+    frames: np.ndarray  # (n, H, W, 3) uint8 RGB
+    times: np.ndarray  # (n,) float64 seconds from the first frame
+    indices: np.ndarray  # (n,) int64 index of the decoded source frame
+
+
+def _open(path: Path):
+    if not path.is_file():
+        raise VideoError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise VideoError(path, "empty file (0 bytes)")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise VideoError(path, f"cannot open as a video ({e.__class__.__name__}: {e})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(path, "no video stream")
+    return container
+
+
+def _decoded(path: Path, container) -> Iterator[tuple[av.VideoFrame, float]]:
+    """Yield (frame, time in seconds) in presentation order."""
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    base = float(stream.time_base) if stream.time_base else None
+    last = -np.inf
+    try:
+        for i, frame in enumerate(container.decode(stream)):
+            if frame.pts is not None and base:
+                t = frame.pts * base
+            else:  # no timestamps: assume a constant rate
+                rate = float(stream.average_rate or 25)
+                t = i / rate
+            if t <= last:  # a repeated or out-of-order timestamp: keep time monotonic
+                t = last + 1e-6
+            last = t
+            yield frame, t
+    except av.error.FFmpegError as e:
+        raise VideoError(path, f"decoding failed ({e.__class__.__name__}: {e})") from None
+
+
+def iter_frames(
+    path: str | Path,
+    *,
+    fps: float = 10.0,
+    size: tuple[int, int] | None = None,
+    batch_size: int = 32,
+) -> Iterator[Batch]:
+    """Stream RGB frames of ``path`` sampled at ``fps``, resized to ``size = (width, height)``.
+
+    Raises VideoError for a missing, empty or undecodable file, no video stream, or zero frames.
+    A file that decodes part-way and then fails raises after the frames that did decode.
+    """
+    path = Path(path)
+    if fps < 0:
+        raise GlimpseError(f"fps must be >= 0, got {fps}")
+    container = _open(path)
+    frames, times, indices = [], [], []
+    emitted = 0
+
+    def convert(frame):
+        if size is None:
+            return frame.to_ndarray(format="rgb24")
+        return frame.reformat(width=size[0], height=size[1], format="rgb24",
+                              interpolation="AREA").to_ndarray()
+
+    def flush():
+        nonlocal frames, times, indices, emitted
+        out = Batch(np.stack(frames), np.asarray(times, np.float64), np.asarray(indices, np.int64))
+        emitted += len(frames)
+        frames, times, indices = [], [], []
+        return out
+
+    t0 = None
+    next_k = 0  # index of the next target time next_k / fps
+    prev = None  # (frame, time, index) of the latest decoded frame not yet superseded
+    eps = 1e-6
+    try:
+        for idx, (frame, t) in enumerate(_decoded(path, container)):
+            t0 = t if t0 is None else t0
+            t -= t0
+            if fps == 0:
+                frames.append(convert(frame)), times.append(t), indices.append(idx)
+            elif prev is not None:
+                arr = None  # the previous frame is shown at every target before this frame
+                while next_k / fps < t - eps:
+                    arr = convert(prev[0]) if arr is None else arr
+                    frames.append(arr), times.append(next_k / fps), indices.append(prev[2])
+                    next_k += 1
+                    if len(frames) == batch_size:
+                        yield flush()
+            prev = (frame, t, idx)
+            if len(frames) >= batch_size:
+                yield flush()
+        if fps != 0 and prev is not None:
+            arr = None
+            while next_k / fps <= prev[1] + eps:
+                arr = convert(prev[0]) if arr is None else arr
+                frames.append(arr), times.append(next_k / fps), indices.append(prev[2])
+                next_k += 1
+                if len(frames) == batch_size:
+                    yield flush()
+        if frames:
+            yield flush()
+    finally:
+        container.close()
+    if emitted == 0:
+        raise VideoError(path, "no decodable frames")
+
+
+def read_frames(path: str | Path, **kwargs) -> Batch:
+    """All sampled frames of a (short) video at once; see iter_frames."""
+    batches = list(iter_frames(path, **kwargs))
+    return Batch(np.concatenate([b.frames for b in batches]),
+                 np.concatenate([b.times for b in batches]),
+                 np.concatenate([b.indices for b in batches]))
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: int, *, codec: str | None = None,
+                quality: str = "high") -> None:
+    """Encode uint8 RGB frames (F, H, W, 3) to ``path``; the codec follows the extension.
+
+    Deterministic: the same frames give the same bytes (single-threaded encoders).
+    """
+    path = Path(path)
+    codec = codec or CODEC_FOR_EXT.get(path.suffix.lower())
+    if codec is None:
+        raise GlimpseError(f"no encoder for '{path.suffix}'; use one of {sorted(CODEC_FOR_EXT)}")
+    F, H, W, _ = frames.shape
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = W, H
+        stream.pix_fmt = "yuv420p"
+        stream.thread_count = 1
+        if codec == "libx264":
+            stream.options = {"crf": "17" if quality == "high" else "23", "preset": "veryfast",
+                              "threads": "1"}
+        elif codec in ("mpeg4", "mpeg1video"):
+            stream.bit_rate = 4_000_000 if quality == "high" else 1_000_000
+            stream.options = {"threads": "1"}
+        elif codec == "libvpx-vp9":
+            stream.options = {"crf": "24", "b": "0", "threads": "1", "deadline": "realtime",
+                              "cpu-used": "8", "row-mt": "0"}
+        for arr in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+CODEC_FOR_EXT = {".mp4": "libx264", ".avi": "mpeg4", ".mpg": "mpeg1video", ".webm": "libvpx-vp9",
+                 ".mkv": "libx264"}
