@@ -57,6 +57,7 @@ def _decoded(path: Path, container) -> Iterator[tuple[av.VideoFrame, float]]:
     stream.thread_type = "AUTO"
     base = float(stream.time_base) if stream.time_base else None
     last = -np.inf
+    i = -1
     try:
         for i, frame in enumerate(container.decode(stream)):
             if frame.pts is not None and base:
@@ -70,6 +71,10 @@ def _decoded(path: Path, container) -> Iterator[tuple[av.VideoFrame, float]]:
             yield frame, t
     except av.error.FFmpegError as e:
         raise VideoError(path, f"decoding failed ({e.__class__.__name__}: {e})") from None
+    declared = stream.frames  # the container's own frame count (0 where it has none)
+    if declared and i + 1 < 0.9 * declared:
+        raise VideoError(path, f"truncated: decoded {i + 1} of the {declared} frames its header "
+                               f"declares")
 
 
 def iter_frames(
@@ -153,7 +158,9 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int, *, codec: str | 
                 quality: str = "high") -> None:
     """Encode uint8 RGB frames (F, H, W, 3) to ``path``; the codec follows the extension.
 
-    Deterministic: the same frames give the same bytes (single-threaded encoders).
+    MPEG-4 part 2 (.avi), MPEG-1 and VP9 give the same bytes for the same frames in any process.
+    libx264 in PyAV's build does not: the same frames can encode differently depending on what
+    the process encoded before, so bit-reproducible data (SynthActions) defaults to .avi.
     """
     path = Path(path)
     codec = codec or CODEC_FOR_EXT.get(path.suffix.lower())
@@ -174,8 +181,13 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int, *, codec: str | 
         elif codec == "libvpx-vp9":
             stream.options = {"crf": "24", "b": "0", "threads": "1", "deadline": "realtime",
                               "cpu-used": "8", "row-mt": "0"}
-        for arr in frames:
+        # a fresh converter per file: a shared one carries state from file to file, which made
+        # the same frames encode differently depending on what the process encoded before
+        to_yuv = av.video.reformatter.VideoReformatter()
+        for i, arr in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
+            frame = to_yuv.reformat(frame, format="yuv420p")
+            frame.pts = i
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():

@@ -84,7 +84,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                                 daemon=True)
     producer.start()
     bar = tqdm(total=len(todo), unit="video", desc="extract", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True)
+               file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
     parts: dict = {}  # relpath -> lists of per-batch outputs
     try:
         with torch.inference_mode():
@@ -114,7 +114,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                 acc["times"].append(got.times)
                 acc["index"].append(got.indices)
                 summary.frames += len(got.times)
-                bar.set_postfix(frames=summary.frames)
+                bar.set_postfix(frames=summary.frames, refresh=False)
     finally:
         stop.set()
         bar.close()

@@ -42,7 +42,7 @@ class SynthConfig:
     fps: int = 25
     width: int = 256
     height: int = 256
-    ext: str = ".mp4"
+    ext: str = ".avi"  # MPEG-4 part 2, bit-reproducible (see video.write_video)
     seed: int = 0
     difficulty: Difficulty = field(default_factory=Difficulty)
 

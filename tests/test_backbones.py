@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+
+from glimpse import GlimpseError
+from glimpse.features.backbones import Backbone, build_efficientnet_lite0, efficientnet_lite0_weights_path
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return Backbone("efficientnet_lite0")
+
+
+def test_parity_with_reference_efficientnet_lite(lite0):
+    """timm's architecture with the mapped state dict == the reference implementation."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    ref = EfficientNet.from_pretrained("efficientnet-lite0",
+                                       weights_path=str(efficientnet_lite0_weights_path())).eval()
+    x = torch.randn(2, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = lite0.body.net
+        torch.testing.assert_close(ours.forward_features(x), ref.extract_features(x), atol=1e-5,
+                                   rtol=0)
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name,cls", [("chelsea", 285), ("coffee", 967)])
+def test_real_photos_classify_correctly(lite0, name, cls):
+    """TF-Lite preprocessing (x - 127.5) / 127.5 and the weights give the right ImageNet class."""
+    import skimage.data
+    from PIL import Image
+
+    img = np.asarray(Image.fromarray(getattr(skimage.data, name)()).resize((256, 256), Image.BILINEAR))
+    x = lite0.preprocess(torch.from_numpy(img)[None])
+    np.testing.assert_allclose(x[0, :, 0, 0].numpy(), (img[0, 0] - 127.5) / 127.5, atol=1e-6)
+    with torch.no_grad():
+        assert lite0.body.net(x).argmax().item() == cls
+
+
+def test_default_cube_is_8x8x1280_and_pooled_is_its_mean(lite0):
+    x = torch.randint(0, 255, (2, 256, 256, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        cube, vec = lite0(x, pooled=True)
+    assert cube.shape == (2, 8, 8, 1280) and vec.shape == (2, 1280)
+    torch.testing.assert_close(vec, cube.mean(dim=(1, 2)))
+
+
+def test_mapping_rejects_a_wrong_file(tmp_path):
+    torch.save({"a.weight": torch.zeros(3)}, tmp_path / "w.pth")
+    with pytest.raises(GlimpseError, match="tensors, expected"):
+        build_efficientnet_lite0(tmp_path / "w.pth")
+
+
+@pytest.mark.parametrize("name,layer,size,cube", [
+    ("googlenet", "inception5b", 224, (7, 7, 1024)),
+    ("inception_v3", "Mixed_7c", 299, (8, 8, 2048)),
+    ("vgg16", "pool4", 224, (14, 14, 512)),
+    ("vgg16", "conv5_3", 224, (14, 14, 512)),
+])
+def test_torchvision_backbones_load_a_named_local_file(tmp_path, name, layer, size, cube):
+    import torchvision.models as tvm
+
+    kwargs = {"aux_logits": True, "init_weights": False} if name != "vgg16" else {}
+    model = getattr(tvm, name)(weights=None, **kwargs)
+    path = tmp_path / f"{name}.pth"
+    torch.save(model.state_dict(), path)
+    bb = Backbone(name, weights=path, layer=layer)
+    assert bb.spec.input_size == size
+    with torch.no_grad():
+        out = bb(torch.randint(0, 255, (1, size, size, 3), dtype=torch.uint8))
+    assert tuple(out.shape[1:]) == cube
+    assert bb.describe()["channels"] == cube[2]
+
+
+def test_torchvision_backbone_needs_a_weights_file(tmp_path):
+    with pytest.raises(GlimpseError, match="needs --weights"):
+        Backbone("googlenet")
+    with pytest.raises(GlimpseError, match="does not exist"):
+        Backbone("googlenet", weights=tmp_path / "missing.pth")
+    (tmp_path / "bad.pth").write_text("nope")
+    with pytest.raises(GlimpseError, match="cannot read weights"):
+        Backbone("googlenet", weights=tmp_path / "bad.pth")
+    with pytest.raises(GlimpseError, match="unknown backbone"):
+        Backbone("resnet9000")
+    with pytest.raises(GlimpseError, match="no layer"):
+        Backbone("efficientnet_lite0", layer="fc")

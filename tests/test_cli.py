@@ -1,0 +1,24 @@
+import pytest
+
+from glimpse.cli import main
+
+
+@pytest.mark.parametrize("cmd", ["synth", "extract", "demo"])
+def test_help_has_examples(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"glimpse {cmd}" in out
+
+
+def test_bad_input_is_one_clear_line(tmp_path, capsys):
+    rc = main(["extract", str(tmp_path / "nope"), str(tmp_path / "f")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "does not exist" in err and "Traceback" not in err
+
+
+def test_bad_option_value(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["synth", "/tmp/x", "--actor-scale", "2,3"])
+    assert e.value.code == 2 and "MIN <= MAX <= 1" in capsys.readouterr().err

@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glimpse import GlimpseError
+from glimpse.datasets import (VideoItem, hmdb_split, label_map, read_list_file, scan_folder,
+                              ucf11_splits, validation_split)
+from glimpse.datasets.masks import mask_grid
+
+
+def _ucf_items(classes=3, groups=25, clips=2):
+    return [VideoItem(Path(f"/d/c{c}/g{g:02d}/v{n}.mpg"), f"c{c}/g{g:02d}/v{n}.mpg", f"c{c}",
+                      f"g{g:02d}") for c in range(classes) for g in range(groups) for n in range(clips)]
+
+
+def test_scan_folder_ucf11_layout(tiny_synth):
+    items = scan_folder(tiny_synth)
+    assert len(items) == 6 and items[0].label == "jump" and items[0].group == "group_01"
+    assert items[0].mask_path is not None
+    assert label_map(items) == {"jump": 0, "run": 1, "walk": 2}
+
+
+def test_scan_empty_folder(tmp_path):
+    with pytest.raises(GlimpseError, match="no videos found"):
+        scan_folder(tmp_path)
+
+
+def test_label_map_sorts_integer_labels_numerically():
+    items = [VideoItem(Path("x"), "x", s) for s in ["10", "2", "1"]]
+    assert label_map(items) == {"1": 0, "2": 1, "10": 2}
+
+
+def test_ucf11_paper_split_15_10_by_group_and_5_draws():
+    items = _ucf_items()
+    draws = ucf11_splits(items, seed=0)
+    assert len(draws) == 5
+    for train, test in draws:
+        for c in ("c0", "c1", "c2"):
+            tr = {it.group for it in train if it.label == c}
+            te = {it.group for it in test if it.label == c}
+            assert len(tr) == 15 and len(te) == 10 and not tr & te
+    assert {it.relpath for it in draws[0][0]} != {it.relpath for it in draws[1][0]}
+    assert [it.relpath for it in ucf11_splits(items, seed=0)[0][0]] == [it.relpath for it in draws[0][0]]
+
+
+def test_validation_is_group_disjoint_and_never_from_test():
+    train, test = ucf11_splits(_ucf_items(), seed=1)[0]
+    fit, val = validation_split(train, fraction=0.2, seed=0)
+    assert not {(i.label, i.group) for i in fit} & {(i.label, i.group) for i in val}
+    assert set(val) <= set(train) and not set(val) & set(test)
+    assert len({i.group for i in val if i.label == "c0"}) == 3  # 20% of 15 groups
+
+
+def test_hmdb_official_split_files(tmp_path):
+    items = [VideoItem(Path(f"/h/brush_hair/v{i}.avi"), f"brush_hair/v{i}.avi", "brush_hair")
+             for i in range(4)]
+    (tmp_path / "brush_hair_test_split1.txt").write_text("v0.avi 1\nv1.avi 2\nv2.avi 0\nv3.avi 1\n")
+    train, test = hmdb_split(items, tmp_path, 1)
+    assert [i.path.name for i in train] == ["v0.avi", "v3.avi"]
+    assert [i.path.name for i in test] == ["v1.avi"]
+    (tmp_path / "brush_hair_test_split2.txt").write_text("v0.avi 7\n")
+    with pytest.raises(GlimpseError, match="expected 'video.avi 0\\|1\\|2'"):
+        hmdb_split(items, tmp_path, 2)
+
+
+def test_list_file(tmp_path):
+    lst = tmp_path / "train.txt"
+    lst.write_text("# comment\nvideos/a.mp4 1\n\nvideos/b.mp4 0\n")
+    items = read_list_file(lst)
+    assert [(i.relpath, i.label) for i in items] == [("videos/a.mp4", "1"), ("videos/b.mp4", "0")]
+    assert items[0].path == (tmp_path / "videos/a.mp4").resolve()
+    lst.write_text("justonefield\n")
+    with pytest.raises(GlimpseError, match="train.txt:1"):
+        read_list_file(lst)
+
+
+def test_mask_grid_golden():
+    m = np.zeros((1, 4, 6), bool)
+    m[0, 0, 0:3] = True  # top row, left half
+    m[0, 3, 5] = True
+    g = mask_grid(m, 2)  # cells of 2 x 3 pixels
+    np.testing.assert_allclose(g[0], [[3 / 6, 0], [0, 1 / 6]])

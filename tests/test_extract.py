@@ -1,0 +1,77 @@
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from glimpse.cli import main
+from glimpse.features.extract import extract
+from glimpse.features.store import FeatureStore
+
+
+@pytest.fixture(scope="module")
+def extracted(tiny_synth, tmp_path_factory):
+    out = tmp_path_factory.mktemp("features")
+    summary = extract(tiny_synth, out, fps=0, progress=False)
+    return out, summary
+
+
+def test_cubes_are_float16_8x8x1280_with_masks(extracted, tiny_synth):
+    out, summary = extracted
+    store = FeatureStore(out)
+    assert summary.extracted == len(store) == 6 and not summary.failures
+    e = store.entries()[0]
+    cube = e.cube()
+    assert cube.dtype == np.float16 and cube.shape == (12, 8, 8, 1280)
+    masks = e.masks()
+    assert masks.shape == (12, 8, 8) and 0 < masks.mean() < 0.5  # the actor is small
+    assert e.group == "group_01" and store.feature["grid"] == 8
+    assert store.labels == ["jump", "run", "walk"]
+
+
+def test_second_run_does_no_work(extracted, tiny_synth):
+    out, _ = extracted
+    again = extract(tiny_synth, out, fps=0, progress=False)
+    assert again.extracted == 0 and again.skipped == 6
+
+
+def test_bad_videos_are_named_and_the_rest_extracted(tiny_synth, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_synth, data)
+    clip = sorted(data.rglob("*.avi"))
+    clip[0].write_bytes(clip[0].read_bytes()[:2000])  # truncated
+    clip[1].write_bytes(b"")  # empty
+    rc = main(["extract", str(data), str(tmp_path / "f"), "--quiet", "--fps", "5"])
+    assert rc == 1
+    store = FeatureStore(tmp_path / "f")
+    assert len(store) == 4
+    import json
+    failures = json.loads((tmp_path / "f" / "failures.json").read_text())
+    assert set(failures) == {c.relative_to(data).as_posix() for c in clip[:2]}
+
+
+def test_kill_9_mid_run_then_resume_gives_identical_features(tiny_synth, extracted, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "glimpse", "extract", str(tiny_synth), str(out), "--fps", "0",
+           "--quiet", "--batch-size", "4"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    entries = out / "entries"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill as soon as the first video is in
+        if entries.exists() and any(not p.name.startswith(".") for p in entries.iterdir()):
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(FeatureStore(out).ids())
+    assert 1 <= done_before < 6, "the kill should land part-way"
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    ref, resumed = FeatureStore(extracted[0]), FeatureStore(out)
+    assert ref.ids() == resumed.ids()
+    for eid in ref.ids():
+        np.testing.assert_array_equal(ref.entry(eid).cube(), resumed.entry(eid).cube())
+        np.testing.assert_array_equal(ref.entry(eid).masks(), resumed.entry(eid).masks())
