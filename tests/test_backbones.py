@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from glimpse import GlimpseError
-from glimpse.features.backbones import Backbone, build_efficientnet_lite0, efficientnet_lite0_weights_path
+from glimpse.features.backbones import (Backbone, build_efficientnet_lite0,
+                                        efficientnet_lite0_weights_path, fold_batchnorm)
 
 
 @pytest.fixture(scope="module")
@@ -12,17 +13,33 @@ def lite0():
 
 
 def test_parity_with_reference_efficientnet_lite(lite0):
-    """timm's architecture with the mapped state dict == the reference implementation."""
+    """timm's architecture with the mapped state dict == the reference implementation, and the
+    batch-norm-folded inference path == both, up to float rounding."""
     from efficientnet_lite_pytorch import EfficientNet
 
     ref = EfficientNet.from_pretrained("efficientnet-lite0",
                                        weights_path=str(efficientnet_lite0_weights_path())).eval()
+    ours = build_efficientnet_lite0().eval()
     x = torch.randn(2, 3, 256, 256, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        ours = lite0.body.net
         torch.testing.assert_close(ours.forward_features(x), ref.extract_features(x), atol=1e-5,
                                    rtol=0)
         torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=0)
+        folded = lite0.body.net.forward_features(x)
+        torch.testing.assert_close(folded, ref.extract_features(x), atol=2e-4, rtol=1e-4)
+
+
+def test_fold_batchnorm_golden():
+    conv = torch.nn.Conv2d(1, 1, 1, bias=False)
+    conv.weight.data.fill_(2.0)
+    bn = torch.nn.BatchNorm2d(1).eval()
+    bn.weight.data.fill_(3.0), bn.bias.data.fill_(1.0)
+    bn.running_mean.fill_(4.0), bn.running_var.fill_(1.0 - bn.eps)  # sqrt(var + eps) = 1
+    seq = fold_batchnorm(torch.nn.Sequential(conv, bn))
+    assert isinstance(seq[1], torch.nn.Identity)
+    # x = 5: conv 10, bn (10 - 4) * 3 + 1 = 19; folded weight 6, bias -12 + 1
+    assert seq(torch.full((1, 1, 1, 1), 5.0)).item() == pytest.approx(19.0)
+    assert seq[0].weight.item() == 6.0 and seq[0].bias.item() == -11.0
 
 
 @pytest.mark.parametrize("name,cls", [("chelsea", 285), ("coffee", 967)])
@@ -35,7 +52,7 @@ def test_real_photos_classify_correctly(lite0, name, cls):
     x = lite0.preprocess(torch.from_numpy(img)[None])
     np.testing.assert_allclose(x[0, :, 0, 0].numpy(), (img[0, 0] - 127.5) / 127.5, atol=1e-6)
     with torch.no_grad():
-        assert lite0.body.net(x).argmax().item() == cls
+        assert lite0.body.net(x).argmax().item() == cls  # through the folded inference path
 
 
 def test_default_cube_is_8x8x1280_and_pooled_is_its_mean(lite0):

@@ -69,7 +69,6 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     items, _ = load_dataset(data, root)
     labels = label_map(items)
     net = Backbone(backbone, weights=weights, layer=layer).to(device)
-    net = net.to(memory_format=torch.channels_last)
     spec = feature_spec(net, fps=fps, pooled=pooled)
     store = FeatureStore(out)
     store.create_or_check(spec, list(labels))
