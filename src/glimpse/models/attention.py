@@ -1,0 +1,39 @@
+"""Spatial attention over a K x K feature grid. Every module returns its weights.
+
+- ``LocationSoftmax``: l(t) = softmax(W h(t-1)) over the K^2 cells (papers 000 eq. 8, 002 eq. 1).
+- ``FrameSummary``: paper 000 sec. 4.4's variant input: a 1 x 1 convolution over X(t) to one K x K
+  map, then an MLP to w(t) in R^M, concatenated with h(t-1) before the location softmax.
+- ``attend``: x(t) = X(t) a(t), the attention-weighted average of the K^2 feature slices.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def attend(cube: Tensor, weights: Tensor) -> Tensor:
+    """cube (B, K^2, D), weights (B, K^2) -> (B, D)."""
+    return torch.bmm(weights.unsqueeze(1), cube).squeeze(1)
+
+
+class LocationSoftmax(nn.Module):
+    def __init__(self, *, query: int, cells: int):
+        super().__init__()
+        self.proj = nn.Linear(query, cells)
+
+    def forward(self, query: Tensor) -> Tensor:
+        """query (B, Q) -> weights (B, K^2), each row sums to 1."""
+        return torch.softmax(self.proj(query), dim=-1)
+
+
+class FrameSummary(nn.Module):
+    """X(t) (B, T, K^2, D) -> w(t) (B, T, M) for all steps at once (it needs no recurrent state)."""
+
+    def __init__(self, *, feature_dim: int, cells: int, out: int):
+        super().__init__()
+        self.conv = nn.Linear(feature_dim, 1)  # a 1 x 1 convolution with one output map
+        self.mlp = nn.Sequential(nn.Linear(cells, out), nn.Tanh())
+
+    def forward(self, cubes: Tensor) -> Tensor:
+        return self.mlp(self.conv(cubes).squeeze(-1))

@@ -1,0 +1,84 @@
+"""Paper 002 (Sharma, Kiros, Salakhutdinov 2015): soft attention in a 3-layer LSTM.
+
+    c0_k, h0_k = f_init,c(mean X), f_init,h(mean X)   MLPs over the clip's mean feature (app. B.1)
+    l(t) = softmax(W h_top(t-1))                      the location softmax (eq. 1), l(1) from h0
+    x(t) = sum_i l_{t,i} X_{t,i}                      (eq. 2)
+    y(t) = softmax(W_o tanh(W_h h_top(t)))            a class head with one tanh hidden layer
+
+Its attention penalty lambda * sum_i (1 - sum_t l_{t,i})^2 lives in ``glimpse.losses``.
+``pool="avg"`` / ``"max"`` is the same network on the spatially pooled cube, no attention: paper
+002's avg-pooled and max-pooled LSTM baselines.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from glimpse.models.attention import LocationSoftmax, attend
+from glimpse.models.lstm import StackedLSTM
+
+
+class SoftAttentionLSTM(nn.Module):
+    penalty = "doubly_stochastic"
+    default_layers = 3
+    default_lam = 1.0  # paper 002 fig. 6
+
+    def __init__(self, *, num_classes: int, feature_dim: int, grid: int, hidden: int = 512,
+                 layers: int = 3, dropout: float = 0.5, pool: str | None = None):
+        super().__init__()
+        if pool not in (None, "avg", "max"):
+            raise ValueError(f"pool must be None, 'avg' or 'max', got {pool!r}")
+        self.grid, self.pool, self.layers = grid, pool, layers
+        K2 = grid * grid
+        self.lstm = StackedLSTM(input_size=feature_dim, hidden=hidden, layers=layers,
+                                dropout=dropout)
+        self.init_h = nn.Sequential(nn.Linear(feature_dim, layers * hidden), nn.Tanh())
+        self.init_c = nn.Sequential(nn.Linear(feature_dim, layers * hidden), nn.Tanh())
+        self.locate = LocationSoftmax(query=hidden, cells=K2) if pool is None else None
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Dropout(dropout),
+                                  nn.Linear(hidden, num_classes))
+        if pool is not None:
+            self.penalty = None
+
+    def initial_state(self, cubes: Tensor, mask: Tensor | None):
+        """cubes (B, T, K^2, D) -> per-layer (h0, c0) from the mean feature of the valid steps."""
+        B, T = cubes.shape[:2]
+        m = cubes.new_ones(B, T) if mask is None else mask.to(cubes.dtype)
+        mean = (cubes.mean(2) * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp_min(1)
+        h0 = self.init_h(mean).view(B, self.layers, -1)
+        c0 = self.init_c(mean).view(B, self.layers, -1)
+        return [(h0[:, k], c0[:, k]) for k in range(self.layers)]
+
+    def _pooled(self, cube: Tensor):
+        """cube (B, K^2, D) -> x (B, D), and a map of where the pooled values came from."""
+        B, K2, _ = cube.shape
+        if self.pool == "avg":
+            return cube.mean(1), cube.new_full((B, K2), 1.0 / K2)
+        x, where = cube.max(1)  # where: the cell each channel's maximum sits in
+        share = torch.zeros(B, K2, device=cube.device, dtype=cube.dtype)
+        share.scatter_add_(1, where, torch.ones_like(x))
+        return x, share / share.sum(1, keepdim=True)
+
+    def forward(self, features: Tensor, mask: Tensor | None = None):
+        """features (B, T, K, K, D), mask (B, T) -> scores (B, T, C), attention (B, T, K, K).
+
+        For the pooled baselines the "attention" is descriptive: uniform for avg-pooling, the
+        share of channels whose maximum lies in each cell for max-pooling.
+        """
+        B, T, K, _, D = features.shape
+        cubes = features.reshape(B, T, K * K, D)
+        state = self.initial_state(cubes, mask)
+        h_top = state[-1][0]
+        scores, weights = [], []
+        for t in range(T):
+            if self.pool is None:
+                a = self.locate(h_top)
+                x = attend(cubes[:, t], a)
+            else:
+                x, a = self._pooled(cubes[:, t])
+            h_top, state = self.lstm.step(x, state)
+            scores.append(self.head(self.drop(h_top)))
+            weights.append(a)
+        return torch.stack(scores, 1), torch.stack(weights, 1).view(B, T, K, K)
