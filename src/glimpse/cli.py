@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 from glimpse import GlimpseError, __version__
+from glimpse.config import TrainConfig
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -119,6 +120,139 @@ def _extract(a):
     return 0
 
 
+# -- train ----------------------------------------------------------------------------------
+def _add_train(sub):
+    from glimpse.models import MODELS
+
+    p = _parser("train", sub, "train an attention model on a feature store (resumable)", """
+glimpse train /tmp/features --model structured --out runs/structured
+glimpse train feats/ --model structured --lam 0 --out runs/classic      # paper 000's classic attention
+glimpse train feats/ --model structured --block-side 4 --block-stride 2 --out runs/overlap
+glimpse train feats/ --model soft --epochs 20 --batch-size 64 --lr 1e-3 --out runs/soft""")
+    p.add_argument("features", type=Path, help="feature store made by 'glimpse extract'")
+    p.add_argument("--out", type=Path, required=True, help="run folder (re-run to resume)")
+    m = p.add_argument_group("model")
+    m.add_argument("--model", required=True, choices=list(MODELS))
+    m.add_argument("--hidden", type=int, default=512, help="LSTM hidden size M")
+    m.add_argument("--layers", type=int, help="LSTM layers (default: the paper's)")
+    m.add_argument("--dropout", type=float, default=0.5)
+    m.add_argument("--frame-aware", action="store_true",
+                   help="structured: attention also sees the current frame (paper 000 sec. 4.4)")
+    r = p.add_argument_group("attention penalty")
+    r.add_argument("--lam", type=float, help="penalty weight (default: 1e-4 structured, 1 soft)")
+    r.add_argument("--block-count", type=int, default=4, help="N: N x N blocks (paper 000)")
+    r.add_argument("--block-side", type=int, help="block side L (default floor(K / N))")
+    r.add_argument("--block-stride", type=int, help="block stride (default: side; smaller overlaps)")
+    o = p.add_argument_group("optimization")
+    d = TrainConfig()
+    o.add_argument("--epochs", type=int, default=d.epochs)
+    o.add_argument("--batch-size", type=int, default=d.batch_size)
+    o.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
+    o.add_argument("--gamma", type=float, default=d.gamma, help="weight decay gamma * sum theta^2")
+    o.add_argument("--seed", type=int, default=d.seed)
+    o.add_argument("--checkpoint-every", type=int, default=0,
+                   help="also checkpoint every N batches (0: each epoch)")
+    c = p.add_argument_group("clips and split")
+    c.add_argument("--clip-len", type=int, default=d.clip_len, help="T frames per clip")
+    c.add_argument("--stride", type=int, default=d.stride, help="d, between clip starts")
+    c.add_argument("--split-seed", type=int, default=d.split_seed, help="which group draw")
+    c.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    c.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_train)
+
+
+def _train(a):
+    from glimpse.config import ModelConfig
+    from glimpse.train import train
+
+    if a.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise GlimpseError(f"--device {a.device}: CUDA is not available here; use --device cpu")
+    mc = ModelConfig(name=a.model, num_classes=0, feature_dim=0, grid=0, hidden=a.hidden,
+                     layers=a.layers, dropout=a.dropout, frame_aware=a.frame_aware, lam=a.lam,
+                     block_side=a.block_side, block_count=a.block_count,
+                     block_stride=a.block_stride)
+    tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, gamma=a.gamma,
+                     clip_len=a.clip_len, stride=a.stride, seed=a.seed, split_seed=a.split_seed,
+                     test_fraction=a.test_fraction, val_fraction=a.val_fraction, device=a.device,
+                     checkpoint_every=a.checkpoint_every)
+    best = train(a.features, a.out, mc, tc, progress=not a.quiet)
+    print(f"best validation top-1 {best['val_top1']:.3f} at epoch {best.get('epoch')} -> "
+          f"{a.out / 'best.pt'}")
+    return 0
+
+
+# -- evaluate ---------------------------------------------------------------------------------
+def _add_evaluate(sub):
+    p = _parser("evaluate", sub, "metrics of a run's best model on a split -> RUN/metrics.json", """
+glimpse evaluate runs/structured
+glimpse evaluate runs/soft --video-rule mean          # paper 002 / MMAction2: mean clip score
+glimpse evaluate runs/structured --split val""")
+    p.add_argument("run", type=Path)
+    p.add_argument("--split", default="test", help="test (default), val or train")
+    p.add_argument("--video-rule", default="vote", choices=["vote", "mean"],
+                   help="video label: majority vote of clips (paper 000) or mean clip score")
+    p.add_argument("--clip-rule", default="mean", choices=["mean", "last"],
+                   help="clip score: mean of y(t) over the clip (000, 002) or the last step")
+    p.add_argument("--features", type=Path, help="feature store (default: the one trained on)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_evaluate)
+
+
+def _evaluate(a):
+    from glimpse.evaluate import evaluate_run
+
+    m = evaluate_run(a.run, split=a.split, video_rule=a.video_rule, clip_rule=a.clip_rule,
+                     features=a.features, device=a.device, progress=not a.quiet)
+    line = (f"{m['model']} on {m['split']} ({m['num_videos']} videos, {m['video_rule']}): "
+            f"top-1 {m['top1']:.3f}  top-5 {m['top5']:.3f}  mean class {m['mean_class_accuracy']:.3f}")
+    if "attention" in m and m["attention"].get("steps"):
+        at = m["attention"]
+        line += (f"\nattention: mass on actor {at['mass_in_mask']:.3f} (uniform "
+                 f"{at['uniform_mass_in_mask']:.3f}), pointing {at['pointing']:.3f}, "
+                 f"entropy {at['entropy']:.2f} of {at['max_entropy']:.2f} nats")
+    print(line)
+    print(f"-> {a.run / 'metrics.json'}")
+    return 0
+
+
+# -- predict ----------------------------------------------------------------------------------
+def _add_predict(sub):
+    p = _parser("predict", sub, "label, scores and attention of a run's model on one video", """
+glimpse predict runs/structured clip.mp4
+glimpse predict runs/structured clip.mp4 --json > clip.json""")
+    p.add_argument("run", type=Path)
+    p.add_argument("video", type=Path)
+    p.add_argument("--json", action="store_true", help="scores and the (T, K, K) attention as JSON")
+    p.add_argument("--weights", type=Path, help="backbone weights file, if the run's needs one")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_predict)
+
+
+def _predict(a):
+    import json
+
+    from glimpse.predict import describe_attention, predict_video
+
+    r = predict_video(a.run, a.video, weights=a.weights, device=a.device)
+    if a.json:
+        att = [[[None if v != v else round(float(v), 5) for v in row] for row in frame]
+               for frame in r["attention"]]
+        print(json.dumps({k: r[k] for k in ("video", "model", "label", "score", "top5", "scores",
+                                            "clips", "times")} | {"attention": att}))
+        return 0
+    print(f"{a.video}: {r['label']} ({r['score']:.3f})")
+    print("top-5: " + ", ".join(f"{n} {s:.3f}" for n, s in r["top5"]))
+    print(f"where it looked ({r['model']}, {r['clips']} clips):")
+    print("\n".join(describe_attention(r["attention"], r["times"])))
+    return 0
+
+
 # -- demo -------------------------------------------------------------------------------------
 def _add_demo(sub):
     p = _parser("demo", sub, "the main job on the embedded default: synth -> extract (-> ...)", """
@@ -149,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_synth(sub)
     _add_extract(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_predict(sub)
     _add_demo(sub)
     return parser
 

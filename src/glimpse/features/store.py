@@ -110,6 +110,21 @@ class Entry:
         return (self.folder / "masks.npy").exists()
 
 
+class ArrayEntry(Entry):
+    """An Entry held in memory (``predict`` on a new video): the same reading interface."""
+
+    def __init__(self, cube: np.ndarray, meta: dict, masks: np.ndarray | None = None):
+        super().__init__(meta.get("path", "video"), Path("."), meta)
+        self._arrays = {"cube": cube, "masks": masks}
+
+    def _open(self, name: str):
+        return self._arrays.get(name)
+
+    @property
+    def has_masks(self) -> bool:
+        return self._arrays["masks"] is not None
+
+
 class FeatureStore:
     """Read and write a store folder; see the module docstring for the format."""
 

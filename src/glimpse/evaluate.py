@@ -1,0 +1,150 @@
+"""Evaluation: clips -> clip scores -> video labels -> metrics.json and per-video predictions.
+
+Paper 000's protocol: a video is cut into T-frame clips with stride d; the clip score is the mean
+of y(t) over its steps (eq. 13); the video label is the majority vote of the clip labels
+(eq. 14-15; ties go to the class with the larger summed clip score). Paper 002 / MMAction2 style:
+the video score is the mean of the clip scores (``--video-rule mean``). Top-5 and mAP always rank
+classes by the mean clip score.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from glimpse import GlimpseError
+from glimpse.datasets.clips import ClipDataset, batches
+from glimpse.features.store import FeatureStore, write_json_atomic
+from glimpse.metrics import (attention_scores, confusion_matrix, mean_average_precision,
+                             per_class_accuracy, topk_accuracy)
+
+VIDEO_RULES = ("vote", "mean")
+CLIP_RULES = ("mean", "last")
+MASK_THRESHOLD = 0.1
+
+
+@dataclass
+class VideoResult:
+    clip_scores: np.ndarray  # (Q, C) probabilities of each clip
+    attention: list  # per clip: (valid T, K, K) attention
+    actor: list  # per clip: (valid T, K, K) actor coverage, or None
+
+
+@torch.no_grad()
+def run_clips(model, entries, *, T: int, stride: int, batch_size: int = 64,
+              clip_rule: str = "mean", device="cpu", progress: bool = False) -> list[VideoResult]:
+    """Run ``model`` over every clip of every entry; clip scores follow ``clip_rule``."""
+    model.eval()
+    ds = ClipDataset(entries, T, stride)
+    out = [VideoResult([], [], []) for _ in entries]
+    bar = tqdm(total=len(ds), unit="clip", desc="evaluate", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True, mininterval=0.5)
+    for b in batches(ds, batch_size):
+        scores, att = model(b["features"].to(device), b["mask"].to(device))
+        probs = torch.softmax(scores.float(), -1).cpu()
+        att = att.float().cpu()
+        m = b["mask"]
+        for i in range(len(m)):
+            n = int(m[i].sum())
+            clip = probs[i, :n].mean(0) if clip_rule == "mean" else probs[i, n - 1]
+            r = out[int(b["video"][i])]
+            r.clip_scores.append(clip.numpy())
+            r.attention.append(att[i, :n].numpy())
+            r.actor.append(b["actor"][i, :n].numpy() if "actor" in b else None)
+        bar.update(len(m))
+    bar.close()
+    for r in out:
+        r.clip_scores = np.stack(r.clip_scores)
+    return out
+
+
+def video_decision(clip_scores: np.ndarray, rule: str) -> int:
+    """(Q, C) clip scores -> the video's label."""
+    if rule == "mean":
+        return int(clip_scores.mean(0).argmax())
+    C = clip_scores.shape[1]
+    votes = np.bincount(clip_scores.argmax(1), minlength=C)
+    tied = np.flatnonzero(votes == votes.max())
+    return int(tied[clip_scores.sum(0)[tied].argmax()])
+
+
+def compute_metrics(results: list[VideoResult], labels: np.ndarray, class_names: list[str], *,
+                    video_rule: str) -> dict:
+    C = len(class_names)
+    mean_scores = np.stack([r.clip_scores.mean(0) for r in results])
+    pred = np.array([video_decision(r.clip_scores, video_rule) for r in results])
+    conf = confusion_matrix(pred, labels, C)
+    per_class = per_class_accuracy(conf)
+    clip_pred = np.concatenate([r.clip_scores.argmax(1) for r in results])
+    clip_labels = np.concatenate([np.full(len(r.clip_scores), l) for r, l in zip(results, labels)])
+    metrics = {
+        "num_videos": int(len(results)), "num_clips": int(len(clip_pred)),
+        "top1": float((pred == labels).mean()),
+        "top5": topk_accuracy(mean_scores, labels, 5),
+        "mean_class_accuracy": float(np.nanmean(per_class)),
+        "clip_accuracy": float((clip_pred == clip_labels).mean()),
+        "mAP": mean_average_precision(mean_scores, labels),
+        "per_class": {n: (None if np.isnan(a) else float(a)) for n, a in zip(class_names, per_class)},
+        "confusion": conf.tolist(),
+    }
+    steps = [(a, m) for r in results for a, m in zip(r.attention, r.actor) if m is not None]
+    if steps:
+        metrics["attention"] = attention_scores(np.concatenate([a for a, _ in steps]),
+                                                np.concatenate([m for _, m in steps]),
+                                                MASK_THRESHOLD)
+    return metrics, pred, mean_scores
+
+
+def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vote",
+                 clip_rule: str | None = None, features: str | Path | None = None,
+                 batch_size: int = 64, device: str = "cpu", progress: bool = True) -> dict:
+    """Evaluate the best checkpoint of ``run`` on a split; writes metrics.json and predictions."""
+    from glimpse.train import load_run  # train imports this module
+
+    if video_rule not in VIDEO_RULES:
+        raise GlimpseError(f"--video-rule must be one of {VIDEO_RULES}, got '{video_rule}'")
+    run = Path(run)
+    loaded = load_run(run, device=device)
+    cfg, model = loaded["config"], loaded["model"]
+    store = FeatureStore(features or cfg["features"])
+    if store.feature != cfg["feature"]:
+        raise GlimpseError(f"{store.root} holds other features than the run was trained on "
+                           f"({store.feature} vs {cfg['feature']})")
+    split_ids = json.loads((run / "split.json").read_text())
+    if split not in split_ids:
+        raise GlimpseError(f"unknown split '{split}'; the run has {', '.join(split_ids)}")
+    entries = [store.entry(i) for i in split_ids[split]]
+    if not entries:
+        raise GlimpseError(f"the run's '{split}' split is empty")
+    tc = cfg["train"]
+    clip_rule = clip_rule or "mean"
+    results = run_clips(model, entries, T=tc["clip_len"], stride=tc["stride"],
+                        batch_size=batch_size, clip_rule=clip_rule, device=device,
+                        progress=progress)
+    labels = np.array([e.label_index for e in entries])
+    metrics, pred, mean_scores = compute_metrics(results, labels, cfg["labels"],
+                                                 video_rule=video_rule)
+    metrics = {"model": cfg["model"]["name"], "split": split, "video_rule": video_rule,
+               "clip_rule": clip_rule, "checkpoint_epoch": loaded["epoch"], **metrics}
+    write_json_atomic(run / "metrics.json", metrics)
+    _write_predictions(run / f"predictions_{split}.csv", entries, pred, mean_scores, results,
+                       cfg["labels"])
+    return metrics
+
+
+def _write_predictions(path: Path, entries, pred, scores, results, names):
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["video", "label", "predicted", "score", "correct", "clips"])
+        for e, p, s, r in zip(entries, pred, scores, results):
+            w.writerow([e.meta["path"], e.label, names[p], f"{s[p]:.4f}", int(e.label_index == p),
+                        len(r.clip_scores)])
+    tmp.replace(path)

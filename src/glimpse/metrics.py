@@ -1,0 +1,65 @@
+"""Metrics: accuracy, top-k, mean class accuracy, confusion, mAP, and attention-vs-actor scores."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """scores (N, C), labels (N,) -> fraction whose label is among the k highest scores."""
+    k = min(k, scores.shape[1])
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return float((top == labels[:, None]).any(1).mean())
+
+
+def confusion_matrix(pred: np.ndarray, labels: np.ndarray, C: int) -> np.ndarray:
+    """(C, C) counts: rows are the true class, columns the predicted one."""
+    m = np.zeros((C, C), np.int64)
+    np.add.at(m, (labels, pred), 1)
+    return m
+
+
+def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
+    """Recall of each class (NaN for a class with no videos)."""
+    n = confusion.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.diag(confusion) / n
+
+
+def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
+    """AP of one class: mean of the precision at the rank of each positive (ties by order)."""
+    if positives.sum() == 0:
+        return float("nan")
+    order = np.argsort(-scores, kind="stable")
+    hits = positives[order].astype(float)
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float((precision * hits).sum() / hits.sum())
+
+
+def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    """One-vs-rest AP per class, averaged over classes that have positives."""
+    aps = [average_precision(scores[:, c], labels == c) for c in range(scores.shape[1])]
+    return float(np.nanmean(aps)) if not np.all(np.isnan(aps)) else float("nan")
+
+
+def attention_scores(attention: np.ndarray, actor: np.ndarray, threshold: float) -> dict:
+    """attention (N, K, K) distributions, actor (N, K, K) cell coverage in [0, 1], one row per step.
+
+    - mass_in_mask: attention mass on cells the actor covers (coverage >= threshold)
+    - uniform_mass_in_mask: the same for uniform attention (the fraction of covered cells)
+    - pointing: fraction of steps whose most-attended cell is covered
+    - entropy: mean attention entropy in nats (uniform over K^2 cells: log K^2)
+    """
+    N = len(attention)
+    a = attention.reshape(N, -1)
+    on = actor.reshape(N, -1) >= threshold
+    keep = on.any(1)  # steps where the actor is visible at all
+    a, on = a[keep], on[keep]
+    if len(a) == 0:
+        return {"steps": 0}
+    ent = -(a * np.log(np.clip(a, 1e-12, None))).sum(1)
+    return {"mass_in_mask": float((a * on).sum(1).mean()),
+            "uniform_mass_in_mask": float(on.mean(1).mean()),
+            "pointing": float(on[np.arange(len(a)), a.argmax(1)].mean()),
+            "entropy": float(ent.mean()), "max_entropy": float(np.log(a.shape[1])),
+            "steps": int(len(a)), "mask_threshold": threshold}
