@@ -1,0 +1,110 @@
+"""End to end through the CLI on tiny encoded videos: synth -> extract -> train -> evaluate ->
+predict, plus determinism and kill-and-resume of training."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from glimpse.cli import main
+from glimpse.synth import SynthConfig, generate
+from glimpse.synth.scene import Difficulty
+
+TRAIN = ["--model", "structured", "--epochs", "2", "--batch-size", "4", "--clip-len", "6",
+         "--stride", "3", "--hidden", "16", "--lr", "1e-3", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """4 classes x 3 groups x 1 clip (train / val / test each get a group per class)."""
+    root = tmp_path_factory.mktemp("pipe")
+    cfg = SynthConfig(classes=4, groups=3, clips_per_group=1, frames=14, width=64, height=64,
+                      seed=1, difficulty=Difficulty(distractors=0, jitter=1.0))
+    generate(root / "videos", cfg, jobs=1, progress=False)
+    assert main(["extract", str(root / "videos"), str(root / "feats"), "--fps", "0", "--quiet"]) == 0
+    return root
+
+
+def test_train_evaluate_predict_through_the_cli(store, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(store / "feats"), "--out", str(run), *TRAIN]) == 0
+    for name in ("config.json", "split.json", "best.pt", "last.pt", "log.csv"):
+        assert (run / name).exists(), name
+    split = json.loads((run / "split.json").read_text())
+    assert len(split["train"]) == len(split["val"]) == len(split["test"]) == 4
+    assert not set(split["val"]) & set(split["test"])
+    assert main(["evaluate", str(run), "--quiet"]) == 0
+    m = json.loads((run / "metrics.json").read_text())
+    for key in ("model", "split", "video_rule", "num_videos", "top1", "top5", "mean_class_accuracy",
+                "per_class", "confusion", "attention"):
+        assert key in m, key
+    assert m["split"] == "test" and m["num_videos"] == 4 and len(m["confusion"]) == 4
+    assert sum(map(sum, m["confusion"])) == 4
+    for key in ("mass_in_mask", "pointing", "entropy"):
+        assert 0 <= m["attention"][key] <= m["attention"]["max_entropy"]
+    assert (run / "predictions_test.csv").read_text().count("\n") == 5
+    assert main(["evaluate", str(run), "--video-rule", "mean", "--quiet"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["video_rule"] == "mean"
+    capsys.readouterr()
+    clip = next((store / "videos").rglob("*.avi"))
+    assert main(["predict", str(run), str(clip)]) == 0
+    out = capsys.readouterr().out
+    assert "top-5:" in out and "where it looked" in out
+    assert main(["predict", str(run), str(clip), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert len(r["attention"]) == len(r["times"]) == 14 and len(r["attention"][0]) == 8
+    assert abs(sum(r["scores"].values()) - 1) < 1e-4
+
+
+def test_same_seed_same_weights(store, tmp_path):
+    for name in ("a", "b"):
+        assert main(["train", str(store / "feats"), "--out", str(tmp_path / name), *TRAIN]) == 0
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_killed_training_resumes_to_the_same_metrics(store, tmp_path):
+    args = ["train", str(store / "feats"), *TRAIN[:-1]]
+    args[args.index("--epochs") + 1] = "4"
+    args += ["--checkpoint-every", "1", "--quiet"]
+    ref = tmp_path / "ref"
+    assert main([*args, "--out", str(ref)]) == 0
+    assert main(["evaluate", str(ref), "--quiet"]) == 0
+
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "glimpse", *args, "--out", str(killed)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (killed / "log.csv").exists():
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (killed / "last.pt").exists()
+    log = (killed / "log.csv").read_text().count("\n") - 1
+    assert 1 <= log < 4, "the kill should land part-way"
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    assert main(["evaluate", str(killed), "--quiet"]) == 0
+    m_ref = json.loads((ref / "metrics.json").read_text())
+    m_res = json.loads((killed / "metrics.json").read_text())
+    assert m_ref == m_res
+    assert (ref / "log.csv").read_text().splitlines()[-1].split(",")[:-1] == \
+        (killed / "log.csv").read_text().splitlines()[-1].split(",")[:-1]  # all but seconds
+
+
+def test_other_settings_in_the_same_run_folder_are_refused(store, tmp_path, capsys):
+    run = str(tmp_path / "r")
+    assert main(["train", str(store / "feats"), "--out", run, *TRAIN]) == 0
+    assert main(["train", str(store / "feats"), "--out", run, *TRAIN, "--lam", "0.5"]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_evaluate_without_a_model_is_one_clear_line(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "no trained model" in capsys.readouterr().err
