@@ -92,3 +92,66 @@ def test_unknown_names_and_keys_fail_loudly():
                                 "colour": "red"})
     with pytest.raises(GlimpseError, match="only for --model structured"):
         build_model(ModelConfig("soft", C, D, K, frame_aware=True))
+
+
+def test_lstm_matches_torch_lstmcell_forward_and_gradients():
+    """The hand-written step (one P_k, batched weight gradient) == torch.nn.LSTMCell."""
+    from glimpse.models.lstm import StackedLSTM
+
+    torch.manual_seed(0)
+    ours = StackedLSTM(input_size=5, hidden=4, layers=2, dropout=0.0).double()
+    refs = [torch.nn.LSTMCell(5, 4).double(), torch.nn.LSTMCell(4, 4).double()]
+    # ours stacks the gates as (i, f, o, g), torch.nn.LSTMCell as (i, f, g, o)
+    to_torch = torch.cat([torch.arange(0, 8), torch.arange(12, 16), torch.arange(8, 12)])
+    with torch.no_grad():
+        for cell, ref in zip(ours.cells, refs):
+            n = cell.input_size
+            ref.weight_ih.copy_(cell.weight[to_torch, :n])
+            ref.weight_hh.copy_(cell.weight[to_torch, n:])
+            ref.bias_ih.copy_(cell.bias[to_torch])
+            ref.bias_hh.zero_()
+    xs = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
+    state, tapes = ours.zero_state(3, None, torch.float64), ours.new_tapes()
+    ref_state = [(torch.zeros(3, 4, dtype=torch.float64),) * 2 for _ in refs]
+    out, ref_out = [], []
+    for t in range(6):
+        h, state = ours.step(xs[t], state, tapes)
+        inp = xs[t]
+        for k, ref in enumerate(refs):
+            ref_state[k] = ref(inp, ref_state[k])
+            inp = ref_state[k][0]
+        out.append(h)
+        ref_out.append(inp)
+    out, ref_out = torch.stack(out), torch.stack(ref_out)
+    torch.testing.assert_close(out, ref_out)
+    w = torch.randn_like(out)
+    g_ours = torch.autograd.grad((out * w).sum(), [xs] + [c.weight for c in ours.cells] + [c.bias for c in ours.cells])
+    g_ref = torch.autograd.grad((ref_out * w).sum(), [xs] + [r.weight_ih for r in refs] + [r.weight_hh for r in refs]
+                                + [r.bias_ih for r in refs])
+    torch.testing.assert_close(g_ours[0], g_ref[0])
+    for k, cell in enumerate(ours.cells):
+        n = cell.input_size
+        torch.testing.assert_close(g_ours[1 + k][to_torch, :n], g_ref[1 + k])
+        torch.testing.assert_close(g_ours[1 + k][to_torch, n:], g_ref[3 + k])
+        torch.testing.assert_close(g_ours[3 + k][to_torch], g_ref[5 + k])
+
+
+def test_lstm_gradcheck():
+    from glimpse.models.lstm import StackedLSTM
+
+    torch.manual_seed(1)
+    lstm = StackedLSTM(input_size=3, hidden=2, layers=2, dropout=0.0).double()
+
+    def run(x, w0, b0):
+        lstm.cells[0].weight, lstm.cells[0].bias = w0, b0
+        state, tapes = lstm.zero_state(2, None, torch.float64), lstm.new_tapes()
+        hs = []
+        for t in range(x.shape[0]):
+            h, state = lstm.step(x[t], state, tapes)
+            hs.append(h)
+        return torch.stack(hs)
+
+    x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    w0 = torch.nn.Parameter(lstm.cells[0].weight.detach().clone())
+    b0 = torch.nn.Parameter(lstm.cells[0].bias.detach().clone())
+    assert torch.autograd.gradcheck(run, (x, w0, b0))

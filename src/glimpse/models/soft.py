@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from glimpse.models.attention import LocationSoftmax, attend
-from glimpse.models.lstm import StackedLSTM
+from glimpse.models.lstm import StackedLSTM, dropout_mask
 
 
 class SoftAttentionLSTM(nn.Module):
@@ -36,9 +36,9 @@ class SoftAttentionLSTM(nn.Module):
         self.init_h = nn.Sequential(nn.Linear(feature_dim, layers * hidden), nn.Tanh())
         self.init_c = nn.Sequential(nn.Linear(feature_dim, layers * hidden), nn.Tanh())
         self.locate = LocationSoftmax(query=hidden, cells=K2) if pool is None else None
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Dropout(dropout),
-                                  nn.Linear(hidden, num_classes))
+        self.dropout = dropout
+        self.hidden_layer = nn.Linear(hidden, hidden)  # the head's tanh hidden layer
+        self.classify = nn.Linear(hidden, num_classes)
         if pool is not None:
             self.penalty = None
 
@@ -71,14 +71,24 @@ class SoftAttentionLSTM(nn.Module):
         cubes = features.reshape(B, T, K * K, D)
         state = self.initial_state(cubes, mask)
         h_top = state[-1][0]
-        scores, weights = [], []
+        tapes = self.lstm.new_tapes()
+        tops, weights = [], []
         for t in range(T):
             if self.pool is None:
                 a = self.locate(h_top)
                 x = attend(cubes[:, t], a)
             else:
                 x, a = self._pooled(cubes[:, t])
-            h_top, state = self.lstm.step(x, state)
-            scores.append(self.head(self.drop(h_top)))
+            h_top, state = self.lstm.step(x, state, tapes)
+            tops.append(h_top)
             weights.append(a)
-        return torch.stack(scores, 1), torch.stack(weights, 1).view(B, T, K, K)
+        return self.head(torch.stack(tops, 1)), torch.stack(weights, 1).view(B, T, K, K)
+
+    def head(self, h: Tensor) -> Tensor:
+        """(B, T, M) -> logits (B, T, C), for all steps in one pass."""
+        if self.training and self.dropout > 0:
+            h = h * dropout_mask(h, self.dropout)
+        z = torch.tanh(self.hidden_layer(h))
+        if self.training and self.dropout > 0:
+            z = z * dropout_mask(z, self.dropout)
+        return self.classify(z)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from glimpse.models.attention import FrameSummary, LocationSoftmax, attend
-from glimpse.models.lstm import StackedLSTM
+from glimpse.models.lstm import StackedLSTM, dropout_mask
 
 
 class StructuredAttentionLSTM(nn.Module):
@@ -41,7 +41,7 @@ class StructuredAttentionLSTM(nn.Module):
             else None
         self.locate = LocationSoftmax(query=hidden * (2 if frame_aware else 1), cells=K2) \
             if attention == "location" else None
-        self.drop = nn.Dropout(dropout)
+        self.dropout = dropout
         self.classify = nn.Linear(hidden, num_classes)  # B in eq. 7
 
     def forward(self, features: Tensor, mask: Tensor | None = None):
@@ -56,14 +56,19 @@ class StructuredAttentionLSTM(nn.Module):
         state = self.lstm.zero_state(B, features.device, features.dtype)
         uniform = features.new_full((B, K * K), 1.0 / (K * K))
         h_top = state[-1][0]
-        scores, weights = [], []
+        tapes = self.lstm.new_tapes()
+        tops, weights = [], []
         for t in range(T):
             if self.locate is None or t == 0:
                 a = uniform  # a(1) = 1 / K^2: nothing observed yet
             else:
                 query = h_top if w is None else torch.cat([h_top, w[:, t]], dim=-1)
                 a = self.locate(query)
-            h_top, state = self.lstm.step(attend(cubes[:, t], a), state)
-            scores.append(torch.tanh(self.classify(self.drop(h_top))))
+            h_top, state = self.lstm.step(attend(cubes[:, t], a), state, tapes)
+            tops.append(h_top)
             weights.append(a)
-        return torch.stack(scores, 1), torch.stack(weights, 1).view(B, T, K, K)
+        h2 = torch.stack(tops, 1)  # (B, T, M): the head runs once over all steps
+        if self.training and self.dropout > 0:
+            h2 = h2 * dropout_mask(h2, self.dropout)
+        scores = torch.tanh(self.classify(h2))
+        return scores, torch.stack(weights, 1).view(B, T, K, K)

@@ -1,0 +1,113 @@
+"""Training-step throughput of the attention LSTMs, as ratios measured in one run.
+
+For ``structured`` and ``soft`` at T = 30, K = 8, D = 1280, hidden 512 (paper 000's setting) and
+B = 64 and 256, this times one full training step (forward over the clip, the papers' loss,
+backward, Adam) and, in the same run, the step's LSTM gate matrix products alone: for every
+layer and time step the forward GEMMs [x; h] -> 4M gates and the two backward GEMMs (gradient of
+the inputs, gradient of the weights), on the same shapes, back to back. The ratio
+
+    efficiency = (gate GEMM FLOPs / step time) / (gate GEMM FLOPs / GEMMs-alone time)
+
+is the share of the GEMMs' own speed the whole step reaches: 1.0 would mean the attention, the
+gate arithmetic, autograd and the optimizer cost nothing. Goal >= 0.9.
+
+    python benchmarks/train_step.py [--batch 64 256] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from glimpse.config import ModelConfig  # noqa: E402
+from glimpse.models import build_model  # noqa: E402
+from glimpse.train import Objective, resolve_model_config  # noqa: E402
+
+T, K, D, M, C = 30, 8, 1280, 512, 10
+
+
+def gate_gemm_shapes(layers: int):
+    """(in_features) of each layer's input GEMM; the hidden GEMM is M -> 4M."""
+    return [D] + [M] * (layers - 1)
+
+
+def gate_flops(B: int, layers: int) -> float:
+    """Forward + 2 backward GEMMs per layer per step: 3 * 2 * B * (in + M) * 4M each."""
+    return sum(3 * 2 * B * (n_in + M) * 4 * M for n_in in gate_gemm_shapes(layers)) * T
+
+
+def time_gemms(B: int, layers: int, repeats: int) -> float:
+    """Seconds for one step's gate GEMMs (forward and backward) run alone."""
+    ws = [(torch.randn(4 * M, n_in) * 0.01, torch.randn(4 * M, M) * 0.01)
+          for n_in in gate_gemm_shapes(layers)]
+    xs = [torch.randn(B, n_in) for n_in in gate_gemm_shapes(layers)]
+    h = torch.randn(B, M)
+    g = torch.randn(B, 4 * M)
+
+    def once():
+        for _ in range(T):
+            for (w_ih, w_hh), x in zip(ws, xs):
+                torch.addmm(torch.mm(x, w_ih.t()), h, w_hh.t())  # forward gates
+                torch.mm(g, w_ih), torch.mm(g, w_hh)  # gradient of the inputs
+                torch.mm(g.t(), x), torch.mm(g.t(), h)  # gradient of the weights
+
+    once()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        once()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def time_step(name: str, B: int, repeats: int) -> tuple[float, int]:
+    torch.manual_seed(0)
+    cfg = resolve_model_config(ModelConfig(name, C, D, K, hidden=M))
+    model = build_model(cfg).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    objective = Objective(model, cfg, gamma=1e-5)
+    x = torch.randn(B, T, K, K, D)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    y = torch.randint(0, C, (B,))
+
+    def once():
+        scores, att = model(x, mask)
+        loss, _ = objective(scores, att, y, mask)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    once()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        once()
+        best = min(best, time.perf_counter() - t)
+    return best, cfg.layers
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, nargs="+", default=[64, 256])
+    ap.add_argument("--models", nargs="+", default=["structured", "soft"])
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; T={T} K={K} D={D} M={M}")
+    print(f"{'model':<11} {'B':>4} {'clips/s':>8} {'step GFLOP/s':>13} {'GEMMs GFLOP/s':>14} {'ratio':>6}")
+    for B in a.batch:
+        for name in a.models:
+            step, layers = time_step(name, B, a.repeats)
+            gemm = time_gemms(B, layers, a.repeats)
+            flops = gate_flops(B, layers)
+            print(f"{name:<11} {B:>4} {B / step:>8.1f} {flops / step / 1e9:>13.1f} "
+                  f"{flops / gemm / 1e9:>14.1f} {gemm / step:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
