@@ -3,8 +3,12 @@ import pytest
 import torch
 
 from glimpse import GlimpseError
-from glimpse.features.backbones import (Backbone, build_efficientnet_lite0,
-                                        efficientnet_lite0_weights_path, fold_batchnorm)
+from glimpse.features.backbones import (
+    Backbone,
+    build_efficientnet_lite0,
+    efficientnet_lite0_weights_path,
+    fold_batchnorm,
+)
 
 
 @pytest.fixture(scope="module")

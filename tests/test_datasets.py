@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from glimpse import GlimpseError
-from glimpse.datasets import (VideoItem, hmdb_split, label_map, read_list_file, scan_folder,
-                              ucf11_splits, validation_split)
+from glimpse.datasets import (
+    VideoItem,
+    hmdb_split,
+    label_map,
+    read_list_file,
+    scan_folder,
+    ucf11_splits,
+    validation_split,
+)
 from glimpse.datasets.masks import mask_grid
 
 

@@ -3,8 +3,14 @@ import math
 import pytest
 import torch
 
-from glimpse.losses import (block_index_sets, doubly_stochastic_penalty, l21_block_penalty,
-                            paper_blocks, sequence_cross_entropy, weight_decay)
+from glimpse.losses import (
+    block_index_sets,
+    doubly_stochastic_penalty,
+    l21_block_penalty,
+    paper_blocks,
+    sequence_cross_entropy,
+    weight_decay,
+)
 
 
 def paper_S(K, N):

@@ -3,7 +3,12 @@ import torch
 
 from glimpse import GlimpseError
 from glimpse.config import ModelConfig, from_dict
-from glimpse.losses import doubly_stochastic_penalty, l21_block_penalty, paper_blocks, sequence_cross_entropy
+from glimpse.losses import (
+    doubly_stochastic_penalty,
+    l21_block_penalty,
+    paper_blocks,
+    sequence_cross_entropy,
+)
 from glimpse.models import MODELS, build_model
 
 B, T, K, D, C = 3, 5, 4, 16, 6

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from glimpse import GlimpseError
 from glimpse.datasets.clips import ClipDataset, batches
 from glimpse.features.store import FeatureStore, write_json_atomic
-from glimpse.metrics import (attention_scores, confusion_matrix, mean_average_precision,
-                             per_class_accuracy, topk_accuracy)
+from glimpse.metrics import (
+    attention_scores,
+    confusion_matrix,
+    mean_average_precision,
+    per_class_accuracy,
+    topk_accuracy,
+)
+from glimpse.progress import progress_bar
 
 VIDEO_RULES = ("vote", "mean")
 CLIP_RULES = ("mean", "last")
@@ -44,8 +48,7 @@ def run_clips(model, entries, *, T: int, stride: int, batch_size: int = 64,
     model.eval()
     ds = ClipDataset(entries, T, stride)
     out = [VideoResult([], [], []) for _ in entries]
-    bar = tqdm(total=len(ds), unit="clip", desc="evaluate", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True, mininterval=0.5)
+    bar = progress_bar(total=len(ds), unit="clip", desc="evaluate", enabled=progress)
     for b in batches(ds, batch_size):
         scores, att = model(b["features"].to(device), b["mask"].to(device))
         probs = torch.softmax(scores.float(), -1).cpu()

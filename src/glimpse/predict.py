@@ -7,16 +7,14 @@ the clip scores, and each frame's attention is the mean over the clips that cont
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from glimpse import GlimpseError
+from glimpse.datasets.clips import clip_starts
 from glimpse.evaluate import run_clips, video_decision
 from glimpse.features.backbones import Backbone
 from glimpse.features.store import ArrayEntry
-from glimpse.datasets.clips import clip_starts
 from glimpse.video import iter_frames
 
 

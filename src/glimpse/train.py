@@ -19,22 +19,26 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from glimpse import GlimpseError
 from glimpse.config import ModelConfig, TrainConfig, from_dict
 from glimpse.datasets.clips import ClipDataset, batches, split_store
 from glimpse.evaluate import compute_metrics, run_clips
 from glimpse.features.store import FeatureStore, write_json_atomic
-from glimpse.losses import (block_index_sets, doubly_stochastic_penalty, l21_block_penalty,
-                            sequence_cross_entropy, weight_decay)
+from glimpse.losses import (
+    block_index_sets,
+    doubly_stochastic_penalty,
+    l21_block_penalty,
+    sequence_cross_entropy,
+    weight_decay,
+)
 from glimpse.models import build_model, model_class
+from glimpse.progress import progress_bar
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -166,8 +170,8 @@ def train(features: str | Path, out: str | Path, model_cfg: ModelConfig, tc: Tra
         if skip and resumed_sums:
             sums = dict(resumed_sums)
         t0 = time.time()
-        bar = tqdm(total=n_batches, initial=skip, unit="batch", desc=f"epoch {epoch + 1}/{tc.epochs}",
-                   disable=not progress, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+        bar = progress_bar(total=n_batches, initial=skip, unit="batch",
+                           desc=f"epoch {epoch + 1}/{tc.epochs}", enabled=progress)
         for step, b in enumerate(batches(ds, tc.batch_size, order[skip * tc.batch_size:]),
                                  start=skip):
             x, mask, y = b["features"].to(device), b["mask"].to(device), b["label"].to(device)

@@ -8,19 +8,18 @@ first frame, so a resumed run computes bit-identical features to an uninterrupte
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from glimpse.datasets.layouts import label_map, load_dataset
 from glimpse.datasets.masks import load_masks, mask_grid
 from glimpse.features.backbones import Backbone
 from glimpse.features.store import FeatureStore, entry_id, write_json_atomic
+from glimpse.progress import progress_bar
 from glimpse.video import VideoError, iter_frames
 
 _END = object()
@@ -82,8 +81,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     producer = threading.Thread(target=_decode_all, args=(todo, fps, size, batch_size, q, stop),
                                 daemon=True)
     producer.start()
-    bar = tqdm(total=len(todo), unit="video", desc="extract", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+    bar = progress_bar(total=len(todo), unit="video", desc="extract", enabled=progress)
     parts: dict = {}  # relpath -> lists of per-batch outputs
     try:
         with torch.inference_mode():

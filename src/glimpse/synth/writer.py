@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from glimpse import GlimpseError
 from glimpse.datasets.masks import save_masks
+from glimpse.progress import progress_bar
 from glimpse.synth.actions import CLASSES
 from glimpse.synth.scene import Difficulty, group_style, render_clip
 from glimpse.video import CODEC_FOR_EXT, read_frames, write_video
@@ -121,8 +120,7 @@ def generate(out: str | Path, cfg: SynthConfig, *, jobs: int | None = None,
     tasks = [(cfg, str(out), c, g, n) for c in range(cfg.classes) for g in range(cfg.groups)
              for n in range(cfg.clips_per_group)]
     jobs = jobs or min(os.cpu_count() or 1, 8)
-    bar = tqdm(total=len(tasks), unit="clip", desc="synth", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True)
+    bar = progress_bar(total=len(tasks), unit="clip", desc="synth", enabled=progress)
     rels = []
     if jobs > 1:
         with get_context("spawn").Pool(jobs) as pool:
