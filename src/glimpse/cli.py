@@ -225,10 +225,13 @@ def _evaluate(a):
 def _add_predict(sub):
     p = _parser("predict", sub, "label, scores and attention of a run's model on one video", """
 glimpse predict runs/structured clip.mp4
+glimpse predict runs/structured clip.mp4 --overlay clip_attention.gif
 glimpse predict runs/structured clip.mp4 --json > clip.json""")
     p.add_argument("run", type=Path)
     p.add_argument("video", type=Path)
     p.add_argument("--json", action="store_true", help="scores and the (T, K, K) attention as JSON")
+    p.add_argument("--overlay", type=Path,
+                   help="also write the attention over the video: .gif, .mp4 or .webm")
     p.add_argument("--weights", type=Path, help="backbone weights file, if the run's needs one")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_predict)
@@ -240,6 +243,10 @@ def _predict(a):
     from glimpse.predict import describe_attention, predict_video
 
     r = predict_video(a.run, a.video, weights=a.weights, device=a.device)
+    if a.overlay:
+        from glimpse.viz.animate import write_overlay
+
+        write_overlay(a.overlay, a.video, r)
     if a.json:
         att = [[[None if v != v else round(float(v), 5) for v in row] for row in frame]
                for frame in r["attention"]]
@@ -250,6 +257,30 @@ def _predict(a):
     print("top-5: " + ", ".join(f"{n} {s:.3f}" for n, s in r["top5"]))
     print(f"where it looked ({r['model']}, {r['clips']} clips):")
     print("\n".join(describe_attention(r["attention"], r["times"])))
+    if a.overlay:
+        print(f"overlay: {a.overlay}")
+    return 0
+
+
+# -- report ---------------------------------------------------------------------------------
+def _add_report(sub):
+    p = _parser("report", sub, "a self-contained HTML report of one run, or several side by side", """
+glimpse report runs/structured                          # -> runs/structured/report/index.html
+glimpse report runs/structured runs/classic --out cmp   # paper 000 Fig. 6 style comparison
+glimpse report runs/* --out all --videos 20""")
+    p.add_argument("runs", type=Path, nargs="+", help="run folders trained on the same features")
+    p.add_argument("--out", type=Path, help="report folder (default RUN/report)")
+    p.add_argument("--videos", type=int, default=40, help="test videos in the gallery")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_report)
+
+
+def _report(a):
+    from glimpse.viz.report import make_report
+
+    page = make_report(a.runs, a.out, videos=a.videos, progress=not a.quiet)
+    size = sum(f.stat().st_size for f in page.parent.rglob("*") if f.is_file())
+    print(f"report: {page} ({size / 1e6:.1f} MB)")
     return 0
 
 
@@ -286,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_predict(sub)
+    _add_report(sub)
     _add_demo(sub)
     return parser
 

@@ -68,6 +68,22 @@ def run_clips(model, entries, *, T: int, stride: int, batch_size: int = 64,
     return out
 
 
+def frame_attention(result: VideoResult, n_frames: int, T: int, stride: int) -> np.ndarray:
+    """Per-frame attention (n_frames, K, K): the mean over the clips that contain each frame
+    (NaN for a frame no clip covers, e.g. the tail beyond the last whole clip)."""
+    from glimpse.datasets.clips import clip_starts
+
+    K = result.attention[0].shape[-1]
+    total = np.zeros((n_frames, K, K))
+    count = np.zeros(n_frames)
+    for start, att in zip(clip_starts(n_frames, T, stride), result.attention):
+        total[start:start + len(att)] += att
+        count[start:start + len(att)] += 1
+    out = total / np.maximum(count, 1)[:, None, None]
+    out[count == 0] = np.nan
+    return out
+
+
 def video_decision(clip_scores: np.ndarray, rule: str) -> int:
     """(Q, C) clip scores -> the video's label."""
     if rule == "mean":

@@ -11,8 +11,7 @@ import numpy as np
 import torch
 
 from glimpse import GlimpseError
-from glimpse.datasets.clips import clip_starts
-from glimpse.evaluate import run_clips, video_decision
+from glimpse.evaluate import frame_attention, run_clips, video_decision
 from glimpse.features.backbones import Backbone
 from glimpse.features.store import ArrayEntry
 from glimpse.video import iter_frames
@@ -48,15 +47,7 @@ def predict_video(run, video, *, weights=None, device="cpu") -> dict:
                               "frames": len(cube), "times": times.tolist()})
     result = run_clips(model, [entry], T=T, stride=stride, device=device)[0]
     scores = result.clip_scores.mean(0)
-    K = cube.shape[1]
-    att_sum = np.zeros((len(cube), K, K))
-    count = np.zeros(len(cube))
-    for start, att in zip(clip_starts(len(cube), T, stride), result.attention):
-        att_sum[start:start + len(att)] += att
-        count[start:start + len(att)] += 1
-    covered = count > 0
-    attention = np.where(covered[:, None, None], att_sum / np.maximum(count, 1)[:, None, None],
-                         np.nan)
+    attention = frame_attention(result, len(cube), T, stride)
     names = cfg["labels"]
     label = names[video_decision(result.clip_scores, "mean")]
     order = np.argsort(-scores)
@@ -65,6 +56,7 @@ def predict_video(run, video, *, weights=None, device="cpu") -> dict:
             "top5": [(names[i], float(scores[i])) for i in order[:5]],
             "scores": {n: float(s) for n, s in zip(names, scores)},
             "clips": int(len(result.clip_scores)), "times": times.tolist(),
+            "feature_fps": cfg["feature"]["fps"],
             "attention": attention, "frames": frames}
 
 

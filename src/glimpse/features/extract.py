@@ -65,12 +65,12 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
             fps: float = 10.0, batch_size: int = 32, pooled: bool = False, root=None,
             device: str = "cpu", progress: bool = True) -> Summary:
     """Extract every video of ``data`` (folder or list file) into the store ``out``."""
-    items, _ = load_dataset(data, root)
+    items, data_root = load_dataset(data, root)
     labels = label_map(items)
     net = Backbone(backbone, weights=weights, layer=layer).to(device)
     spec = feature_spec(net, fps=fps, pooled=pooled)
     store = FeatureStore(out)
-    store.create_or_check(spec, list(labels))
+    store.create_or_check(spec, list(labels), source=str(Path(data_root).resolve()))
     K, size = spec["grid"], net.spec.input_size
 
     summary = Summary(total=len(items))

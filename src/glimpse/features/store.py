@@ -14,8 +14,9 @@ Layout of a store folder::
       failures.json            videos the last run could not extract, with reasons
 
 ``manifest.json`` records ``format`` (the version of this spec), ``feature`` (backbone, layer,
-input_size, channels, weights_digest, fps, dtype, grid K, pooled) and ``labels`` (the dataset's
-sorted class names; ``label_index`` indexes this list).
+input_size, channels, weights_digest, fps, dtype, grid K, pooled), ``labels`` (the dataset's
+sorted class names; ``label_index`` indexes this list) and ``source`` (the dataset's root folder
+at extraction, against which each entry's ``path`` is relative).
 
 ``<id>`` is the video's path relative to the dataset root with ``/`` replaced by ``__`` and the
 extension dropped. An entry exists only once all its files are complete: files are written into
@@ -159,11 +160,13 @@ class FeatureStore:
     def labels(self) -> list[str]:
         return self.manifest["labels"]
 
-    def create_or_check(self, feature: dict, labels: list[str]) -> None:
-        """Start a store, or check that an existing one holds the same kind of features."""
+    def create_or_check(self, feature: dict, labels: list[str], source: str | None = None) -> None:
+        """Start a store, or check that an existing one holds the same kind of features.
+        ``source`` (the dataset's root folder) is recorded so reports can find the videos."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.entries_dir.mkdir(exist_ok=True)
-        want = {"format": FORMAT_VERSION, "feature": feature, "labels": list(labels)}
+        want = {"format": FORMAT_VERSION, "feature": feature, "labels": list(labels),
+                "source": source}
         if self.manifest_path.exists():
             have = self.manifest
             if have["feature"] != feature:

@@ -1,0 +1,114 @@
+"""Attention drawn over frames (paper 000 Figs. 4-8, paper 002 Figs. 2-7).
+
+The K x K attention is upsampled smoothly (bicubic) to the frame, normalized by its own maximum,
+mapped through a colormap and blended over the frame with an alpha that grows with the
+attention, so unattended regions keep the picture. The K x K grid covers the whole frame: the
+backbone saw the frame resized to a square, so cell (i, j) is the same fraction of any frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from glimpse import GlimpseError
+
+
+def upsample(att: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(K, K) attention -> (height, width) float32 in [0, 1] (divided by its maximum)."""
+    a = np.nan_to_num(np.asarray(att, np.float32))
+    a = a / max(float(a.max()), 1e-12)
+    img = Image.fromarray(a).resize((width, height), Image.BICUBIC)
+    return np.clip(np.asarray(img), 0.0, 1.0)
+
+
+def colorize(values: np.ndarray, cmap: str = "inferno") -> np.ndarray:
+    """(H, W) in [0, 1] -> uint8 RGB (H, W, 3)."""
+    from matplotlib import colormaps
+
+    return (colormaps[cmap](values)[..., :3] * 255).astype(np.uint8)
+
+
+def overlay(frame: np.ndarray, att: np.ndarray, *, alpha: float = 0.65,
+            cmap: str = "inferno") -> np.ndarray:
+    """uint8 frame (H, W, 3) and (K, K) attention -> uint8 (H, W, 3) with the heat blended on."""
+    H, W, _ = frame.shape
+    a = upsample(att, H, W)
+    heat = colorize(a, cmap).astype(np.float32)
+    w = (alpha * a)[..., None]
+    return (frame.astype(np.float32) * (1 - w) + heat * w).astype(np.uint8)
+
+
+def mask_panel(frame: np.ndarray, actor: np.ndarray) -> np.ndarray:
+    """The frame dimmed outside the ground-truth actor cells ((K, K) coverage in [0, 1])."""
+    H, W, _ = frame.shape
+    m = np.asarray(Image.fromarray(np.asarray(actor, np.float32)).resize((W, H), Image.NEAREST))
+    return (frame.astype(np.float32) * (0.25 + 0.75 * np.clip(m, 0, 1))[..., None]).astype(np.uint8)
+
+
+def _caption(img: np.ndarray, text: str) -> np.ndarray:
+    pil = Image.fromarray(img)
+    d = ImageDraw.Draw(pil)
+    d.rectangle([0, 0, img.shape[1], 14], fill=(0, 0, 0))
+    d.text((3, 1), text, fill=(255, 255, 255))
+    return np.asarray(pil)
+
+
+def panels(frames, attention, *, actor=None, caption: str | None = None) -> np.ndarray:
+    """Per frame: [overlay | ground-truth actor mask] side by side -> (T, H, W', 3) uint8."""
+    out = []
+    for t, (f, a) in enumerate(zip(frames, attention)):
+        parts = [overlay(f, a)]
+        if actor is not None:
+            parts.append(mask_panel(f, actor[t]))
+        img = np.concatenate(parts, axis=1)
+        out.append(_caption(img, caption) if caption else img)
+    return np.stack(out)
+
+
+def strip(frames, attention, *, columns: int = 6, actor=None) -> np.ndarray:
+    """A still: ``columns`` frames evenly spread over the video; row 1 the overlays, row 2 the
+    attention maps alone, row 3 the actor mask where one exists."""
+    idx = np.linspace(0, len(frames) - 1, min(columns, len(frames))).round().astype(int)
+    H, W, _ = frames[0].shape
+    rows = [np.concatenate([overlay(frames[i], attention[i]) for i in idx], axis=1),
+            np.concatenate([colorize(upsample(attention[i], H, W)) for i in idx], axis=1)]
+    if actor is not None:
+        rows.append(np.concatenate([mask_panel(frames[i], actor[i]) for i in idx], axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def save_animation(path: str | Path, images: np.ndarray, fps: float) -> None:
+    """(T, H, W, 3) uint8 -> .gif (palette, loops), .webp (animated, lossy: ~7x smaller than a
+    GIF of the same frames; the report uses it) or .mp4 / .webm / .avi; written atomically."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    tmp = path.with_name(f".tmp-{path.name}")
+    if ext == ".gif":
+        pil = [Image.fromarray(im).quantize(colors=96, method=Image.Quantize.MEDIANCUT)
+               for im in images]
+        pil[0].save(tmp, format="GIF", save_all=True, append_images=pil[1:], loop=0,
+                    duration=max(20, int(round(1000 / max(fps, 1e-3)))), optimize=True)
+    elif ext == ".webp":
+        pil = [Image.fromarray(im) for im in images]
+        pil[0].save(tmp, format="WEBP", save_all=True, append_images=pil[1:], loop=0,
+                    duration=max(20, int(round(1000 / max(fps, 1e-3)))), quality=60, method=4)
+    elif ext in (".mp4", ".webm", ".avi", ".mkv"):
+        from glimpse.video import write_video
+
+        T, H, W, _ = images.shape
+        even = images[:, : H - H % 2, : W - W % 2]
+        write_video(tmp.with_suffix(ext), even, fps=max(1, int(round(fps))))
+        tmp = tmp.with_suffix(ext)
+    else:
+        raise GlimpseError(f"cannot write an animation as '{ext}'; use .gif, .webp, .mp4 or .webm")
+    tmp.replace(path)
+
+
+def save_png(path: str | Path, image: np.ndarray) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{path.name}")
+    Image.fromarray(image).save(tmp, format="PNG", optimize=True)
+    tmp.replace(path)

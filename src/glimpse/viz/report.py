@@ -1,0 +1,298 @@
+"""``glimpse report RUN [RUN ...]``: one self-contained HTML page per run or comparison.
+
+``OUT/index.html`` plus ``OUT/assets/`` (PNG figures, animated WebP), relative paths only, no
+script and nothing fetched from the network, so it opens from disk and can be zipped and sent.
+Sections: configuration and feature spec, metrics (side by side for several runs), training
+curves, per-class accuracy, confusion matrices, and a gallery of test videos (correct and wrong)
+where each run's attention plays next to the others' and, where the dataset has one, the actor's
+ground-truth mask (paper 000 Fig. 6 for structured vs classic attention).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from glimpse import GlimpseError
+from glimpse.evaluate import evaluate_run, frame_attention, run_clips, video_decision
+from glimpse.features.store import FeatureStore
+from glimpse.progress import progress_bar
+from glimpse.video import VideoError, read_frames
+from glimpse.viz.overlay import _caption, mask_panel, overlay, save_animation
+
+CELL = 128  # gallery frame height in pixels
+GIF_FRAMES = 16  # frames per gallery animation (evenly spread over the video)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _read_log(run: Path) -> list[dict]:
+    p = run / "log.csv"
+    if not p.exists():
+        return []
+    with open(p) as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _curves(runs, names, path: Path):
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=90)
+    for run, name in zip(runs, names):
+        log = _read_log(run)
+        if not log:
+            continue
+        ep = [r["epoch"] for r in log]
+        ax1.plot(ep, [r["train_loss"] for r in log], marker="o", ms=3, label=name)
+        ax2.plot(ep, [r["train_step_accuracy"] for r in log], ls="--", alpha=0.6,
+                 label=f"{name} train (steps)")
+        ax2.plot(ep, [r["val_top1"] for r in log], marker="o", ms=3, label=f"{name} val top-1")
+    ax1.set(xlabel="epoch", ylabel="training loss", title="loss")
+    ax2.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02), title="accuracy")
+    ax2.legend(fontsize=7)
+    ax1.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _per_class(metrics, names, labels, path: Path):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 3.2), dpi=90)
+    x = np.arange(len(labels))
+    w = 0.8 / len(metrics)
+    for k, (m, name) in enumerate(zip(metrics, names)):
+        vals = [m["per_class"].get(c) or 0.0 for c in labels]
+        ax.bar(x + k * w - 0.4 + w / 2, vals, w, label=name)
+    ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
+    ax.set(ylabel="accuracy", ylim=(0, 1.02), title="per-class accuracy (test)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _confusion(m, labels, title, path: Path):
+    plt = _plt()
+    c = np.array(m["confusion"], float)
+    norm = c / np.maximum(c.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(4.6, 4.2), dpi=90)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(c)):
+        for j in range(len(c)):
+            if c[i, j]:
+                ax.text(j, i, int(c[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _display_frames(video: Path, fps: float, n: int):
+    """Sampled RGB frames at gallery size keeping the aspect ratio, or None if unreadable."""
+    try:
+        b = read_frames(video, fps=fps)
+    except VideoError:
+        return None
+    frames = b.frames
+    H, W = frames.shape[1:3]
+    width = max(2, int(round(CELL * W / H / 2)) * 2)
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(f).resize((width, CELL), Image.BILINEAR))
+                     for f in frames])[:n]
+
+
+def _pick_videos(entries, correct: np.ndarray, k: int, rng) -> list[int]:
+    """Up to k videos, half right and half wrong where possible, spread over the classes."""
+    right, wrong = [i for i in range(len(entries)) if correct[i]], \
+        [i for i in range(len(entries)) if not correct[i]]
+    for pool in (right, wrong):
+        rng.shuffle(pool)
+        pool.sort(key=lambda i: entries[i].label_index)  # stable: spread across classes
+    take_w = min(len(wrong), k // 2)
+    take_r = min(len(right), k - take_w)
+    take_w = min(len(wrong), k - take_r)
+
+    def spread(pool, n):
+        if n <= 0:
+            return []
+        idx = np.linspace(0, len(pool) - 1, n).round().astype(int)
+        return [pool[i] for i in idx]
+
+    return sorted(spread(right, take_r) + spread(wrong, take_w),
+                  key=lambda i: (entries[i].label_index, entries[i].id))
+
+
+def make_report(runs, out=None, *, videos: int = 40, progress: bool = True) -> Path:
+    """Write the report for one run, or the side-by-side comparison of several."""
+    from glimpse.train import load_run
+
+    runs = [Path(r) for r in runs]
+    out = Path(out) if out else runs[0] / "report"
+    loaded = [load_run(r) for r in runs]
+    names = []
+    for r, ld in zip(runs, loaded):
+        base = ld["config"]["model"]["name"]
+        lam = ld["config"]["model"].get("lam")
+        names.append(f"{r.name}" if r.name not in names else f"{r.name}-{len(names)}")
+        names[-1] = f"{names[-1]} ({base}{'' if lam is None else f', λ={lam:g}'})"
+    metrics = []
+    for r in runs:
+        mp = r / "metrics.json"
+        if not mp.exists() or mp.stat().st_mtime < (r / "best.pt").stat().st_mtime:
+            evaluate_run(r, progress=progress)
+        metrics.append(json.loads(mp.read_text()))
+    cfg0 = loaded[0]["config"]
+    labels = cfg0["labels"]
+    for ld, r in zip(loaded[1:], runs[1:]):
+        if ld["config"]["feature"] != cfg0["feature"] or ld["config"]["labels"] != labels:
+            raise GlimpseError(f"{r} was trained on other features or classes than {runs[0]}; "
+                               f"only runs on the same feature store can be compared")
+
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    assets = tmp / "assets"
+    assets.mkdir(parents=True)
+    _curves(runs, names, assets / "curves.png")
+    _per_class(metrics, names, labels, assets / "per_class.png")
+    for k, (m, name) in enumerate(zip(metrics, names)):
+        _confusion(m, labels, name, assets / f"confusion_{k}.png")
+
+    gallery = _gallery(runs, loaded, names, assets, videos, progress)
+    page = _html(runs, loaded, names, metrics, gallery, videos)
+    (tmp / "index.html").write_text(page)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out / "index.html"
+
+
+def _gallery(runs, loaded, names, assets: Path, videos: int, progress: bool) -> list[dict]:
+    cfg0 = loaded[0]["config"]
+    store = FeatureStore(cfg0["features"])
+    source = Path(store.manifest.get("source") or "")
+    split_sets = [set(json.loads((r / "split.json").read_text())["test"]) for r in runs]
+    ids = sorted(set.intersection(*split_sets))
+    if not ids or videos <= 0:
+        return []
+    entries = [store.entry(i) for i in ids]
+    T, stride = cfg0["train"]["clip_len"], cfg0["train"]["stride"]
+    per_run = [run_clips(ld["model"], entries, T=ld["config"]["train"]["clip_len"],
+                         stride=ld["config"]["train"]["stride"]) for ld in loaded]
+    first_pred = np.array([video_decision(r.clip_scores, "vote") for r in per_run[0]])
+    correct = first_pred == np.array([e.label_index for e in entries])
+    chosen = _pick_videos(entries, correct, videos, np.random.default_rng(0))
+    labels = cfg0["labels"]
+    items = []
+    bar = progress_bar(total=len(chosen), desc="report", unit="video", enabled=progress)
+    for n, i in enumerate(chosen):
+        e = entries[i]
+        frames = _display_frames(source / e.meta["path"], cfg0["feature"]["fps"], e.num_frames)
+        if frames is None or len(frames) < e.num_frames:
+            frames = np.full((e.num_frames, CELL, CELL, 3), 90, np.uint8)
+        pick = np.linspace(0, e.num_frames - 1, min(GIF_FRAMES, e.num_frames)).round().astype(int)
+        columns, verdicts = [], []
+        for k, (ld, res) in enumerate(zip(loaded, per_run)):
+            tc = ld["config"]["train"]
+            att = frame_attention(res[i], e.num_frames, tc["clip_len"], tc["stride"])
+            att = np.where(np.isnan(att), 1.0 / att[0].size, att)
+            pred = video_decision(res[i].clip_scores, "vote")
+            verdicts.append((labels[pred], pred == e.label_index,
+                             float(res[i].clip_scores.mean(0)[pred])))
+            columns.append(np.stack([_caption(overlay(frames[t], att[t]), names[k].split(" ")[0])
+                                     for t in pick]))
+        actor = e.masks()
+        if actor is not None:
+            columns.append(np.stack([_caption(mask_panel(frames[t], actor[t]), "actor (truth)")
+                                     for t in pick]))
+        anim = np.concatenate(columns, axis=2)
+        gif = assets / f"video_{n:03d}.webp"
+        save_animation(gif, anim, fps=max(2.0, len(pick) / 3.0))
+        items.append({"path": e.meta["path"], "label": e.label, "gif": f"assets/{gif.name}",
+                      "verdicts": verdicts})
+        bar.update(1)
+    bar.close()
+    return items
+
+
+def _fmt(v, pct=True):
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "–"
+    return f"{100 * v:.1f}" if pct else f"{v:.3f}"
+
+
+def _html(runs, loaded, names, metrics, gallery, videos) -> str:
+    e = html.escape
+    rows = [("test videos", lambda m: str(m["num_videos"])),
+            ("video rule", lambda m: m["video_rule"]),
+            ("top-1 %", lambda m: _fmt(m["top1"])), ("top-5 %", lambda m: _fmt(m["top5"])),
+            ("mean class accuracy %", lambda m: _fmt(m["mean_class_accuracy"])),
+            ("clip accuracy %", lambda m: _fmt(m["clip_accuracy"])),
+            ("mAP %", lambda m: _fmt(m.get("mAP"))),
+            ("attention mass on actor", lambda m: _fmt(m.get("attention", {}).get("mass_in_mask"), False)),
+            ("… uniform attention's", lambda m: _fmt(m.get("attention", {}).get("uniform_mass_in_mask"), False)),
+            ("pointing (argmax on actor)", lambda m: _fmt(m.get("attention", {}).get("pointing"), False)),
+            ("attention entropy (nats)", lambda m: _fmt(m.get("attention", {}).get("entropy"), False)),
+            ("checkpoint epoch (by validation)", lambda m: str(m.get("checkpoint_epoch")))]
+    head = "".join(f"<th>{e(n)}</th>" for n in names)
+    table = "".join(f"<tr><td>{e(label)}</td>" + "".join(f"<td>{e(f(m))}</td>" for m in metrics)
+                    + "</tr>" for label, f in rows)
+    configs = ""
+    for name, ld, run in zip(names, loaded, runs):
+        c = ld["config"]
+        configs += (f"<details><summary>{e(name)}: <code>{e(str(run))}</code></summary>"
+                    f"<pre>{e(json.dumps({k: c[k] for k in ('model', 'train', 'feature')}, indent=1))}"
+                    f"</pre></details>")
+    confusions = "".join(f'<img src="assets/confusion_{k}.png" alt="confusion matrix {e(n)}">'
+                         for k, n in enumerate(names))
+    cards = ""
+    for it in gallery:
+        verdict = " · ".join(f'<span class="{"ok" if ok else "bad"}">{e(n.split(" ")[0])}: '
+                             f"{e(p)} {s:.2f}</span>" for n, (p, ok, s) in zip(names, it["verdicts"]))
+        cards += (f'<figure><img src="{e(it["gif"])}" alt="attention on {e(it["path"])}">'
+                  f"<figcaption><b>{e(it['label'])}</b> <small>{e(it['path'])}</small><br>{verdict}"
+                  f"</figcaption></figure>")
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    title = "glimpse report: " + " vs ".join(n.split(" ")[0] for n in names)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
+<style>
+body{{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1200px;padding:0 16px;color:#222}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 9px;text-align:right}}
+td:first-child{{text-align:left}}img{{max-width:100%}}
+.gallery{{display:flex;flex-wrap:wrap;gap:14px}}figure{{margin:0;border:1px solid #ddd;padding:6px}}
+.ok{{color:#11772d}}.bad{{color:#b3261e}}pre{{background:#f6f6f6;padding:8px;font-size:12px}}
+small{{color:#666}}
+</style></head><body>
+<h1>{e(title)}</h1>
+<p>{len(runs)} run(s), written {e(when)}. Feature store <code>{e(loaded[0]['config']['features'])}</code>
+({e(loaded[0]['config']['feature']['backbone'])}, {loaded[0]['config']['feature']['grid']}×{loaded[0]['config']['feature']['grid']}×{loaded[0]['config']['feature']['channels']},
+{loaded[0]['config']['feature']['fps']} fps). Models selected on the validation split; numbers below are on the test split.</p>
+<h2>Metrics</h2><table><tr><th></th>{head}</tr>{table}</table>
+<h2>Configuration</h2>{configs}
+<h2>Training</h2><img src="assets/curves.png" alt="training curves">
+<h2>Per class</h2><img src="assets/per_class.png" alt="per-class accuracy">
+<h2>Confusion</h2><div class="gallery">{confusions}</div>
+<h2>Where each model looked</h2>
+<p>{len(gallery)} test videos (of at most {videos}), correct and wrong for the first run. Each animation shows, left to right,
+every run's attention over the frame (brighter = more weight; each frame normalized by its maximum)
+and, where the dataset has it, the actor's ground-truth mask.</p>
+<div class="gallery">{cards}</div>
+</body></html>
+"""
