@@ -192,7 +192,6 @@ def _gallery(runs, loaded, names, assets: Path, videos: int, progress: bool) -> 
     if not ids or videos <= 0:
         return []
     entries = [store.entry(i) for i in ids]
-    T, stride = cfg0["train"]["clip_len"], cfg0["train"]["stride"]
     per_run = [run_clips(ld["model"], entries, T=ld["config"]["train"]["clip_len"],
                          stride=ld["config"]["train"]["stride"]) for ld in loaded]
     first_pred = np.array([video_decision(r.clip_scores, "vote") for r in per_run[0]])
