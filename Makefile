@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/glimpse demo --out demo-out
 
 test: $(STAMP)
+	bash scripts/ensure-chromium.sh
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -286,24 +286,28 @@ def _report(a):
 
 # -- demo -------------------------------------------------------------------------------------
 def _add_demo(sub):
-    p = _parser("demo", sub, "the main job on the embedded default: synth -> extract (-> ...)", """
-glimpse demo
-glimpse demo --out /tmp/demo""")
+    p = _parser("demo", sub, "the main job: synth -> extract -> train structured, soft, none -> "
+                "evaluate -> report", """
+glimpse demo                     # everything under demo-out/, the report at demo-out/report/
+glimpse demo --out /tmp/demo     # a second run reuses every finished stage""")
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_demo)
 
 
 def _demo(a):
-    from glimpse.features.extract import extract
-    from glimpse.synth import SynthConfig, generate
+    from glimpse.demo import run_demo
 
-    videos, feats = a.out / "videos", a.out / "features"
-    cfg = SynthConfig(classes=10, groups=3, clips_per_group=2, frames=40)
-    generate(videos, cfg)
-    s = extract(videos, feats)
-    print(f"videos:   {videos} ({s.total} clips; contact sheet {videos / 'contact_sheet.png'})")
-    print(f"features: {feats} ({s.extracted} extracted, {s.skipped} reused)")
-    return 1 if s.failures else 0
+    r = run_demo(a.out, progress=not a.quiet)
+    print(f"\n{'model':<12} {'top-1':>6} {'top-5':>6} {'mean class':>10} {'mass on actor':>14} "
+          f"{'pointing':>9}")
+    for name, m in r["metrics"].items():
+        at = m.get("attention", {})
+        print(f"{name:<12} {m['top1']:>6.3f} {m['top5']:>6.3f} {m['mean_class_accuracy']:>10.3f} "
+              f"{at.get('mass_in_mask', float('nan')):>8.3f} ({at.get('uniform_mass_in_mask', float('nan')):.3f})"
+              f" {at.get('pointing', float('nan')):>9.3f}")
+    print(f"\nreport: {r['report']}   ({r['seconds'] / 60:.1f} min)")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,77 @@
+"""The HTML report: built from real tiny runs, then opened in headless Chromium, which must load
+every image and animation with no console errors."""
+
+import os
+import shutil
+
+import pytest
+
+from glimpse.cli import main
+from glimpse.synth import SynthConfig, generate
+from glimpse.synth.scene import Difficulty
+
+TRAIN = ["--epochs", "2", "--batch-size", "4", "--clip-len", "6", "--stride", "3", "--hidden", "16",
+         "--lr", "1e-3", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    cfg = SynthConfig(classes=3, groups=3, clips_per_group=2, frames=12, width=96, height=64,
+                      seed=2, difficulty=Difficulty(distractors=1, jitter=1.0))
+    generate(root / "videos", cfg, jobs=1, progress=False)
+    assert main(["extract", str(root / "videos"), str(root / "feats"), "--fps", "0", "--quiet"]) == 0
+    for model in ("structured", "soft"):
+        assert main(["train", str(root / "feats"), "--model", model, "--out",
+                     str(root / model), *TRAIN]) == 0
+    assert main(["report", str(root / "structured"), str(root / "soft"), "--out",
+                 str(root / "report"), "--videos", "4", "--quiet"]) == 0
+    return root / "report"
+
+
+def test_report_is_self_contained(report):
+    page = (report / "index.html").read_text()
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    for name in ("curves.png", "per_class.png", "confusion_0.png", "confusion_1.png"):
+        assert (report / "assets" / name).stat().st_size > 1000
+    animations = sorted((report / "assets").glob("video_*.webp"))
+    assert len(animations) == 4  # --videos 4 of the 6 test videos (one group of 2 per class)
+    assert "structured" in page and "soft" in page and page.count("<figure>") == 4
+    size = sum(f.stat().st_size for f in report.rglob("*") if f.is_file())
+    assert size < 2e6
+
+
+def test_report_opens_in_a_browser(report, tmp_path):
+    chrome, driver_bin = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chrome and driver_bin):
+        if os.environ.get("GLIMPSE_REQUIRE_BROWSER"):
+            pytest.fail("chromium and chromedriver are required (scripts/ensure-chromium.sh)")
+        pytest.skip("chromium/chromedriver not installed (scripts/ensure-chromium.sh installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chrome
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--window-size=1280,2000", f"--user-data-dir={tmp_path / 'profile'}"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_bin), options=opts)
+    try:
+        driver.get((report / "index.html").as_uri())
+        driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            Promise.all(Array.from(document.images).map(i => i.complete ? 0 :
+                new Promise(r => { i.onload = i.onerror = r; }))).then(done);""")
+        images = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth]);")
+        assert len(images) == 4 + 4  # 4 figures + 4 animations
+        broken = [src for src, width in images if not width]
+        assert not broken, f"images that did not load: {broken}"
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+        driver.save_screenshot(str(tmp_path / "report.png"))
+        assert (tmp_path / "report.png").stat().st_size > 10_000
+    finally:
+        driver.quit()
