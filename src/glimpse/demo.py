@@ -20,7 +20,7 @@ from glimpse.synth.scene import Difficulty
 from glimpse.train import train
 from glimpse.viz.report import make_report
 
-SYNTH = SynthConfig(classes=10, groups=10, clips_per_group=2, frames=40, seed=0,
+SYNTH = SynthConfig(classes=10, groups=20, clips_per_group=2, frames=40, seed=0,
                     difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1))
 TRAIN = TrainConfig(epochs=10, batch_size=32, lr=1e-3, clip_len=30, stride=2)
 HIDDEN = 128

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from glimpse.models.lstm import dropout_mask
+
 
 class SoftmaxRegression(nn.Module):
     penalty = None
@@ -19,12 +21,14 @@ class SoftmaxRegression(nn.Module):
 
     def __init__(self, *, num_classes: int, feature_dim: int, grid: int, dropout: float = 0.5):
         super().__init__()
-        self.grid = grid
-        self.drop = nn.Dropout(dropout)
+        self.grid, self.dropout = grid, dropout
         self.classify = nn.Linear(grid * grid * feature_dim, num_classes)
 
     def forward(self, features: Tensor, mask: Tensor | None = None):
         """features (B, T, K, K, D) -> scores (B, T, C), uniform attention (B, T, K, K)."""
         B, T, K, _, D = features.shape
-        scores = self.classify(self.drop(features.reshape(B, T, K * K * D)))
+        x = features.reshape(B, T, K * K * D)
+        if self.training and self.dropout > 0:
+            x = x * dropout_mask(x, self.dropout)
+        scores = self.classify(x)
         return scores, features.new_full((B, T, K, K), 1.0 / (K * K))
