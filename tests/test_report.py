@@ -2,7 +2,6 @@
 every image and animation with no console errors."""
 
 import os
-import shutil
 
 import pytest
 
@@ -42,36 +41,17 @@ def test_report_is_self_contained(report):
 
 
 def test_report_opens_in_a_browser(report, tmp_path):
-    chrome, driver_bin = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chrome and driver_bin):
+    from glimpse.viz.browser import check_page, find_chromium, headless
+
+    if not find_chromium():
         if os.environ.get("GLIMPSE_REQUIRE_BROWSER"):
             pytest.fail("chromium and chromedriver are required (scripts/ensure-chromium.sh)")
         pytest.skip("chromium/chromedriver not installed (scripts/ensure-chromium.sh installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chrome
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=1280,2000", f"--user-data-dir={tmp_path / 'profile'}"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_bin), options=opts)
-    try:
-        driver.get((report / "index.html").as_uri())
-        driver.execute_async_script("""
-            const done = arguments[arguments.length - 1];
-            Promise.all(Array.from(document.images).map(i => i.complete ? 0 :
-                new Promise(r => { i.onload = i.onerror = r; }))).then(done);""")
-        images = driver.execute_script(
-            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth]);")
-        assert len(images) == 4 + 4  # 4 figures + 4 animations
-        broken = [src for src, width in images if not width]
+    with headless() as driver:
+        page = check_page(driver, report / "index.html")
+        assert len(page["images"]) == 4 + 4  # 4 figures + 4 animations
+        broken = [src for src, width in page["images"] if not width]
         assert not broken, f"images that did not load: {broken}"
-        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-        assert not errors, errors
+        assert not page["errors"], page["errors"]
         driver.save_screenshot(str(tmp_path / "report.png"))
-        assert (tmp_path / "report.png").stat().st_size > 10_000
-    finally:
-        driver.quit()
+    assert (tmp_path / "report.png").stat().st_size > 10_000
