@@ -32,6 +32,17 @@ from glimpse.train import Objective, resolve_model_config  # noqa: E402
 T, K, D, M, C = 30, 8, 1280, 512, 10
 
 
+def best_of(fn, repeats: int) -> float:
+    """Seconds of the fastest of ``repeats`` calls, after one warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
 def gate_gemm_shapes(layers: int):
     """(in_features) of each layer's input GEMM; the hidden GEMM is M -> 4M."""
     return [D] + [M] * (layers - 1)
@@ -57,13 +68,7 @@ def time_gemms(B: int, layers: int, repeats: int) -> float:
                 torch.mm(g, w_ih), torch.mm(g, w_hh)  # gradient of the inputs
                 torch.mm(g.t(), x), torch.mm(g.t(), h)  # gradient of the weights
 
-    once()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        once()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return best_of(once, repeats)
 
 
 def time_step(name: str, B: int, repeats: int) -> tuple[float, int]:
@@ -83,13 +88,7 @@ def time_step(name: str, B: int, repeats: int) -> tuple[float, int]:
         loss.backward()
         opt.step()
 
-    once()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        once()
-        best = min(best, time.perf_counter() - t)
-    return best, cfg.layers
+    return best_of(once, repeats), cfg.layers
 
 
 def main():

@@ -69,16 +69,19 @@ def test_missing_empty_and_garbage_files_raise_one_clear_error(tmp_path):
         read_frames(tmp_path / "text.avi")
 
 
+def _write_audio(container) -> None:
+    """A tenth of a second of silence as the file's only packets."""
+    s = container.add_stream("pcm_s16le", rate=8000)
+    fr = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+    fr.sample_rate = 8000
+    for p in list(s.encode(fr)) + list(s.encode()):
+        container.mux(p)
+
+
 def test_no_video_stream(tmp_path):
     path = tmp_path / "audio.mkv"
     with av.open(str(path), "w") as c:
-        s = c.add_stream("pcm_s16le", rate=8000)
-        fr = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
-        fr.sample_rate = 8000
-        for p in s.encode(fr):
-            c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+        _write_audio(c)
     with pytest.raises(VideoError, match="no video stream"):
         read_frames(path)
 
@@ -89,13 +92,7 @@ def test_zero_frames(tmp_path):
     with av.open(str(path), "w") as c:
         v = c.add_stream("mpeg4", rate=25)
         v.width, v.height, v.pix_fmt = 32, 32, "yuv420p"
-        a = c.add_stream("pcm_s16le", rate=8000)
-        fr = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
-        fr.sample_rate = 8000
-        for p in a.encode(fr):
-            c.mux(p)
-        for p in a.encode():
-            c.mux(p)
+        _write_audio(c)
     with pytest.raises(VideoError, match="no decodable frames"):
         read_frames(path)
 
