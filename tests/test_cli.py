@@ -22,3 +22,15 @@ def test_bad_option_value(capsys):
     with pytest.raises(SystemExit) as e:
         main(["synth", "/tmp/x", "--actor-scale", "2,3"])
     assert e.value.code == 2 and "MIN <= MAX <= 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "f", "--out", "r", "--model", "structured", "--clip-len", "0"], "expected a number >= 1"),
+    (["train", "f", "--out", "r", "--model", "structured", "--test-fraction", "1.5"], "between 0 and 1"),
+    (["train", "f", "--out", "r", "--model", "transformer"], "invalid choice"),
+    (["extract", "d", "o", "--fps", "-3"], "expected a number >= 0"),
+])
+def test_bad_values_are_refused_at_parse_time(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err

@@ -22,6 +22,36 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT or SIDE, got '{text}'") from None
 
 
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
+    return v
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {v}")
+    return v
+
+
+def _nonnegative(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v}")
+    return v
+
+
 def _range(text: str) -> tuple[float, float]:
     try:
         lo, _, hi = text.partition(",")
@@ -47,11 +77,11 @@ glimpse synth /tmp/s --classes 10 --groups 3 --clips-per-group 2 --frames 40 --s
 glimpse synth /tmp/hard --actor-scale 0.3,0.4 --distractors 4 --jitter 5 --ext .mp4""")
     p.add_argument("out", type=Path, help="output folder (UCF-11 layout: class/group_XX/clip.ext)")
     g = p.add_argument_group("size")
-    g.add_argument("--classes", type=int, default=10, help="number of action classes (1-10)")
-    g.add_argument("--groups", type=int, default=5, help="groups per class (scene + actor)")
-    g.add_argument("--clips-per-group", type=int, default=4)
-    g.add_argument("--frames", type=int, default=40, help="frames per clip")
-    g.add_argument("--fps", type=int, default=25, help="frame rate of the encoded clips")
+    g.add_argument("--classes", type=_positive, default=10, help="number of action classes (1-10)")
+    g.add_argument("--groups", type=_positive, default=5, help="groups per class (scene + actor)")
+    g.add_argument("--clips-per-group", type=_positive, default=4)
+    g.add_argument("--frames", type=_positive, default=40, help="frames per clip")
+    g.add_argument("--fps", type=_positive, default=25, help="frame rate of the encoded clips")
     g.add_argument("--size", type=_size, default=(256, 256), help="WIDTHxHEIGHT (default 256x256)")
     g.add_argument("--ext", default=".avi",
                    help=".avi (MPEG-4 part 2, default, bit-reproducible), .mp4 (H.264), .mpg, .webm")
@@ -96,8 +126,8 @@ glimpse extract list.txt feats/ --root videos/ --backbone inception_v3 --weights
     b.add_argument("--layer", help="feature layer (vgg16: conv5_3 or pool4)")
     b.add_argument("--pooled", action="store_true", help="also store the pooled vector (B, D)")
     s = p.add_argument_group("sampling")
-    s.add_argument("--fps", type=float, default=10.0, help="frames per second (0 = every frame)")
-    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--fps", type=_nonnegative, default=10.0, help="frames per second (0 = every frame)")
+    s.add_argument("--batch-size", type=_positive, default=32)
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_extract)
@@ -133,31 +163,31 @@ glimpse train feats/ --model soft --epochs 20 --batch-size 64 --lr 1e-3 --out ru
     p.add_argument("--out", type=Path, required=True, help="run folder (re-run to resume)")
     m = p.add_argument_group("model")
     m.add_argument("--model", required=True, choices=list(MODELS))
-    m.add_argument("--hidden", type=int, default=512, help="LSTM hidden size M")
-    m.add_argument("--layers", type=int, help="LSTM layers (default: the paper's)")
+    m.add_argument("--hidden", type=_positive, default=512, help="LSTM hidden size M")
+    m.add_argument("--layers", type=_positive, help="LSTM layers (default: the paper's)")
     m.add_argument("--dropout", type=float, default=0.5)
     m.add_argument("--frame-aware", action="store_true",
                    help="structured: attention also sees the current frame (paper 000 sec. 4.4)")
     r = p.add_argument_group("attention penalty")
-    r.add_argument("--lam", type=float, help="penalty weight (default: 1e-4 structured, 1 soft)")
-    r.add_argument("--block-count", type=int, default=4, help="N: N x N blocks (paper 000)")
-    r.add_argument("--block-side", type=int, help="block side L (default floor(K / N))")
-    r.add_argument("--block-stride", type=int, help="block stride (default: side; smaller overlaps)")
+    r.add_argument("--lam", type=_nonnegative, help="penalty weight (default: 1e-4 structured, 1 soft)")
+    r.add_argument("--block-count", type=_positive, default=4, help="N: N x N blocks (paper 000)")
+    r.add_argument("--block-side", type=_positive, help="block side L (default floor(K / N))")
+    r.add_argument("--block-stride", type=_positive, help="block stride (default: side; smaller overlaps)")
     o = p.add_argument_group("optimization")
     d = TrainConfig()
-    o.add_argument("--epochs", type=int, default=d.epochs)
-    o.add_argument("--batch-size", type=int, default=d.batch_size)
-    o.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
-    o.add_argument("--gamma", type=float, default=d.gamma, help="weight decay gamma * sum theta^2")
+    o.add_argument("--epochs", type=_positive, default=d.epochs)
+    o.add_argument("--batch-size", type=_positive, default=d.batch_size)
+    o.add_argument("--lr", type=_nonnegative, default=d.lr, help="Adam learning rate")
+    o.add_argument("--gamma", type=_nonnegative, default=d.gamma, help="weight decay gamma * sum theta^2")
     o.add_argument("--seed", type=int, default=d.seed)
     o.add_argument("--checkpoint-every", type=int, default=0,
                    help="also checkpoint every N batches (0: each epoch)")
     c = p.add_argument_group("clips and split")
-    c.add_argument("--clip-len", type=int, default=d.clip_len, help="T frames per clip")
-    c.add_argument("--stride", type=int, default=d.stride, help="d, between clip starts")
+    c.add_argument("--clip-len", type=_positive, default=d.clip_len, help="T frames per clip")
+    c.add_argument("--stride", type=_positive, default=d.stride, help="d, between clip starts")
     c.add_argument("--split-seed", type=int, default=d.split_seed, help="which group draw")
-    c.add_argument("--test-fraction", type=float, default=d.test_fraction)
-    c.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    c.add_argument("--test-fraction", type=_fraction, default=d.test_fraction)
+    c.add_argument("--val-fraction", type=_fraction, default=d.val_fraction)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
@@ -270,7 +300,7 @@ glimpse report runs/structured runs/classic --out cmp   # paper 000 Fig. 6 style
 glimpse report runs/* --out all --videos 20""")
     p.add_argument("runs", type=Path, nargs="+", help="run folders trained on the same features")
     p.add_argument("--out", type=Path, help="report folder (default RUN/report)")
-    p.add_argument("--videos", type=int, default=40, help="test videos in the gallery")
+    p.add_argument("--videos", type=_positive, default=40, help="test videos in the gallery")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_report)
 
