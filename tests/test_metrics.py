@@ -3,9 +3,20 @@ import math
 import numpy as np
 import pytest
 
-from glimpse.evaluate import VideoResult, compute_metrics, frame_attention, video_decision
-from glimpse.metrics import (attention_scores, average_precision, confusion_matrix,
-                             mean_average_precision, per_class_accuracy, topk_accuracy)
+from glimpse.evaluate import (
+    VideoResult,
+    compute_metrics,
+    frame_attention,
+    video_decision,
+)
+from glimpse.metrics import (
+    attention_scores,
+    average_precision,
+    confusion_matrix,
+    mean_average_precision,
+    per_class_accuracy,
+    topk_accuracy,
+)
 
 
 def test_topk_and_confusion_golden():

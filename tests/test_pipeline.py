@@ -55,6 +55,16 @@ def test_train_evaluate_predict_through_the_cli(store, tmp_path, capsys):
     assert main(["predict", str(run), str(clip)]) == 0
     out = capsys.readouterr().out
     assert "top-5:" in out and "where it looked" in out
+    for ext in (".gif", ".mp4", ".png"):
+        assert main(["predict", str(run), str(clip), "--overlay", str(tmp_path / f"o{ext}")]) == 0
+        assert (tmp_path / f"o{ext}").stat().st_size > 1000
+    from PIL import Image
+
+    assert Image.open(tmp_path / "o.gif").n_frames == 14
+    from glimpse.video import read_frames
+
+    assert len(read_frames(tmp_path / "o.mp4", fps=0).frames) == 14
+    capsys.readouterr()
     assert main(["predict", str(run), str(clip), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert len(r["attention"]) == len(r["times"]) == 14 and len(r["attention"][0]) == 8

@@ -261,7 +261,8 @@ glimpse predict runs/structured clip.mp4 --json > clip.json""")
     p.add_argument("video", type=Path)
     p.add_argument("--json", action="store_true", help="scores and the (T, K, K) attention as JSON")
     p.add_argument("--overlay", type=Path,
-                   help="also write the attention over the video: .gif, .mp4 or .webm")
+                   help="also write the attention over the video: .gif, .webp, .mp4, .webm, "
+                        "or .png for a still strip")
     p.add_argument("--weights", type=Path, help="backbone weights file, if the run's needs one")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_predict)

@@ -56,18 +56,6 @@ def _caption(img: np.ndarray, text: str) -> np.ndarray:
     return np.asarray(pil)
 
 
-def panels(frames, attention, *, actor=None, caption: str | None = None) -> np.ndarray:
-    """Per frame: [overlay | ground-truth actor mask] side by side -> (T, H, W', 3) uint8."""
-    out = []
-    for t, (f, a) in enumerate(zip(frames, attention)):
-        parts = [overlay(f, a)]
-        if actor is not None:
-            parts.append(mask_panel(f, actor[t]))
-        img = np.concatenate(parts, axis=1)
-        out.append(_caption(img, caption) if caption else img)
-    return np.stack(out)
-
-
 def strip(frames, attention, *, columns: int = 6, actor=None) -> np.ndarray:
     """A still: ``columns`` frames evenly spread over the video; row 1 the overlays, row 2 the
     attention maps alone, row 3 the actor mask where one exists."""
