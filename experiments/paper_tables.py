@@ -72,9 +72,15 @@ def main():
     ap.add_argument("--out", type=Path, default=Path("experiments/out"))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="2 epochs, for a smoke test")
+    ap.add_argument("--tables-only", action="store_true",
+                    help="rewrite tables.md from OUT/results.json without running anything")
     a = ap.parse_args()
     out = a.out
     out.mkdir(parents=True, exist_ok=True)
+    if a.tables_only:
+        (out / "tables.md").write_text(tables(json.loads((out / "results.json").read_text()), a.seeds))
+        print((out / "tables.md").read_text())
+        return
     t0 = time.time()
     generate(out / "videos", SYNTH)
     s = extract(out / "videos", out / "features", fps=0)
@@ -106,8 +112,10 @@ def main():
 
 
 def _fmt(vals, pct=True):
+    """Percent with one decimal, or a ratio with three; mean ± std over the runs."""
     v = np.array(vals) * (100 if pct else 1)
-    return f"{v.mean():.1f} ± {v.std():.1f}" if len(v) > 1 else f"{v.mean():.1f}"
+    d = 1 if pct else 3
+    return f"{v.mean():.{d}f} ± {v.std():.{d}f}" if len(v) > 1 else f"{v.mean():.{d}f}"
 
 
 def tables(results: dict, seeds: int) -> str:
@@ -124,9 +132,15 @@ def tables(results: dict, seeds: int) -> str:
         for r in results.values():
             if r["table"] == table:
                 by_row.setdefault(r["row"], []).append(r)
+        if table == "table3":  # lambda = 0 and the default come from Table 5's seed 0
+            for key, row in ((run_key(dict(name="structured", lam=0.0), 0), "lambda = 0 (classic)"),
+                             (run_key(dict(name="structured", lam=LAM), 0), f"lambda = {LAM:g}")):
+                if key in results:
+                    by_row[row] = [results[key]]
+            by_row = dict(sorted(by_row.items(), key=lambda kv: float(kv[0].split()[2])))
         for row, rs in by_row.items():
             att = [r["attention"] for r in rs if r.get("attention", {}).get("steps")]
-            mass = (f"{_fmt([x['mass_in_mask'] for x in att], False)[:11]} "
+            mass = (f"{_fmt([x['mass_in_mask'] for x in att], False)} "
                     f"({np.mean([x['uniform_mass_in_mask'] for x in att]):.2f})") if att else "-"
             lines.append(f"| {row} | {_fmt([r['top1'] for r in rs])} | "
                          f"{_fmt([r['mean_class_accuracy'] for r in rs])} | {mass} | "
