@@ -151,7 +151,8 @@ def make_report(runs, out=None, *, videos: int = 40, progress: bool = True) -> P
         base = ld["config"]["model"]["name"]
         lam = ld["config"]["model"].get("lam")
         names.append(f"{r.name}" if r.name not in names else f"{r.name}-{len(names)}")
-        names[-1] = f"{names[-1]} ({base}{'' if lam is None else f', λ={lam:g}'})"
+        show = lam is not None and base in ("structured", "soft")  # the models with a penalty
+        names[-1] = f"{names[-1]} ({base}{f', λ={lam:g}' if show else ''})"
     metrics = []
     for r in runs:
         mp = r / "metrics.json"
