@@ -22,34 +22,22 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT or SIDE, got '{text}'") from None
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
-    return v
+def _number(cast, ok, want: str):
+    """An argparse type: ``cast`` the text, then require ``ok(value)`` ("expected <want>")."""
+    def parse(text: str):
+        try:
+            v = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {want}, got '{text}'") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {want}, got {v}")
+        return v
+    return parse
 
 
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {v}")
-    return v
-
-
-def _nonnegative(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v}")
-    return v
+_positive = _number(int, lambda v: v >= 1, "a number >= 1")
+_fraction = _number(float, lambda v: 0 < v < 1, "a fraction between 0 and 1")
+_nonnegative = _number(float, lambda v: v >= 0, "a number >= 0")
 
 
 def _range(text: str) -> tuple[float, float]:
