@@ -153,7 +153,7 @@ def train(features: str | Path, out: str | Path, model_cfg: ModelConfig, tc: Tra
         opt.load_state_dict(ck["optimizer"])
         _set_rng_state(ck["rng"])
         start_epoch, start_step, history, best = ck["epoch"], ck["step"], ck["history"], ck["best"]
-        resumed_sums = ck.get("sums")
+        resumed_sums = ck["sums"]
         log(f"resuming {out} at epoch {start_epoch + 1}, batch {start_step}")
 
     def checkpoint(epoch, step, sums=None):
@@ -166,9 +166,9 @@ def train(features: str | Path, out: str | Path, model_cfg: ModelConfig, tc: Tra
         model.train()
         order = _epoch_order(len(ds), tc.seed, epoch)
         skip = start_step if epoch == start_epoch else 0
-        sums = {"loss": 0.0, "ce": 0.0, "penalty": 0.0, "correct": 0, "steps": 0}
-        if skip and resumed_sums:
-            sums = dict(resumed_sums)
+        # a mid-epoch checkpoint carries the epoch's running sums, so the logged row is whole
+        sums = dict(resumed_sums) if skip else {"loss": 0.0, "ce": 0.0, "penalty": 0.0,
+                                                 "correct": 0, "steps": 0}
         t0 = time.time()
         bar = progress_bar(total=n_batches, initial=skip, unit="batch",
                            desc=f"epoch {epoch + 1}/{tc.epochs}", enabled=progress)
@@ -183,15 +183,14 @@ def train(features: str | Path, out: str | Path, model_cfg: ModelConfig, tc: Tra
             sums["loss"] += loss.item() * len(y)
             sums["ce"] += parts["ce"] * len(y)
             sums["penalty"] += parts["penalty"] * len(y)
-            valid = mask.sum().item()
             sums["correct"] += ((scores.argmax(-1) == y[:, None]) & mask).sum().item()
-            sums["steps"] += valid
+            sums["steps"] += mask.sum().item()
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             bar.update(1)
             if tc.checkpoint_every and (step + 1) % tc.checkpoint_every == 0 and step + 1 < n_batches:
                 checkpoint(epoch, step + 1, sums)
         bar.close()
-        seen = len(ds) if (not skip or resumed_sums) else max(1, len(ds) - skip * tc.batch_size)
+        seen = len(ds)
         val = validate(model, val_entries, tc, labels, device)
         row = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen, "train_ce": sums["ce"] / seen,
                "train_penalty": sums["penalty"] / seen,

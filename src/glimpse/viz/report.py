@@ -39,6 +39,12 @@ def _plt():
     return plt
 
 
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path)
+    _plt().close(fig)
+
+
 def _read_log(run: Path) -> list[dict]:
     p = run / "log.csv"
     if not p.exists():
@@ -63,9 +69,7 @@ def _curves(runs, names, path: Path):
     ax2.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02), title="accuracy")
     ax2.legend(fontsize=7)
     ax1.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _per_class(metrics, names, labels, path: Path):
@@ -79,9 +83,7 @@ def _per_class(metrics, names, labels, path: Path):
     ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
     ax.set(ylabel="accuracy", ylim=(0, 1.02), title="per-class accuracy (test)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _confusion(m, labels, title, path: Path):
@@ -98,9 +100,7 @@ def _confusion(m, labels, title, path: Path):
     ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.set(xlabel="predicted", ylabel="true", title=title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _display_frames(video: Path, fps: float, n: int):
