@@ -25,11 +25,11 @@ def test_cubes_are_float16_8x8x1280_with_masks(extracted, tiny_synth):
     store = FeatureStore(out)
     assert summary.extracted == len(store) == 6 and not summary.failures
     e = store.entries()[0]
-    cube = e.cube()
+    cube = e.stream("rgb")
     assert cube.dtype == np.float16 and cube.shape == (12, 8, 8, 1280)
     masks = e.masks()
     assert masks.shape == (12, 8, 8) and 0 < masks.mean() < 0.5  # the actor is small
-    assert e.group == "group_01" and store.feature["grid"] == 8
+    assert e.group == "group_01" and store.streams["rgb"]["grid"] == 8
     assert store.labels == ["jump", "run", "walk"]
 
 
@@ -73,5 +73,5 @@ def test_kill_9_mid_run_then_resume_gives_identical_features(tiny_synth, extract
     ref, resumed = FeatureStore(extracted[0]), FeatureStore(out)
     assert ref.ids() == resumed.ids()
     for eid in ref.ids():
-        np.testing.assert_array_equal(ref.entry(eid).cube(), resumed.entry(eid).cube())
+        np.testing.assert_array_equal(ref.entry(eid).stream("rgb"), resumed.entry(eid).stream("rgb"))
         np.testing.assert_array_equal(ref.entry(eid).masks(), resumed.entry(eid).masks())

@@ -2,47 +2,56 @@ import pytest
 import torch
 
 from glimpse import GlimpseError
-from glimpse.config import ModelConfig, from_dict
 from glimpse.losses import (
     doubly_stochastic_penalty,
     l21_block_penalty,
     paper_blocks,
     sequence_cross_entropy,
 )
-from glimpse.models import MODELS, build_model
+from glimpse.models import MODELS, ModelConfig, ModelOutput, build_model, model_options
+from glimpse.models.output import check_rule, clip_score
 
 B, T, K, D, C = 3, 5, 4, 16, 6
-VARIANTS = [(n, False) for n in MODELS] + [("structured", True)]
+INPUTS = {"rgb": {"layer": "x", "channels": D, "grid": K},
+          "rgb_pooled": {"layer": "x", "channels": D, "pooled": "spatial mean"}}
+VARIANTS = [(n, {}) for n in MODELS] + [("structured", {"frame_aware": True})]
 
 
-def _inputs(seed=0):
+def _model(name, **options):
+    small = {k: v for k, v in {"hidden": 8}.items() if k in model_options(name)}
+    return build_model(ModelConfig(name, C, INPUTS, {**small, **options}))
+
+
+def _batch(seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(B, T, K, K, D, generator=g)
     mask = torch.ones(B, T, dtype=torch.bool)
     mask[1, 3:] = False  # a short video, padded
-    return x, mask
+    return {"rgb": x, "rgb_pooled": x.mean((2, 3)), "mask": mask,
+            "label": torch.tensor([0, 1, 2])}
 
 
-@pytest.mark.parametrize("name,frame_aware", VARIANTS)
-def test_shapes_and_attention_is_a_distribution(name, frame_aware):
-    model = build_model(ModelConfig(name, C, D, K, hidden=8, frame_aware=frame_aware))
-    scores, att = model(*_inputs())
-    assert scores.shape == (B, T, C) and att.shape == (B, T, K, K)
-    torch.testing.assert_close(att.sum((2, 3)), torch.ones(B, T))
-    assert (att >= 0).all()
+@pytest.mark.parametrize("name,options", VARIANTS)
+def test_shapes_and_attention_is_a_distribution(name, options):
+    model = _model(name, **options)
+    out = model(_batch())
+    assert isinstance(out, ModelOutput) and out.scores.shape == (B, T, C)
+    assert set(model.streams) <= set(INPUTS) and isinstance(model.needs_actor, bool)
+    check_rule(model.prediction)
+    if out.attention is not None:
+        assert out.attention.shape == (B, T, K, K)
+        torch.testing.assert_close(out.attention.sum((2, 3)), torch.ones(B, T))
+        assert (out.attention >= 0).all()
 
 
-@pytest.mark.parametrize("name,frame_aware", VARIANTS)
-def test_every_parameter_gets_a_finite_gradient(name, frame_aware):
+@pytest.mark.parametrize("name,options", VARIANTS)
+def test_every_parameter_gets_a_finite_gradient_from_the_models_own_loss(name, options):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(name, C, D, K, hidden=8, frame_aware=frame_aware))
-    x, mask = _inputs()
-    scores, att = model(x, mask)
-    loss = sequence_cross_entropy(scores, torch.tensor([0, 1, 2]), mask)
-    if model.penalty == "l21":
-        loss = loss + l21_block_penalty(att, paper_blocks(K, 2), mask)
-    elif model.penalty == "doubly_stochastic":
-        loss = loss + doubly_stochastic_penalty(att, mask)
+    model = _model(name, **options)
+    batch = _batch()
+    terms = model.loss(model(batch), batch)
+    assert "ce" in terms and all(t.dim() == 0 for t in terms.values())
+    loss = sum(terms.values())
     loss.backward()
     assert torch.isfinite(loss)
     for pname, p in model.named_parameters():
@@ -53,50 +62,172 @@ def test_every_parameter_gets_a_finite_gradient(name, frame_aware):
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_padded_steps_do_not_change_valid_outputs(name):
-    model = build_model(ModelConfig(name, C, D, K, hidden=8)).eval()
-    x, mask = _inputs()
+    model = _model(name).eval()
+    batch = _batch()
     with torch.no_grad():
-        s1, a1 = model(x, mask)
-        x2 = x.clone()
-        x2[1, 3:] = 100.0
-        s2, a2 = model(x2, mask)
-    torch.testing.assert_close(s1[1, :3], s2[1, :3])
-    torch.testing.assert_close(a1[1, :3], a2[1, :3])
+        o1 = model(batch)
+        batch["rgb"] = batch["rgb"].clone()
+        batch["rgb"][1, 3:] = 100.0
+        o2 = model(batch)
+    torch.testing.assert_close(o1.scores[1, :3], o2.scores[1, :3])
+    if o1.attention is not None:
+        torch.testing.assert_close(o1.attention[1, :3], o2.attention[1, :3])
+
+
+def test_loss_terms_are_the_papers():
+    """structured: CE + lambda * l2,1 over paper 000's blocks; soft: CE + lambda * doubly
+    stochastic; the baselines: CE only. The trainer adds the weight decay."""
+    batch = _batch()
+    m = _model("structured", lam=0.5, block_count=2)
+    out = m(batch)
+    terms = m.loss(out, batch)
+    assert set(terms) == {"ce", "l21"}
+    torch.testing.assert_close(terms["ce"], sequence_cross_entropy(out.scores, batch["label"],
+                                                                   batch["mask"]))
+    torch.testing.assert_close(terms["l21"], 0.5 * l21_block_penalty(out.attention, paper_blocks(K, 2),
+                                                                      batch["mask"]))
+    m = _model("soft", lam=2.0)
+    out = m(batch)
+    terms = m.loss(out, batch)
+    assert set(terms) == {"ce", "doubly_stochastic"}
+    torch.testing.assert_close(terms["doubly_stochastic"],
+                               2.0 * doubly_stochastic_penalty(out.attention, batch["mask"]))
+    for name in ("none", "avgpool", "maxpool", "softmax-regression"):
+        m = _model(name)
+        assert set(m.loss(m(batch), batch)) == {"ce"}, name
+
+
+def test_configs_hold_only_what_applies():
+    assert "lam" in model_options("structured") and "lam" in model_options("soft")
+    for name in ("none", "avgpool", "maxpool", "softmax-regression"):
+        assert "lam" not in model_options(name), name
+    assert model_options("structured")["lam"] == 1e-4 and model_options("soft")["lam"] == 1.0
+    assert model_options("structured")["layers"] == 2 and model_options("soft")["layers"] == 3
 
 
 def test_structured_starts_uniform_and_uses_tanh_logits():
-    model = build_model(ModelConfig("structured", C, D, K, hidden=8)).eval()
-    scores, att = model(*_inputs())
-    torch.testing.assert_close(att[:, 0], torch.full((B, K, K), 1 / K ** 2))
-    assert scores.abs().max() <= 1.0  # y(t) = softmax(tanh(B h2(t))), eq. 7
-    assert len(model.lstm.cells) == 2 and model.penalty == "l21"
+    model = _model("structured").eval()
+    out = model(_batch())
+    torch.testing.assert_close(out.attention[:, 0], torch.full((B, K, K), 1 / K ** 2))
+    assert out.scores.abs().max() <= 1.0  # y(t) = softmax(tanh(B h2(t))), eq. 7
+    assert len(model.lstm.cells) == 2
 
 
 def test_soft_is_three_layers_with_mlp_initial_state():
-    model = build_model(ModelConfig("soft", C, D, K, hidden=8))
-    assert len(model.lstm.cells) == 3 and model.penalty == "doubly_stochastic"
+    model = _model("soft")
+    assert len(model.lstm.cells) == 3
     state = model.initial_state(torch.randn(2, T, K * K, D), None)
     assert len(state) == 3 and state[0][0].shape == (2, 8)
-    assert build_model(ModelConfig("avgpool", C, D, K, hidden=8)).penalty is None
 
 
 def test_maxpool_attention_is_where_the_maxima_are():
-    model = build_model(ModelConfig("maxpool", C, 2, 2, hidden=4)).eval()
+    model = build_model(ModelConfig("maxpool", C, {"rgb": {"channels": 2, "grid": 2}},
+                                    {"hidden": 4})).eval()
     x = torch.zeros(1, 1, 2, 2, 2)
     x[0, 0, 0, 1, 0] = 5.0  # channel 0 peaks in cell 1
     x[0, 0, 1, 1, 1] = 5.0  # channel 1 peaks in cell 3
-    _, att = model(x)
+    att = model({"rgb": x}).attention
     torch.testing.assert_close(att[0, 0].flatten(), torch.tensor([0.0, 0.5, 0.0, 0.5]))
 
 
-def test_unknown_names_and_keys_fail_loudly():
+def test_softmax_regression_attends_nowhere():
+    assert _model("softmax-regression")(_batch()).attention is None
+
+
+def test_unknown_names_and_options_fail_loudly():
     with pytest.raises(GlimpseError, match="unknown model"):
-        build_model(ModelConfig("transformer", C, D, K))
+        build_model(ModelConfig("transformer", C, INPUTS))
     with pytest.raises(GlimpseError, match="unknown ModelConfig keys: colour"):
-        from_dict(ModelConfig, {"name": "soft", "num_classes": 2, "feature_dim": 3, "grid": 2,
-                                "colour": "red"})
-    with pytest.raises(GlimpseError, match="only for --model structured"):
-        build_model(ModelConfig("soft", C, D, K, frame_aware=True))
+        ModelConfig.from_dict({"name": "soft", "num_classes": 2, "inputs": INPUTS, "colour": "red"})
+    with pytest.raises(GlimpseError, match="model 'soft' has no option frame_aware"):
+        _model("soft", frame_aware=True)
+    with pytest.raises(GlimpseError, match="model 'none' has no option lam"):
+        _model("none", lam=1.0)
+    with pytest.raises(GlimpseError, match="reads stream"):
+        build_model(ModelConfig("soft", C, {"flow": INPUTS["rgb"]}))
+
+
+def test_clip_rules_golden():
+    p = torch.tensor([[0.1, 0.9], [0.5, 0.5], [0.7, 0.3]])
+    torch.testing.assert_close(clip_score(p, "mean"), torch.tensor([1.3 / 3, 1.7 / 3]))
+    torch.testing.assert_close(clip_score(p, "last"), torch.tensor([0.7, 0.3]))
+    torch.testing.assert_close(clip_score(p, "last-2"), torch.tensor([0.6, 0.4]))
+    torch.testing.assert_close(clip_score(p, "last-9"), clip_score(p, "mean"))
+    for bad in ("median", "last-0", "last-x", "first"):
+        with pytest.raises(GlimpseError, match="unknown clip rule"):
+            check_rule(bad)
+
+
+def _reference_cells(ours):
+    """torch.nn.LSTMCells holding the same weights as ``ours`` (gate order i, f, o, g vs
+    torch's i, f, g, o)."""
+    M = ours.hidden
+    to_torch = torch.cat([torch.arange(0, 2 * M), torch.arange(3 * M, 4 * M),
+                          torch.arange(2 * M, 3 * M)])
+    refs = []
+    with torch.no_grad():
+        for cell in ours.cells:
+            n = cell.input_size
+            ref = torch.nn.LSTMCell(n, M).double()
+            ref.weight_ih.copy_(cell.weight[to_torch, :n])
+            ref.weight_hh.copy_(cell.weight[to_torch, n:])
+            ref.bias_ih.copy_(cell.bias[to_torch])
+            ref.bias_hh.zero_()
+            refs.append(ref)
+    return refs, to_torch
+
+
+def _unroll(ours, refs, xs):
+    state, tapes = ours.zero_state(xs.shape[1], None, torch.float64), ours.new_tapes()
+    ref_state = [(torch.zeros(xs.shape[1], ours.hidden, dtype=torch.float64),) * 2 for _ in refs]
+    out, ref_out = [], []
+    for t in range(xs.shape[0]):
+        h, state = ours.step(xs[t], state, tapes)
+        inp = xs[t]
+        for k, ref in enumerate(refs):
+            ref_state[k] = ref(inp, ref_state[k])
+            inp = ref_state[k][0]
+        out.append(h)
+        ref_out.append(inp)
+    return torch.stack(out), torch.stack(ref_out)
+
+
+def test_lstm_weight_gradient_when_the_loss_reads_only_some_steps():
+    """A loss on step 2 of 6: steps 3-5 are never back-propagated; the weight gradient must still
+    be formed (from steps 0-2) and equal torch.nn.LSTMCell's."""
+    from glimpse.models.lstm import StackedLSTM
+
+    torch.manual_seed(2)
+    ours = StackedLSTM(input_size=5, hidden=4, layers=2, dropout=0.0).double()
+    refs, to_torch = _reference_cells(ours)
+    xs = torch.randn(6, 3, 5, dtype=torch.float64)
+    out, ref_out = _unroll(ours, refs, xs)
+    g_ours = torch.autograd.grad(out[2].sum(), [c.weight for c in ours.cells])
+    g_ref = torch.autograd.grad(ref_out[2].sum(), [r.weight_ih for r in refs])
+    for k, cell in enumerate(ours.cells):
+        assert g_ours[k].abs().sum() > 0
+        torch.testing.assert_close(g_ours[k][to_torch, :cell.input_size], g_ref[k])
+
+
+def test_lstm_no_grad_path_equals_the_autograd_path():
+    from glimpse.models.lstm import StackedLSTM
+
+    torch.manual_seed(3)
+    lstm = StackedLSTM(input_size=5, hidden=4, layers=3, dropout=0.0).double()
+    xs = torch.randn(7, 2, 5, dtype=torch.float64)
+
+    def run(grad: bool):
+        state, tapes = lstm.zero_state(2, None, torch.float64), lstm.new_tapes()
+        hs = []
+        with torch.set_grad_enabled(grad):
+            for t in range(7):
+                h, state = lstm.step(xs[t], state, tapes)
+                hs.append(h)
+        return torch.stack(hs)
+
+    with_grad = run(True)
+    assert with_grad.requires_grad
+    torch.testing.assert_close(run(False), with_grad.detach(), rtol=0, atol=1e-12)
 
 
 def test_lstm_matches_torch_lstmcell_forward_and_gradients():

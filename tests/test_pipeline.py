@@ -33,7 +33,7 @@ def store(tmp_path_factory):
 def test_train_evaluate_predict_through_the_cli(store, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", str(store / "feats"), "--out", str(run), *TRAIN]) == 0
-    for name in ("config.json", "split.json", "best.pt", "last.pt", "log.csv"):
+    for name in ("config.json", "split.json", "best.safetensors", "last.safetensors", "log.csv"):
         assert (run / name).exists(), name
     split = json.loads((run / "split.json").read_text())
     assert len(split["train"]) == len(split["val"]) == len(split["test"]) == 4
@@ -87,8 +87,11 @@ def test_predict_on_real_footage(store, tmp_path, capsys):
 def test_same_seed_same_weights(store, tmp_path):
     for name in ("a", "b"):
         assert main(["train", str(store / "feats"), "--out", str(tmp_path / name), *TRAIN]) == 0
-    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
+    from safetensors.torch import load_file
+
+    a = load_file(tmp_path / "a" / "last.safetensors")
+    b = load_file(tmp_path / "b" / "last.safetensors")
+    assert any(k.startswith("model/") for k in a) and any(k.startswith("optim/") for k in a)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
 
@@ -109,7 +112,7 @@ def test_killed_training_resumes_to_the_same_metrics(store, tmp_path):
         time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert (killed / "last.pt").exists()
+    assert (killed / "last.safetensors").exists()
     log = (killed / "log.csv").read_text().count("\n") - 1
     assert 1 <= log < 4, "the kill should land part-way"
     assert subprocess.run(cmd, capture_output=True).returncode == 0
@@ -130,4 +133,81 @@ def test_other_settings_in_the_same_run_folder_are_refused(store, tmp_path, caps
 
 def test_evaluate_without_a_model_is_one_clear_line(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path)]) == 2
-    assert "no trained model" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not a run folder" in err and err.count("\n") == 1
+
+
+def test_raising_epochs_extends_a_finished_run_exactly(store, tmp_path, capsys):
+    """2 epochs, then the same command with --epochs 3: it resumes at epoch 3 and ends with the
+    same weights as a straight 3-epoch run."""
+    from safetensors.torch import load_file
+
+    args = ["train", str(store / "feats"), *TRAIN]
+    assert main([*args, "--out", str(tmp_path / "ext")]) == 0
+    capsys.readouterr()
+    args[args.index("--epochs") + 1] = "3"
+    assert main([*args, "--out", str(tmp_path / "ext")]) == 0
+    assert "resuming" in capsys.readouterr().out
+    assert main([*args, "--out", str(tmp_path / "straight")]) == 0
+    assert (tmp_path / "ext" / "log.csv").read_text().count("\n") == 4  # header + 3 epochs
+    assert json.loads((tmp_path / "ext" / "config.json").read_text())["train"]["epochs"] == 3
+    a = load_file(tmp_path / "ext" / "last.safetensors")
+    b = load_file(tmp_path / "straight" / "last.safetensors")
+    for k in a:
+        if k.startswith(("model/", "optim/")):
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_a_run_resumes_after_its_device_was_edited(store, tmp_path):
+    """device is not part of a run's identity: a run whose config says cuda resumes on the CPU."""
+    run = tmp_path / "r"
+    assert main(["train", str(store / "feats"), "--out", str(run), *TRAIN]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["train"]["device"] = "cuda"
+    (run / "config.json").write_text(json.dumps(cfg))
+    args = [*TRAIN]
+    args[args.index("--epochs") + 1] = "3"
+    assert main(["train", str(store / "feats"), "--out", str(run), *args, "--device", "cpu"]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["device"] == "cpu"
+
+
+class _Hostile:
+    """Unpickling this creates the marker file: what a crafted checkpoint could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_hostile_checkpoint_runs_no_code(store, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    assert main(["train", str(store / "feats"), "--out", str(run), *TRAIN]) == 0
+    marker = tmp_path / "pwned"
+    payload = tmp_path / "payload.pt"
+    torch.save({"model": _Hostile(marker)}, payload)
+    torch.load(payload, weights_only=False)  # proof that the file runs code when unpickled
+    assert marker.exists()
+    marker.unlink()
+    clip = next((store / "videos").rglob("*.avi"))
+    # 1. a pickle where the safetensors checkpoint should be
+    shutil.copy(payload, run / "best.safetensors")
+    # 2. a glimpse 0.1 style run folder whose best.pt / last.pt are the hostile pickle
+    old = tmp_path / "old"
+    old.mkdir()
+    shutil.copy(payload, old / "best.pt")
+    shutil.copy(payload, old / "last.pt")
+    (old / "config.json").write_text(json.dumps({"model": {"name": "structured"}}))
+    capsys.readouterr()
+    for folder in (run, old):
+        for cmd in (["evaluate", str(folder)], ["predict", str(folder), str(clip)],
+                    ["report", str(folder), "--out", str(tmp_path / "rep")]):
+            assert main(cmd) == 2, cmd
+            err = capsys.readouterr().err
+            assert err.startswith("glimpse: error: ") and err.count("\n") == 1, err
+            assert not marker.exists(), cmd
+    assert main(["train", str(store / "feats"), "--out", str(old), *TRAIN]) == 2
+    assert "glimpse 0.1" in capsys.readouterr().err and not marker.exists()

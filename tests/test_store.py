@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from glimpse import GlimpseError
-from glimpse.features.store import FeatureStore, entry_id
+from glimpse.features.store import FeatureStore, NpyAppender, entry_id
 
-SPEC = {"backbone": "x", "layer": "y", "input_size": 32, "channels": 4, "weights_digest": "d",
-        "fps": 10.0, "dtype": "float16", "grid": 2, "pooled": False}
+FEATURE = {"backbone": "x", "input_size": 32, "weights_digest": "d", "fps": 10.0,
+           "dtype": "float16"}
+STREAMS = {"rgb": {"layer": "y", "channels": 4, "grid": 2},
+           "rgb_pooled": {"layer": "y", "channels": 4, "pooled": "spatial mean"}}
 
 
 def _meta(T):
@@ -21,48 +23,104 @@ def test_entry_id():
 
 def test_roundtrip_and_clip_slices(tmp_path):
     store = FeatureStore(tmp_path)
-    store.create_or_check(SPEC, ["a", "b"])
+    store.create_or_check(FEATURE, STREAMS, ["a", "b"])
     cube = np.arange(7 * 2 * 2 * 4, dtype=np.float32).reshape(7, 2, 2, 4)
     masks = np.random.default_rng(0).random((7, 2, 2))
-    store.write_entry("v1", _meta(7), cube, masks=masks)
+    store.write_entry("v1", _meta(7), {"rgb": cube, "rgb_pooled": cube.mean((1, 2))}, masks=masks)
     e = FeatureStore(tmp_path).entry("v1")
     assert e.num_frames == 7 and e.label == "a"
-    clip = e.cube(2, 5)
+    clip = e.stream("rgb", 2, 5)
     assert clip.dtype == np.float16 and clip.shape == (3, 2, 2, 4)
     np.testing.assert_array_equal(clip, cube[2:5].astype(np.float16))
     np.testing.assert_allclose(e.masks(2, 5), masks[2:5], atol=1e-3)
-    assert e.pooled() is None
+    np.testing.assert_allclose(e.stream("rgb_pooled"), cube.mean((1, 2)), rtol=1e-3)
+    with pytest.raises(GlimpseError, match="no stream 'flow'"):
+        e.stream("flow")
     assert FeatureStore(tmp_path).labels == ["a", "b"]
+    assert FeatureStore(tmp_path).streams == STREAMS
+
+
+def test_streamed_npy_equals_np_save(tmp_path):
+    """Chunks appended one by one give a plain .npy: the same bytes as np.save of the whole."""
+    rng = np.random.default_rng(1)
+    chunks = [rng.random((n, 3, 3, 5)).astype(np.float16) for n in (4, 1, 7)]
+    f = NpyAppender(tmp_path / "a.npy")
+    for c in chunks:
+        f.append(c)
+    f.close()
+    whole = np.concatenate(chunks)
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy", mmap_mode="r"), whole)
+    np.save(tmp_path / "b.npy", whole)
+    assert (tmp_path / "a.npy").stat().st_size == (tmp_path / "b.npy").stat().st_size
+    g = NpyAppender(tmp_path / "c.npy")
+    g.append(chunks[0])
+    with pytest.raises(ValueError, match="chunk of shape"):
+        g.append(np.zeros((2, 4, 4, 5), np.float16))
 
 
 def test_half_written_entries_are_never_listed_and_are_cleaned(tmp_path):
     store = FeatureStore(tmp_path)
-    store.create_or_check(SPEC, ["a"])
-    tmp = store.entries_dir / ".tmp-v9-123"
+    store.create_or_check(FEATURE, STREAMS, ["a"])
+    with pytest.raises(RuntimeError):
+        with store.writer("v9") as w:
+            w.append("rgb", np.zeros((3, 2, 2, 4)))
+            raise RuntimeError("the CNN failed mid-video")
+    assert store.ids() == [] and not list(store.entries_dir.iterdir())
+    tmp = store.entries_dir / ".tmp-v9-123"  # what a kill -9 leaves
     tmp.mkdir()
-    (tmp / "cube.npy").write_bytes(b"partial")
+    (tmp / "rgb.npy").write_bytes(b"partial")
     assert store.ids() == [] and not store.has("v9")
-    store.create_or_check(SPEC, ["a"])  # the next run removes it
+    store.create_or_check(FEATURE, STREAMS, ["a"])  # the next run removes it
     assert not tmp.exists()
 
 
 def test_other_features_are_refused(tmp_path):
-    FeatureStore(tmp_path).create_or_check(SPEC, ["a"])
+    FeatureStore(tmp_path).create_or_check(FEATURE, STREAMS, ["a"])
     with pytest.raises(GlimpseError, match="fps: 10.0 != 25.0"):
-        FeatureStore(tmp_path).create_or_check({**SPEC, "fps": 25.0}, ["a"])
+        FeatureStore(tmp_path).create_or_check({**FEATURE, "fps": 25.0}, STREAMS, ["a"])
+    with pytest.raises(GlimpseError, match="streams.rgb_pooled"):
+        FeatureStore(tmp_path).create_or_check(FEATURE, {"rgb": STREAMS["rgb"]}, ["a"])
     with pytest.raises(GlimpseError, match="other classes"):
-        FeatureStore(tmp_path).create_or_check(SPEC, ["a", "c"])
+        FeatureStore(tmp_path).create_or_check(FEATURE, STREAMS, ["a", "c"])
     with pytest.raises(GlimpseError, match="not a feature store"):
         FeatureStore(tmp_path / "nothing").manifest
-
-
-def test_meta_and_cube_must_agree(tmp_path):
     store = FeatureStore(tmp_path)
-    store.create_or_check(SPEC, ["a"])
-    with pytest.raises(ValueError):
-        store.write_entry("v", _meta(3), np.zeros((4, 2, 2, 4)))
+    store.check_inputs(FEATURE, {"rgb": STREAMS["rgb"]}, "run r")
+    with pytest.raises(GlimpseError, match="no stream 'flow'"):
+        store.check_inputs(FEATURE, {"flow": STREAMS["rgb"]}, "run r")
+    with pytest.raises(GlimpseError, match="other features than run r"):
+        store.check_inputs({**FEATURE, "backbone": "z"}, {"rgb": STREAMS["rgb"]}, "run r")
+
+
+def test_meta_and_streams_must_agree(tmp_path):
+    store = FeatureStore(tmp_path)
+    store.create_or_check(FEATURE, STREAMS, ["a"])
+    with pytest.raises(ValueError, match="meta says 3 frames"):
+        store.write_entry("v", _meta(3), {"rgb": np.zeros((4, 2, 2, 4))})
+    assert store.ids() == []
 
 
 def test_manifest_is_json(tmp_path):
-    FeatureStore(tmp_path).create_or_check(SPEC, ["a"])
-    assert json.loads((tmp_path / "manifest.json").read_text())["feature"] == SPEC
+    FeatureStore(tmp_path).create_or_check(FEATURE, STREAMS, ["a"])
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    assert m["format"] == 2 and m["feature"] == FEATURE and m["streams"] == STREAMS
+
+
+def test_format_1_stores_still_read(tmp_path):
+    """glimpse 0.1's layout: one flat feature spec, cube.npy and pooled.npy."""
+    flat = {"backbone": "x", "layer": "y", "input_size": 32, "channels": 4, "weights_digest": "d",
+            "fps": 10.0, "dtype": "float16", "grid": 2, "pooled": True}
+    (tmp_path / "entries" / "v").mkdir(parents=True)
+    (tmp_path / "manifest.json").write_text(json.dumps(
+        {"format": 1, "feature": flat, "labels": ["a"], "source": None}))
+    cube = np.arange(3 * 2 * 2 * 4, dtype=np.float16).reshape(3, 2, 2, 4)
+    np.save(tmp_path / "entries" / "v" / "cube.npy", cube)
+    np.save(tmp_path / "entries" / "v" / "pooled.npy", cube.mean((1, 2)))
+    (tmp_path / "entries" / "v" / "meta.json").write_text(json.dumps(_meta(3)))
+    store = FeatureStore(tmp_path)
+    assert store.feature == FEATURE and store.streams == STREAMS
+    np.testing.assert_array_equal(store.entry("v").stream("rgb", 1, 3), cube[1:3])
+    assert store.entry("v").stream("rgb_pooled").shape == (3, 4)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": 7, "feature": {}, "labels": []}))
+    with pytest.raises(GlimpseError, match="store format 7"):
+        FeatureStore(tmp_path).manifest

@@ -139,6 +139,22 @@ def _extract(a):
 
 
 # -- train ----------------------------------------------------------------------------------
+MODEL_FLAGS = ("hidden", "layers", "dropout", "frame_aware", "lam", "block_count", "block_side",
+               "block_stride")  # each sets the model option of the same name, where it has one
+
+
+def _model_defaults() -> str:
+    from dataclasses import fields
+
+    from glimpse.models import MODELS
+
+    lines = []
+    for name, cls in MODELS.items():
+        opts = ", ".join(f"{f.name}={f.default}" for f in fields(cls.Config))
+        lines.append(f"  {name:<19} reads {'+'.join(cls.streams)}; {opts}")
+    return "\n".join(lines)
+
+
 def _add_train(sub):
     from glimpse.models import MODELS
 
@@ -146,21 +162,27 @@ def _add_train(sub):
 glimpse train /tmp/features --model structured --out runs/structured
 glimpse train feats/ --model structured --lam 0 --out runs/classic      # paper 000's classic attention
 glimpse train feats/ --model structured --block-side 4 --block-stride 2 --out runs/overlap
-glimpse train feats/ --model soft --epochs 20 --batch-size 64 --lr 1e-3 --out runs/soft""")
+glimpse train feats/ --model soft --epochs 20 --batch-size 64 --lr 1e-3 --out runs/soft
+glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend a finished run""")
+    p.epilog += "\n\nmodels, the streams they read and their options (paper defaults):\n" + \
+        _model_defaults() + "\nAn option a model does not have is refused."
     p.add_argument("features", type=Path, help="feature store made by 'glimpse extract'")
-    p.add_argument("--out", type=Path, required=True, help="run folder (re-run to resume)")
-    m = p.add_argument_group("model")
+    p.add_argument("--out", type=Path, required=True,
+                   help="run folder (re-run to resume; raise --epochs to extend a finished run)")
+    m = p.add_argument_group("model (unset options take the model's paper default)")
     m.add_argument("--model", required=True, choices=list(MODELS))
-    m.add_argument("--hidden", type=_positive, default=512, help="LSTM hidden size M")
-    m.add_argument("--layers", type=_positive, help="LSTM layers (default: the paper's)")
-    m.add_argument("--dropout", type=float, default=0.5)
-    m.add_argument("--frame-aware", action="store_true",
+    m.add_argument("--hidden", type=_positive, help="LSTM hidden size M")
+    m.add_argument("--layers", type=_positive, help="LSTM layers")
+    m.add_argument("--dropout", type=_number(float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+                   help="dropout on non-recurrent connections")
+    m.add_argument("--frame-aware", action="store_const", const=True,
                    help="structured: attention also sees the current frame (paper 000 sec. 4.4)")
     r = p.add_argument_group("attention penalty")
-    r.add_argument("--lam", type=_nonnegative, help="penalty weight (default: 1e-4 structured, 1 soft)")
-    r.add_argument("--block-count", type=_positive, default=4, help="N: N x N blocks (paper 000)")
-    r.add_argument("--block-side", type=_positive, help="block side L (default floor(K / N))")
-    r.add_argument("--block-stride", type=_positive, help="block stride (default: side; smaller overlaps)")
+    r.add_argument("--lam", type=_nonnegative, help="penalty weight lambda")
+    r.add_argument("--block-count", type=_positive, help="structured: N, N x N blocks")
+    r.add_argument("--block-side", type=_positive, help="structured: block side L (default floor(K / N))")
+    r.add_argument("--block-stride", type=_positive,
+                   help="structured: block stride (default: side; smaller overlaps)")
     o = p.add_argument_group("optimization")
     d = TrainConfig()
     o.add_argument("--epochs", type=_positive, default=d.epochs)
@@ -181,41 +203,54 @@ glimpse train feats/ --model soft --epochs 20 --batch-size 64 --lr 1e-3 --out ru
     p.set_defaults(func=_train)
 
 
-def _train(a):
-    from glimpse.config import ModelConfig
-    from glimpse.train import train
-
-    if a.device.startswith("cuda"):
+def _check_device(device: str) -> None:
+    if device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
-            raise GlimpseError(f"--device {a.device}: CUDA is not available here; use --device cpu")
-    mc = ModelConfig(name=a.model, num_classes=0, feature_dim=0, grid=0, hidden=a.hidden,
-                     layers=a.layers, dropout=a.dropout, frame_aware=a.frame_aware, lam=a.lam,
-                     block_side=a.block_side, block_count=a.block_count,
-                     block_stride=a.block_stride)
+            raise GlimpseError(f"--device {device}: CUDA is not available here; use --device cpu")
+
+
+def _train(a):
+    from glimpse.models import model_options
+    from glimpse.train import train
+
+    _check_device(a.device)
+    options = {k: getattr(a, k) for k in MODEL_FLAGS if getattr(a, k) is not None}
+    model_options(a.model, options)  # an option the model lacks fails here, before any work
     tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, gamma=a.gamma,
                      clip_len=a.clip_len, stride=a.stride, seed=a.seed, split_seed=a.split_seed,
                      test_fraction=a.test_fraction, val_fraction=a.val_fraction, device=a.device,
                      checkpoint_every=a.checkpoint_every)
-    best = train(a.features, a.out, mc, tc, progress=not a.quiet)
+    best = train(a.features, a.out, a.model, options, tc, progress=not a.quiet)
     print(f"best validation top-1 {best['val_top1']:.3f} at epoch {best.get('epoch')} -> "
-          f"{a.out / 'best.pt'}")
+          f"{a.out / 'best.safetensors'}")
     return 0
 
 
 # -- evaluate ---------------------------------------------------------------------------------
+def _rule(text: str) -> str:
+    from glimpse.models.output import check_rule
+
+    try:
+        return check_rule(text)
+    except GlimpseError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _add_evaluate(sub):
     p = _parser("evaluate", sub, "metrics of a run's best model on a split -> RUN/metrics.json", """
 glimpse evaluate runs/structured
 glimpse evaluate runs/soft --video-rule mean          # paper 002 / MMAction2: mean clip score
-glimpse evaluate runs/structured --split val""")
+glimpse evaluate runs/structured --split val
+glimpse evaluate runs/structured --features /new/place/of/the/store""")
     p.add_argument("run", type=Path)
     p.add_argument("--split", default="test", help="test (default), val or train")
     p.add_argument("--video-rule", default="vote", choices=["vote", "mean"],
                    help="video label: majority vote of clips (paper 000) or mean clip score")
-    p.add_argument("--clip-rule", default="mean", choices=["mean", "last"],
-                   help="clip score: mean of y(t) over the clip (000, 002) or the last step")
+    p.add_argument("--clip-rule", type=_rule,
+                   help="clip score: mean (of y(t) over the clip: 000, 002), last (step: 001) or "
+                        "last-L (mean of the last L steps: 003); default: the model's own rule")
     p.add_argument("--features", type=Path, help="feature store (default: the one trained on)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
@@ -225,10 +260,12 @@ glimpse evaluate runs/structured --split val""")
 def _evaluate(a):
     from glimpse.evaluate import evaluate_run
 
+    _check_device(a.device)
     m = evaluate_run(a.run, split=a.split, video_rule=a.video_rule, clip_rule=a.clip_rule,
                      features=a.features, device=a.device, progress=not a.quiet)
-    line = (f"{m['model']} on {m['split']} ({m['num_videos']} videos, {m['video_rule']}): "
-            f"top-1 {m['top1']:.3f}  top-5 {m['top5']:.3f}  mean class {m['mean_class_accuracy']:.3f}")
+    line = (f"{m['model']} on {m['split']} ({m['num_videos']} videos, clip {m['clip_rule']}, "
+            f"video {m['video_rule']}): top-1 {m['top1']:.3f}  top-5 {m['top5']:.3f}  "
+            f"mean class {m['mean_class_accuracy']:.3f}")
     if "attention" in m and m["attention"].get("steps"):
         at = m["attention"]
         line += (f"\nattention: mass on actor {at['mass_in_mask']:.3f} (uniform "
@@ -261,14 +298,16 @@ def _predict(a):
 
     from glimpse.predict import describe_attention, predict_video
 
+    _check_device(a.device)
     r = predict_video(a.run, a.video, weights=a.weights, device=a.device)
     if a.overlay:
         from glimpse.viz.animate import write_overlay
 
         write_overlay(a.overlay, a.video, r)
     if a.json:
-        att = [[[None if v != v else round(float(v), 5) for v in row] for row in frame]
-               for frame in r["attention"]]
+        att = None if r["attention"] is None else \
+            [[[None if v != v else round(float(v), 5) for v in row] for row in frame]
+             for frame in r["attention"]]
         print(json.dumps({k: r[k] for k in ("video", "model", "label", "score", "top5", "scores",
                                             "clips", "times")} | {"attention": att}))
         return 0
@@ -286,10 +325,14 @@ def _add_report(sub):
     p = _parser("report", sub, "a self-contained HTML report of one run, or several side by side", """
 glimpse report runs/structured                          # -> runs/structured/report/index.html
 glimpse report runs/structured runs/classic --out cmp   # paper 000 Fig. 6 style comparison
-glimpse report runs/* --out all --videos 20""")
+glimpse report runs/* --out all --videos 20
+glimpse report runs/structured --features /new/place/of/the/store""")
     p.add_argument("runs", type=Path, nargs="+", help="run folders trained on the same features")
     p.add_argument("--out", type=Path, help="report folder (default RUN/report)")
-    p.add_argument("--videos", type=_positive, default=40, help="test videos in the gallery")
+    p.add_argument("--videos", type=_positive, default=40, help="videos in the gallery")
+    p.add_argument("--split", default="test", help="the split the metrics and gallery use")
+    p.add_argument("--features", type=Path,
+                   help="feature store, where it moved since training (default: the one trained on)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_report)
 
@@ -297,7 +340,8 @@ glimpse report runs/* --out all --videos 20""")
 def _report(a):
     from glimpse.viz.report import make_report
 
-    page = make_report(a.runs, a.out, videos=a.videos, progress=not a.quiet)
+    page = make_report(a.runs, a.out, videos=a.videos, split=a.split, features=a.features,
+                       progress=not a.quiet)
     size = sum(f.stat().st_size for f in page.parent.rglob("*") if f.is_file())
     print(f"report: {page} ({size / 1e6:.1f} MB)")
     return 0

@@ -1,4 +1,7 @@
-"""One small dataclass per stage. Saved into every run folder; unknown keys fail loudly."""
+"""Training settings, saved into every run folder; unknown keys fail loudly.
+
+(Each model's own options live beside it, as its ``Config`` dataclass in ``glimpse.models``.)
+"""
 
 from __future__ import annotations
 
@@ -17,25 +20,9 @@ def from_dict(cls, data: dict):
     return cls(**data)
 
 
-@dataclass
-class ModelConfig:
-    """What build_model needs. Defaults are paper 000's where a paper gives one."""
-
-    name: str
-    num_classes: int
-    feature_dim: int  # D
-    grid: int  # K
-    hidden: int = 512  # M, every LSTM layer
-    layers: int | None = None  # None: the paper's (structured 2, soft 3)
-    dropout: float = 0.5  # on non-recurrent connections
-    frame_aware: bool = False  # paper 000 sec. 4.4: attention also sees the current frame
-    lam: float | None = None  # attention penalty weight; None: the paper's default for the model
-    block_side: int | None = None  # l2,1 blocks: side L (None: floor(K / block_count))
-    block_count: int = 4  # N, paper 000's default (N x N blocks)
-    block_stride: int | None = None  # None: = side (non-overlapping)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+# Settings that do not change what a run computes: a run resumes under other values of these
+# (a CPU run continues on CUDA; a finished run is extended with more epochs).
+NOT_IDENTITY = ("device", "epochs", "checkpoint_every")
 
 
 @dataclass

@@ -8,13 +8,14 @@ resumes, evaluation is redone only for a newer checkpoint).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-from glimpse.config import ModelConfig, TrainConfig
+from glimpse import GlimpseError
+from glimpse.config import TrainConfig
 from glimpse.evaluate import evaluate_run
 from glimpse.features.extract import extract
+from glimpse.run import Run
 from glimpse.synth import SynthConfig, generate
 from glimpse.synth.scene import Difficulty
 from glimpse.train import train
@@ -24,9 +25,9 @@ SYNTH = SynthConfig(classes=10, groups=20, clips_per_group=2, frames=40, seed=0,
                     difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1))
 TRAIN = TrainConfig(epochs=10, batch_size=32, lr=1e-3, clip_len=30, stride=2)
 HIDDEN = 128
-MODELS = [("structured", dict(name="structured", lam=1e-2)),
-          ("soft", dict(name="soft")),
-          ("none", dict(name="none"))]
+MODELS = [("structured", "structured", dict(hidden=HIDDEN, lam=1e-2)),  # (run, model, options)
+          ("soft", "soft", dict(hidden=HIDDEN)),
+          ("none", "none", dict(hidden=HIDDEN))]
 
 
 def run_demo(out: str | Path, *, progress: bool = True, log=print) -> dict:
@@ -42,21 +43,20 @@ def run_demo(out: str | Path, *, progress: bool = True, log=print) -> dict:
     stage("2/5 features: EfficientNet-Lite0, every frame, 8 x 8 x 1280")
     s = extract(out / "videos", out / "features", fps=0, progress=progress)
     if s.failures:
-        raise RuntimeError(f"extraction failed for {len(s.failures)} videos")
+        raise GlimpseError(f"{len(s.failures)} SynthActions videos could not be extracted (listed "
+                           f"in {out / 'features' / 'failures.json'}); delete {out} and run the "
+                           f"demo again")
     results = {}
-    for name, kw in MODELS:
+    for name, model, options in MODELS:
         run = out / "runs" / name
         stage(f"3/5 train {name}")
-        train(out / "features", run, ModelConfig(num_classes=0, feature_dim=0, grid=0,
-                                                 hidden=HIDDEN, **kw), TRAIN,
-              progress=progress, log=lambda m: log("      " + m))
-        metrics_path = run / "metrics.json"
-        if metrics_path.exists() and metrics_path.stat().st_mtime >= (run / "best.pt").stat().st_mtime:
-            results[name] = json.loads(metrics_path.read_text())
-        else:
+        train(out / "features", run, model, options, TRAIN, progress=progress,
+              log=lambda m: log("      " + m))
+        results[name] = Run(run).current_metrics("test", video_rule="vote")
+        if results[name] is None:
             stage(f"4/5 evaluate {name}")
             results[name] = evaluate_run(run, progress=progress)
     stage("5/5 report")
-    page = make_report([out / "runs" / n for n, _ in MODELS], out / "report", progress=progress)
+    page = make_report([out / "runs" / n for n, _, _ in MODELS], out / "report", progress=progress)
     stage("done")
     return {"report": page, "metrics": results, "seconds": time.time() - t0}

@@ -10,7 +10,6 @@ classes by the mean clip score.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from glimpse import GlimpseError
-from glimpse.datasets.clips import ClipDataset, batches
+from glimpse.datasets.clips import ClipDataset, batches, clip_starts, to_device
 from glimpse.features.store import FeatureStore, write_json_atomic
 from glimpse.metrics import (
     attention_scores,
@@ -27,39 +26,43 @@ from glimpse.metrics import (
     per_class_accuracy,
     topk_accuracy,
 )
+from glimpse.models.output import check_rule
 from glimpse.progress import progress_bar
+from glimpse.run import load_run
 
 VIDEO_RULES = ("vote", "mean")
-CLIP_RULES = ("mean", "last")
 MASK_THRESHOLD = 0.1
 
 
 @dataclass
 class VideoResult:
     clip_scores: np.ndarray  # (Q, C) probabilities of each clip
-    attention: list  # per clip: (valid T, K, K) attention
+    attention: list  # per clip: (valid T, K, K) attention, or None for a model without any
     actor: list  # per clip: (valid T, K, K) actor coverage, or None
 
 
 @torch.no_grad()
 def run_clips(model, entries, *, T: int, stride: int, batch_size: int = 64,
-              clip_rule: str = "mean", device="cpu", progress: bool = False) -> list[VideoResult]:
-    """Run ``model`` over every clip of every entry; clip scores follow ``clip_rule``."""
+              clip_rule: str | None = None, device="cpu", progress: bool = False
+              ) -> list[VideoResult]:
+    """Run ``model`` over every clip of every entry. A clip's score follows the model's own
+    prediction rule, or ``clip_rule`` where given (see ``glimpse.models.output``)."""
+    if clip_rule is not None:
+        check_rule(clip_rule)
     model.eval()
-    ds = ClipDataset(entries, T, stride)
+    ds = ClipDataset(entries, T, stride, streams=model.streams, actor=True)
     out = [VideoResult([], [], []) for _ in entries]
     bar = progress_bar(total=len(ds), unit="clip", desc="evaluate", enabled=progress)
     for b in batches(ds, batch_size):
-        scores, att = model(b["features"].to(device), b["mask"].to(device))
-        probs = torch.softmax(scores.float(), -1).cpu()
-        att = att.float().cpu()
+        o = model(to_device(b, device))
+        probs = torch.softmax(o.scores.float(), -1).cpu()
+        att = None if o.attention is None else o.attention.float().cpu()
         m = b["mask"]
         for i in range(len(m)):
             n = int(m[i].sum())
-            clip = probs[i, :n].mean(0) if clip_rule == "mean" else probs[i, n - 1]
             r = out[int(b["video"][i])]
-            r.clip_scores.append(clip.numpy())
-            r.attention.append(att[i, :n].numpy())
+            r.clip_scores.append(model.clip_score(probs[i, :n], clip_rule).numpy())
+            r.attention.append(None if att is None else att[i, :n].numpy())
             r.actor.append(b["actor"][i, :n].numpy() if "actor" in b else None)
         bar.update(len(m))
     bar.close()
@@ -68,11 +71,12 @@ def run_clips(model, entries, *, T: int, stride: int, batch_size: int = 64,
     return out
 
 
-def frame_attention(result: VideoResult, n_frames: int, T: int, stride: int) -> np.ndarray:
+def frame_attention(result: VideoResult, n_frames: int, T: int, stride: int) -> np.ndarray | None:
     """Per-frame attention (n_frames, K, K): the mean over the clips that contain each frame
-    (NaN for a frame no clip covers, e.g. the tail beyond the last whole clip)."""
-    from glimpse.datasets.clips import clip_starts
-
+    (NaN for a frame no clip covers, e.g. the tail beyond the last whole clip); None for a model
+    without attention."""
+    if result.attention[0] is None:
+        return None
     K = result.attention[0].shape[-1]
     total = np.zeros((n_frames, K, K))
     count = np.zeros(n_frames)
@@ -95,7 +99,8 @@ def video_decision(clip_scores: np.ndarray, rule: str) -> int:
 
 
 def compute_metrics(results: list[VideoResult], labels: np.ndarray, class_names: list[str], *,
-                    video_rule: str) -> dict:
+                    video_rule: str) -> tuple[dict, np.ndarray, np.ndarray]:
+    """-> (metrics, predicted label per video (N,), mean clip score per video (N, C))."""
     C = len(class_names)
     mean_scores = np.stack([r.clip_scores.mean(0) for r in results])
     pred = np.array([video_decision(r.clip_scores, video_rule) for r in results])
@@ -113,7 +118,8 @@ def compute_metrics(results: list[VideoResult], labels: np.ndarray, class_names:
         "per_class": {n: (None if np.isnan(a) else float(a)) for n, a in zip(class_names, per_class)},
         "confusion": conf.tolist(),
     }
-    steps = [(a, m) for r in results for a, m in zip(r.attention, r.actor) if m is not None]
+    steps = [(a, m) for r in results for a, m in zip(r.attention, r.actor)
+             if m is not None and a is not None]
     if steps:
         metrics["attention"] = attention_scores(np.concatenate([a for a, _ in steps]),
                                                 np.concatenate([m for _, m in steps]),
@@ -121,40 +127,48 @@ def compute_metrics(results: list[VideoResult], labels: np.ndarray, class_names:
     return metrics, pred, mean_scores
 
 
+def open_store(path: str | Path, cfg: dict, what: str) -> FeatureStore:
+    """The feature store at ``path``, checked to hold the features the run ``what`` reads."""
+    store = FeatureStore(path)
+    if not store.manifest_path.exists():
+        raise GlimpseError(f"the feature store {path} is gone (moved or deleted); pass its new "
+                           f"place with --features STORE")
+    store.check_inputs(cfg["feature"], cfg["model"]["inputs"], what)
+    return store
+
+
 def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vote",
                  clip_rule: str | None = None, features: str | Path | None = None,
                  batch_size: int = 64, device: str = "cpu", progress: bool = True) -> dict:
     """Evaluate the best checkpoint of ``run`` on a split; writes metrics.json and predictions."""
-    from glimpse.train import load_run  # train imports this module
-
     if video_rule not in VIDEO_RULES:
         raise GlimpseError(f"--video-rule must be one of {VIDEO_RULES}, got '{video_rule}'")
-    run = Path(run)
+    if clip_rule is not None:
+        check_rule(clip_rule)
     loaded = load_run(run, device=device)
-    cfg, model = loaded["config"], loaded["model"]
-    store = FeatureStore(features or cfg["features"])
-    if store.feature != cfg["feature"]:
-        raise GlimpseError(f"{store.root} holds other features than the run was trained on "
-                           f"({store.feature} vs {cfg['feature']})")
-    split_ids = json.loads((run / "split.json").read_text())
+    cfg, model = loaded.config, loaded.model
+    store = open_store(features or cfg["features"], cfg, f"run {run}")
+    split_ids = loaded.run.split
     if split not in split_ids:
         raise GlimpseError(f"unknown split '{split}'; the run has {', '.join(split_ids)}")
     entries = [store.entry(i) for i in split_ids[split]]
     if not entries:
         raise GlimpseError(f"the run's '{split}' split is empty")
     tc = cfg["train"]
-    clip_rule = clip_rule or "mean"
     results = run_clips(model, entries, T=tc["clip_len"], stride=tc["stride"],
                         batch_size=batch_size, clip_rule=clip_rule, device=device,
                         progress=progress)
     labels = np.array([e.label_index for e in entries])
     metrics, pred, mean_scores = compute_metrics(results, labels, cfg["labels"],
                                                  video_rule=video_rule)
-    metrics = {"model": cfg["model"]["name"], "split": split, "video_rule": video_rule,
-               "clip_rule": clip_rule, "checkpoint_epoch": loaded["epoch"], **metrics}
-    write_json_atomic(run / "metrics.json", metrics)
-    _write_predictions(run / f"predictions_{split}.csv", entries, pred, mean_scores, results,
-                       cfg["labels"])
+    metrics = {"model": loaded.name, "split": split, "video_rule": video_rule,
+               "clip_rule": clip_rule or model.prediction,
+               "checkpoint_epoch": loaded.checkpoint["epoch"],
+               "checkpoint_digest": loaded.checkpoint["digest"],
+               "features": str(store.root.resolve()), **metrics}
+    write_json_atomic(loaded.run.metrics_path, metrics)
+    _write_predictions(Path(run) / f"predictions_{split}.csv", entries, pred, mean_scores,
+                       results, cfg["labels"])
     return metrics
 
 

@@ -1,67 +1,63 @@
 """Prediction on one new video: decode -> the run's own backbone -> clips -> label + attention.
 
-The video is decoded and featurized exactly as the run's training features were (backbone,
-layer, input size, fps, float16), then cut into the run's clips; the video score is the mean of
-the clip scores, and each frame's attention is the mean over the clips that contain it.
+The video is featurized exactly as the run's training features were (backbone, layer, input
+size, fps, float16, the streams the model reads) by the same ``Featurizer`` that ``extract``
+uses, streamed into a temporary feature-store entry on disk (under ``$TMPDIR``, removed
+afterwards), so memory does not grow with the video's length. It is then cut into the run's
+clips; a clip's score follows the model's prediction rule, the video's is the mean of its clip
+scores, and each frame's attention is the mean over the clips that contain it.
 """
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
-import torch
 
 from glimpse import GlimpseError
 from glimpse.evaluate import frame_attention, run_clips, video_decision
-from glimpse.features.backbones import Backbone
-from glimpse.features.store import ArrayEntry
-from glimpse.video import iter_frames
+from glimpse.features.extract import Featurizer
+from glimpse.features.store import FeatureStore
+from glimpse.run import load_run
 
 
-def featurize(path, feature: dict, *, weights=None, device="cpu", batch_size: int = 32):
-    """-> cube float16 (T_v, K, K, D), times (T_v,), and the sampled RGB frames (T_v, S, S, 3)."""
-    net = Backbone(feature["backbone"], weights=weights, layer=feature["layer"]).to(device)
-    digest = net.describe()["weights_digest"]
-    if digest != feature["weights_digest"]:
-        raise GlimpseError(f"the backbone weights ({digest}) are not the ones the run was trained "
-                           f"on ({feature['weights_digest']}); pass the same --weights file")
-    size = feature["input_size"]
-    cubes, times, frames = [], [], []
-    with torch.inference_mode():
-        for b in iter_frames(path, fps=feature["fps"], size=(size, size), batch_size=batch_size):
-            cubes.append(net(torch.from_numpy(b.frames).to(device)).float().cpu().numpy()
-                         .astype(np.float16))
-            times.append(b.times)
-            frames.append(b.frames)
-    return np.concatenate(cubes), np.concatenate(times), np.concatenate(frames)
-
-
-def predict_video(run, video, *, weights=None, device="cpu") -> dict:
+def predict_video(run, video, *, weights=None, device="cpu", batch_size: int = 16) -> dict:
     """Label, class scores and per-frame attention of one video under the run's best model."""
-    from glimpse.train import load_run
-
     loaded = load_run(run, device=device)
-    cfg, model = loaded["config"], loaded["model"]
-    cube, times, frames = featurize(video, cfg["feature"], weights=weights, device=device)
+    cfg, model = loaded.config, loaded.model
+    inputs = cfg["model"]["inputs"]
+    fz = Featurizer.for_run(cfg["feature"], inputs, weights=weights, device=device)
+    if fz.feature != cfg["feature"] or fz.stream_specs != inputs:
+        raise GlimpseError(f"this glimpse featurizes {fz.stream_specs} but the run was trained on "
+                           f"{inputs}")
     T, stride = cfg["train"]["clip_len"], cfg["train"]["stride"]
-    entry = ArrayEntry(cube, {"path": str(video), "label": None, "label_index": -1, "group": None,
-                              "frames": len(cube), "times": times.tolist()})
-    result = run_clips(model, [entry], T=T, stride=stride, device=device)[0]
+    with tempfile.TemporaryDirectory(prefix="glimpse-predict-") as tmp:
+        store = FeatureStore(tmp)
+        store.create_or_check(fz.feature, fz.stream_specs, cfg["labels"])
+        with store.writer("video") as w:
+            meta = fz.featurize(video, w)
+            w.commit({"path": str(video), "label": None, "label_index": -1, "group": None, **meta})
+        entry = store.entry("video")
+        result = run_clips(model, [entry], T=T, stride=stride, batch_size=batch_size,
+                           device=device)[0]
+    n = meta["frames"]
     scores = result.clip_scores.mean(0)
-    attention = frame_attention(result, len(cube), T, stride)
     names = cfg["labels"]
     label = names[video_decision(result.clip_scores, "mean")]
     order = np.argsort(-scores)
-    return {"video": str(video), "model": cfg["model"]["name"], "label": label,
+    return {"video": str(video), "model": loaded.name, "label": label,
             "score": float(scores[order[0]]),
             "top5": [(names[i], float(scores[i])) for i in order[:5]],
             "scores": {n: float(s) for n, s in zip(names, scores)},
-            "clips": int(len(result.clip_scores)), "times": times.tolist(),
+            "clips": int(len(result.clip_scores)), "times": meta["times"],
             "feature_fps": cfg["feature"]["fps"],
-            "attention": attention, "frames": frames}
+            "attention": frame_attention(result, n, T, stride)}
 
 
-def describe_attention(attention: np.ndarray, times: np.ndarray, every: float = 1.0) -> list[str]:
+def describe_attention(attention: np.ndarray | None, times, every: float = 1.0) -> list[str]:
     """One line per ``every`` seconds: the most attended cell (row, col) and its weight."""
+    if attention is None:
+        return ["  (this model has no spatial attention)"]
     lines, next_t = [], 0.0
     K = attention.shape[1]
     for a, t in zip(attention, times):

@@ -8,6 +8,7 @@ Frames are streamed in batches so memory does not grow with the video's length.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -154,9 +155,10 @@ def read_frames(path: str | Path, **kwargs) -> Batch:
                  np.concatenate([b.indices for b in batches]))
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: int, *, codec: str | None = None,
+def write_video(path: str | Path, frames, fps: int, *, codec: str | None = None,
                 quality: str = "high") -> None:
-    """Encode uint8 RGB frames (F, H, W, 3) to ``path``; the codec follows the extension.
+    """Encode uint8 RGB frames (an array (F, H, W, 3) or any iterable of (H, W, 3)) to ``path``,
+    one at a time as they come; the codec follows the extension.
 
     MPEG-4 part 2 (.avi), MPEG-1 and VP9 give the same bytes for the same frames in any process.
     libx264 in PyAV's build does not: the same frames can encode differently depending on what
@@ -166,7 +168,11 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int, *, codec: str | 
     codec = codec or CODEC_FOR_EXT.get(path.suffix.lower())
     if codec is None:
         raise GlimpseError(f"no encoder for '{path.suffix}'; use one of {sorted(CODEC_FOR_EXT)}")
-    F, H, W, _ = frames.shape
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise GlimpseError(f"no frames to write to {path}")
+    H, W = first.shape[:2]
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = W, H
@@ -184,7 +190,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int, *, codec: str | 
         # a fresh converter per file: a shared one carries state from file to file, which made
         # the same frames encode differently depending on what the process encoded before
         to_yuv = av.video.reformatter.VideoReformatter()
-        for i, arr in enumerate(frames):
+        for i, arr in enumerate(itertools.chain([first], frames)):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
             frame = to_yuv.reformat(frame, format="yuv420p")
             frame.pts = i

@@ -39,43 +39,48 @@ def split_store(store: FeatureStore, *, test_fraction: float, val_fraction: floa
 
 
 class ClipDataset(torch.utils.data.Dataset):
-    """Item i -> dict(features (T, K, K, D) float16, mask (T,) bool, label, video, start,
-    actor (T, K, K) float16 or None)."""
+    """Item i -> dict: each stream in ``streams`` (T, ...) float16 (zero-padded), mask (T,) bool,
+    label, video, start, and with ``actor=True`` the actor masks (T, K, K) float16 (None where
+    the video has none)."""
 
-    def __init__(self, entries: list[Entry], T: int, stride: int):
-        self.entries, self.T = entries, T
+    def __init__(self, entries: list[Entry], T: int, stride: int, *, streams=("rgb",),
+                 actor: bool = False):
+        self.entries, self.T, self.streams, self.actor = entries, T, tuple(streams), actor
         self.index = [(v, s) for v, e in enumerate(entries) for s in clip_starts(e.num_frames, T,
                                                                                   stride)]
 
     def __len__(self):
         return len(self.index)
 
+    def _padded(self, arr: np.ndarray) -> np.ndarray:
+        out = np.zeros((self.T,) + arr.shape[1:], np.float16)
+        out[:len(arr)] = arr
+        return out
+
     def __getitem__(self, i):
         v, start = self.index[i]
         e = self.entries[v]
         stop = min(start + self.T, e.num_frames)
-        cube = e.cube(start, stop)
-        n = len(cube)
-        feats = np.zeros((self.T,) + cube.shape[1:], np.float16)
-        feats[:n] = cube
         mask = np.zeros(self.T, bool)
-        mask[:n] = True
-        actor = e.masks(start, stop)
-        if actor is not None:
-            pad = np.zeros((self.T,) + actor.shape[1:], np.float16)
-            pad[:n] = actor
-            actor = pad
-        return {"features": feats, "mask": mask, "label": e.label_index, "video": v,
-                "start": start, "actor": actor}
+        mask[:stop - start] = True
+        item = {name: self._padded(e.stream(name, start, stop)) for name in self.streams}
+        item.update(mask=mask, label=e.label_index, video=v, start=start)
+        if self.actor:
+            actor = e.masks(start, stop)
+            item["actor"] = None if actor is None else self._padded(actor)
+        return item
 
 
 def collate(items: list[dict]) -> dict:
-    out = {"features": torch.from_numpy(np.stack([it["features"] for it in items])).float(),
-           "mask": torch.from_numpy(np.stack([it["mask"] for it in items])),
-           "label": torch.tensor([it["label"] for it in items]),
-           "video": torch.tensor([it["video"] for it in items]),
-           "start": torch.tensor([it["start"] for it in items])}
-    if all(it["actor"] is not None for it in items):
+    """Stack items into a batch: streams as float32 tensors (B, T, ...), mask (B, T) bool,
+    label / video / start (B,), actor (B, T, K, K) only when every item has masks."""
+    out = {k: torch.tensor([it[k] for it in items]) for k in ("label", "video", "start")}
+    out["mask"] = torch.from_numpy(np.stack([it["mask"] for it in items]))
+    for k in items[0]:
+        if k in out or k == "actor":
+            continue
+        out[k] = torch.from_numpy(np.stack([it[k] for it in items])).float()
+    if "actor" in items[0] and all(it["actor"] is not None for it in items):
         out["actor"] = torch.from_numpy(np.stack([it["actor"] for it in items])).float()
     return out
 
@@ -86,3 +91,7 @@ def batches(dataset: ClipDataset, batch_size: int, order=None):
     order = list(order)
     for i in range(0, len(order), batch_size):
         yield collate([dataset[j] for j in order[i:i + batch_size]])
+
+
+def to_device(batch: dict, device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}

@@ -24,6 +24,25 @@ def load_masks(path: str | Path) -> np.ndarray:
         return np.unpackbits(z["masks"], axis=-1, count=W).astype(bool).reshape(F, H, W)
 
 
+class ActorMasks:
+    """A clip's masks kept bit-packed (1 bit a pixel); frames are unpacked only when asked for, so
+    memory follows the batch being featurized, not the clip's length."""
+
+    def __init__(self, path: str | Path):
+        with np.load(path) as z:
+            self.shape = tuple(int(v) for v in z["shape"])  # (F, H, W)
+            self.packed = z["masks"]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def frames(self, indices: np.ndarray) -> np.ndarray:
+        """bool (n, H, W) for the given frame indices (clamped to the masks there are)."""
+        F, H, W = self.shape
+        idx = np.clip(np.asarray(indices), 0, F - 1)
+        return np.unpackbits(self.packed[idx], axis=-1, count=W).astype(bool)
+
+
 def mask_grid(masks: np.ndarray, K: int) -> np.ndarray:
     """bool (F, H, W) -> float32 (F, K, K): the fraction of each of the K x K cells the actor covers.
 

@@ -1,8 +1,13 @@
-"""Extraction: decode -> sample -> frozen backbone -> feature store, resumable.
+"""Extraction: decode -> sample -> frozen backbone -> feature store, streamed and resumable.
 
-Decoding runs in a background thread and overlaps with the CNN (PyAV releases the GIL), so the
-whole extraction runs at about the CNN's own speed. Each video is cut into batches from its own
-first frame, so a resumed run computes bit-identical features to an uninterrupted one.
+``Featurizer`` turns one video into its streams, batch by batch, straight into an entry being
+written on disk; ``extract`` (a dataset into a store) and ``predict`` (one new video) both use
+it, so a prediction sees exactly the features training saw. Memory does not grow with a video's
+length: at most a few batches of frames and features are held at once.
+
+Decoding runs in a background thread and overlaps with the CNN (PyAV releases the GIL), so
+extraction runs at about the CNN's own speed. Each video is cut into batches from its own first
+frame, so a resumed run computes bit-identical features to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -11,18 +16,24 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
-import numpy as np
 import torch
 
+from glimpse import GlimpseError
 from glimpse.datasets.layouts import label_map, load_dataset
-from glimpse.datasets.masks import load_masks, mask_grid
+from glimpse.datasets.masks import ActorMasks, mask_grid
 from glimpse.features.backbones import Backbone
-from glimpse.features.store import FeatureStore, entry_id, write_json_atomic
+from glimpse.features.store import (
+    EntryWriter,
+    FeatureStore,
+    entry_id,
+    write_json_atomic,
+)
 from glimpse.progress import progress_bar
 from glimpse.video import VideoError, iter_frames
 
-_END = object()
+POOLED = "rgb_pooled"
 
 
 @dataclass
@@ -34,31 +45,126 @@ class Summary:
     failures: dict = field(default_factory=dict)  # relpath -> reason
 
 
-def feature_spec(backbone: Backbone, *, fps: float, pooled: bool) -> dict:
-    """What the store's manifest records; a model trained on one spec refuses another."""
-    size = backbone.spec.input_size
-    with torch.inference_mode():
-        K = backbone(torch.zeros(1, size, size, 3, dtype=torch.uint8)).shape[1]
-    return {**backbone.describe(), "fps": fps, "dtype": "float16", "grid": int(K),
-            "pooled": bool(pooled)}
+def prefetched(items: Iterator, depth: int = 2) -> Iterator:
+    """Run the iterator ``items`` in a background thread, ``depth`` items ahead of the consumer;
+    its exceptions are raised in the consumer. Leaving early stops the thread."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
 
+    def put(msg) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(msg, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
-def _decode_all(items, fps, size, batch_size, out: queue.Queue, stop: threading.Event):
-    """Producer: (item, Batch) for each batch of each video, then (item, _END) or (item, error)."""
-    for item in items:
-        if stop.is_set():
-            return
+    def run():
         try:
-            for batch in iter_frames(item.path, fps=fps, size=(size, size), batch_size=batch_size):
-                out.put((item, batch))
-                if stop.is_set():
-                    return
-            out.put((item, _END))
-        except VideoError as e:
-            out.put((item, e.reason))
-        except Exception as e:  # noqa: BLE001 - one bad file must not stop the others
-            out.put((item, f"{e.__class__.__name__}: {e}"))
-    out.put((None, _END))
+            for x in items:
+                if not put(("item", x)):
+                    break
+            else:
+                put(("end", None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            put(("error", e))
+        finally:
+            close = getattr(items, "close", None)
+            if close:
+                close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, x = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise x
+            yield x
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+class Featurizer:
+    """The frozen backbone and the streams it makes from a video's sampled frames.
+
+    ``streams``: ``rgb`` (T, K, K, D) cubes, ``rgb_pooled`` (T, D) their spatial means.
+    """
+
+    def __init__(self, backbone: str = "efficientnet_lite0", *, weights=None, layer=None,
+                 fps: float = 10.0, streams=("rgb",), batch_size: int = 32, device: str = "cpu"):
+        unknown = sorted(set(streams) - {"rgb", POOLED})
+        if unknown:
+            raise GlimpseError(f"unknown stream(s) {', '.join(unknown)}; choose from rgb, {POOLED}")
+        self.net = Backbone(backbone, weights=weights, layer=layer).to(device)
+        self.fps, self.streams, self.batch_size, self.device = fps, tuple(streams), batch_size, device
+        self.size = self.net.spec.input_size
+        with torch.inference_mode():
+            self.grid = int(self.net(torch.zeros(1, self.size, self.size, 3, dtype=torch.uint8))
+                            .shape[1])
+
+    @classmethod
+    def for_run(cls, feature: dict, inputs: dict, *, weights=None, device="cpu") -> "Featurizer":
+        """The featurizer that reproduces a run's features (``feature``: the store's shared spec;
+        ``inputs``: the streams its model reads). Other backbone weights are refused."""
+        layer = next(iter(inputs.values()))["layer"]
+        f = cls(feature["backbone"], weights=weights, layer=layer, fps=feature["fps"],
+                streams=tuple(inputs), device=device)
+        digest = f.feature["weights_digest"]
+        if digest != feature["weights_digest"]:
+            raise GlimpseError(f"the backbone weights ({digest}) are not the ones the run was "
+                               f"trained on ({feature['weights_digest']}); pass the same --weights "
+                               f"file")
+        return f
+
+    @property
+    def feature(self) -> dict:
+        """What the store's manifest records for all streams; a run refuses other features."""
+        d = self.net.describe()
+        return {"backbone": d["backbone"], "input_size": d["input_size"],
+                "weights_digest": d["weights_digest"], "fps": self.fps, "dtype": "float16"}
+
+    @property
+    def stream_specs(self) -> dict:
+        d = self.net.describe()
+        specs = {"rgb": {"layer": d["layer"], "channels": d["channels"], "grid": self.grid},
+                 POOLED: {"layer": d["layer"], "channels": d["channels"], "pooled": "spatial mean"}}
+        return {s: specs[s] for s in self.streams}
+
+    def _frames(self, path):
+        """The sampled frames of ``path`` in batches; any decoding failure is a VideoError."""
+        try:
+            yield from iter_frames(path, fps=self.fps, size=(self.size, self.size),
+                                   batch_size=self.batch_size)
+        except VideoError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a bad file must read as a bad file
+            raise VideoError(path, f"{e.__class__.__name__}: {e}") from None
+
+    @torch.inference_mode()
+    def featurize(self, path, writer: EntryWriter, *, masks: ActorMasks | None = None,
+                  on_frames: Callable[[int], None] | None = None) -> dict:
+        """Stream ``path`` through decode -> CNN into ``writer`` (every stream, plus K x K actor
+        masks when given); returns the meta fields ``frames``, ``times``, ``source_frames``."""
+        times, index = [], []
+        for b in prefetched(self._frames(path)):
+            x = torch.from_numpy(b.frames).to(self.device)
+            cube, vec = self.net(x, pooled=True)
+            if "rgb" in self.streams:
+                writer.append("rgb", cube.float().cpu().numpy())
+            if POOLED in self.streams:
+                writer.append(POOLED, vec.float().cpu().numpy())
+            if masks is not None:
+                writer.append("masks", mask_grid(masks.frames(b.indices), self.grid))
+            times.extend(round(float(t), 6) for t in b.times)
+            index.extend(int(i) for i in b.indices)
+            if on_frames:
+                on_frames(len(b.times))
+        return {"frames": len(times), "times": times, "source_frames": index}
 
 
 def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, layer=None,
@@ -67,68 +173,35 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     """Extract every video of ``data`` (folder or list file) into the store ``out``."""
     items, data_root = load_dataset(data, root)
     labels = label_map(items)
-    net = Backbone(backbone, weights=weights, layer=layer).to(device)
-    spec = feature_spec(net, fps=fps, pooled=pooled)
+    streams = ("rgb", POOLED) if pooled else ("rgb",)
+    fz = Featurizer(backbone, weights=weights, layer=layer, fps=fps, streams=streams,
+                    batch_size=batch_size, device=device)
     store = FeatureStore(out)
-    store.create_or_check(spec, list(labels), source=str(Path(data_root).resolve()))
-    K, size = spec["grid"], net.spec.input_size
+    store.create_or_check(fz.feature, fz.stream_specs, list(labels),
+                          source=str(Path(data_root).resolve()))
 
     summary = Summary(total=len(items))
     todo = [it for it in items if not store.has(entry_id(it.relpath))]
     summary.skipped = len(items) - len(todo)
-    q: queue.Queue = queue.Queue(maxsize=4)
-    stop = threading.Event()
-    producer = threading.Thread(target=_decode_all, args=(todo, fps, size, batch_size, q, stop),
-                                daemon=True)
-    producer.start()
     bar = progress_bar(total=len(todo), unit="video", desc="extract", enabled=progress)
-    parts: dict = {}  # relpath -> lists of per-batch outputs
+
+    def count(n):
+        summary.frames += n
+        bar.set_postfix(frames=summary.frames, refresh=False)
+
     try:
-        with torch.inference_mode():
-            while True:
-                item, got = q.get()
-                if item is None:
-                    break
-                acc = parts.setdefault(item.relpath, {"cube": [], "pooled": [], "times": [],
-                                                      "index": []})
-                if isinstance(got, str):  # a decoding error
-                    summary.failures[item.relpath] = got
-                    parts.pop(item.relpath, None)
-                    bar.update(1)
-                    continue
-                if got is _END:
-                    _finish(store, item, parts.pop(item.relpath), labels, K)
-                    summary.extracted += 1
-                    bar.update(1)
-                    continue
-                x = torch.from_numpy(got.frames).to(device)
-                if pooled:
-                    cube, vec = net(x, pooled=True)
-                    acc["pooled"].append(vec.float().cpu().numpy().astype(np.float16))
-                else:
-                    cube = net(x)
-                acc["cube"].append(cube.float().cpu().numpy().astype(np.float16))
-                acc["times"].append(got.times)
-                acc["index"].append(got.indices)
-                summary.frames += len(got.times)
-                bar.set_postfix(frames=summary.frames, refresh=False)
+        for item in todo:
+            try:
+                with store.writer(entry_id(item.relpath)) as w:
+                    masks = ActorMasks(item.mask_path) if item.mask_path is not None else None
+                    meta = fz.featurize(item.path, w, masks=masks, on_frames=count)
+                    w.commit({"path": item.relpath, "label": item.label,
+                              "label_index": labels[item.label], "group": item.group, **meta})
+                summary.extracted += 1
+            except VideoError as e:
+                summary.failures[item.relpath] = e.reason
+            bar.update(1)
     finally:
-        stop.set()
         bar.close()
     write_json_atomic(Path(out) / "failures.json", summary.failures)
     return summary
-
-
-def _finish(store: FeatureStore, item, acc: dict, labels: dict, K: int) -> None:
-    cube = np.concatenate(acc["cube"])
-    index = np.concatenate(acc["index"])
-    masks = None
-    if item.mask_path is not None:
-        full = load_masks(item.mask_path)
-        masks = mask_grid(full[np.clip(index, 0, len(full) - 1)], K)
-    meta = {"path": item.relpath, "label": item.label, "label_index": labels[item.label],
-            "group": item.group, "frames": int(cube.shape[0]),
-            "times": [round(float(t), 6) for t in np.concatenate(acc["times"])],
-            "source_frames": [int(i) for i in index]}
-    pooled = np.concatenate(acc["pooled"]) if acc["pooled"] else None
-    store.write_entry(entry_id(item.relpath), meta, cube, pooled=pooled, masks=masks)

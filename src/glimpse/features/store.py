@@ -1,29 +1,36 @@
-"""The on-disk feature store. This docstring is the format specification.
+"""The on-disk feature store. This docstring is the format specification (format 2).
 
 Layout of a store folder::
 
     STORE/
       manifest.json            what every entry holds (written once, atomically)
       entries/<id>/            one folder per video, created by an atomic rename
-        cube.npy               float16 (T_v, K, K, D): the feature cube of each sampled frame
-        pooled.npy             float16 (T_v, D): spatial mean of the cube (only with --pooled)
+        <stream>.npy           one array per named stream, first axis = the T_v sampled frames:
+          rgb.npy              float16 (T_v, K, K, D): the backbone's feature cube of each frame
+          rgb_pooled.npy       float16 (T_v, D): its spatial mean (only with --pooled)
         masks.npy              float16 (T_v, K, K): fraction of each cell covered by the actor
                                (only where the dataset ships actor masks)
         meta.json              {"path", "label", "label_index", "group", "times": [s, ...],
                                 "frames": T_v, "source_frames": [i, ...]}
       failures.json            videos the last run could not extract, with reasons
 
-``manifest.json`` records ``format`` (the version of this spec), ``feature`` (backbone, layer,
-input_size, channels, weights_digest, fps, dtype, grid K, pooled), ``labels`` (the dataset's
-sorted class names; ``label_index`` indexes this list) and ``source`` (the dataset's root folder
-at extraction, against which each entry's ``path`` is relative).
+``manifest.json`` records ``format`` (2), ``feature`` (what all streams share: backbone,
+input_size, weights_digest, fps, dtype), ``streams`` (name -> its own spec: ``layer``,
+``channels`` and, for a (T, K, K, C) cube, ``grid`` K; a pooled vector says ``pooled``),
+``labels`` (the dataset's sorted class names; ``label_index`` indexes this list) and ``source``
+(the dataset's root folder at extraction, against which each entry's ``path`` is relative).
+
+Format 1 stores (``cube.npy`` and ``pooled.npy``, one flat ``feature`` spec) are still read:
+they appear as streams ``rgb`` and ``rgb_pooled``.
 
 ``<id>`` is the video's path relative to the dataset root with ``/`` replaced by ``__`` and the
-extension dropped. An entry exists only once all its files are complete: files are written into
-``entries/.tmp-<id>-<pid>/`` and the folder is renamed into place, so a run killed at any moment
-leaves at most a ``.tmp-*`` folder, which nothing reads and the next run deletes. The ``.npy``
-files are memory-mapped on read, so reading frames [s, s + T) of one video touches only those
-frames, and a store can be read from several DataLoader worker processes at once.
+extension dropped. An entry exists only once all its files are complete: arrays are streamed
+chunk by chunk into ``entries/.tmp-<id>-<pid>/`` (an ``.npy`` whose header is rewritten with the
+final length when the video ends, so memory does not grow with the video's length), then the
+folder is renamed into place, so a run killed at any moment leaves at most a ``.tmp-*`` folder,
+which nothing reads and the next run deletes. The ``.npy`` files are memory-mapped on read, so
+reading frames [s, s + T) of one video touches only those frames, and a store can be read from
+several DataLoader worker processes at once.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +46,9 @@ import numpy as np
 
 from glimpse import GlimpseError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_V1_FILES = {"rgb": "cube", "rgb_pooled": "pooled"}  # format 1's file names for the streams
+_V1_STREAM_KEYS = ("layer", "channels", "grid", "pooled")
 
 
 def entry_id(relpath: str) -> str:
@@ -47,6 +57,7 @@ def entry_id(relpath: str) -> str:
 
 
 def write_json_atomic(path: Path, obj) -> None:
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=1)
@@ -55,11 +66,104 @@ def write_json_atomic(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def _save_npy(path: Path, arr: np.ndarray) -> None:
-    with open(path, "wb") as f:
-        np.save(f, arr)
-        f.flush()
-        os.fsync(f.fileno())
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class NpyAppender:
+    """An ``.npy`` file written a chunk at a time along its first axis.
+
+    The header is written first with room to spare and rewritten with the final length on
+    ``close``, so the file is a plain ``.npy`` that ``np.load(mmap_mode="r")`` reads.
+    """
+
+    HEADER = 128  # bytes, a multiple of 64 as the format asks
+
+    def __init__(self, path: Path, dtype=np.float16):
+        self.path, self.dtype = Path(path), np.dtype(dtype)
+        self.tail: tuple | None = None
+        self.rows = 0
+        self._f = open(self.path, "wb")
+        self._f.write(b"\0" * self.HEADER)
+
+    def _header(self) -> bytes:
+        text = (f"{{'descr': {np.lib.format.dtype_to_descr(self.dtype)!r}, 'fortran_order': False, "
+                f"'shape': {(self.rows, *self.tail)!r}, }}")
+        room = self.HEADER - 10
+        if len(text) >= room:
+            raise ValueError(f"shape {(self.rows, *self.tail)} does not fit the npy header")
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", room) + (text.ljust(room - 1) + "\n").encode()
+
+    def append(self, arr: np.ndarray) -> None:
+        arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        if self.tail is None:
+            self.tail = arr.shape[1:]
+        elif arr.shape[1:] != self.tail:
+            raise ValueError(f"{self.path.name}: chunk of shape {arr.shape[1:]} after {self.tail}")
+        self._f.write(arr.tobytes())
+        self.rows += len(arr)
+
+    def close(self) -> None:
+        if self.tail is None:
+            raise ValueError(f"{self.path.name}: nothing was appended")
+        self._f.seek(0)
+        self._f.write(self._header())
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+
+    def discard(self) -> None:
+        self._f.close()
+
+
+class EntryWriter:
+    """Writes one video's entry: ``append`` chunks of each stream (and of ``masks``) as they are
+    computed, then ``commit(meta)``; on an exception inside ``with`` nothing is left behind."""
+
+    def __init__(self, store: "FeatureStore", eid: str):
+        self.store, self.eid = store, eid
+        self.tmp = store.entries_dir / f".tmp-{eid}-{os.getpid()}"
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True)
+        self.files: dict[str, NpyAppender] = {}
+
+    def append(self, name: str, arr: np.ndarray) -> None:
+        if name not in self.files:
+            self.files[name] = NpyAppender(self.tmp / f"{name}.npy")
+        self.files[name].append(arr)
+
+    def commit(self, meta: dict) -> None:
+        T = meta["frames"]
+        for name, f in self.files.items():
+            if f.rows != T:
+                raise ValueError(f"meta says {T} frames, {name} has {f.rows}")
+            f.close()
+        if len(meta["times"]) != T:
+            raise ValueError(f"meta says {T} frames but has {len(meta['times'])} times")
+        write_json_atomic(self.tmp / "meta.json", meta)
+        final = self.store.entries_dir / self.eid
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(self.tmp, final)
+        _fsync_dir(self.store.entries_dir)
+        self.files = {}
+
+    def abort(self) -> None:
+        for f in self.files.values():
+            f.discard()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_):
+        if kind is not None or self.tmp.exists():
+            self.abort()
+        return False
 
 
 @dataclass
@@ -69,6 +173,7 @@ class Entry:
     id: str
     folder: Path
     meta: dict
+    format: int = FORMAT_VERSION
 
     @property
     def label(self) -> str:
@@ -90,40 +195,40 @@ class Entry:
     def times(self) -> np.ndarray:
         return np.asarray(self.meta["times"])
 
-    def _open(self, name: str):
-        p = self.folder / f"{name}.npy"
-        return np.load(p, mmap_mode="r") if p.exists() else None
+    def _path(self, name: str) -> Path:
+        if self.format == 1:
+            name = _V1_FILES.get(name, name)
+        return self.folder / f"{name}.npy"
 
-    def cube(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """float16 (stop - start, K, K, D); only these frames are read from disk."""
-        return np.array(self._open("cube")[start:stop])
+    def has(self, name: str) -> bool:
+        return self._path(name).exists()
+
+    def stream(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frames [start, stop) of a stream, e.g. rgb float16 (stop - start, K, K, D); only these
+        frames are read from disk."""
+        p = self._path(name)
+        if not p.exists():
+            raise GlimpseError(f"entry '{self.id}' has no stream '{name}' ({p} is missing)")
+        return np.array(np.load(p, mmap_mode="r")[start:stop])
 
     def masks(self, start: int = 0, stop: int | None = None) -> np.ndarray | None:
-        m = self._open("masks")
-        return None if m is None else np.array(m[start:stop])
-
-    def pooled(self, start: int = 0, stop: int | None = None) -> np.ndarray | None:
-        p = self._open("pooled")
-        return None if p is None else np.array(p[start:stop])
+        """float16 (stop - start, K, K) actor coverage, or None where the dataset has no masks."""
+        return self.stream("masks", start, stop) if self.has_masks else None
 
     @property
     def has_masks(self) -> bool:
-        return (self.folder / "masks.npy").exists()
+        return self.has("masks")
 
 
-class ArrayEntry(Entry):
-    """An Entry held in memory (``predict`` on a new video): the same reading interface."""
-
-    def __init__(self, cube: np.ndarray, meta: dict, masks: np.ndarray | None = None):
-        super().__init__(meta.get("path", "video"), Path("."), meta)
-        self._arrays = {"cube": cube, "masks": masks}
-
-    def _open(self, name: str):
-        return self._arrays.get(name)
-
-    @property
-    def has_masks(self) -> bool:
-        return self._arrays["masks"] is not None
+def _upgrade_v1(manifest: dict) -> dict:
+    """A format-1 manifest seen as format 2: one flat spec -> shared feature + streams."""
+    flat = manifest["feature"]
+    feature = {k: v for k, v in flat.items() if k not in _V1_STREAM_KEYS}
+    streams = {"rgb": {"layer": flat["layer"], "channels": flat["channels"], "grid": flat["grid"]}}
+    if flat.get("pooled"):
+        streams["rgb_pooled"] = {"layer": flat["layer"], "channels": flat["channels"],
+                                 "pooled": "spatial mean"}
+    return {**manifest, "feature": feature, "streams": streams}
 
 
 class FeatureStore:
@@ -146,32 +251,65 @@ class FeatureStore:
                 raise GlimpseError(f"{self.root} is not a feature store (no manifest.json); "
                                    f"make one with 'glimpse extract DATA {self.root}'")
             with open(self.manifest_path) as f:
-                self._manifest = json.load(f)
-            if self._manifest.get("format") != FORMAT_VERSION:
-                raise GlimpseError(f"{self.root}: store format {self._manifest.get('format')} "
-                                   f"is not the supported format {FORMAT_VERSION}")
+                m = json.load(f)
+            if m.get("format") == 1:
+                m = _upgrade_v1(m)
+            elif m.get("format") != FORMAT_VERSION:
+                raise GlimpseError(f"{self.root}: store format {m.get('format')} is not one this "
+                                   f"glimpse reads (1 or {FORMAT_VERSION}); upgrade glimpse")
+            self._manifest = m
         return self._manifest
 
     @property
     def feature(self) -> dict:
+        """What all streams share: backbone, input_size, weights_digest, fps, dtype."""
         return self.manifest["feature"]
+
+    @property
+    def streams(self) -> dict:
+        """Stream name -> its spec (layer, channels, grid or pooled)."""
+        return self.manifest["streams"]
 
     @property
     def labels(self) -> list[str]:
         return self.manifest["labels"]
 
-    def create_or_check(self, feature: dict, labels: list[str], source: str | None = None) -> None:
+    @property
+    def source(self) -> Path | None:
+        s = self.manifest.get("source")
+        return Path(s) if s else None
+
+    def check_inputs(self, feature: dict, inputs: dict, what: str) -> None:
+        """Refuse a store whose features differ from ``feature`` or lack a stream of ``inputs``
+        (stream name -> spec) with the same spec: ``what`` was made on other features."""
+        if self.feature != feature:
+            diff = ", ".join(f"{k}: {self.feature.get(k)} here, {v} for {what}"
+                             for k, v in feature.items() if self.feature.get(k) != v)
+            raise GlimpseError(f"{self.root} holds other features than {what} was trained on "
+                               f"({diff})")
+        for name, spec in inputs.items():
+            if name not in self.streams:
+                raise GlimpseError(f"{self.root} has no stream '{name}', which {what} reads "
+                                   f"(it has {', '.join(self.streams)})")
+            if self.streams[name] != spec:
+                raise GlimpseError(f"{self.root}'s stream '{name}' is {self.streams[name]}, "
+                                   f"not {spec} as for {what}")
+
+    def create_or_check(self, feature: dict, streams: dict, labels: list[str],
+                        source: str | None = None) -> None:
         """Start a store, or check that an existing one holds the same kind of features.
         ``source`` (the dataset's root folder) is recorded so reports can find the videos."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.entries_dir.mkdir(exist_ok=True)
-        want = {"format": FORMAT_VERSION, "feature": feature, "labels": list(labels),
-                "source": source}
+        want = {"format": FORMAT_VERSION, "feature": feature, "streams": streams,
+                "labels": list(labels), "source": source}
         if self.manifest_path.exists():
             have = self.manifest
-            if have["feature"] != feature:
-                diff = {k: (have["feature"].get(k), v) for k, v in feature.items()
-                        if have["feature"].get(k) != v}
+            if have["feature"] != feature or have["streams"] != streams:
+                old = {**have["feature"], **{f"streams.{k}": v for k, v in have["streams"].items()}}
+                new = {**feature, **{f"streams.{k}": v for k, v in streams.items()}}
+                diff = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
+                        if old.get(k) != new.get(k)}
                 raise GlimpseError(f"{self.root} already holds other features "
                                    f"({', '.join(f'{k}: {a} != {b}' for k, (a, b) in diff.items())});"
                                    f" extract into a new folder")
@@ -188,30 +326,19 @@ class FeatureStore:
     def has(self, eid: str) -> bool:
         return (self.entries_dir / eid / "meta.json").exists()
 
-    def write_entry(self, eid: str, meta: dict, cube: np.ndarray, *, pooled: np.ndarray | None = None,
+    def writer(self, eid: str) -> EntryWriter:
+        """``with store.writer(eid) as w: w.append("rgb", chunk); ...; w.commit(meta)``."""
+        return EntryWriter(self, eid)
+
+    def write_entry(self, eid: str, meta: dict, streams: dict[str, np.ndarray], *,
                     masks: np.ndarray | None = None) -> None:
-        """Write one video's entry atomically (temporary folder, fsync, rename)."""
-        T = cube.shape[0]
-        if meta["frames"] != T or len(meta["times"]) != T:
-            raise ValueError(f"meta says {meta['frames']} frames, cube has {T}")
-        tmp = self.entries_dir / f".tmp-{eid}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        _save_npy(tmp / "cube.npy", cube.astype(np.float16))
-        if pooled is not None:
-            _save_npy(tmp / "pooled.npy", pooled.astype(np.float16))
-        if masks is not None:
-            _save_npy(tmp / "masks.npy", masks.astype(np.float16))
-        write_json_atomic(tmp / "meta.json", meta)
-        final = self.entries_dir / eid
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-        fd = os.open(self.entries_dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        """Write one video's entry from whole arrays (tests and small tools)."""
+        with self.writer(eid) as w:
+            for name, arr in streams.items():
+                w.append(name, arr)
+            if masks is not None:
+                w.append("masks", masks)
+            w.commit(meta)
 
     def ids(self) -> list[str]:
         if not self.entries_dir.exists():
@@ -226,7 +353,7 @@ class FeatureStore:
                 meta = json.load(f)
         except FileNotFoundError:
             raise GlimpseError(f"{self.root} has no entry '{eid}'") from None
-        return Entry(eid, folder, meta)
+        return Entry(eid, folder, meta, self.manifest["format"])
 
     def entries(self) -> list[Entry]:
         return [self.entry(i) for i in self.ids()]

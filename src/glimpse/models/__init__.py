@@ -1,46 +1,76 @@
-"""The models. Each maps ``forward(features (B, T, K, K, D), mask (B, T))`` to
-``scores (B, T, C)`` (logits) and ``attention (B, T, K, K)``, so training, evaluation, prediction
-and visualization share one code path.
+"""The models, chosen from a plain dict. Every model implements ``glimpse.models.base.ActionModel``:
+``forward(batch) -> ModelOutput``, ``loss(output, batch) -> {name: term}``, the streams it reads,
+its prediction rule and a ``Config`` dataclass of its options with its paper's defaults.
 
-``MODELS`` is a plain dict from the CLI's model names to a builder; ``build_model(cfg)`` is the one
-way to make a model from a ``ModelConfig``.
+``ModelConfig`` is what a run saves and ``build_model`` the one way to make a model from it.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from dataclasses import asdict, dataclass, field, fields
 
 from glimpse import GlimpseError
-from glimpse.config import ModelConfig
-from glimpse.models.baselines import SoftmaxRegression
+from glimpse.config import from_dict
+from glimpse.models.base import ActionModel
+from glimpse.models.baselines import AvgPooledLSTM, MaxPooledLSTM, SoftmaxRegression
+from glimpse.models.output import ModelOutput
 from glimpse.models.soft import SoftAttentionLSTM
-from glimpse.models.structured import StructuredAttentionLSTM
+from glimpse.models.structured import NoAttentionLSTM, StructuredAttentionLSTM
 
 MODELS = {
     "structured": StructuredAttentionLSTM,  # paper 000 (lam = 0: its "classic attention")
-    "none": partial(StructuredAttentionLSTM, attention="uniform"),  # paper 000 "without attention"
+    "none": NoAttentionLSTM,  # paper 000 "without attention"
     "soft": SoftAttentionLSTM,  # paper 002
-    "avgpool": partial(SoftAttentionLSTM, pool="avg"),  # paper 002 baselines
-    "maxpool": partial(SoftAttentionLSTM, pool="max"),
+    "avgpool": AvgPooledLSTM,  # paper 002 baselines
+    "maxpool": MaxPooledLSTM,
     "softmax-regression": SoftmaxRegression,
 }
 
+__all__ = ["MODELS", "ActionModel", "ModelConfig", "ModelOutput", "build_model", "model_class",
+           "model_options"]
 
-def model_class(name: str):
+
+def model_class(name: str) -> type[ActionModel]:
     if name not in MODELS:
         raise GlimpseError(f"unknown model '{name}'; choose from {', '.join(MODELS)}")
-    m = MODELS[name]
-    return m.func if isinstance(m, partial) else m
+    return MODELS[name]
 
 
-def build_model(cfg: ModelConfig):
+def model_options(name: str, given: dict | None = None) -> dict:
+    """The model's full options: its paper defaults updated with ``given``. An option the model
+    does not have fails loudly, naming the ones it has."""
+    cls = model_class(name)
+    given = dict(given or {})
+    known = [f.name for f in fields(cls.Config)]
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise GlimpseError(f"model '{name}' has no option {', '.join(unknown)} "
+                           f"(its options: {', '.join(known) or 'none'})")
+    return asdict(cls.Config(**given))
+
+
+@dataclass
+class ModelConfig:
+    """Saved in every run: enough to rebuild the model, nothing that does not apply to it."""
+
+    name: str
+    num_classes: int
+    inputs: dict  # stream name -> the store's spec of it (layer, channels, grid)
+    options: dict = field(default_factory=dict)  # the model's Config, defaults filled in
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        return from_dict(cls, data)
+
+
+def build_model(cfg: ModelConfig) -> ActionModel:
     cls = model_class(cfg.name)
-    kw = dict(num_classes=cfg.num_classes, feature_dim=cfg.feature_dim, grid=cfg.grid,
-              dropout=cfg.dropout)
-    if cls is not SoftmaxRegression:
-        kw.update(hidden=cfg.hidden, layers=cfg.layers or cls.default_layers)
-    if cfg.frame_aware:
-        if cls is not StructuredAttentionLSTM or cfg.name != "structured":
-            raise GlimpseError("--frame-aware is paper 000's variant: only for --model structured")
-        kw["frame_aware"] = True
-    return MODELS[cfg.name](**kw)
+    missing = [s for s in cls.streams if s not in cfg.inputs]
+    if missing:
+        raise GlimpseError(f"model '{cfg.name}' reads stream(s) {', '.join(missing)}, which the "
+                           f"config's inputs lack")
+    options = cls.Config(**{k: v for k, v in model_options(cfg.name, cfg.options).items()})
+    return cls(num_classes=cfg.num_classes, inputs=cfg.inputs, cfg=options)

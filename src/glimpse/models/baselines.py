@@ -1,34 +1,57 @@
-"""Baselines without learned attention.
+"""Baselines without learned attention (paper 002 Table 1, paper 000 Table 5).
 
 - ``SoftmaxRegression``: a linear classifier on each frame's full flattened cube (paper 002's
-  "softmax regression (full CNN feature cube)"); its attention is reported as uniform.
-- The pooled LSTMs are ``SoftAttentionLSTM(pool="avg" | "max")`` and paper 000's "without
-  attention" row is ``StructuredAttentionLSTM(attention="uniform")``: the same networks with the
-  attention taken out, so the comparison isolates the attention.
+  "softmax regression (full CNN feature cube)"). It attends nowhere: its output has no attention.
+- ``AvgPooledLSTM`` / ``MaxPooledLSTM``: paper 002's network on the average- or max-pooled cube,
+  so the comparison with ``soft`` isolates the attention. Paper 000's "without attention" row is
+  ``glimpse.models.structured.NoAttentionLSTM``.
 """
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from dataclasses import dataclass
 
+from torch import nn
+
+from glimpse.models.base import ActionModel, grid_input
 from glimpse.models.lstm import dropout_mask
+from glimpse.models.output import ModelOutput
+from glimpse.models.soft import PooledConfig, SoftAttentionLSTM, SoftConfig
 
 
-class SoftmaxRegression(nn.Module):
-    penalty = None
-    default_layers = 0
-    default_lam = 0.0
+@dataclass
+class SoftmaxRegressionConfig:
+    dropout: float = 0.5
 
-    def __init__(self, *, num_classes: int, feature_dim: int, grid: int, dropout: float = 0.5):
+
+class SoftmaxRegression(ActionModel):
+    Config = SoftmaxRegressionConfig
+
+    def __init__(self, *, num_classes: int, inputs: dict, cfg: SoftmaxRegressionConfig):
         super().__init__()
-        self.grid, self.dropout = grid, dropout
-        self.classify = nn.Linear(grid * grid * feature_dim, num_classes)
+        K, D = grid_input(inputs)
+        self.cfg, self.grid, self.dropout = cfg, K, cfg.dropout
+        self.classify = nn.Linear(K * K * D, num_classes)
 
-    def forward(self, features: Tensor, mask: Tensor | None = None):
-        """features (B, T, K, K, D) -> scores (B, T, C), uniform attention (B, T, K, K)."""
+    def forward(self, batch: dict) -> ModelOutput:
+        """batch["rgb"] (B, T, K, K, D) -> scores (B, T, C); no attention."""
+        features = batch["rgb"]
         B, T, K, _, D = features.shape
         x = features.reshape(B, T, K * K * D)
         if self.training and self.dropout > 0:
             x = x * dropout_mask(x, self.dropout)
-        scores = self.classify(x)
-        return scores, features.new_full((B, T, K, K), 1.0 / (K * K))
+        return ModelOutput(self.classify(x))
+
+
+class AvgPooledLSTM(SoftAttentionLSTM):
+    Config = PooledConfig
+    pool = "avg"
+
+    def __init__(self, *, num_classes: int, inputs: dict, cfg: PooledConfig):
+        full = SoftConfig(hidden=cfg.hidden, layers=cfg.layers, dropout=cfg.dropout, lam=0.0)
+        super().__init__(num_classes=num_classes, inputs=inputs, cfg=full, pool=type(self).pool)
+        self.cfg = cfg
+
+
+class MaxPooledLSTM(AvgPooledLSTM):
+    pool = "max"

@@ -12,9 +12,12 @@ Speed. The attention makes each step's input depend on h(t-1), so no fused seque
 applies (DESIGN.md); the step's matrix products dominate. Each step is one autograd node with a
 hand-written backward (one GEMM forward, one GEMM for the input gradients), and the weight
 gradient is not computed per step: the backward records each step's gate gradients and the
-step's input and h(t-1) rows on a ``Tape``, and when the last step of the clip has been back-propagated
-it computes P's gradient over all T steps as one large GEMM, (4M x B T) @ (B T x (in + M)),
-which runs far closer to the machine's peak than T small ones. ``tests/test_models.py`` checks
+step's input and h(t-1) rows on a ``Tape``, and when the clip's first step is back-propagated
+it computes P's gradient over the recorded steps as one large GEMM, (4M x B T) @ (B T x (in + M)),
+which runs far closer to the machine's peak than T small ones. The first step is always the last
+to come back: every later step that reaches the loss depends on it through h(t-1), and autograd
+runs a node only after all the nodes that depend on it. Steps whose outputs never reach the loss
+(a loss on the last step only, say) are never back-propagated and rightly add nothing. ``tests/test_models.py`` checks
 the gradients against torch.nn.LSTMCell and with gradcheck.
 """
 
@@ -27,8 +30,9 @@ from torch import Tensor, nn
 
 
 class Tape:
-    """Per forward pass and layer: the steps taken, and the (gate gradient, [x; h]) rows that
-    their backward calls leave, until the weight gradient is formed."""
+    """Per forward pass and layer: the steps taken (each step knows its index), and the (gate
+    gradient, [x; h]) rows that their backward calls leave, until the weight gradient is formed
+    at step 0's backward."""
 
     def __init__(self):
         self.steps = 0
@@ -49,7 +53,7 @@ class _LSTMStep(torch.autograd.Function):
         tc = torch.tanh(c)
         h = o * tc
         ctx.save_for_backward(x, h_prev, c_prev, weight, ifo, g, tc)
-        ctx.tape = tape
+        ctx.tape, ctx.index = tape, tape.steps
         tape.steps += 1
         return h, c
 
@@ -72,7 +76,7 @@ class _LSTMStep(torch.autograd.Function):
         tape.grads.append(d_gates)
         tape.inputs.append((x, h_prev))
         d_weight = d_bias = None
-        if len(tape.grads) == tape.steps:  # the clip's last step to come back: all T at once
+        if ctx.index == 0:  # the clip's last step to come back: the recorded steps at once
             G = torch.cat(tape.grads).t()  # (4M, B T)
             X = torch.cat([xh[0] for xh in tape.inputs])
             H = torch.cat([xh[1] for xh in tape.inputs])

@@ -4,43 +4,57 @@
     l(t) = softmax(W h_top(t-1))                      the location softmax (eq. 1), l(1) from h0
     x(t) = sum_i l_{t,i} X_{t,i}                      (eq. 2)
     y(t) = softmax(W_o tanh(W_h h_top(t)))            a class head with one tanh hidden layer
+    loss = - sum_t log y(t)_label + lambda sum_i (1 - sum_t l_{t,i})^2   (eq. 7; the trainer
+           adds the weight decay)
 
-Its attention penalty lambda * sum_i (1 - sum_t l_{t,i})^2 lives in ``glimpse.losses``.
-``pool="avg"`` / ``"max"`` is the same network on the spatially pooled cube, no attention: paper
-002's avg-pooled and max-pooled LSTM baselines.
+The doubly-stochastic penalty is ``glimpse.losses.doubly_stochastic_penalty``. The avg- and
+max-pooled LSTM baselines of paper 002 are this network with the attention taken out
+(``glimpse.models.baselines``). Reads the ``rgb`` stream; predicts by the mean of y(t).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
+from glimpse.losses import doubly_stochastic_penalty
 from glimpse.models.attention import LocationSoftmax, attend
+from glimpse.models.base import ActionModel, grid_input
 from glimpse.models.lstm import StackedLSTM, dropout_mask
+from glimpse.models.output import ModelOutput
 
 
-class SoftAttentionLSTM(nn.Module):
-    penalty = "doubly_stochastic"
-    default_layers = 3
-    default_lam = 1.0  # paper 002 fig. 6
+@dataclass
+class PooledConfig:
+    hidden: int = 512
+    layers: int = 3  # paper 002
+    dropout: float = 0.5
 
-    def __init__(self, *, num_classes: int, feature_dim: int, grid: int, hidden: int = 512,
-                 layers: int = 3, dropout: float = 0.5, pool: str | None = None):
+
+@dataclass
+class SoftConfig(PooledConfig):
+    lam: float = 1.0  # paper 002 fig. 6
+
+
+class SoftAttentionLSTM(ActionModel):
+    Config = SoftConfig
+
+    def __init__(self, *, num_classes: int, inputs: dict, cfg: SoftConfig, pool: str | None = None):
         super().__init__()
         if pool not in (None, "avg", "max"):
             raise ValueError(f"pool must be None, 'avg' or 'max', got {pool!r}")
-        self.grid, self.pool, self.layers = grid, pool, layers
-        K2 = grid * grid
-        self.lstm = StackedLSTM(input_size=feature_dim, hidden=hidden, layers=layers,
-                                dropout=dropout)
-        self.init_h = nn.Sequential(nn.Linear(feature_dim, layers * hidden), nn.Tanh())
-        self.init_c = nn.Sequential(nn.Linear(feature_dim, layers * hidden), nn.Tanh())
-        self.locate = LocationSoftmax(query=hidden, cells=K2) if pool is None else None
-        self.dropout = dropout
-        self.hidden_layer = nn.Linear(hidden, hidden)  # the head's tanh hidden layer
-        self.classify = nn.Linear(hidden, num_classes)
-        if pool is not None:
-            self.penalty = None
+        K, D = grid_input(inputs)
+        self.cfg, self.grid, self.pool, self.layers = cfg, K, pool, cfg.layers
+        M = cfg.hidden
+        self.lstm = StackedLSTM(input_size=D, hidden=M, layers=cfg.layers, dropout=cfg.dropout)
+        self.init_h = nn.Sequential(nn.Linear(D, cfg.layers * M), nn.Tanh())
+        self.init_c = nn.Sequential(nn.Linear(D, cfg.layers * M), nn.Tanh())
+        self.locate = LocationSoftmax(query=M, cells=K * K) if pool is None else None
+        self.dropout = cfg.dropout
+        self.hidden_layer = nn.Linear(M, M)  # the head's tanh hidden layer
+        self.classify = nn.Linear(M, num_classes)
 
     def initial_state(self, cubes: Tensor, mask: Tensor | None):
         """cubes (B, T, K^2, D) -> per-layer (h0, c0) from the mean feature of the valid steps."""
@@ -61,15 +75,17 @@ class SoftAttentionLSTM(nn.Module):
         share.scatter_add_(1, where, torch.ones_like(x))
         return x, share / share.sum(1, keepdim=True)
 
-    def forward(self, features: Tensor, mask: Tensor | None = None):
-        """features (B, T, K, K, D), mask (B, T) -> scores (B, T, C), attention (B, T, K, K).
+    def forward(self, batch: dict) -> ModelOutput:
+        """batch["rgb"] (B, T, K, K, D), batch["mask"] (B, T) -> scores (B, T, C), attention
+        (B, T, K, K).
 
         For the pooled baselines the "attention" is descriptive: uniform for avg-pooling, the
         share of channels whose maximum lies in each cell for max-pooling.
         """
+        features = batch["rgb"]
         B, T, K, _, D = features.shape
         cubes = features.reshape(B, T, K * K, D)
-        state = self.initial_state(cubes, mask)
+        state = self.initial_state(cubes, batch.get("mask"))
         h_top = state[-1][0]
         tapes = self.lstm.new_tapes()
         tops, weights = [], []
@@ -82,7 +98,8 @@ class SoftAttentionLSTM(nn.Module):
             h_top, state = self.lstm.step(x, state, tapes)
             tops.append(h_top)
             weights.append(a)
-        return self.head(torch.stack(tops, 1)), torch.stack(weights, 1).view(B, T, K, K)
+        return ModelOutput(self.head(torch.stack(tops, 1)),
+                           torch.stack(weights, 1).view(B, T, K, K))
 
     def head(self, h: Tensor) -> Tensor:
         """(B, T, M) -> logits (B, T, C), for all steps in one pass."""
@@ -92,3 +109,10 @@ class SoftAttentionLSTM(nn.Module):
         if self.training and self.dropout > 0:
             z = z * dropout_mask(z, self.dropout)
         return self.classify(z)
+
+    def loss(self, output: ModelOutput, batch: dict) -> dict[str, Tensor]:
+        terms = super().loss(output, batch)
+        if self.pool is None:
+            terms["doubly_stochastic"] = output.scores.new_zeros(()) if not self.cfg.lam else \
+                self.cfg.lam * doubly_stochastic_penalty(output.attention, batch.get("mask"))
+        return terms

@@ -4,52 +4,69 @@
     x(t) = X(t) a(t)                                       (eq. 9)
     h1, h2 = 2-layer LSTM (Zaremba form) over x(t)         (eq. 2-6)
     y(t) = softmax(tanh(B h2(t)))                          (eq. 7)
+    loss = - sum_t log y(t)_label + lambda sum_t sum_r ||a(t)_{S_r}||_2   (eq. 11; the trainer
+           adds gamma ||theta||^2)
 
-The l2,1 penalty itself lives in ``glimpse.losses`` (``l21_block_penalty``); lambda = 0 is the
-paper's "classic attention" row, ``attention="uniform"`` its "without attention" row (the same
-network on the average-pooled cube). ``frame_aware`` is sec. 4.4's variant whose attention also
-sees the current frame.
+The penalty itself is ``glimpse.losses.l21_block_penalty``; lambda = 0 is the paper's "classic
+attention" row and ``NoAttentionLSTM`` its "without attention" row (the same network with a(t)
+fixed uniform, i.e. on the average-pooled cube). ``frame_aware`` is sec. 4.4's variant whose
+attention also sees the current frame. Reads the ``rgb`` stream; predicts by the mean of y(t).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
+from glimpse.losses import block_index_sets, l21_block_penalty
 from glimpse.models.attention import FrameSummary, LocationSoftmax, attend
+from glimpse.models.base import ActionModel, grid_input
 from glimpse.models.lstm import StackedLSTM, dropout_mask
+from glimpse.models.output import ModelOutput
 
 
-class StructuredAttentionLSTM(nn.Module):
-    penalty = "l21"
-    default_layers = 2
-    default_lam = 1e-4  # paper 000
+@dataclass
+class NoAttentionConfig:
+    hidden: int = 512  # M, every LSTM layer (paper 000)
+    layers: int = 2
+    dropout: float = 0.5  # on non-recurrent connections
 
-    def __init__(self, *, num_classes: int, feature_dim: int, grid: int, hidden: int = 512,
-                 layers: int = 2, dropout: float = 0.5, frame_aware: bool = False,
-                 attention: str = "location"):
+
+@dataclass
+class StructuredConfig(NoAttentionConfig):
+    lam: float = 1e-4  # lambda, the penalty's weight (paper 000)
+    block_count: int = 4  # N: N x N blocks (paper 000)
+    block_side: int | None = None  # L; None: floor(K / N)
+    block_stride: int | None = None  # None: = side (non-overlapping); smaller overlaps (Table 4)
+    frame_aware: bool = False  # sec. 4.4: attention also sees the current frame
+
+
+class StructuredAttentionLSTM(ActionModel):
+    Config = StructuredConfig
+
+    def __init__(self, *, num_classes: int, inputs: dict, cfg: StructuredConfig,
+                 uniform: bool = False):
         super().__init__()
-        if attention not in ("location", "uniform"):
-            raise ValueError(f"attention must be 'location' or 'uniform', got {attention!r}")
-        self.grid, self.attention_kind = grid, attention
-        if attention == "uniform":
-            self.penalty = None  # nothing to regularize
-        K2 = grid * grid
-        self.lstm = StackedLSTM(input_size=feature_dim, hidden=hidden, layers=layers,
-                                dropout=dropout)
-        self.frame = FrameSummary(feature_dim=feature_dim, cells=K2, out=hidden) if frame_aware \
-            else None
-        self.locate = LocationSoftmax(query=hidden * (2 if frame_aware else 1), cells=K2) \
-            if attention == "location" else None
-        self.dropout = dropout
-        self.classify = nn.Linear(hidden, num_classes)  # B in eq. 7
+        K, D = grid_input(inputs)
+        self.cfg, self.grid, self.dropout = cfg, K, cfg.dropout
+        K2, M = K * K, cfg.hidden
+        self.lstm = StackedLSTM(input_size=D, hidden=M, layers=cfg.layers, dropout=cfg.dropout)
+        self.frame = FrameSummary(feature_dim=D, cells=K2, out=M) if cfg.frame_aware else None
+        self.locate = None if uniform else \
+            LocationSoftmax(query=M * (2 if cfg.frame_aware else 1), cells=K2)
+        self.classify = nn.Linear(M, num_classes)  # B in eq. 7
+        self.blocks = None
+        if not uniform and cfg.lam:
+            side = cfg.block_side or K // cfg.block_count
+            self.blocks = block_index_sets(K, side, cfg.block_stride)  # the S_r
 
-    def forward(self, features: Tensor, mask: Tensor | None = None):
-        """features (B, T, K, K, D), mask (B, T) bool -> scores (B, T, C), attention (B, T, K, K).
-
-        Scores are the logits tanh(B h2(t)) of eq. 7; softmax gives y(t). Padded steps (mask
-        False) are computed but carry no meaning; losses and metrics skip them.
-        """
+    def forward(self, batch: dict) -> ModelOutput:
+        """batch["rgb"] (B, T, K, K, D) -> scores (B, T, C) = tanh(B h2(t)) (softmax gives y(t)),
+        attention (B, T, K, K). Padded steps are computed but carry no meaning; losses and
+        metrics skip them."""
+        features = batch["rgb"]
         B, T, K, _, D = features.shape
         cubes = features.reshape(B, T, K * K, D)
         w = self.frame(cubes) if self.frame is not None else None  # (B, T, M)
@@ -71,4 +88,22 @@ class StructuredAttentionLSTM(nn.Module):
         if self.training and self.dropout > 0:
             h2 = h2 * dropout_mask(h2, self.dropout)
         scores = torch.tanh(self.classify(h2))
-        return scores, torch.stack(weights, 1).view(B, T, K, K)
+        return ModelOutput(scores, torch.stack(weights, 1).view(B, T, K, K))
+
+    def loss(self, output: ModelOutput, batch: dict) -> dict[str, Tensor]:
+        terms = super().loss(output, batch)
+        if self.locate is not None:
+            terms["l21"] = output.scores.new_zeros(()) if self.blocks is None else \
+                self.cfg.lam * l21_block_penalty(output.attention, self.blocks, batch.get("mask"))
+        return terms
+
+
+class NoAttentionLSTM(StructuredAttentionLSTM):
+    """Paper 000's "without attention": a(t) = 1 / K^2 at every step."""
+
+    Config = NoAttentionConfig
+
+    def __init__(self, *, num_classes: int, inputs: dict, cfg: NoAttentionConfig):
+        full = StructuredConfig(hidden=cfg.hidden, layers=cfg.layers, dropout=cfg.dropout, lam=0.0)
+        super().__init__(num_classes=num_classes, inputs=inputs, cfg=full, uniform=True)
+        self.cfg = cfg

@@ -58,19 +58,28 @@ def _caption(img: np.ndarray, text: str) -> np.ndarray:
 
 def strip(frames, attention, *, columns: int = 6, actor=None) -> np.ndarray:
     """A still: ``columns`` frames evenly spread over the video; row 1 the overlays, row 2 the
-    attention maps alone, row 3 the actor mask where one exists."""
+    attention maps alone (both only for a model with attention; else row 1 is the frames), row
+    3 the actor mask where one exists."""
     idx = np.linspace(0, len(frames) - 1, min(columns, len(frames))).round().astype(int)
     H, W, _ = frames[0].shape
-    rows = [np.concatenate([overlay(frames[i], attention[i]) for i in idx], axis=1),
-            np.concatenate([colorize(upsample(attention[i], H, W)) for i in idx], axis=1)]
+    if attention is None:
+        rows = [np.concatenate([frames[i] for i in idx], axis=1)]
+    else:
+        rows = [np.concatenate([overlay(frames[i], attention[i]) for i in idx], axis=1),
+                np.concatenate([colorize(upsample(attention[i], H, W)) for i in idx], axis=1)]
     if actor is not None:
         rows.append(np.concatenate([mask_panel(frames[i], actor[i]) for i in idx], axis=1))
     return np.concatenate(rows, axis=0)
 
 
-def save_animation(path: str | Path, images: np.ndarray, fps: float) -> None:
-    """(T, H, W, 3) uint8 -> .gif (palette, loops), .webp (animated, lossy: ~7x smaller than a
-    GIF of the same frames; the report uses it) or .mp4 / .webm / .avi; written atomically."""
+VIDEO_EXTS = (".mp4", ".webm", ".avi", ".mkv")
+
+
+def save_animation(path: str | Path, images, fps: float) -> None:
+    """uint8 (H, W, 3) images (an array (T, H, W, 3) or any iterable) -> .gif (palette, loops),
+    .webp (animated, lossy: ~7x smaller than a GIF of the same frames; the report uses it) or
+    .mp4 / .webm / .avi, which are encoded as the images come (nothing is held); written
+    atomically."""
     path = Path(path)
     ext = path.suffix.lower()
     tmp = path.with_name(f".tmp-{path.name}")
@@ -83,13 +92,12 @@ def save_animation(path: str | Path, images: np.ndarray, fps: float) -> None:
         pil = [Image.fromarray(im) for im in images]
         pil[0].save(tmp, format="WEBP", save_all=True, append_images=pil[1:], loop=0,
                     duration=max(20, int(round(1000 / max(fps, 1e-3)))), quality=60, method=4)
-    elif ext in (".mp4", ".webm", ".avi", ".mkv"):
+    elif ext in VIDEO_EXTS:
         from glimpse.video import write_video
 
-        T, H, W, _ = images.shape
-        even = images[:, : H - H % 2, : W - W % 2]
-        write_video(tmp.with_suffix(ext), even, fps=max(1, int(round(fps))))
         tmp = tmp.with_suffix(ext)
+        write_video(tmp, (im[: im.shape[0] - im.shape[0] % 2, : im.shape[1] - im.shape[1] % 2]
+                          for im in images), fps=max(1, int(round(fps))))
     else:
         raise GlimpseError(f"cannot write an animation as '{ext}'; use .gif, .webp, .mp4 or .webm")
     tmp.replace(path)

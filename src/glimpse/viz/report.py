@@ -20,9 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from glimpse import GlimpseError
-from glimpse.evaluate import evaluate_run, frame_attention, run_clips, video_decision
-from glimpse.features.store import FeatureStore
+from glimpse.evaluate import (
+    evaluate_run,
+    frame_attention,
+    open_store,
+    run_clips,
+    video_decision,
+)
 from glimpse.progress import progress_bar
+from glimpse.run import load_run
 from glimpse.video import VideoError, read_frames
 from glimpse.viz.overlay import _caption, mask_panel, overlay, save_animation
 
@@ -72,7 +78,7 @@ def _curves(runs, names, path: Path):
     _save(fig, path)
 
 
-def _per_class(metrics, names, labels, path: Path):
+def _per_class(metrics, names, labels, split: str, path: Path):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 3.2), dpi=90)
     x = np.arange(len(labels))
@@ -81,7 +87,7 @@ def _per_class(metrics, names, labels, path: Path):
         vals = [m["per_class"].get(c) or 0.0 for c in labels]
         ax.bar(x + k * w - 0.4 + w / 2, vals, w, label=name)
     ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
-    ax.set(ylabel="accuracy", ylim=(0, 1.02), title="per-class accuracy (test)")
+    ax.set(ylabel="accuracy", ylim=(0, 1.02), title=f"per-class accuracy ({split})")
     ax.legend(fontsize=7)
     _save(fig, path)
 
@@ -139,44 +145,49 @@ def _pick_videos(entries, correct: np.ndarray, k: int, rng) -> list[int]:
                   key=lambda i: (entries[i].label_index, entries[i].id))
 
 
-def make_report(runs, out=None, *, videos: int = 40, progress: bool = True) -> Path:
-    """Write the report for one run, or the side-by-side comparison of several."""
-    from glimpse.train import load_run
+def _display_name(run: Path, config: dict, taken: list[str]) -> str:
+    """'folder (model, option=value ...)': the options shown are the penalty weight where the
+    model has one (a config records only the options that apply to its model)."""
+    base = run.name if run.name not in taken else f"{run.name}-{len(taken)}"
+    lam = config["model"]["options"].get("lam")
+    return f"{base} ({config['model']['name']}{f', λ={lam:g}' if lam is not None else ''})"
 
+
+def make_report(runs, out=None, *, videos: int = 40, split: str = "test", features=None,
+                progress: bool = True) -> Path:
+    """Write the report for one run, or the side-by-side comparison of several, on ``split``
+    (metrics.json is reused when it scores the current checkpoint on that split and store, else
+    the run is evaluated again). ``features``: the feature store, where it moved since training."""
     runs = [Path(r) for r in runs]
     out = Path(out) if out else runs[0] / "report"
     loaded = [load_run(r) for r in runs]
-    names = []
+    names: list[str] = []
     for r, ld in zip(runs, loaded):
-        base = ld["config"]["model"]["name"]
-        lam = ld["config"]["model"].get("lam")
-        names.append(f"{r.name}" if r.name not in names else f"{r.name}-{len(names)}")
-        show = lam is not None and base in ("structured", "soft")  # the models with a penalty
-        names[-1] = f"{names[-1]} ({base}{f', λ={lam:g}' if show else ''})"
-    metrics = []
-    for r in runs:
-        mp = r / "metrics.json"
-        if not mp.exists() or mp.stat().st_mtime < (r / "best.pt").stat().st_mtime:
-            evaluate_run(r, progress=progress)
-        metrics.append(json.loads(mp.read_text()))
-    cfg0 = loaded[0]["config"]
+        names.append(_display_name(r, ld.config, [n.split(" ")[0] for n in names]))
+    cfg0 = loaded[0].config
     labels = cfg0["labels"]
     for ld, r in zip(loaded[1:], runs[1:]):
-        if ld["config"]["feature"] != cfg0["feature"] or ld["config"]["labels"] != labels:
+        if ld.config["feature"] != cfg0["feature"] or ld.config["labels"] != labels:
             raise GlimpseError(f"{r} was trained on other features or classes than {runs[0]}; "
                                f"only runs on the same feature store can be compared")
+    stores = [open_store(features or ld.config["features"], ld.config, f"run {r}")
+              for r, ld in zip(runs, loaded)]
+    metrics = []
+    for r, ld, store in zip(runs, loaded, stores):
+        m = ld.run.current_metrics(split, store.root)
+        metrics.append(m or evaluate_run(r, split=split, features=store.root, progress=progress))
 
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     assets = tmp / "assets"
     assets.mkdir(parents=True)
     _curves(runs, names, assets / "curves.png")
-    _per_class(metrics, names, labels, assets / "per_class.png")
+    _per_class(metrics, names, labels, split, assets / "per_class.png")
     for k, (m, name) in enumerate(zip(metrics, names)):
         _confusion(m, labels, name, assets / f"confusion_{k}.png")
 
-    gallery = _gallery(runs, loaded, names, assets, videos, progress)
-    page = _html(runs, loaded, names, metrics, gallery, videos)
+    gallery = _gallery(runs, loaded, stores[0], names, assets, videos, split, progress)
+    page = _html(runs, loaded, names, metrics, gallery, videos, split, stores[0].root)
     (tmp / "index.html").write_text(page)
     if out.exists():
         shutil.rmtree(out)
@@ -184,17 +195,17 @@ def make_report(runs, out=None, *, videos: int = 40, progress: bool = True) -> P
     return out / "index.html"
 
 
-def _gallery(runs, loaded, names, assets: Path, videos: int, progress: bool) -> list[dict]:
-    cfg0 = loaded[0]["config"]
-    store = FeatureStore(cfg0["features"])
-    source = Path(store.manifest.get("source") or "")
-    split_sets = [set(json.loads((r / "split.json").read_text())["test"]) for r in runs]
+def _gallery(runs, loaded, store, names, assets: Path, videos: int, split: str,
+             progress: bool) -> list[dict]:
+    cfg0 = loaded[0].config
+    source = store.source or Path()
+    split_sets = [set(ld.run.split[split]) for ld in loaded]
     ids = sorted(set.intersection(*split_sets))
     if not ids or videos <= 0:
         return []
     entries = [store.entry(i) for i in ids]
-    per_run = [run_clips(ld["model"], entries, T=ld["config"]["train"]["clip_len"],
-                         stride=ld["config"]["train"]["stride"]) for ld in loaded]
+    per_run = [run_clips(ld.model, entries, T=ld.config["train"]["clip_len"],
+                         stride=ld.config["train"]["stride"]) for ld in loaded]
     first_pred = np.array([video_decision(r.clip_scores, "vote") for r in per_run[0]])
     correct = first_pred == np.array([e.label_index for e in entries])
     chosen = _pick_videos(entries, correct, videos, np.random.default_rng(0))
@@ -209,14 +220,17 @@ def _gallery(runs, loaded, names, assets: Path, videos: int, progress: bool) -> 
         pick = np.linspace(0, e.num_frames - 1, min(GIF_FRAMES, e.num_frames)).round().astype(int)
         columns, verdicts = [], []
         for k, (ld, res) in enumerate(zip(loaded, per_run)):
-            tc = ld["config"]["train"]
+            tc = ld.config["train"]
             att = frame_attention(res[i], e.num_frames, tc["clip_len"], tc["stride"])
-            att = np.where(np.isnan(att), 1.0 / att[0].size, att)
             pred = video_decision(res[i].clip_scores, "vote")
             verdicts.append((labels[pred], pred == e.label_index,
                              float(res[i].clip_scores.mean(0)[pred])))
-            columns.append(np.stack([_caption(overlay(frames[t], att[t]), names[k].split(" ")[0])
-                                     for t in pick]))
+            if att is None:  # a model without spatial attention: the frames as it saw them
+                panels = [frames[t] for t in pick]
+            else:
+                att = np.where(np.isnan(att), 1.0 / att[0].size, att)
+                panels = [overlay(frames[t], att[t]) for t in pick]
+            columns.append(np.stack([_caption(p, names[k].split(" ")[0]) for p in panels]))
         actor = e.masks()
         if actor is not None:
             columns.append(np.stack([_caption(mask_panel(frames[t], actor[t]), "actor (truth)")
@@ -231,15 +245,20 @@ def _gallery(runs, loaded, names, assets: Path, videos: int, progress: bool) -> 
     return items
 
 
+def _stream_shape(spec: dict) -> tuple:
+    return (spec["grid"], spec["grid"], spec["channels"]) if "grid" in spec else (spec["channels"],)
+
+
 def _fmt(v, pct=True):
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "–"
     return f"{100 * v:.1f}" if pct else f"{v:.3f}"
 
 
-def _html(runs, loaded, names, metrics, gallery, videos) -> str:
+def _html(runs, loaded, names, metrics, gallery, videos, split, store_root) -> str:
     e = html.escape
-    rows = [("test videos", lambda m: str(m["num_videos"])),
+    rows = [(f"{split} videos", lambda m: str(m["num_videos"])),
+            ("clip rule", lambda m: m["clip_rule"]),
             ("video rule", lambda m: m["video_rule"]),
             ("top-1 %", lambda m: _fmt(m["top1"])), ("top-5 %", lambda m: _fmt(m["top5"])),
             ("mean class accuracy %", lambda m: _fmt(m["mean_class_accuracy"])),
@@ -255,7 +274,7 @@ def _html(runs, loaded, names, metrics, gallery, videos) -> str:
                     + "</tr>" for label, f in rows)
     configs = ""
     for name, ld, run in zip(names, loaded, runs):
-        c = ld["config"]
+        c = ld.config
         configs += (f"<details><summary>{e(name)}: <code>{e(str(run))}</code></summary>"
                     f"<pre>{e(json.dumps({k: c[k] for k in ('model', 'train', 'feature')}, indent=1))}"
                     f"</pre></details>")
@@ -269,6 +288,9 @@ def _html(runs, loaded, names, metrics, gallery, videos) -> str:
                   f"<figcaption><b>{e(it['label'])}</b> <small>{e(it['path'])}</small><br>{verdict}"
                   f"</figcaption></figure>")
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    feature = loaded[0].config["feature"]
+    streams = "; ".join(f"{k} {'×'.join(str(v) for v in _stream_shape(spec))}"
+                        for ld in loaded[:1] for k, spec in ld.config["model"]["inputs"].items())
     title = "glimpse report: " + " vs ".join(n.split(" ")[0] for n in names)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
@@ -281,16 +303,16 @@ td:first-child{{text-align:left}}img{{max-width:100%}}
 small{{color:#666}}
 </style></head><body>
 <h1>{e(title)}</h1>
-<p>{len(runs)} run(s), written {e(when)}. Feature store <code>{e(loaded[0]['config']['features'])}</code>
-({e(loaded[0]['config']['feature']['backbone'])}, {loaded[0]['config']['feature']['grid']}×{loaded[0]['config']['feature']['grid']}×{loaded[0]['config']['feature']['channels']},
-{loaded[0]['config']['feature']['fps']} fps). Models selected on the validation split; numbers below are on the test split.</p>
+<p>{len(runs)} run(s), written {e(when)}. Feature store <code>{e(str(store_root))}</code>
+({e(feature['backbone'])}, streams {e(streams)}, {feature['fps']} fps). Models selected on the
+validation split; the numbers below are on the <b>{e(split)}</b> split.</p>
 <h2>Metrics</h2><table><tr><th></th>{head}</tr>{table}</table>
 <h2>Configuration</h2>{configs}
 <h2>Training</h2><img src="assets/curves.png" alt="training curves">
 <h2>Per class</h2><img src="assets/per_class.png" alt="per-class accuracy">
 <h2>Confusion</h2><div class="gallery">{confusions}</div>
 <h2>Where each model looked</h2>
-<p>{len(gallery)} test videos (of at most {videos}), correct and wrong for the first run. Each animation shows, left to right,
+<p>{len(gallery)} {e(split)} videos (of at most {videos}), correct and wrong for the first run. Each animation shows, left to right,
 every run's attention over the frame (brighter = more weight; each frame normalized by its maximum)
 and, where the dataset has it, the actor's ground-truth mask.</p>
 <div class="gallery">{cards}</div>

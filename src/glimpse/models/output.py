@@ -1,0 +1,46 @@
+"""What every model returns, and the rules that turn a clip's per-step scores into one score.
+
+``ModelOutput``: ``scores`` (B, T, C) logits for every step, ``attention`` (B, T, K, K) spatial
+weights (None for a model that attends nowhere), ``extras`` anything else a model's own loss or a
+visualization needs (named tensors; the trainer and evaluator never look inside).
+
+Prediction rules (a model declares its own; ``evaluate --clip-rule`` may override it):
+
+- ``mean``:   mean of y(t) over the clip's valid steps (papers 000 eq. 13, 002)
+- ``last``:   y at the last valid step (paper 001)
+- ``last-L``: mean of y(t) over the last L valid steps, e.g. ``last-5`` (paper 003's L2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+from glimpse import GlimpseError
+
+
+@dataclass
+class ModelOutput:
+    scores: Tensor  # (B, T, C) logits
+    attention: Tensor | None = None  # (B, T, K, K), each step's weights sum to 1
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+
+def check_rule(rule: str) -> str:
+    """Return ``rule`` if it names a prediction rule, else fail with the choices."""
+    if rule in ("mean", "last"):
+        return rule
+    if rule.startswith("last-") and rule[5:].isdigit() and int(rule[5:]) >= 1:
+        return rule
+    raise GlimpseError(f"unknown clip rule '{rule}'; choose mean, last or last-L (L >= 1, "
+                       f"e.g. last-5)")
+
+
+def clip_score(probs: Tensor, rule: str) -> Tensor:
+    """probs (n, C): the class probabilities of one clip's n valid steps -> (C,)."""
+    if rule == "mean":
+        return probs.mean(0)
+    if rule == "last":
+        return probs[-1]
+    return probs[-int(check_rule(rule)[5:]):].mean(0)
