@@ -23,11 +23,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from glimpse.config import ModelConfig  # noqa: E402
-from glimpse.models import build_model  # noqa: E402
-from glimpse.train import Objective, resolve_model_config  # noqa: E402
+from glimpse.losses import weight_decay  # noqa: E402
+from glimpse.models import ModelConfig, build_model, model_options  # noqa: E402
 
 T, K, D, M, C = 30, 8, 1280, 512, 10
 
@@ -73,22 +72,20 @@ def time_gemms(B: int, layers: int, repeats: int) -> float:
 
 def time_step(name: str, B: int, repeats: int) -> tuple[float, int]:
     torch.manual_seed(0)
-    cfg = resolve_model_config(ModelConfig(name, C, D, K, hidden=M))
-    model = build_model(cfg).train()
+    options = model_options(name, {"hidden": M})
+    model = build_model(ModelConfig(name, C, {"rgb": {"channels": D, "grid": K}}, options)).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    objective = Objective(model, cfg, gamma=1e-5)
-    x = torch.randn(B, T, K, K, D)
-    mask = torch.ones(B, T, dtype=torch.bool)
-    y = torch.randint(0, C, (B,))
+    batch = {"rgb": torch.randn(B, T, K, K, D), "mask": torch.ones(B, T, dtype=torch.bool),
+             "label": torch.randint(0, C, (B,))}
 
-    def once():
-        scores, att = model(x, mask)
-        loss, _ = objective(scores, att, y, mask)
+    def once():  # what glimpse.train does per batch
+        out = model(batch)
+        loss = sum(model.loss(out, batch).values()) + weight_decay(model, 1e-5)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    return best_of(once, repeats), cfg.layers
+    return best_of(once, repeats), options["layers"]
 
 
 def main():

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from glimpse.config import ModelConfig, TrainConfig  # noqa: E402
+from glimpse.config import TrainConfig  # noqa: E402
 from glimpse.evaluate import evaluate_run  # noqa: E402
 from glimpse.features.extract import extract  # noqa: E402
 from glimpse.synth import SynthConfig, generate  # noqa: E402
@@ -94,9 +94,9 @@ def main():
             if key in results:
                 continue
             t = time.time()
-            mc = ModelConfig(num_classes=0, feature_dim=0, grid=0, hidden=HIDDEN, **kw)
+            options = {"hidden": HIDDEN, **{k: v for k, v in kw.items() if k != "name"}}
             run = out / "runs" / key
-            train(out / "features", run, mc, replace(tc, seed=seed, split_seed=seed),
+            train(out / "features", run, kw["name"], options, replace(tc, seed=seed, split_seed=seed),
                   progress=False, log=lambda *_: None)
             m = evaluate_run(run, progress=False)
             results[key] = {"table": table, "row": name, "seed": seed, "seconds": time.time() - t,

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from glimpse import GlimpseError
 from glimpse.losses import (
     block_index_sets,
     doubly_stochastic_penalty,
@@ -25,10 +26,22 @@ def paper_S(K, N):
     return sets
 
 
-@pytest.mark.parametrize("K,N", [(8, 4), (8, 2), (7, 3), (7, 2), (14, 4), (8, 8)])
+@pytest.mark.parametrize("K,N", [(8, 4), (8, 2), (8, 3), (7, 3), (7, 2), (14, 4), (16, 5)])
 def test_blocks_match_the_papers_formula(K, N):
-    ours = sorted(sorted(b.tolist()) for b in paper_blocks(K, N))
-    assert ours == sorted(paper_S(K, N))
+    ours = [sorted(b.tolist()) for b in paper_blocks(K, N)]
+    assert ours == paper_S(K, N)  # the same sets in the paper's order r = 1 .. N^2
+    assert len(ours) == N * N
+
+
+@pytest.mark.parametrize("K,N", [(7, 4), (8, 5), (8, 8), (7, 7)])
+def test_a_block_side_of_one_is_refused(K, N):
+    """L = floor(K / N) = 1 would make the penalty the constant 1: classic attention in disguise
+    (GoogLeNet's 7 x 7 grid with N = 4)."""
+    assert len(paper_S(K, N)) == N * N and all(len(s) == 1 for s in paper_S(K, N))
+    with pytest.raises(GlimpseError, match="side 1"):
+        paper_blocks(K, N)
+    with pytest.raises(GlimpseError, match="side 1"):
+        block_index_sets(K, 1)
 
 
 def test_blocks_k8_n4_are_2x2():

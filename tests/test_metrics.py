@@ -48,7 +48,9 @@ def test_attention_scores_golden():
     s = attention_scores(att, actor, 0.1)
     assert s["mass_in_mask"] == pytest.approx((0.7 + 0.25) / 2)
     assert s["uniform_mass_in_mask"] == pytest.approx(0.25)
-    assert s["pointing"] == pytest.approx(1.0)  # step 2 is a tie; argmax takes the first cell
+    # step 1 points at the actor; step 2 is a four-way tie of which one cell is covered: 1/4
+    assert s["pointing"] == pytest.approx((1.0 + 0.25) / 2)
+    assert s["pointing_chance"] == pytest.approx(0.25)
     ent = -(0.7 * math.log(0.7) + 3 * 0.1 * math.log(0.1))
     assert s["entropy"] == pytest.approx((ent + math.log(4)) / 2)
     assert s["max_entropy"] == pytest.approx(math.log(4))

@@ -18,7 +18,8 @@ VARIANTS = [(n, {}) for n in MODELS] + [("structured", {"frame_aware": True})]
 
 
 def _model(name, **options):
-    small = {k: v for k, v in {"hidden": 8}.items() if k in model_options(name)}
+    # K = 4 here: 2 x 2 blocks of side 2 (the default N = 4 would give side 1, which is refused)
+    small = {k: v for k, v in {"hidden": 8, "block_count": 2}.items() if k in model_options(name)}
     return build_model(ModelConfig(name, C, INPUTS, {**small, **options}))
 
 
@@ -128,6 +129,9 @@ def test_maxpool_attention_is_where_the_maxima_are():
     x[0, 0, 1, 1, 1] = 5.0  # channel 1 peaks in cell 3
     att = model({"rgb": x}).attention
     torch.testing.assert_close(att[0, 0].flatten(), torch.tensor([0.0, 0.5, 0.0, 0.5]))
+    x[0, 0, 1, 1, 1] = 0.0  # channel 1 is now 0 everywhere: a four-way tie, 1/4 to each cell
+    att = model({"rgb": x}).attention
+    torch.testing.assert_close(att[0, 0].flatten(), torch.tensor([1, 5, 1, 1]) / 8.0)
 
 
 def test_softmax_regression_attends_nowhere():

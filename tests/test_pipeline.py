@@ -211,3 +211,18 @@ def test_a_hostile_checkpoint_runs_no_code(store, tmp_path, capsys):
             assert not marker.exists(), cmd
     assert main(["train", str(store / "feats"), "--out", str(old), *TRAIN]) == 2
     assert "glimpse 0.1" in capsys.readouterr().err and not marker.exists()
+
+
+def test_compare_through_the_cli(store, tmp_path, capsys):
+    for seed in ("0", "1"):
+        assert main(["train", str(store / "feats"), "--out", str(tmp_path / f"s{seed}"), *TRAIN,
+                     "--seed", seed]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "s0"), str(tmp_path / "s1"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "B - A =" in out and "4 videos" in out and "McNemar exact p" in out
+    assert main(["compare", str(tmp_path / "s0"), "--vs", str(tmp_path / "s1"), "--json",
+                 "--quiet"]) == 0
+    c = json.loads(capsys.readouterr().out)
+    assert c["videos"] == 4 and c["low"] <= c["diff"] <= c["high"]
+    assert main(["compare", str(tmp_path / "s0"), "--quiet"]) == 2

@@ -55,3 +55,24 @@ def test_report_opens_in_a_browser(report, tmp_path):
         assert not page["errors"], page["errors"]
         driver.save_screenshot(str(tmp_path / "report.png"))
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_report_names_its_split_and_finds_a_moved_store(report, tmp_path, capsys):
+    """The runs' store moved: the report says where to point it, then works with --features,
+    and a --split val report says val, not test."""
+    root = report.parent
+    moved = tmp_path / "feats-moved"
+    (root / "feats").rename(moved)
+    try:
+        capsys.readouterr()
+        assert main(["report", str(root / "structured"), "--out", str(tmp_path / "r1"),
+                     "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "--features" in err and err.count("\n") == 1
+        assert main(["report", str(root / "structured"), "--out", str(tmp_path / "r2"),
+                     "--features", str(moved), "--split", "val", "--videos", "2", "--quiet"]) == 0
+        page = (tmp_path / "r2" / "index.html").read_text()
+        assert "the numbers below are on the <b>val</b> split" in page
+        assert "val videos" in page and "test videos" not in page
+    finally:
+        moved.rename(root / "feats")

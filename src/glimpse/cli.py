@@ -347,6 +347,76 @@ def _report(a):
     return 0
 
 
+# -- probe ------------------------------------------------------------------------------------
+def _add_probe(sub):
+    d = TrainConfig()
+    p = _parser("probe", sub, "a linear probe on a store's features: the reference row for every "
+                "model", """
+glimpse probe data/features --out runs/probe                     # mean + std of pooled features
+glimpse probe data/features --actor --out runs/probe-actor       # only the actor's cells
+glimpse compare runs/probe runs/structured                       # a model against the probe""")
+    p.add_argument("features", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="probe folder (metrics, predictions)")
+    p.add_argument("--actor", action="store_true",
+                   help="pool only the cells the actor covers (ideal attention; needs masks)")
+    p.add_argument("--split-seed", type=int, default=d.split_seed, help="as for train")
+    p.add_argument("--test-fraction", type=_fraction, default=d.test_fraction)
+    p.add_argument("--val-fraction", type=_fraction, default=d.val_fraction)
+    p.set_defaults(func=_probe)
+
+
+def _probe(a):
+    from glimpse.probe import run_probe
+
+    m = run_probe(a.features, a.out, actor=a.actor, split_seed=a.split_seed,
+                  test_fraction=a.test_fraction, val_fraction=a.val_fraction)
+    print(f"{m['model']} on test ({m['num_videos']} videos): top-1 {m['top1']:.3f}  top-5 "
+          f"{m['top5']:.3f}  (weight decay {m['weight_decay']:g} chosen on validation)")
+    print(f"-> {a.out / 'metrics.json'}")
+    return 0
+
+
+# -- compare ----------------------------------------------------------------------------------
+def _add_compare(sub):
+    p = _parser("compare", sub, "is one run really better than another? paired difference, "
+                "95% bootstrap interval, exact McNemar test", """
+glimpse compare runs/classic runs/structured            # structured vs classic, same test videos
+glimpse compare runs/none runs/classic runs/structured  # each later run against the first
+glimpse compare runs/none_s0 runs/none_s1 runs/none_s2 --vs runs/st_s0 runs/st_s1 runs/st_s2
+glimpse compare runs/a runs/b --json""")
+    p.add_argument("runs", type=Path, nargs="+",
+                   help="A then B [C ...] (each against A); with --vs: the A run of each seed")
+    p.add_argument("--vs", type=Path, nargs="+",
+                   help="the B run of each seed, in the same order as the A runs")
+    p.add_argument("--split", default="test")
+    p.add_argument("--video-rule", default="vote", choices=["vote", "mean"])
+    p.add_argument("--features", type=Path, help="feature store, where it moved since training")
+    p.add_argument("--json", action="store_true", help="one JSON object per comparison")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_compare)
+
+
+def _compare(a):
+    import json
+
+    from glimpse.compare import compare_runs
+
+    if a.vs:
+        pairs = [(a.runs, a.vs)]
+    elif len(a.runs) >= 2:
+        pairs = [([a.runs[0]], [r]) for r in a.runs[1:]]
+    else:
+        raise GlimpseError("compare needs two runs (A B), or A runs --vs B runs")
+    for ra, rb in pairs:
+        c = compare_runs(ra, rb, split=a.split, video_rule=a.video_rule, features=a.features,
+                         progress=not a.quiet)
+        if a.json:
+            print(json.dumps(c.to_dict()))
+        else:
+            print(f"A = {c.a}\nB = {c.b}\n{c.line()}")
+    return 0
+
+
 # -- demo -------------------------------------------------------------------------------------
 def _add_demo(sub):
     p = _parser("demo", sub, "the main job: synth -> extract -> train structured, soft, none -> "
@@ -385,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_predict(sub)
     _add_report(sub)
+    _add_probe(sub)
+    _add_compare(sub)
     _add_demo(sub)
     return parser
 

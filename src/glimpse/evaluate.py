@@ -167,17 +167,18 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
                "checkpoint_digest": loaded.checkpoint["digest"],
                "features": str(store.root.resolve()), **metrics}
     write_json_atomic(loaded.run.metrics_path, metrics)
-    _write_predictions(Path(run) / f"predictions_{split}.csv", entries, pred, mean_scores,
-                       results, cfg["labels"])
+    write_predictions(Path(run) / f"predictions_{split}.csv", entries, pred, mean_scores,
+                      [len(r.clip_scores) for r in results], cfg["labels"])
     return metrics
 
 
-def _write_predictions(path: Path, entries, pred, scores, results, names):
+def write_predictions(path: Path, entries, pred, scores, clips: list[int], names):
+    """predictions_<split>.csv: one row per video (``clips``: how many clips each had)."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["video", "label", "predicted", "score", "correct", "clips"])
-        for e, p, s, r in zip(entries, pred, scores, results):
+        for e, p, s, n in zip(entries, pred, scores, clips):
             w.writerow([e.meta["path"], e.label, names[p], f"{s[p]:.4f}", int(e.label_index == p),
-                        len(r.clip_scores)])
+                        n])
     tmp.replace(path)

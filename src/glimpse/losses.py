@@ -36,27 +36,44 @@ def weight_decay(model: nn.Module, gamma: float) -> Tensor:
     return gamma * sum((p * p).sum() for p in params)
 
 
-def block_index_sets(K: int, side: int, stride: int | None = None) -> Tensor:
-    """Flat cell indices (row-major, 0-based) of each block: LongTensor (R, side * side).
+def _side_check(K: int, side: int) -> None:
+    if side < 2:
+        raise GlimpseError(f"blocks of side {side} on the {K} x {K} grid make the l2,1 penalty the "
+                           f"constant sum_i a_i = 1 (no structure, classic attention); use fewer "
+                           f"blocks per side (N <= {K // 2}) or a block side >= 2")
+    if side > K:
+        raise GlimpseError(f"block side {side} is larger than the {K} x {K} grid")
 
-    Non-overlapping (stride = side) this is paper 000's S_r with L = side: blocks tile the grid
-    from the top-left corner, and cells beyond the last whole block (when side does not divide K)
-    belong to no block, exactly as the paper's index formula has it. stride < side gives the
-    overlapping variant of paper 000's Table 4.
+
+def block_index_sets(K: int, side: int, stride: int | None = None) -> Tensor:
+    """Flat cell indices (row-major, 0-based) of each block of side ``side`` placed every
+    ``stride`` cells from the top-left corner while it fits: LongTensor (R, side * side).
+
+    Paper 000's Table 4 reading: "block size" = the side, with stride = side (non-overlapping)
+    or smaller (overlapping). Cells past the last block that fits belong to no block (side 6,
+    stride 6 on K = 8 leaves 28 of the 64 cells out), and overlapping blocks cover cells
+    unevenly (corner cells lie in fewer blocks than central ones).
     """
     stride = stride or side
-    if not 1 <= side <= K or stride < 1:
-        raise GlimpseError(f"block side must be in 1..{K} and stride >= 1 (got {side}, {stride})")
+    _side_check(K, side)
+    if stride < 1:
+        raise GlimpseError(f"block stride must be >= 1, got {stride}")
     starts = range(0, K - side + 1, stride)
     cells = torch.arange(K * K).view(K, K)
     return torch.stack([cells[r:r + side, c:c + side].reshape(-1) for r in starts for c in starts])
 
 
 def paper_blocks(K: int, N: int) -> Tensor:
-    """Paper 000's N x N non-overlapping regions of side L = floor(K / N)."""
+    """Paper 000's S_r (sec. 3.3): N x N non-overlapping regions of side L = floor(K / N) from
+    the top-left corner, r = 1 .. N^2; cells beyond N L in a row or column belong to no block.
+    (So K = 8, N = 3 gives 9 blocks of side 2, not 16.) A side of 1 is refused."""
     if not 1 <= N <= K:
         raise GlimpseError(f"block count N must be in 1..{K}, got {N}")
-    return block_index_sets(K, K // N)
+    L = K // N
+    _side_check(K, L)
+    cells = torch.arange(K * K).view(K, K)
+    return torch.stack([cells[r * L:(r + 1) * L, c * L:(c + 1) * L].reshape(-1)
+                        for r in range(N) for c in range(N)])
 
 
 def l21_block_penalty(attention: Tensor, blocks: Tensor, mask: Tensor | None = None) -> Tensor:

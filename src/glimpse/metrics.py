@@ -47,7 +47,10 @@ def attention_scores(attention: np.ndarray, actor: np.ndarray, threshold: float)
 
     - mass_in_mask: attention mass on cells the actor covers (coverage >= threshold)
     - uniform_mass_in_mask: the same for uniform attention (the fraction of covered cells)
-    - pointing: fraction of steps whose most-attended cell is covered
+    - pointing: fraction of steps whose most-attended cell is covered; where several cells tie
+      for the maximum, the fraction of the tied cells that are covered (what a random pick among
+      them scores), so uniform attention scores the chance level
+    - pointing_chance: that chance level, the mean fraction of covered cells
     - entropy: mean attention entropy in nats (uniform over K^2 cells: log K^2)
     """
     N = len(attention)
@@ -58,8 +61,11 @@ def attention_scores(attention: np.ndarray, actor: np.ndarray, threshold: float)
     if len(a) == 0:
         return {"steps": 0}
     ent = -(a * np.log(np.clip(a, 1e-12, None))).sum(1)
+    top = a >= a.max(1, keepdims=True) * (1 - 1e-6)  # the maximal cells, ties included
+    chance = float(on.mean(1).mean())
     return {"mass_in_mask": float((a * on).sum(1).mean()),
-            "uniform_mass_in_mask": float(on.mean(1).mean()),
-            "pointing": float(on[np.arange(len(a)), a.argmax(1)].mean()),
+            "uniform_mass_in_mask": chance,
+            "pointing": float(((top & on).sum(1) / top.sum(1)).mean()),
+            "pointing_chance": chance,
             "entropy": float(ent.mean()), "max_entropy": float(np.log(a.shape[1])),
             "steps": int(len(a)), "mask_threshold": threshold}

@@ -70,17 +70,20 @@ class SoftAttentionLSTM(ActionModel):
         B, K2, _ = cube.shape
         if self.pool == "avg":
             return cube.mean(1), cube.new_full((B, K2), 1.0 / K2)
-        x, where = cube.max(1)  # where: the cell each channel's maximum sits in
-        share = torch.zeros(B, K2, device=cube.device, dtype=cube.dtype)
-        share.scatter_add_(1, where, torch.ones_like(x))
+        x = cube.amax(1)
+        # where the maxima sit, ties shared: each channel gives 1 / (its number of maximal cells)
+        # to each of them (ReLU6 features tie often: an all-zero channel spreads over every cell)
+        at_max = (cube == x[:, None]).to(cube.dtype)  # (B, K^2, D)
+        share = (at_max / at_max.sum(1, keepdim=True)).sum(2)
         return x, share / share.sum(1, keepdim=True)
 
     def forward(self, batch: dict) -> ModelOutput:
         """batch["rgb"] (B, T, K, K, D), batch["mask"] (B, T) -> scores (B, T, C), attention
         (B, T, K, K).
 
-        For the pooled baselines the "attention" is descriptive: uniform for avg-pooling, the
-        share of channels whose maximum lies in each cell for max-pooling.
+        For the pooled baselines the "attention" is descriptive: uniform for avg-pooling, for
+        max-pooling the share of the channels' maxima in each cell (a channel whose maximum is
+        reached in several cells shares its unit equally among them).
         """
         features = batch["rgb"]
         B, T, K, _, D = features.shape

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from glimpse.losses import block_index_sets, l21_block_penalty
+from glimpse.losses import block_index_sets, l21_block_penalty, paper_blocks
 from glimpse.models.attention import FrameSummary, LocationSoftmax, attend
 from glimpse.models.base import ActionModel, grid_input
 from glimpse.models.lstm import StackedLSTM, dropout_mask
@@ -38,8 +38,9 @@ class NoAttentionConfig:
 class StructuredConfig(NoAttentionConfig):
     lam: float = 1e-4  # lambda, the penalty's weight (paper 000)
     block_count: int = 4  # N: N x N blocks (paper 000)
-    block_side: int | None = None  # L; None: floor(K / N)
-    block_stride: int | None = None  # None: = side (non-overlapping); smaller overlaps (Table 4)
+    block_side: int | None = None  # Table 4's blocks of this side (None: the paper's N x N)
+    block_stride: int | None = None  # with block_side: None = side (non-overlapping), smaller
+    #                                  overlaps (Table 4)
     frame_aware: bool = False  # sec. 4.4: attention also sees the current frame
 
 
@@ -58,9 +59,9 @@ class StructuredAttentionLSTM(ActionModel):
             LocationSoftmax(query=M * (2 if cfg.frame_aware else 1), cells=K2)
         self.classify = nn.Linear(M, num_classes)  # B in eq. 7
         self.blocks = None
-        if not uniform and cfg.lam:
-            side = cfg.block_side or K // cfg.block_count
-            self.blocks = block_index_sets(K, side, cfg.block_stride)  # the S_r
+        if not uniform and cfg.lam:  # the S_r: the paper's N x N, or Table 4's side and stride
+            self.blocks = paper_blocks(K, cfg.block_count) if cfg.block_side is None else \
+                block_index_sets(K, cfg.block_side, cfg.block_stride)
 
     def forward(self, batch: dict) -> ModelOutput:
         """batch["rgb"] (B, T, K, K, D) -> scores (B, T, C) = tanh(B h2(t)) (softmax gives y(t)),

@@ -1,0 +1,86 @@
+"""The paired statistics, on hand-made predictions."""
+
+import numpy as np
+import pytest
+
+from glimpse import GlimpseError
+from glimpse.compare import (
+    compare_correct,
+    mcnemar_exact,
+    paired_bootstrap,
+    seeds_bootstrap,
+)
+
+
+def _pairs(n01, n10, n11=0, n00=0):
+    a = np.array([1] * n01 + [0] * n10 + [1] * n11 + [0] * n00, bool)
+    b = np.array([0] * n01 + [1] * n10 + [1] * n11 + [0] * n00, bool)
+    return a, b
+
+
+def test_mcnemar_exact_golden():
+    # 1 vs 9 discordant: p = 2 (C(10,0) + C(10,1)) / 2^10 = 22 / 1024
+    assert mcnemar_exact(*_pairs(1, 9, n11=30, n00=5)) == pytest.approx(22 / 1024)
+    assert mcnemar_exact(*_pairs(0, 5)) == pytest.approx(2 / 32)
+    assert mcnemar_exact(*_pairs(4, 4, n11=3)) == 1.0  # capped at 1
+    assert mcnemar_exact(*_pairs(0, 0, n11=3)) == 1.0  # no discordant pair: no evidence
+
+
+def _simulated(n, rng, p_a=0.6, p_b=0.7):
+    """Correlated per-video outcomes: a shared difficulty, then each model right or wrong."""
+    u = rng.random(n)
+    return u < p_a, u < p_b  # B is right wherever A is, and on 10% more videos
+
+
+def test_bootstrap_interval_contains_the_true_difference():
+    rng = np.random.default_rng(0)
+    a, b = _simulated(2000, rng)
+    diff, lo, hi = paired_bootstrap(a, b)
+    assert lo < 0.1 < hi and lo < diff < hi
+    assert hi - lo < 0.04  # paired: far narrower than two independent 2000-video accuracies
+
+
+def test_bootstrap_coverage_is_about_95_percent():
+    """Over many synthetic test sets, the interval holds the true difference ~95% of the time."""
+    rng = np.random.default_rng(1)
+    hits = 0
+    for k in range(200):
+        u, v = rng.random(300), rng.random(300)
+        a = u < 0.5  # A right on 50%
+        b = np.where(v < 0.8, a, ~a)  # B agrees with A on 80% of videos, true diff 0
+        _, lo, hi = paired_bootstrap(a, b, n_boot=1000, seed=k)
+        hits += lo <= 0 <= hi
+    assert 0.90 <= hits / 200 <= 0.99
+
+
+def test_identical_runs_differ_by_exactly_zero():
+    a = np.array([1, 0, 1, 1], bool)
+    assert paired_bootstrap(a, a) == (0.0, 0.0, 0.0)
+    assert seeds_bootstrap([(a, a), (a[:2], a[:2])]) == (0.0, 0.0, 0.0)
+
+
+def test_compare_pairs_videos_by_name_and_reports_resolution():
+    a = {f"v{i}": i % 2 == 0 for i in range(400)}  # 50%
+    b = {f"v{i}": i % 2 == 0 or i % 4 == 1 for i in range(400)}  # 75%: strictly better
+    c = compare_correct([a], [b])
+    assert c.diff == pytest.approx(0.25) and c.a_only == 0 and c.b_only == 100
+    assert c.resolved and c.p_mcnemar < 1e-20 and "B is better" in c.line()
+    same = compare_correct([a], [dict(a)])
+    assert not same.resolved and "not resolved" in same.line()
+    shifted = {f"w{i}": True for i in range(10)}
+    with pytest.raises(GlimpseError, match="no test video in common"):
+        compare_correct([a], [shifted])
+    with pytest.raises(GlimpseError, match="as many B runs"):
+        compare_correct([a, a], [b])
+
+
+def test_compare_across_seeds_uses_every_seed():
+    rng = np.random.default_rng(2)
+    seeds_a, seeds_b = [], []
+    for s in range(3):
+        a, b = _simulated(500, rng)
+        seeds_a.append({f"s{s}v{i}": bool(x) for i, x in enumerate(a)})
+        seeds_b.append({f"s{s}v{i}": bool(x) for i, x in enumerate(b)})
+    c = compare_correct(seeds_a, seeds_b, n_boot=2000)
+    assert c.seeds == 3 and c.videos == 1500
+    assert c.low < 0.1 < c.high and c.resolved
