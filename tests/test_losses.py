@@ -116,3 +116,32 @@ def test_weight_decay_golden():
         lin.weight.copy_(torch.tensor([[1.0, 2.0]]))
         lin.bias.fill_(3.0)
     assert weight_decay(lin, 0.5).item() == pytest.approx(0.5 * 14)
+
+
+def test_l21_on_a_softmax_rewards_flatness_not_block_selection():
+    """The claim behind Table 3's reading: for a softmax (sum a = 1) the penalty is 1 for a
+    one-hot, 1 / L for any map flat inside its blocks however many blocks it uses, so descending
+    it from a peaked attention raises the entropy, and a map on one block scores the same as a
+    uniform one. (Its minimizers are the maps flat inside each block, so the descent flattens
+    the blocks it is on rather than spreading over all of them.)"""
+    blocks = paper_blocks(8, 4)  # L = 2
+    uniform = torch.full((1, 1, 64), 1 / 64)
+    one_block = torch.zeros(1, 1, 8, 8)
+    one_block[0, 0, :2, :2] = 0.25
+    one_hot = torch.zeros(1, 1, 64)
+    one_hot[0, 0, 0] = 1.0
+    assert l21_block_penalty(uniform, blocks).item() == pytest.approx(0.5)
+    assert l21_block_penalty(one_block, blocks).item() == pytest.approx(0.5)  # no reward for sparsity
+    assert l21_block_penalty(one_hot, blocks).item() == pytest.approx(1.0)
+    g = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(1, 1, 64, generator=g)).requires_grad_()
+    opt = torch.optim.SGD([logits], lr=5.0)
+    entropies = []
+    for _ in range(60):
+        a = torch.softmax(logits, -1)
+        entropies.append(float(-(a * a.log()).sum()))
+        opt.zero_grad()
+        l21_block_penalty(a, blocks).backward()
+        opt.step()
+    # from a near one-hot (entropy 0.38 nats) towards flat-inside-blocks (>= log 4 for one block)
+    assert entropies[0] < 0.5 and entropies[-1] > 1.3

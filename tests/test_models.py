@@ -240,29 +240,9 @@ def test_lstm_matches_torch_lstmcell_forward_and_gradients():
 
     torch.manual_seed(0)
     ours = StackedLSTM(input_size=5, hidden=4, layers=2, dropout=0.0).double()
-    refs = [torch.nn.LSTMCell(5, 4).double(), torch.nn.LSTMCell(4, 4).double()]
-    # ours stacks the gates as (i, f, o, g), torch.nn.LSTMCell as (i, f, g, o)
-    to_torch = torch.cat([torch.arange(0, 8), torch.arange(12, 16), torch.arange(8, 12)])
-    with torch.no_grad():
-        for cell, ref in zip(ours.cells, refs):
-            n = cell.input_size
-            ref.weight_ih.copy_(cell.weight[to_torch, :n])
-            ref.weight_hh.copy_(cell.weight[to_torch, n:])
-            ref.bias_ih.copy_(cell.bias[to_torch])
-            ref.bias_hh.zero_()
+    refs, to_torch = _reference_cells(ours)
     xs = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
-    state, tapes = ours.zero_state(3, None, torch.float64), ours.new_tapes()
-    ref_state = [(torch.zeros(3, 4, dtype=torch.float64),) * 2 for _ in refs]
-    out, ref_out = [], []
-    for t in range(6):
-        h, state = ours.step(xs[t], state, tapes)
-        inp = xs[t]
-        for k, ref in enumerate(refs):
-            ref_state[k] = ref(inp, ref_state[k])
-            inp = ref_state[k][0]
-        out.append(h)
-        ref_out.append(inp)
-    out, ref_out = torch.stack(out), torch.stack(ref_out)
+    out, ref_out = _unroll(ours, refs, xs)
     torch.testing.assert_close(out, ref_out)
     w = torch.randn_like(out)
     g_ours = torch.autograd.grad((out * w).sum(), [xs] + [c.weight for c in ours.cells] + [c.bias for c in ours.cells])

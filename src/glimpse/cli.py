@@ -62,36 +62,44 @@ def _add_synth(sub):
     p = _parser("synth", sub, "write the SynthActions benchmark as encoded videos + actor masks", """
 glimpse synth /tmp/synth
 glimpse synth /tmp/s --classes 10 --groups 3 --clips-per-group 2 --frames 40 --seed 0
-glimpse synth /tmp/hard --actor-scale 0.3,0.4 --distractors 4 --jitter 5 --ext .mp4""")
+glimpse synth /tmp/hard --actor-scale 0.3,0.4 --distractors 4 --jitter 5 --ext .mp4
+glimpse synth data/retest --preset retest      # the set behind the README's tables""")
     p.add_argument("out", type=Path, help="output folder (UCF-11 layout: class/group_XX/clip.ext)")
+    p.add_argument("--preset", choices=["demo", "retest"],
+                   help="named settings (demo: the demo's 400 clips; retest: the README tables' "
+                        "1,500); options given beside it override it")
     g = p.add_argument_group("size")
-    g.add_argument("--classes", type=_positive, default=10, help="number of action classes (1-10)")
-    g.add_argument("--groups", type=_positive, default=5, help="groups per class (scene + actor)")
-    g.add_argument("--clips-per-group", type=_positive, default=4)
-    g.add_argument("--frames", type=_positive, default=40, help="frames per clip")
-    g.add_argument("--fps", type=_positive, default=25, help="frame rate of the encoded clips")
-    g.add_argument("--size", type=_size, default=(256, 256), help="WIDTHxHEIGHT (default 256x256)")
-    g.add_argument("--ext", default=".avi",
+    g.add_argument("--classes", type=_positive, help="number of action classes (1-10; default 10)")
+    g.add_argument("--groups", type=_positive, help="groups per class (scene + actor; default 5)")
+    g.add_argument("--clips-per-group", type=_positive, help="default 4")
+    g.add_argument("--frames", type=_positive, help="frames per clip (default 40)")
+    g.add_argument("--fps", type=_positive, help="frame rate of the encoded clips (default 25)")
+    g.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default 256x256)")
+    g.add_argument("--ext",
                    help=".avi (MPEG-4 part 2, default, bit-reproducible), .mp4 (H.264), .mpg, .webm")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, help="default 0")
     d = p.add_argument_group("difficulty")
-    d.add_argument("--actor-scale", type=_range, default=(0.42, 0.58),
-                   help="actor height as a fraction of the frame, MIN,MAX")
-    d.add_argument("--distractors", type=int, default=2, help="moving distractor objects")
-    d.add_argument("--jitter", type=float, default=3.0, help="camera shake in pixels")
+    d.add_argument("--actor-scale", type=_range,
+                   help="actor height as a fraction of the frame, MIN,MAX (default 0.42,0.58)")
+    d.add_argument("--distractors", type=int, help="moving distractor objects (default 2)")
+    d.add_argument("--jitter", type=float, help="camera shake in pixels (default 3)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
     p.set_defaults(func=_synth)
 
 
 def _synth(a):
-    from glimpse.synth import SynthConfig, generate
-    from glimpse.synth.scene import Difficulty
+    from dataclasses import replace
 
-    cfg = SynthConfig(classes=a.classes, groups=a.groups, clips_per_group=a.clips_per_group,
-                      frames=a.frames, fps=a.fps, width=a.size[0], height=a.size[1], ext=a.ext,
-                      seed=a.seed, difficulty=Difficulty(actor_scale=a.actor_scale,
-                                                         distractors=a.distractors,
-                                                         jitter=a.jitter))
+    from glimpse.synth import PRESETS, SynthConfig, generate
+
+    base = PRESETS[a.preset] if a.preset else SynthConfig()
+    given = {k: getattr(a, k) for k in ("classes", "groups", "clips_per_group", "frames", "fps",
+                                        "ext", "seed") if getattr(a, k) is not None}
+    if a.size is not None:
+        given.update(width=a.size[0], height=a.size[1])
+    hard = {k: getattr(a, k) for k in ("actor_scale", "distractors", "jitter")
+            if getattr(a, k) is not None}
+    cfg = replace(base, **given, difficulty=replace(base.difficulty, **hard))
     rels = generate(a.out, cfg, jobs=a.jobs)
     print(f"wrote {len(rels)} clips of {cfg.classes} classes to {a.out}")
     print(f"contact sheet: {a.out / 'contact_sheet.png'}")

@@ -16,13 +16,11 @@ from glimpse.config import TrainConfig
 from glimpse.evaluate import evaluate_run
 from glimpse.features.extract import extract
 from glimpse.run import Run
-from glimpse.synth import SynthConfig, generate
-from glimpse.synth.scene import Difficulty
+from glimpse.synth import PRESETS, generate
 from glimpse.train import train
 from glimpse.viz.report import make_report
 
-SYNTH = SynthConfig(classes=10, groups=20, clips_per_group=2, frames=40, seed=0,
-                    difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1))
+SYNTH = PRESETS["demo"]
 TRAIN = TrainConfig(epochs=10, batch_size=32, lr=1e-3, clip_len=30, stride=2)
 HIDDEN = 128
 MODELS = [("structured", "structured", dict(hidden=HIDDEN, lam=1e-2)),  # (run, model, options)

@@ -28,7 +28,6 @@ identity is refused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ import torch
 
 from glimpse import GlimpseError
 from glimpse.config import NOT_IDENTITY
+from glimpse.features.backbones import file_digest
 from glimpse.features.store import write_json_atomic
 from glimpse.models import ModelConfig, build_model
 
@@ -72,14 +72,6 @@ def load_checkpoint(path: Path, device="cpu") -> tuple[dict[str, torch.Tensor], 
         raise GlimpseError(f"cannot read checkpoint {path} ({e.__class__.__name__}: {e}); it is "
                            f"not a glimpse safetensors checkpoint") from None
     return tensors, meta
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
 
 
 def _prefixed(prefix: str, d: dict) -> dict:

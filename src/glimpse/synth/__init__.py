@@ -6,6 +6,6 @@ beside each encoded clip. See ``writer.generate`` for the on-disk layout.
 """
 
 from glimpse.synth.actions import ACTIONS, CLASSES
-from glimpse.synth.writer import SynthConfig, generate
+from glimpse.synth.writer import PRESETS, SynthConfig, generate
 
-__all__ = ["ACTIONS", "CLASSES", "SynthConfig", "generate"]
+__all__ = ["ACTIONS", "CLASSES", "PRESETS", "SynthConfig", "generate"]

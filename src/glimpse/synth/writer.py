@@ -105,6 +105,18 @@ def contact_sheet(paths, out_png: Path, *, columns: int = 6, cell: int = 128) ->
     Image.fromarray(sheet).save(out_png, optimize=True)
 
 
+# Named settings, so anyone can rebuild the exact set behind a table (``glimpse synth --preset``)
+PRESETS = {
+    # the demo: 400 clips of 40 frames, minutes on a laptop
+    "demo": SynthConfig(classes=10, groups=20, clips_per_group=2, frames=40, seed=0,
+                        difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1)),
+    # the re-test of the papers' tables (README): many groups, so models cannot memorize the
+    # scenes and 600 test videos per split resolve a 3-point paired difference
+    "retest": SynthConfig(classes=10, groups=150, clips_per_group=1, frames=30, seed=0,
+                          difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1)),
+}
+
+
 def generate(out: str | Path, cfg: SynthConfig, *, jobs: int | None = None,
              progress: bool = True) -> list[str]:
     """Write the whole set; returns the clips' relative paths."""
