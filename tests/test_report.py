@@ -36,6 +36,7 @@ def test_report_is_self_contained(report):
     animations = sorted((report / "assets").glob("video_*.webp"))
     assert len(animations) == 4  # --videos 4 of the 6 test videos (one group of 2 per class)
     assert "structured" in page and "soft" in page and page.count("<figure>") == 4
+    assert "Paired differences" in page and "McNemar" in page
     size = sum(f.stat().st_size for f in report.rglob("*") if f.is_file())
     assert size < 2e6
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from glimpse import GlimpseError
+from glimpse.compare import compare_correct, read_predictions
 from glimpse.evaluate import (
     evaluate_run,
     frame_attention,
@@ -186,8 +187,13 @@ def make_report(runs, out=None, *, videos: int = 40, split: str = "test", featur
     for k, (m, name) in enumerate(zip(metrics, names)):
         _confusion(m, labels, name, assets / f"confusion_{k}.png")
 
+    comparisons = []
+    if len(runs) > 1:  # each later run against the first, on the videos they share
+        first = read_predictions(runs[0] / f"predictions_{split}.csv")
+        comparisons = [compare_correct([first], [read_predictions(r / f"predictions_{split}.csv")],
+                                       names=(names[0], n)) for r, n in zip(runs[1:], names[1:])]
     gallery = _gallery(runs, loaded, stores[0], names, assets, videos, split, progress)
-    page = _html(runs, loaded, names, metrics, gallery, videos, split, stores[0].root)
+    page = _html(runs, loaded, names, metrics, gallery, videos, split, stores[0].root, comparisons)
     (tmp / "index.html").write_text(page)
     if out.exists():
         shutil.rmtree(out)
@@ -255,7 +261,7 @@ def _fmt(v, pct=True):
     return f"{100 * v:.1f}" if pct else f"{v:.3f}"
 
 
-def _html(runs, loaded, names, metrics, gallery, videos, split, store_root) -> str:
+def _html(runs, loaded, names, metrics, gallery, videos, split, store_root, comparisons) -> str:
     e = html.escape
     rows = [(f"{split} videos", lambda m: str(m["num_videos"])),
             ("clip rule", lambda m: m["clip_rule"]),
@@ -267,11 +273,25 @@ def _html(runs, loaded, names, metrics, gallery, videos, split, store_root) -> s
             ("attention mass on actor", lambda m: _fmt(m.get("attention", {}).get("mass_in_mask"), False)),
             ("… uniform attention's", lambda m: _fmt(m.get("attention", {}).get("uniform_mass_in_mask"), False)),
             ("pointing (argmax on actor)", lambda m: _fmt(m.get("attention", {}).get("pointing"), False)),
+            ("… chance level", lambda m: _fmt(m.get("attention", {}).get("pointing_chance"), False)),
             ("attention entropy (nats)", lambda m: _fmt(m.get("attention", {}).get("entropy"), False)),
             ("checkpoint epoch (by validation)", lambda m: str(m.get("checkpoint_epoch")))]
     head = "".join(f"<th>{e(n)}</th>" for n in names)
     table = "".join(f"<tr><td>{e(label)}</td>" + "".join(f"<td>{e(f(m))}</td>" for m in metrics)
                     + "</tr>" for label, f in rows)
+    paired = ""
+    if comparisons:
+        paired = ("<h2>Paired differences</h2><p>Each run against the first on the same "
+                  f"{e(split)} videos: accuracy difference with a 95% paired bootstrap interval and "
+                  "the exact McNemar test. A difference whose interval holds 0 is not resolved."
+                  "</p><table><tr><th>run (B)</th><th>B − A, points</th><th>95% interval</th>"
+                  "<th>only A right</th><th>only B right</th><th>McNemar p</th><th></th></tr>")
+        for c in comparisons:
+            verdict = ("better" if c.diff > 0 else "worse") if c.resolved else "not resolved"
+            paired += (f"<tr><td>{e(c.b)}</td><td>{100 * c.diff:+.1f}</td><td>[{100 * c.low:+.1f}, "
+                       f"{100 * c.high:+.1f}]</td><td>{c.a_only}</td><td>{c.b_only}</td>"
+                       f"<td>{c.p_mcnemar:.3g}</td><td>{verdict}</td></tr>")
+        paired += f"</table><p><small>A = {e(comparisons[0].a)}</small></p>"
     configs = ""
     for name, ld, run in zip(names, loaded, runs):
         c = ld.config
@@ -307,6 +327,7 @@ small{{color:#666}}
 ({e(feature['backbone'])}, streams {e(streams)}, {feature['fps']} fps). Models selected on the
 validation split; the numbers below are on the <b>{e(split)}</b> split.</p>
 <h2>Metrics</h2><table><tr><th></th>{head}</tr>{table}</table>
+{paired}
 <h2>Configuration</h2>{configs}
 <h2>Training</h2><img src="assets/curves.png" alt="training curves">
 <h2>Per class</h2><img src="assets/per_class.png" alt="per-class accuracy">
