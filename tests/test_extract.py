@@ -75,3 +75,29 @@ def test_kill_9_mid_run_then_resume_gives_identical_features(tiny_synth, extract
     for eid in ref.ids():
         np.testing.assert_array_equal(ref.entry(eid).stream("rgb"), resumed.entry(eid).stream("rgb"))
         np.testing.assert_array_equal(ref.entry(eid).masks(), resumed.entry(eid).masks())
+
+
+def test_store_verify_names_what_is_missing_or_corrupt(extracted, tiny_synth, tmp_path, capsys):
+    import shutil as sh
+
+    out = tmp_path / "copy"
+    sh.copytree(extracted[0], out)
+    assert main(["store", "verify", str(out)]) == 0
+    assert "6 entries whole, 0 corrupt, 0 missing" in capsys.readouterr().out
+    entries = sorted((out / "entries").iterdir())
+    (entries[0] / "rgb.npy").unlink()  # a deleted array
+    data = (entries[1] / "masks.npy").read_bytes()
+    (entries[1] / "masks.npy").write_bytes(data[:-100])  # a truncated one
+    rgb = bytearray((entries[2] / "rgb.npy").read_bytes())
+    rgb[-1] ^= 0xFF  # a flipped byte: only the checksum sees it
+    (entries[2] / "rgb.npy").write_bytes(bytes(rgb))
+    sh.rmtree(entries[3])  # a missing video
+    assert main(["store", "verify", str(out)]) == 3
+    text = capsys.readouterr().out
+    assert f"corrupt: {entries[0].name}: rgb: missing" in text
+    assert f"corrupt: {entries[1].name}: masks: truncated" in text
+    assert f"corrupt: {entries[2].name}: rgb: checksum mismatch" in text
+    assert f"missing: {entries[3].name}" in text
+    for e in entries[:3]:
+        sh.rmtree(e)
+    assert main(["store", "verify", str(out), "--data", str(tiny_synth)]) == 1

@@ -146,6 +146,49 @@ def _extract(a):
     return 0
 
 
+# -- store ----------------------------------------------------------------------------------
+def _add_store(sub):
+    p = _parser("store", sub, "feature-store tools: verify", """
+glimpse store verify data/features                     # against the dataset it was extracted from
+glimpse store verify data/features --data videos/      # against another copy of the dataset""")
+    ops = p.add_subparsers(dest="op", metavar="OP", required=True)
+    v = _parser("verify", ops, "prove a store complete: every dataset video present once, every "
+                "array whole (header, length, sha256); exit 0 complete, 1 videos missing, 3 "
+                "corrupt entries", """
+glimpse store verify data/features
+glimpse store verify data/features --data list.txt --root videos/""")
+    v.add_argument("store", type=Path)
+    v.add_argument("--data", type=Path,
+                   help="dataset folder or list file (default: the one the store records)")
+    v.add_argument("--root", type=Path, help="root of the paths in a list file")
+    v.set_defaults(func=_store_verify)
+
+
+def _store_verify(a):
+    from glimpse.datasets.layouts import load_dataset
+    from glimpse.features.store import FeatureStore, entry_id
+
+    store = FeatureStore(a.store)
+    data = a.data or store.source
+    expected = None
+    if data is not None and Path(data).exists():
+        items, _ = load_dataset(data, a.root)
+        expected = [entry_id(it.relpath) for it in items]
+    r = store.verify(expected)
+    for eid, why in sorted(r["corrupt"].items()):
+        print(f"corrupt: {eid}: {why}")
+    for eid in r["missing"]:
+        print(f"missing: {eid}")
+    for eid in r["unexpected"]:
+        print(f"not in the dataset: {eid}")
+    where = f"against {data}" if expected is not None else \
+        "(no dataset to check completeness against: give --data)"
+    print(f"{len(r['ok'])} entries whole, {len(r['corrupt'])} corrupt, {len(r['missing'])} "
+          f"missing {where}" + (f"; {len(r['unchecked'])} without checksums (written by glimpse "
+                                f"0.1): headers and lengths checked only" if r["unchecked"] else ""))
+    return 3 if r["corrupt"] else 1 if r["missing"] else 0
+
+
 # -- train ----------------------------------------------------------------------------------
 MODEL_FLAGS = ("hidden", "layers", "dropout", "frame_aware", "lam", "block_count", "block_side",
                "block_stride")  # each sets the model option of the same name, where it has one
@@ -459,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_synth(sub)
     _add_extract(sub)
+    _add_store(sub)
     _add_train(sub)
     _add_evaluate(sub)
     _add_predict(sub)

@@ -11,7 +11,9 @@ Layout of a store folder::
         masks.npy              float16 (T_v, K, K): fraction of each cell covered by the actor
                                (only where the dataset ships actor masks)
         meta.json              {"path", "label", "label_index", "group", "times": [s, ...],
-                                "frames": T_v, "source_frames": [i, ...]}
+                                "frames": T_v, "source_frames": [i, ...],
+                                "arrays": {name: {"shape", "dtype", "sha256"}}}  (sha256 of the
+                                array's data bytes, after the .npy header; ``glimpse store verify``)
       failures.json            videos the last run could not extract, with reasons
 
 ``manifest.json`` records ``format`` (2), ``feature`` (what all streams share: backbone,
@@ -35,6 +37,7 @@ several DataLoader worker processes at once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -87,6 +90,7 @@ class NpyAppender:
         self.path, self.dtype = Path(path), np.dtype(dtype)
         self.tail: tuple | None = None
         self.rows = 0
+        self.sha256 = hashlib.sha256()  # of the data bytes, as they are written
         self._f = open(self.path, "wb")
         self._f.write(b"\0" * self.HEADER)
 
@@ -104,7 +108,9 @@ class NpyAppender:
             self.tail = arr.shape[1:]
         elif arr.shape[1:] != self.tail:
             raise ValueError(f"{self.path.name}: chunk of shape {arr.shape[1:]} after {self.tail}")
-        self._f.write(arr.tobytes())
+        data = arr.tobytes()
+        self._f.write(data)
+        self.sha256.update(data)
         self.rows += len(arr)
 
     def close(self) -> None:
@@ -118,6 +124,42 @@ class NpyAppender:
 
     def discard(self) -> None:
         self._f.close()
+
+    def record(self) -> dict:
+        """What meta.json keeps of this array, for ``verify``."""
+        return {"shape": [self.rows, *self.tail], "dtype": self.dtype.str,
+                "sha256": self.sha256.hexdigest()}
+
+
+def check_array(path: Path, record: dict | None, frames: int) -> str | None:
+    """None if the .npy at ``path`` is whole (its shape, and its data's sha256 where ``record``
+    gives one), else what is wrong."""
+    if not path.exists():
+        return "missing"
+    try:
+        with open(path, "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            h = hashlib.sha256()
+            n = 0
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+                n += len(chunk)
+    except (ValueError, OSError, SyntaxError) as e:
+        return f"unreadable ({e.__class__.__name__}: {e})"
+    want = int(np.prod(shape)) * dtype.itemsize
+    if n != want:
+        return f"truncated: {n} data bytes, the header's shape {tuple(shape)} needs {want}"
+    if shape[0] != frames:
+        return f"{shape[0]} frames, meta.json says {frames}"
+    if record is not None:
+        if list(shape) != list(record["shape"]):
+            return f"shape {tuple(shape)}, meta.json says {tuple(record['shape'])}"
+        if h.hexdigest() != record["sha256"]:
+            return "checksum mismatch (the data changed after it was written)"
+    return None
 
 
 class EntryWriter:
@@ -144,6 +186,7 @@ class EntryWriter:
             f.close()
         if len(meta["times"]) != T:
             raise ValueError(f"meta says {T} frames but has {len(meta['times'])} times")
+        meta = {**meta, "arrays": {name: f.record() for name, f in self.files.items()}}
         write_json_atomic(self.tmp / "meta.json", meta)
         final = self.store.entries_dir / self.eid
         if final.exists():
@@ -360,3 +403,33 @@ class FeatureStore:
 
     def __len__(self) -> int:
         return len(self.ids())
+
+    def verify(self, expected: list[str] | None = None) -> dict:
+        """Check every entry is whole: each array's header, length and checksum, and the streams
+        of the manifest present. ``expected``: the entry ids the dataset should give (None: no
+        completeness check). -> {"ok": [ids], "corrupt": {id: reason}, "missing": [ids],
+        "unexpected": [ids], "unchecked": [ids without checksums (older entries)]}."""
+        ids = self.ids()
+        report = {"ok": [], "corrupt": {}, "missing": [], "unexpected": [], "unchecked": []}
+        for eid in ids:
+            try:
+                e = self.entry(eid)
+            except (json.JSONDecodeError, OSError) as err:
+                report["corrupt"][eid] = f"meta.json unreadable ({err})"
+                continue
+            records = e.meta.get("arrays")
+            names = set(self.streams) | ({"masks"} if e.has_masks else set()) | set(records or {})
+            problems = [f"{n}: {why}" for n in sorted(names)
+                        if (why := check_array(e._path(n), (records or {}).get(n),
+                                               e.num_frames)) is not None]
+            if problems:
+                report["corrupt"][eid] = "; ".join(problems)
+            else:
+                report["ok"].append(eid)
+                if records is None:
+                    report["unchecked"].append(eid)
+        if expected is not None:
+            have = set(ids)
+            report["missing"] = sorted(set(expected) - have)
+            report["unexpected"] = sorted(have - set(expected))
+        return report
