@@ -111,7 +111,8 @@ def _add_extract(sub):
     p = _parser("extract", sub, "decode videos, run the frozen backbone, write the feature store", """
 glimpse extract /tmp/synth /tmp/features
 glimpse extract ucf11/ feats/ --fps 0 --pooled
-glimpse extract list.txt feats/ --root videos/ --backbone inception_v3 --weights inception.pth""")
+glimpse extract list.txt feats/ --root videos/ --backbone inception_v3 --weights inception.pth
+glimpse extract ucf101/ feats/ --shard 0/4      # on machine 0 of 4 (1/4, 2/4, 3/4 on the others)""")
     p.add_argument("data", type=Path, help="dataset folder (class/[group/]clip.ext) or list file")
     p.add_argument("out", type=Path, help="feature store folder (created, or resumed)")
     p.add_argument("--root", type=Path, help="root of the paths in a list file")
@@ -124,9 +125,24 @@ glimpse extract list.txt feats/ --root videos/ --backbone inception_v3 --weights
     s = p.add_argument_group("sampling")
     s.add_argument("--fps", type=_nonnegative, default=10.0, help="frames per second (0 = every frame)")
     s.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument("--shard", type=_shard,
+                   help="I/N: only the I-th (0-based) of N disjoint parts of the dataset, so N "
+                        "processes or machines fill one store, or N stores that 'glimpse store "
+                        "merge' joins")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_extract)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, _, n = text.partition("/")
+        i, n = int(i), int(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N (e.g. 0/4), got '{text}'") from None
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"expected 0 <= I < N, got '{text}'")
+    return i, n
 
 
 def _extract(a):
@@ -134,7 +150,7 @@ def _extract(a):
 
     s = extract(a.data, a.out, backbone=a.backbone, weights=a.weights, layer=a.layer, fps=a.fps,
                 batch_size=a.batch_size, pooled=a.pooled, root=a.root, device=a.device,
-                progress=not a.quiet)
+                shard=a.shard, progress=not a.quiet)
     print(f"{s.extracted} extracted, {s.skipped} already done, {len(s.failures)} failed "
           f"({s.frames} frames) -> {a.out}")
     if s.failures:
@@ -148,10 +164,17 @@ def _extract(a):
 
 # -- store ----------------------------------------------------------------------------------
 def _add_store(sub):
-    p = _parser("store", sub, "feature-store tools: verify", """
+    p = _parser("store", sub, "feature-store tools: verify, merge", """
 glimpse store verify data/features                     # against the dataset it was extracted from
-glimpse store verify data/features --data videos/      # against another copy of the dataset""")
+glimpse store verify data/features --data videos/      # against another copy of the dataset
+glimpse store merge feats/ shard0/ shard1/ shard2/     # join stores extracted with --shard""")
     ops = p.add_subparsers(dest="op", metavar="OP", required=True)
+    m = _parser("merge", ops, "join stores extracted the same way (e.g. with --shard) into one",
+                """
+glimpse store merge feats/ shard0/ shard1/""")
+    m.add_argument("out", type=Path, help="the joined store (created, or extended)")
+    m.add_argument("stores", type=Path, nargs="+")
+    m.set_defaults(func=_store_merge)
     v = _parser("verify", ops, "prove a store complete: every dataset video present once, every "
                 "array whole (header, length, sha256); exit 0 complete, 1 videos missing, 3 "
                 "corrupt entries", """
@@ -162,6 +185,21 @@ glimpse store verify data/features --data list.txt --root videos/""")
                    help="dataset folder or list file (default: the one the store records)")
     v.add_argument("--root", type=Path, help="root of the paths in a list file")
     v.set_defaults(func=_store_verify)
+
+
+def _store_merge(a):
+    from glimpse.features.store import FeatureStore
+
+    first = FeatureStore(a.stores[0])
+    out = FeatureStore(a.out)
+    out.create_or_check(first.feature, first.streams, first.labels,
+                        source=first.manifest.get("source"))
+    out.clean_stale()
+    for s in a.stores:
+        copied, had = out.merge_from(FeatureStore(s))
+        print(f"{s}: {copied} entries copied, {had} already in {a.out}")
+    print(f"{len(out)} entries in {a.out}; check it with 'glimpse store verify {a.out}'")
+    return 0
 
 
 def _store_verify(a):

@@ -167,12 +167,27 @@ class Featurizer:
         return {"frames": len(times), "times": times, "source_frames": index}
 
 
+def shard_items(items: list, shard: tuple[int, int] | None) -> list:
+    """The I-th of N disjoint parts of a dataset: every N-th video of the sorted list from the
+    I-th on (deterministic; classes spread evenly over the shards)."""
+    if shard is None:
+        return items
+    i, n = shard
+    if not 0 <= i < n:
+        raise GlimpseError(f"--shard I/N needs 0 <= I < N, got {i}/{n}")
+    return sorted(items, key=lambda it: it.relpath)[i::n]
+
+
 def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, layer=None,
             fps: float = 10.0, batch_size: int = 32, pooled: bool = False, root=None,
-            device: str = "cpu", progress: bool = True) -> Summary:
-    """Extract every video of ``data`` (folder or list file) into the store ``out``."""
-    items, data_root = load_dataset(data, root)
-    labels = label_map(items)
+            device: str = "cpu", shard: tuple[int, int] | None = None,
+            progress: bool = True) -> Summary:
+    """Extract every video of ``data`` (folder or list file) into the store ``out``; with
+    ``shard = (I, N)`` only the I-th of N disjoint parts, so N processes or machines can fill one
+    store (on a shared filesystem) or N stores that ``FeatureStore.merge_from`` joins."""
+    all_items, data_root = load_dataset(data, root)
+    labels = label_map(all_items)  # from the whole dataset, so every shard agrees
+    items = shard_items(all_items, shard)
     streams = ("rgb", POOLED) if pooled else ("rgb",)
     fz = Featurizer(backbone, weights=weights, layer=layer, fps=fps, streams=streams,
                     batch_size=batch_size, device=device)
@@ -181,6 +196,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                           source=str(Path(data_root).resolve()))
 
     summary = Summary(total=len(items))
+    store.clean_stale(None if shard is None else [entry_id(it.relpath) for it in items])
     todo = [it for it in items if not store.has(entry_id(it.relpath))]
     summary.skipped = len(items) - len(todo)
     bar = progress_bar(total=len(todo), unit="video", desc="extract", enabled=progress)
@@ -203,5 +219,6 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
             bar.update(1)
     finally:
         bar.close()
-    write_json_atomic(Path(out) / "failures.json", summary.failures)
+    name = "failures.json" if shard is None else f"failures-shard-{shard[0]}-of-{shard[1]}.json"
+    write_json_atomic(Path(out) / name, summary.failures)
     return summary

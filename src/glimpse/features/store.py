@@ -362,8 +362,14 @@ class FeatureStore:
         else:
             write_json_atomic(self.manifest_path, want)
             self._manifest = want
-        for stale in self.entries_dir.glob(".tmp-*"):  # left by a killed run: never trusted
-            shutil.rmtree(stale, ignore_errors=True)
+
+    def clean_stale(self, eids=None) -> None:
+        """Delete the temporary folders a killed run left (never trusted): all of them, or only
+        those of ``eids`` (a shard must not touch the entries another process is writing)."""
+        patterns = [".tmp-*"] if eids is None else [f".tmp-{eid}-*" for eid in eids]
+        for pattern in patterns:
+            for stale in self.entries_dir.glob(pattern):
+                shutil.rmtree(stale, ignore_errors=True)
 
     # -- entries ------------------------------------------------------------------------------
     def has(self, eid: str) -> bool:
@@ -403,6 +409,29 @@ class FeatureStore:
 
     def __len__(self) -> int:
         return len(self.ids())
+
+    def merge_from(self, other: "FeatureStore") -> tuple[int, int]:
+        """Copy the entries of ``other`` (same features, streams and labels) that this store
+        lacks, each atomically; an entry both hold must be identical. -> (copied, already had)."""
+        if (other.feature, other.streams, other.labels) != (self.feature, self.streams, self.labels):
+            raise GlimpseError(f"{other.root} holds other features, streams or classes than "
+                               f"{self.root}; only stores extracted the same way can be merged")
+        copied = had = 0
+        for eid in other.ids():
+            theirs = other.entry(eid)
+            if self.has(eid):
+                if self.entry(eid).meta.get("arrays") != theirs.meta.get("arrays"):
+                    raise GlimpseError(f"entry '{eid}' differs between {self.root} and "
+                                       f"{other.root}; verify both and re-extract it")
+                had += 1
+                continue
+            tmp = self.entries_dir / f".tmp-{eid}-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(theirs.folder, tmp)
+            os.rename(tmp, self.entries_dir / eid)
+            copied += 1
+        _fsync_dir(self.entries_dir)
+        return copied, had
 
     def verify(self, expected: list[str] | None = None) -> dict:
         """Check every entry is whole: each array's header, length and checksum, and the streams
