@@ -15,6 +15,7 @@ Layout of a store folder::
                                 "arrays": {name: {"shape", "dtype", "sha256"}}}  (sha256 of the
                                 array's data bytes, after the .npy header; ``glimpse store verify``)
       failures.json            videos the last run could not extract, with reasons
+                               (failures-shard-I-of-N.json for ``extract --shard I/N``)
 
 ``manifest.json`` records ``format`` (2), ``feature`` (what all streams share: backbone,
 input_size, weights_digest, fps, dtype), ``streams`` (name -> its own spec: ``layer``,
