@@ -88,3 +88,26 @@ def test_mask_grid_golden():
     m[0, 3, 5] = True
     g = mask_grid(m, 2)  # cells of 2 x 3 pixels
     np.testing.assert_allclose(g[0], [[3 / 6, 0], [0, 1 / 6]])
+
+
+def test_jhmdb_style_frame_folders_are_videos_and_extract(tmp_path):
+    """<class>/<clip>/00001.png as JHMDB ships it: found as videos, extracted at --image-fps."""
+    from PIL import Image
+
+    from glimpse.cli import main
+    from glimpse.datasets.layouts import scan_folder
+    from glimpse.features.store import FeatureStore
+    from tests.conftest import moving_bar_frames
+
+    for cls in ("jump", "walk"):
+        clip = tmp_path / "data" / cls / f"{cls}_clip_1"
+        clip.mkdir(parents=True)
+        for i, f in enumerate(moving_bar_frames(n=6)):
+            Image.fromarray(f).save(clip / f"{i + 1:05d}.png")
+    items = scan_folder(tmp_path / "data")
+    assert [(it.relpath, it.label, it.group) for it in items] == [
+        ("jump/jump_clip_1", "jump", None), ("walk/walk_clip_1", "walk", None)]
+    assert main(["extract", str(tmp_path / "data"), str(tmp_path / "f"), "--fps", "0",
+                 "--image-fps", "12", "--quiet"]) == 0
+    e = FeatureStore(tmp_path / "f").entry("jump__jump_clip_1")
+    assert e.num_frames == 6 and e.meta["image_fps"] == 12 and e.times[1] == pytest.approx(1 / 12, abs=1e-6)

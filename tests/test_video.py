@@ -105,3 +105,27 @@ def test_truncated_file_is_an_error(tmp_path, ext):
     path.write_bytes(data[: len(data) // 3])
     with pytest.raises(VideoError, match=f"cut{ext}"):
         read_frames(path)
+
+
+def test_a_folder_of_frame_images_is_a_video(tmp_path):
+    """JHMDB ships clips as 00001.png ...: read in name order at a stated rate."""
+    from PIL import Image
+
+    from tests.conftest import moving_bar_frames
+
+    frames = moving_bar_frames(n=12)
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(clip / f"{i + 1:05d}.png")
+    (clip / "notes.txt").write_text("not a frame")
+    b = read_frames(clip, fps=0)
+    assert len(b.frames) == 12 and np.array_equal(b.frames[5], frames[5])  # PNG: lossless
+    np.testing.assert_allclose(b.times, np.arange(12) / 30)
+    b = read_frames(clip, fps=10, image_fps=30)  # every third frame
+    assert b.indices.tolist() == [0, 3, 6, 9] and np.array_equal(b.frames[1], frames[3])
+    assert len(read_frames(clip, fps=0, size=(32, 24)).frames[0]) == 24
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(VideoError, match="no frame images"):
+        read_frames(empty, fps=0)

@@ -124,6 +124,9 @@ glimpse extract ucf101/ feats/ --shard 0/4      # on machine 0 of 4 (1/4, 2/4, 3
     b.add_argument("--pooled", action="store_true", help="also store the pooled vector (B, D)")
     s = p.add_argument_group("sampling")
     s.add_argument("--fps", type=_nonnegative, default=10.0, help="frames per second (0 = every frame)")
+    s.add_argument("--image-fps", type=_number(float, lambda v: v > 0, "a rate > 0"), default=30.0,
+                   help="frame rate of clips given as folders of frame images (JHMDB: "
+                        "<class>/<clip>/00001.png); default 30")
     s.add_argument("--batch-size", type=_positive, default=32)
     p.add_argument("--shard", type=_shard,
                    help="I/N: only the I-th (0-based) of N disjoint parts of the dataset, so N "
@@ -150,7 +153,7 @@ def _extract(a):
 
     s = extract(a.data, a.out, backbone=a.backbone, weights=a.weights, layer=a.layer, fps=a.fps,
                 batch_size=a.batch_size, pooled=a.pooled, root=a.root, device=a.device,
-                shard=a.shard, progress=not a.quiet)
+                shard=a.shard, image_fps=a.image_fps, progress=not a.quiet)
     print(f"{s.extracted} extracted, {s.skipped} already done, {len(s.failures)} failed "
           f"({s.frames} frames) -> {a.out}")
     if s.failures:

@@ -1,5 +1,8 @@
 """Decode a video and sample its frames at a fixed rate (PyAV), nothing else.
 
+A "video" is a video file, or a folder of frame images (``00001.png``, ``00002.png``, ... as
+JHMDB ships its clips), read in name order at a stated rate ``image_fps`` (default 30).
+
 Frames are sampled by timestamp, not by index, so variable-frame-rate files sample evenly:
 for each target time k / fps (k = 0, 1, ...) the frame shown at that time (the last frame whose
 presentation time is <= the target) is emitted. ``fps = 0`` emits every decoded frame.
@@ -19,6 +22,14 @@ import numpy as np
 from glimpse import GlimpseError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mpg", ".mpeg", ".webm", ".mkv", ".mov", ".m4v", ".ogv")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_FPS = 30.0  # the frame rate of a folder of frame images, unless stated
+
+
+def frame_images(folder: Path) -> list[Path]:
+    """The frame images of a frame folder, in name order (empty if it is not one)."""
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
 class VideoError(GlimpseError):
@@ -50,6 +61,22 @@ def _open(path: Path):
         container.close()
         raise VideoError(path, "no video stream")
     return container
+
+
+def _images(path: Path, image_fps: float) -> Iterator[tuple[av.VideoFrame, float]]:
+    """A frame folder as (frame, time) pairs, like a decoded video at ``image_fps``."""
+    from PIL import Image, UnidentifiedImageError
+
+    files = frame_images(path)
+    if not files:
+        raise VideoError(path, f"a folder with no frame images ({', '.join(IMAGE_EXTENSIONS)})")
+    for i, f in enumerate(files):
+        try:
+            with Image.open(f) as im:
+                arr = np.asarray(im.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as e:
+            raise VideoError(path, f"frame image {f.name} unreadable ({e})") from None
+        yield av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24"), i / image_fps
 
 
 def _decoded(path: Path, container) -> Iterator[tuple[av.VideoFrame, float]]:
@@ -84,8 +111,10 @@ def iter_frames(
     fps: float = 10.0,
     size: tuple[int, int] | None = None,
     batch_size: int = 32,
+    image_fps: float = IMAGE_FPS,
 ) -> Iterator[Batch]:
-    """Stream RGB frames of ``path`` sampled at ``fps``, resized to ``size = (width, height)``.
+    """Stream RGB frames of ``path`` (a video file or a frame folder played at ``image_fps``)
+    sampled at ``fps``, resized to ``size = (width, height)``.
 
     Raises VideoError for a missing, empty or undecodable file, no video stream, or zero frames.
     A file that decodes part-way and then fails raises after the frames that did decode.
@@ -93,7 +122,13 @@ def iter_frames(
     path = Path(path)
     if fps < 0:
         raise GlimpseError(f"fps must be >= 0, got {fps}")
-    container = _open(path)
+    if image_fps <= 0:
+        raise GlimpseError(f"image fps must be > 0, got {image_fps}")
+    if path.is_dir():
+        container, decoded = None, _images(path, image_fps)
+    else:
+        container = _open(path)
+        decoded = _decoded(path, container)
     frames, times, indices = [], [], []
     emitted = 0
 
@@ -115,7 +150,7 @@ def iter_frames(
     prev = None  # (frame, time, index) of the latest decoded frame not yet superseded
     eps = 1e-6
     try:
-        for idx, (frame, t) in enumerate(_decoded(path, container)):
+        for idx, (frame, t) in enumerate(decoded):
             t0 = t if t0 is None else t0
             t -= t0
             if fps == 0:
@@ -142,7 +177,8 @@ def iter_frames(
         if frames:
             yield flush()
     finally:
-        container.close()
+        if container is not None:
+            container.close()
     if emitted == 0:
         raise VideoError(path, "no decodable frames")
 

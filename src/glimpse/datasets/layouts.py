@@ -4,7 +4,9 @@ Two layouts:
 
 - a folder in the UCF-11 layout ``ROOT/<class>/<group>/<clip>.<ext>`` (groups optional:
   ``ROOT/<class>/<clip>.<ext>`` gives group None). HMDB-51's ``ROOT/<class>/<clip>.avi`` is the
-  groupless case. An actor mask file ``<clip>.mask.npz`` beside a clip is picked up.
+  groupless case. A clip may also be a folder of frame images (JHMDB's
+  ``ROOT/<class>/<clip>/00001.png``; ``ROOT/<class>/<group>/<clip>/`` with groups). An actor
+  mask file ``<clip>.mask.npz`` beside a clip is picked up.
 - an MMAction2-style list file: one ``relative/path label`` per line, relative to the list
   file's folder or to ``--root``; labels are class names or integer indices.
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glimpse import GlimpseError
-from glimpse.video import VIDEO_EXTENSIONS
+from glimpse.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, frame_images
 
 MASK_SUFFIX = ".mask.npz"
 
@@ -29,7 +31,8 @@ class VideoItem:
 
     @property
     def mask_path(self) -> Path | None:
-        p = self.path.with_name(self.path.name.rsplit(".", 1)[0] + MASK_SUFFIX)
+        stem = self.path.name if self.path.is_dir() else self.path.name.rsplit(".", 1)[0]
+        p = self.path.with_name(stem + MASK_SUFFIX)
         return p if p.exists() else None
 
 
@@ -48,14 +51,19 @@ def scan_folder(root: str | Path) -> list[VideoItem]:
     items = []
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for path in sorted(class_dir.rglob("*")):
-            if path.suffix.lower() not in VIDEO_EXTENSIONS or not path.is_file():
+            if path.name.startswith("."):
+                continue
+            is_video = path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
+            is_frames = path.is_dir() and bool(frame_images(path))  # JHMDB: a folder of frames
+            if not (is_video or is_frames):
                 continue
             rel = path.relative_to(root)
             group = rel.parts[1] if len(rel.parts) > 2 else None
             items.append(VideoItem(path.resolve(), rel.as_posix(), class_dir.name, group))
     if not items:
         raise GlimpseError(f"no videos found under {root} (looked for {', '.join(VIDEO_EXTENSIONS)}"
-                           f" files in <class>/ or <class>/<group>/ folders)")
+                           f" files, or folders of {', '.join(IMAGE_EXTENSIONS)} frames, in "
+                           f"<class>/ or <class>/<group>/ folders)")
     return items
 
 

@@ -31,7 +31,7 @@ from glimpse.features.store import (
     write_json_atomic,
 )
 from glimpse.progress import progress_bar
-from glimpse.video import VideoError, iter_frames
+from glimpse.video import IMAGE_FPS, VideoError, iter_frames
 
 POOLED = "rgb_pooled"
 
@@ -96,12 +96,14 @@ class Featurizer:
     """
 
     def __init__(self, backbone: str = "efficientnet_lite0", *, weights=None, layer=None,
-                 fps: float = 10.0, streams=("rgb",), batch_size: int = 32, device: str = "cpu"):
+                 fps: float = 10.0, streams=("rgb",), batch_size: int = 32, device: str = "cpu",
+                 image_fps: float = IMAGE_FPS):
         unknown = sorted(set(streams) - {"rgb", POOLED})
         if unknown:
             raise GlimpseError(f"unknown stream(s) {', '.join(unknown)}; choose from rgb, {POOLED}")
         self.net = Backbone(backbone, weights=weights, layer=layer).to(device)
         self.fps, self.streams, self.batch_size, self.device = fps, tuple(streams), batch_size, device
+        self.image_fps = image_fps  # the rate of a folder of frame images
         self.size = self.net.spec.input_size
         with torch.inference_mode():
             self.grid = int(self.net(torch.zeros(1, self.size, self.size, 3, dtype=torch.uint8))
@@ -139,7 +141,7 @@ class Featurizer:
         """The sampled frames of ``path`` in batches; any decoding failure is a VideoError."""
         try:
             yield from iter_frames(path, fps=self.fps, size=(self.size, self.size),
-                                   batch_size=self.batch_size)
+                                   batch_size=self.batch_size, image_fps=self.image_fps)
         except VideoError:
             raise
         except Exception as e:  # noqa: BLE001 - a bad file must read as a bad file
@@ -164,7 +166,10 @@ class Featurizer:
             index.extend(int(i) for i in b.indices)
             if on_frames:
                 on_frames(len(b.times))
-        return {"frames": len(times), "times": times, "source_frames": index}
+        meta = {"frames": len(times), "times": times, "source_frames": index}
+        if Path(path).is_dir():
+            meta["image_fps"] = self.image_fps
+        return meta
 
 
 def shard_items(items: list, shard: tuple[int, int] | None) -> list:
@@ -181,7 +186,7 @@ def shard_items(items: list, shard: tuple[int, int] | None) -> list:
 def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, layer=None,
             fps: float = 10.0, batch_size: int = 32, pooled: bool = False, root=None,
             device: str = "cpu", shard: tuple[int, int] | None = None,
-            progress: bool = True) -> Summary:
+            image_fps: float = IMAGE_FPS, progress: bool = True) -> Summary:
     """Extract every video of ``data`` (folder or list file) into the store ``out``; with
     ``shard = (I, N)`` only the I-th of N disjoint parts, so N processes or machines can fill one
     store (on a shared filesystem) or N stores that ``FeatureStore.merge_from`` joins."""
@@ -190,7 +195,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     items = shard_items(all_items, shard)
     streams = ("rgb", POOLED) if pooled else ("rgb",)
     fz = Featurizer(backbone, weights=weights, layer=layer, fps=fps, streams=streams,
-                    batch_size=batch_size, device=device)
+                    batch_size=batch_size, device=device, image_fps=image_fps)
     store = FeatureStore(out)
     store.create_or_check(fz.feature, fz.stream_specs, list(labels),
                           source=str(Path(data_root).resolve()))
