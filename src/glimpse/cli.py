@@ -112,7 +112,8 @@ def _add_extract(sub):
 glimpse extract /tmp/synth /tmp/features
 glimpse extract ucf11/ feats/ --fps 0 --pooled
 glimpse extract list.txt feats/ --root videos/ --backbone inception_v3 --weights inception.pth
-glimpse extract ucf101/ feats/ --shard 0/4      # on machine 0 of 4 (1/4, 2/4, 3/4 on the others)""")
+glimpse extract ucf101/ feats/ --shard 0/4      # on machine 0 of 4 (1/4, 2/4, 3/4 on the others)
+glimpse extract /tmp/synth /tmp/features2 --streams rgb,flow   # + optical flow (papers 001, 003)""")
     p.add_argument("data", type=Path, help="dataset folder (class/[group/]clip.ext) or list file")
     p.add_argument("out", type=Path, help="feature store folder (created, or resumed)")
     p.add_argument("--root", type=Path, help="root of the paths in a list file")
@@ -121,7 +122,13 @@ glimpse extract ucf101/ feats/ --shard 0/4      # on machine 0 of 4 (1/4, 2/4, 3
                    help="efficientnet_lite0 (default, offline), googlenet, inception_v3, vgg16")
     b.add_argument("--weights", type=Path, help="local weights file (needed for torchvision ones)")
     b.add_argument("--layer", help="feature layer (vgg16: conv5_3 or pool4)")
-    b.add_argument("--pooled", action="store_true", help="also store the pooled vector (B, D)")
+    b.add_argument("--pooled", action="store_true",
+                   help="also store the pooled vector (T, D): stream rgb_pooled")
+    b.add_argument("--streams", type=lambda t: tuple(x for x in t.split(",") if x), default=("rgb",),
+                   help="comma-separated: rgb (default), rgb_pooled, flow (DIS optical flow to the "
+                        "next decoded frame, as an image through the same backbone)")
+    b.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium"], default="medium",
+                   help="DIS optical-flow preset (default medium)")
     s = p.add_argument_group("sampling")
     s.add_argument("--fps", type=_nonnegative, default=10.0, help="frames per second (0 = every frame)")
     s.add_argument("--image-fps", type=_number(float, lambda v: v > 0, "a rate > 0"), default=30.0,
@@ -153,7 +160,8 @@ def _extract(a):
 
     s = extract(a.data, a.out, backbone=a.backbone, weights=a.weights, layer=a.layer, fps=a.fps,
                 batch_size=a.batch_size, pooled=a.pooled, root=a.root, device=a.device,
-                shard=a.shard, image_fps=a.image_fps, progress=not a.quiet)
+                shard=a.shard, image_fps=a.image_fps, streams=a.streams,
+                flow_preset=a.flow_preset, progress=not a.quiet)
     print(f"{s.extracted} extracted, {s.skipped} already done, {len(s.failures)} failed "
           f"({s.frames} frames) -> {a.out}")
     if s.failures:

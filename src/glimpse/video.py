@@ -46,6 +46,8 @@ class Batch:
     frames: np.ndarray  # (n, H, W, 3) uint8 RGB
     times: np.ndarray  # (n,) float64 seconds from the first frame
     indices: np.ndarray  # (n,) int64 index of the decoded source frame
+    next_frames: np.ndarray | None = None  # with pairs=True: (n, H, W, 3) the decoded frame
+    #                                         after each source frame (the last: itself)
 
 
 def _open(path: Path):
@@ -112,9 +114,12 @@ def iter_frames(
     size: tuple[int, int] | None = None,
     batch_size: int = 32,
     image_fps: float = IMAGE_FPS,
+    pairs: bool = False,
 ) -> Iterator[Batch]:
     """Stream RGB frames of ``path`` (a video file or a frame folder played at ``image_fps``)
-    sampled at ``fps``, resized to ``size = (width, height)``.
+    sampled at ``fps``, resized to ``size = (width, height)``. With ``pairs``, each batch also
+    holds the decoded frame that follows each sampled frame's source frame (for optical flow
+    between consecutive frames at the original rate; the last frame is paired with itself).
 
     Raises VideoError for a missing, empty or undecodable file, no video stream, or zero frames.
     A file that decodes part-way and then fails raises after the frames that did decode.
@@ -129,7 +134,7 @@ def iter_frames(
     else:
         container = _open(path)
         decoded = _decoded(path, container)
-    frames, times, indices = [], [], []
+    frames, times, indices, nexts = [], [], [], []
     emitted = 0
 
     def convert(frame):
@@ -139,38 +144,53 @@ def iter_frames(
                               interpolation="AREA").to_ndarray()
 
     def flush():
-        nonlocal frames, times, indices, emitted
-        out = Batch(np.stack(frames), np.asarray(times, np.float64), np.asarray(indices, np.int64))
+        nonlocal frames, times, indices, nexts, emitted
+        out = Batch(np.stack(frames), np.asarray(times, np.float64), np.asarray(indices, np.int64),
+                    np.stack(nexts) if pairs else None)
         emitted += len(frames)
-        frames, times, indices = [], [], []
+        frames, times, indices, nexts = [], [], [], []
         return out
+
+    def emit(arr, t, idx, nxt):
+        frames.append(arr), times.append(t), indices.append(idx)
+        if pairs:
+            nexts.append(nxt)
 
     t0 = None
     next_k = 0  # index of the next target time next_k / fps
     prev = None  # (frame, time, index) of the latest decoded frame not yet superseded
+    pending = None  # pairs at fps 0: the previous frame, emitted once its successor is decoded
     eps = 1e-6
     try:
         for idx, (frame, t) in enumerate(decoded):
             t0 = t if t0 is None else t0
             t -= t0
-            if fps == 0:
-                frames.append(convert(frame)), times.append(t), indices.append(idx)
+            if fps == 0 and not pairs:
+                emit(convert(frame), t, idx, None)
+            elif fps == 0:
+                if pending is not None:
+                    emit(convert(pending[0]), pending[1], pending[2], convert(frame))
+                pending = (frame, t, idx)
             elif prev is not None:
-                arr = None  # the previous frame is shown at every target before this frame
+                arr = nxt = None  # the previous frame is shown at every target before this frame
                 while next_k / fps < t - eps:
                     arr = convert(prev[0]) if arr is None else arr
-                    frames.append(arr), times.append(next_k / fps), indices.append(prev[2])
+                    nxt = convert(frame) if pairs and nxt is None else nxt
+                    emit(arr, next_k / fps, prev[2], nxt)
                     next_k += 1
                     if len(frames) == batch_size:
                         yield flush()
             prev = (frame, t, idx)
             if len(frames) >= batch_size:
                 yield flush()
+        if pending is not None:
+            arr = convert(pending[0])
+            emit(arr, pending[1], pending[2], arr)
         if fps != 0 and prev is not None:
             arr = None
             while next_k / fps <= prev[1] + eps:
                 arr = convert(prev[0]) if arr is None else arr
-                frames.append(arr), times.append(next_k / fps), indices.append(prev[2])
+                emit(arr, next_k / fps, prev[2], arr)
                 next_k += 1
                 if len(frames) == batch_size:
                     yield flush()
@@ -186,9 +206,11 @@ def iter_frames(
 def read_frames(path: str | Path, **kwargs) -> Batch:
     """All sampled frames of a (short) video at once; see iter_frames."""
     batches = list(iter_frames(path, **kwargs))
+    nexts = None if batches[0].next_frames is None else \
+        np.concatenate([b.next_frames for b in batches])
     return Batch(np.concatenate([b.frames for b in batches]),
                  np.concatenate([b.times for b in batches]),
-                 np.concatenate([b.indices for b in batches]))
+                 np.concatenate([b.indices for b in batches]), nexts)
 
 
 def write_video(path: str | Path, frames, fps: int, *, codec: str | None = None,

@@ -34,6 +34,7 @@ from glimpse.progress import progress_bar
 from glimpse.video import IMAGE_FPS, VideoError, iter_frames
 
 POOLED = "rgb_pooled"
+STREAMS = ("rgb", POOLED, "flow")
 
 
 @dataclass
@@ -92,15 +93,23 @@ def prefetched(items: Iterator, depth: int = 2) -> Iterator:
 class Featurizer:
     """The frozen backbone and the streams it makes from a video's sampled frames.
 
-    ``streams``: ``rgb`` (T, K, K, D) cubes, ``rgb_pooled`` (T, D) their spatial means.
+    ``streams``: ``rgb`` (T, K, K, D) cubes, ``rgb_pooled`` (T, D) their spatial means, ``flow``
+    (T, K, K, D) the backbone's cubes of the optical-flow image between each sampled frame and
+    the next decoded one (``glimpse.features.flow``).
     """
 
     def __init__(self, backbone: str = "efficientnet_lite0", *, weights=None, layer=None,
                  fps: float = 10.0, streams=("rgb",), batch_size: int = 32, device: str = "cpu",
-                 image_fps: float = IMAGE_FPS):
-        unknown = sorted(set(streams) - {"rgb", POOLED})
+                 image_fps: float = IMAGE_FPS, flow_preset: str = "medium"):
+        unknown = sorted(set(streams) - set(STREAMS))
         if unknown:
-            raise GlimpseError(f"unknown stream(s) {', '.join(unknown)}; choose from rgb, {POOLED}")
+            raise GlimpseError(f"unknown stream(s) {', '.join(unknown)}; choose from "
+                               f"{', '.join(STREAMS)}")
+        self.flow = None
+        if "flow" in streams:
+            from glimpse.features.flow import FlowImages
+
+            self.flow = FlowImages(flow_preset)
         self.net = Backbone(backbone, weights=weights, layer=layer).to(device)
         self.fps, self.streams, self.batch_size, self.device = fps, tuple(streams), batch_size, device
         self.image_fps = image_fps  # the rate of a folder of frame images
@@ -114,8 +123,9 @@ class Featurizer:
         """The featurizer that reproduces a run's features (``feature``: the store's shared spec;
         ``inputs``: the streams its model reads). Other backbone weights are refused."""
         layer = next(iter(inputs.values()))["layer"]
+        preset = inputs.get("flow", {}).get("flow", {}).get("preset", "medium")
         f = cls(feature["backbone"], weights=weights, layer=layer, fps=feature["fps"],
-                streams=tuple(inputs), device=device)
+                streams=tuple(inputs), device=device, flow_preset=preset)
         digest = f.feature["weights_digest"]
         if digest != feature["weights_digest"]:
             raise GlimpseError(f"the backbone weights ({digest}) are not the ones the run was "
@@ -135,13 +145,16 @@ class Featurizer:
         d = self.net.describe()
         specs = {"rgb": {"layer": d["layer"], "channels": d["channels"], "grid": self.grid},
                  POOLED: {"layer": d["layer"], "channels": d["channels"], "pooled": "spatial mean"}}
+        if self.flow is not None:
+            specs["flow"] = {**specs["rgb"], "flow": self.flow.describe()}
         return {s: specs[s] for s in self.streams}
 
     def _frames(self, path):
         """The sampled frames of ``path`` in batches; any decoding failure is a VideoError."""
         try:
             yield from iter_frames(path, fps=self.fps, size=(self.size, self.size),
-                                   batch_size=self.batch_size, image_fps=self.image_fps)
+                                   batch_size=self.batch_size, image_fps=self.image_fps,
+                                   pairs=self.flow is not None)
         except VideoError:
             raise
         except Exception as e:  # noqa: BLE001 - a bad file must read as a bad file
@@ -160,6 +173,9 @@ class Featurizer:
                 writer.append("rgb", cube.float().cpu().numpy())
             if POOLED in self.streams:
                 writer.append(POOLED, vec.float().cpu().numpy())
+            if self.flow is not None:
+                images = torch.from_numpy(self.flow(b.frames, b.next_frames)).to(self.device)
+                writer.append("flow", self.net(images).float().cpu().numpy())
             if masks is not None:
                 writer.append("masks", mask_grid(masks.frames(b.indices), self.grid))
             times.extend(round(float(t), 6) for t in b.times)
@@ -186,16 +202,18 @@ def shard_items(items: list, shard: tuple[int, int] | None) -> list:
 def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, layer=None,
             fps: float = 10.0, batch_size: int = 32, pooled: bool = False, root=None,
             device: str = "cpu", shard: tuple[int, int] | None = None,
-            image_fps: float = IMAGE_FPS, progress: bool = True) -> Summary:
+            image_fps: float = IMAGE_FPS, streams=("rgb",), flow_preset: str = "medium",
+            progress: bool = True) -> Summary:
     """Extract every video of ``data`` (folder or list file) into the store ``out``; with
     ``shard = (I, N)`` only the I-th of N disjoint parts, so N processes or machines can fill one
     store (on a shared filesystem) or N stores that ``FeatureStore.merge_from`` joins."""
     all_items, data_root = load_dataset(data, root)
     labels = label_map(all_items)  # from the whole dataset, so every shard agrees
     items = shard_items(all_items, shard)
-    streams = ("rgb", POOLED) if pooled else ("rgb",)
+    streams = tuple(dict.fromkeys([*streams, *([POOLED] if pooled else [])]))
     fz = Featurizer(backbone, weights=weights, layer=layer, fps=fps, streams=streams,
-                    batch_size=batch_size, device=device, image_fps=image_fps)
+                    batch_size=batch_size, device=device, image_fps=image_fps,
+                    flow_preset=flow_preset)
     store = FeatureStore(out)
     store.create_or_check(fz.feature, fz.stream_specs, list(labels),
                           source=str(Path(data_root).resolve()))
