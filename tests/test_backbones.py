@@ -106,3 +106,32 @@ def test_torchvision_backbone_needs_a_weights_file(tmp_path):
         Backbone("resnet9000")
     with pytest.raises(GlimpseError, match="no layer"):
         Backbone("efficientnet_lite0", layer="fc")
+
+
+def test_second_level_is_the_stride_16_stage_pooled_to_the_grid():
+    import torch.nn.functional as F
+
+    bb = Backbone("efficientnet_lite0", level2=True)
+    x = torch.randint(0, 255, (2, 256, 256, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        out = bb.levels(x)
+        n = bb.body.net
+        h = n.bn1(n.conv_stem(bb.preprocess(x)))
+        for block in list(n.blocks)[:5]:
+            h = block(h)
+        cube = bb(x)
+    assert h.shape[1:] == (112, 16, 16)
+    torch.testing.assert_close(out["level2"], F.avg_pool2d(h, 2).permute(0, 2, 3, 1))
+    torch.testing.assert_close(out["cube"], cube, rtol=0, atol=0)  # the same pass, bit for bit
+    assert out["level2"].shape == (2, 8, 8, 112)
+
+
+def test_vgg16_second_level_is_pool4_beside_conv5_3(tmp_path):
+    import torchvision.models as tvm
+
+    torch.save(tvm.vgg16(weights=None).state_dict(), tmp_path / "vgg.pth")
+    bb = Backbone("vgg16", weights=tmp_path / "vgg.pth", level2=True)
+    with torch.no_grad():
+        out = bb.levels(torch.randint(0, 255, (1, 224, 224, 3), dtype=torch.uint8))
+    assert bb.layer == "conv5_3" and bb.level2 == "pool4"
+    assert out["cube"].shape == out["level2"].shape == (1, 14, 14, 512)

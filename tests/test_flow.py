@@ -68,14 +68,20 @@ def test_flow_image_golden():
     assert img[3].tolist() == [64, 159, round(np.hypot(10, 5) * 255 / 20)]
 
 
-def test_extract_writes_a_flow_stream(tiny_synth, tmp_path):
+def test_extract_writes_flow_and_second_level_streams(tiny_synth, tmp_path):
+    """--streams rgb,flow --levels 2: float16 rgb, flow and rgb_level2, each (T, K, K, C) with
+    the same T and K; the manifest names layer, channels and grid of each; verify passes."""
     from glimpse.cli import main
     from glimpse.features.store import FeatureStore
 
     assert main(["extract", str(tiny_synth), str(tmp_path / "f"), "--fps", "0", "--streams",
-                 "rgb,flow", "--flow-preset", "ultrafast", "--quiet"]) == 0
+                 "rgb,flow", "--flow-preset", "ultrafast", "--levels", "2", "--quiet"]) == 0
     store = FeatureStore(tmp_path / "f")
-    assert set(store.streams) == {"rgb", "flow"}
+    assert set(store.streams) == {"rgb", "flow", "rgb_level2"}
+    assert store.streams["rgb_level2"] == {"layer": "blocks.4", "channels": 112, "grid": 8,
+                                           "resampled_from": 16}
+    level2 = store.entries()[0].stream("rgb_level2")
+    assert level2.dtype == np.float16 and level2.shape == (12, 8, 8, 112)
     assert store.streams["flow"]["flow"] == {"method": "DIS", "preset": "ultrafast", "bound": 20.0,
                                              "image": "u, v, magnitude"}
     e = store.entries()[0]

@@ -113,7 +113,7 @@ glimpse extract /tmp/synth /tmp/features
 glimpse extract ucf11/ feats/ --fps 0 --pooled
 glimpse extract list.txt feats/ --root videos/ --backbone inception_v3 --weights inception.pth
 glimpse extract ucf101/ feats/ --shard 0/4      # on machine 0 of 4 (1/4, 2/4, 3/4 on the others)
-glimpse extract /tmp/synth /tmp/features2 --streams rgb,flow   # + optical flow (papers 001, 003)""")
+glimpse extract /tmp/synth /tmp/features2 --streams rgb,flow --levels 2   # papers 001 and 003""")
     p.add_argument("data", type=Path, help="dataset folder (class/[group/]clip.ext) or list file")
     p.add_argument("out", type=Path, help="feature store folder (created, or resumed)")
     p.add_argument("--root", type=Path, help="root of the paths in a list file")
@@ -125,8 +125,12 @@ glimpse extract /tmp/synth /tmp/features2 --streams rgb,flow   # + optical flow 
     b.add_argument("--pooled", action="store_true",
                    help="also store the pooled vector (T, D): stream rgb_pooled")
     b.add_argument("--streams", type=lambda t: tuple(x for x in t.split(",") if x), default=("rgb",),
-                   help="comma-separated: rgb (default), rgb_pooled, flow (DIS optical flow to the "
-                        "next decoded frame, as an image through the same backbone)")
+                   help="comma-separated: rgb (default), rgb_pooled, rgb_level2 (as --levels 2), "
+                        "flow (DIS optical flow to the next decoded frame, as an image through "
+                        "the same backbone)")
+    b.add_argument("--levels", type=int, choices=[1, 2], default=1,
+                   help="2: also store an earlier layer (the stride-16 stage; vgg16: pool4) "
+                        "pooled to the same grid, stream rgb_level2 (paper 003)")
     b.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium"], default="medium",
                    help="DIS optical-flow preset (default medium)")
     s = p.add_argument_group("sampling")
@@ -161,7 +165,7 @@ def _extract(a):
     s = extract(a.data, a.out, backbone=a.backbone, weights=a.weights, layer=a.layer, fps=a.fps,
                 batch_size=a.batch_size, pooled=a.pooled, root=a.root, device=a.device,
                 shard=a.shard, image_fps=a.image_fps, streams=a.streams,
-                flow_preset=a.flow_preset, progress=not a.quiet)
+                flow_preset=a.flow_preset, levels=a.levels, progress=not a.quiet)
     print(f"{s.extracted} extracted, {s.skipped} already done, {len(s.failures)} failed "
           f"({s.frames} frames) -> {a.out}")
     if s.failures:

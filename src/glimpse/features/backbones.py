@@ -33,6 +33,7 @@ class BackboneSpec:
     std: tuple[float, float, float]
     channels: dict = field(default_factory=dict)  # layer -> D
     needs_weights_file: bool = True
+    level2: str | None = None  # an earlier layer (stride 16), the second level of paper 003
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -40,13 +41,14 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 SPECS = {
     "efficientnet_lite0": BackboneSpec("efficientnet_lite0", 256, ("conv_head",), (0.5, 0.5, 0.5),
-                                       (0.5, 0.5, 0.5), {"conv_head": 1280}, needs_weights_file=False),
+                                       (0.5, 0.5, 0.5), {"conv_head": 1280, "blocks.4": 112},
+                                       needs_weights_file=False, level2="blocks.4"),
     "googlenet": BackboneSpec("googlenet", 224, ("inception5b",), IMAGENET_MEAN, IMAGENET_STD,
-                              {"inception5b": 1024}),
+                              {"inception5b": 1024, "inception4e": 832}, level2="inception4e"),
     "inception_v3": BackboneSpec("inception_v3", 299, ("Mixed_7c",), IMAGENET_MEAN, IMAGENET_STD,
-                                 {"Mixed_7c": 2048}),
+                                 {"Mixed_7c": 2048, "Mixed_6e": 768}, level2="Mixed_6e"),
     "vgg16": BackboneSpec("vgg16", 224, ("conv5_3", "pool4"), IMAGENET_MEAN, IMAGENET_STD,
-                          {"conv5_3": 512, "pool4": 512}),
+                          {"conv5_3": 512, "pool4": 512}, level2="pool4"),
 }
 
 # torchvision graph nodes for the papers' layer names
@@ -129,12 +131,22 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
 
 
 class _EfficientNetFeatures(nn.Module):
-    def __init__(self, net: nn.Module):
+    """timm's forward_features, also keeping the output of stage 4 (stride 16) when asked."""
+
+    def __init__(self, net: nn.Module, keep_level2: bool = False):
         super().__init__()
-        self.net = net
+        self.net, self.keep_level2 = net, keep_level2
 
     def forward(self, x):
-        return {"conv_head": self.net.forward_features(x)}
+        n = self.net
+        out = {}
+        x = n.bn1(n.conv_stem(x))
+        for i, block in enumerate(n.blocks):
+            x = block(x)
+            if i == 4 and self.keep_level2:
+                out["blocks.4"] = x
+        out["conv_head"] = n.bn2(n.conv_head(x))
+        return out
 
 
 def _torchvision_model(name: str, weights: Path) -> nn.Module:
@@ -167,7 +179,7 @@ class Backbone(nn.Module):
     """
 
     def __init__(self, name: str = "efficientnet_lite0", *, weights: str | Path | None = None,
-                 layer: str | None = None):
+                 layer: str | None = None, level2: bool = False):
         super().__init__()
         if name not in SPECS:
             raise GlimpseError(f"unknown backbone '{name}'; choose from {', '.join(SPECS)}")
@@ -184,16 +196,23 @@ class Backbone(nn.Module):
         elif self.spec.needs_weights_file:
             raise GlimpseError(f"backbone {name} needs --weights FILE: a local torchvision state "
                                f"dict (glimpse never downloads weights)")
+        self.level2 = self.spec.level2 if level2 else None
+        if level2 and self.level2 == self.layer:
+            raise GlimpseError(f"--layer {self.layer} is {name}'s second level itself; keep the "
+                               f"default layer to store both levels")
         if name == "efficientnet_lite0":
             self.weights_path = weights or efficientnet_lite0_weights_path()
-            self.body = _EfficientNetFeatures(fold_batchnorm(build_efficientnet_lite0(weights).eval()))
+            self.body = _EfficientNetFeatures(fold_batchnorm(build_efficientnet_lite0(weights).eval()),
+                                              keep_level2=level2)
         else:
             from torchvision.models.feature_extraction import create_feature_extractor
 
             self.weights_path = weights
             model = fold_batchnorm(_torchvision_model(name, weights).eval())
-            node = _VGG16_NODES.get(self.layer, self.layer)
-            self.body = create_feature_extractor(model.eval(), {node: self.layer})
+            nodes = {_VGG16_NODES.get(self.layer, self.layer): self.layer}
+            if self.level2:
+                nodes[_VGG16_NODES.get(self.level2, self.level2)] = self.level2
+            self.body = create_feature_extractor(model.eval(), nodes)
         self.register_buffer("mean", torch.tensor(self.spec.mean).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("std", torch.tensor(self.spec.std).view(1, 3, 1, 1) * 255.0)
         self.eval().requires_grad_(False)
@@ -220,3 +239,19 @@ class Backbone(nn.Module):
         if pooled:
             return cube, fmap.mean(dim=(2, 3))
         return cube
+
+    def levels(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One pass -> {"cube": (B, K, K, D), "pooled": (B, D), and with level2 "level2":
+        (B, K, K, D2), the earlier layer average-pooled to the same K x K grid}."""
+        maps = self.body(self.preprocess(frames))
+        fmap = maps[self.layer]
+        out = {"cube": fmap.permute(0, 2, 3, 1), "pooled": fmap.mean(dim=(2, 3))}
+        if self.level2:
+            K = fmap.shape[-1]
+            early = torch.nn.functional.adaptive_avg_pool2d(maps[self.level2], K)
+            out["level2"] = early.permute(0, 2, 3, 1)
+        return out
+
+    def describe_level2(self) -> dict:
+        """The stream spec of the second level (its layer, channels and native grid)."""
+        return {"layer": self.level2, "channels": self.spec.channels[self.level2]}

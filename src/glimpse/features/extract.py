@@ -34,7 +34,8 @@ from glimpse.progress import progress_bar
 from glimpse.video import IMAGE_FPS, VideoError, iter_frames
 
 POOLED = "rgb_pooled"
-STREAMS = ("rgb", POOLED, "flow")
+LEVEL2 = "rgb_level2"
+STREAMS = ("rgb", POOLED, LEVEL2, "flow")
 
 
 @dataclass
@@ -93,9 +94,11 @@ def prefetched(items: Iterator, depth: int = 2) -> Iterator:
 class Featurizer:
     """The frozen backbone and the streams it makes from a video's sampled frames.
 
-    ``streams``: ``rgb`` (T, K, K, D) cubes, ``rgb_pooled`` (T, D) their spatial means, ``flow``
-    (T, K, K, D) the backbone's cubes of the optical-flow image between each sampled frame and
-    the next decoded one (``glimpse.features.flow``).
+    ``streams``: ``rgb`` (T, K, K, D) cubes, ``rgb_pooled`` (T, D) their spatial means,
+    ``rgb_level2`` (T, K, K, D2) an earlier layer of the same pass (the backbone's stride-16
+    stage; VGG16: pool4) average-pooled to the same K x K grid (paper 003's second level),
+    ``flow`` (T, K, K, D) the backbone's cubes of the optical-flow image between each sampled
+    frame and the next decoded one (``glimpse.features.flow``).
     """
 
     def __init__(self, backbone: str = "efficientnet_lite0", *, weights=None, layer=None,
@@ -110,19 +113,22 @@ class Featurizer:
             from glimpse.features.flow import FlowImages
 
             self.flow = FlowImages(flow_preset)
-        self.net = Backbone(backbone, weights=weights, layer=layer).to(device)
+        self.net = Backbone(backbone, weights=weights, layer=layer,
+                            level2=LEVEL2 in streams).to(device)
         self.fps, self.streams, self.batch_size, self.device = fps, tuple(streams), batch_size, device
         self.image_fps = image_fps  # the rate of a folder of frame images
         self.size = self.net.spec.input_size
         with torch.inference_mode():
-            self.grid = int(self.net(torch.zeros(1, self.size, self.size, 3, dtype=torch.uint8))
-                            .shape[1])
+            probe = self.net.body(self.net.preprocess(
+                torch.zeros(1, self.size, self.size, 3, dtype=torch.uint8)))
+        self.grid = int(probe[self.net.layer].shape[-1])
+        self.level2_grid = int(probe[self.net.level2].shape[-1]) if self.net.level2 else None
 
     @classmethod
     def for_run(cls, feature: dict, inputs: dict, *, weights=None, device="cpu") -> "Featurizer":
         """The featurizer that reproduces a run's features (``feature``: the store's shared spec;
         ``inputs``: the streams its model reads). Other backbone weights are refused."""
-        layer = next(iter(inputs.values()))["layer"]
+        layer = next(v["layer"] for k, v in inputs.items() if k != LEVEL2)
         preset = inputs.get("flow", {}).get("flow", {}).get("preset", "medium")
         f = cls(feature["backbone"], weights=weights, layer=layer, fps=feature["fps"],
                 streams=tuple(inputs), device=device, flow_preset=preset)
@@ -147,6 +153,9 @@ class Featurizer:
                  POOLED: {"layer": d["layer"], "channels": d["channels"], "pooled": "spatial mean"}}
         if self.flow is not None:
             specs["flow"] = {**specs["rgb"], "flow": self.flow.describe()}
+        if self.net.level2:
+            specs[LEVEL2] = {**self.net.describe_level2(), "grid": self.grid,
+                             "resampled_from": self.level2_grid}
         return {s: specs[s] for s in self.streams}
 
     def _frames(self, path):
@@ -167,12 +176,10 @@ class Featurizer:
         masks when given); returns the meta fields ``frames``, ``times``, ``source_frames``."""
         times, index = [], []
         for b in prefetched(self._frames(path)):
-            x = torch.from_numpy(b.frames).to(self.device)
-            cube, vec = self.net(x, pooled=True)
-            if "rgb" in self.streams:
-                writer.append("rgb", cube.float().cpu().numpy())
-            if POOLED in self.streams:
-                writer.append(POOLED, vec.float().cpu().numpy())
+            out = self.net.levels(torch.from_numpy(b.frames).to(self.device))
+            for name, key in (("rgb", "cube"), (POOLED, "pooled"), (LEVEL2, "level2")):
+                if name in self.streams:
+                    writer.append(name, out[key].float().cpu().numpy())
             if self.flow is not None:
                 images = torch.from_numpy(self.flow(b.frames, b.next_frames)).to(self.device)
                 writer.append("flow", self.net(images).float().cpu().numpy())
@@ -203,14 +210,17 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
             fps: float = 10.0, batch_size: int = 32, pooled: bool = False, root=None,
             device: str = "cpu", shard: tuple[int, int] | None = None,
             image_fps: float = IMAGE_FPS, streams=("rgb",), flow_preset: str = "medium",
-            progress: bool = True) -> Summary:
+            levels: int = 1, progress: bool = True) -> Summary:
     """Extract every video of ``data`` (folder or list file) into the store ``out``; with
     ``shard = (I, N)`` only the I-th of N disjoint parts, so N processes or machines can fill one
     store (on a shared filesystem) or N stores that ``FeatureStore.merge_from`` joins."""
     all_items, data_root = load_dataset(data, root)
     labels = label_map(all_items)  # from the whole dataset, so every shard agrees
     items = shard_items(all_items, shard)
-    streams = tuple(dict.fromkeys([*streams, *([POOLED] if pooled else [])]))
+    if levels not in (1, 2):
+        raise GlimpseError(f"--levels must be 1 or 2, got {levels}")
+    streams = tuple(dict.fromkeys([*streams, *([POOLED] if pooled else []),
+                                   *([LEVEL2] if levels == 2 else [])]))
     fz = Featurizer(backbone, weights=weights, layer=layer, fps=fps, streams=streams,
                     batch_size=batch_size, device=device, image_fps=image_fps,
                     flow_preset=flow_preset)
