@@ -139,6 +139,9 @@ glimpse extract /tmp/synth /tmp/features2 --streams rgb,flow --levels 2   # pape
                    help="frame rate of clips given as folders of frame images (JHMDB: "
                         "<class>/<clip>/00001.png); default 30")
     s.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument("--workers", type=_positive, default=1,
+                   help="decoding (and flow) processes feeding the CNN (default 1: a thread); the "
+                        "features are the same bit for bit")
     p.add_argument("--shard", type=_shard,
                    help="I/N: only the I-th (0-based) of N disjoint parts of the dataset, so N "
                         "processes or machines fill one store, or N stores that 'glimpse store "
@@ -165,7 +168,8 @@ def _extract(a):
     s = extract(a.data, a.out, backbone=a.backbone, weights=a.weights, layer=a.layer, fps=a.fps,
                 batch_size=a.batch_size, pooled=a.pooled, root=a.root, device=a.device,
                 shard=a.shard, image_fps=a.image_fps, streams=a.streams,
-                flow_preset=a.flow_preset, levels=a.levels, progress=not a.quiet)
+                flow_preset=a.flow_preset, levels=a.levels, workers=a.workers,
+                progress=not a.quiet)
     print(f"{s.extracted} extracted, {s.skipped} already done, {len(s.failures)} failed "
           f"({s.frames} frames) -> {a.out}")
     if s.failures:

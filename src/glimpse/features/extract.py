@@ -16,8 +16,9 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
+import numpy as np
 import torch
 
 from glimpse import GlimpseError
@@ -31,7 +32,7 @@ from glimpse.features.store import (
     write_json_atomic,
 )
 from glimpse.progress import progress_bar
-from glimpse.video import IMAGE_FPS, VideoError, iter_frames
+from glimpse.video import IMAGE_FPS, Batch, VideoError, iter_frames
 
 POOLED = "rgb_pooled"
 LEVEL2 = "rgb_level2"
@@ -158,41 +159,157 @@ class Featurizer:
                              "resampled_from": self.level2_grid}
         return {s: specs[s] for s in self.streams}
 
-    def _frames(self, path):
-        """The sampled frames of ``path`` in batches; any decoding failure is a VideoError."""
+    @property
+    def decoder(self) -> "Decoder":
+        return Decoder(fps=self.fps, size=self.size, batch_size=self.batch_size,
+                       image_fps=self.image_fps,
+                       flow_preset=self.flow.preset if self.flow is not None else None)
+
+    @torch.inference_mode()
+    def write_batch(self, writer: EntryWriter, b: Batch, flow_images: np.ndarray | None,
+                    masks: ActorMasks | None) -> None:
+        """One decoded batch (and its flow images) -> every stream's chunk, plus the K x K actor
+        masks when given."""
+        out = self.net.levels(torch.from_numpy(b.frames).to(self.device))
+        for name, key in (("rgb", "cube"), (POOLED, "pooled"), (LEVEL2, "level2")):
+            if name in self.streams:
+                writer.append(name, out[key].float().cpu().numpy())
+        if self.flow is not None:
+            images = torch.from_numpy(flow_images).to(self.device)
+            writer.append("flow", self.net(images).float().cpu().numpy())
+        if masks is not None:
+            writer.append("masks", mask_grid(masks.frames(b.indices), self.grid))
+
+    def featurize(self, path, writer: EntryWriter, *, masks: ActorMasks | None = None) -> dict:
+        """Stream one video through decode (in a thread) -> CNN into ``writer``; returns the meta
+        fields ``frames``, ``times``, ``source_frames``."""
+        meta = VideoMeta(path, self.image_fps)
+        for b, flow_images in prefetched(self.decoder(path)):
+            self.write_batch(writer, b, flow_images, masks)
+            meta.add(b)
+        return meta.fields()
+
+
+class VideoMeta:
+    """The per-frame fields of an entry's meta.json, gathered batch by batch."""
+
+    def __init__(self, path, image_fps: float):
+        self.path, self.image_fps = Path(path), image_fps
+        self.times: list[float] = []
+        self.index: list[int] = []
+
+    def add(self, b: Batch) -> None:
+        self.times.extend(round(float(t), 6) for t in b.times)
+        self.index.extend(int(i) for i in b.indices)
+
+    def fields(self) -> dict:
+        meta = {"frames": len(self.times), "times": self.times, "source_frames": self.index}
+        if self.path.is_dir():
+            meta["image_fps"] = self.image_fps
+        return meta
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """Decoding (and optical flow) of one video, batch by batch: what runs in a thread or in a
+    worker process, apart from the CNN. Picklable."""
+
+    fps: float
+    size: int
+    batch_size: int
+    image_fps: float
+    flow_preset: str | None = None
+
+    def __call__(self, path) -> Iterator[tuple[Batch, np.ndarray | None]]:
+        """(batch of sampled frames, their flow images or None); any decoding failure is a
+        VideoError."""
+        flow = None
+        if self.flow_preset is not None:
+            from glimpse.features.flow import FlowImages
+
+            flow = FlowImages(self.flow_preset)
         try:
-            yield from iter_frames(path, fps=self.fps, size=(self.size, self.size),
-                                   batch_size=self.batch_size, image_fps=self.image_fps,
-                                   pairs=self.flow is not None)
+            for b in iter_frames(path, fps=self.fps, size=(self.size, self.size),
+                                 batch_size=self.batch_size, image_fps=self.image_fps,
+                                 pairs=flow is not None):
+                yield b, (flow(b.frames, b.next_frames) if flow is not None else None)
         except VideoError:
             raise
         except Exception as e:  # noqa: BLE001 - a bad file must read as a bad file
             raise VideoError(path, f"{e.__class__.__name__}: {e}") from None
 
-    @torch.inference_mode()
-    def featurize(self, path, writer: EntryWriter, *, masks: ActorMasks | None = None,
-                  on_frames: Callable[[int], None] | None = None) -> dict:
-        """Stream ``path`` through decode -> CNN into ``writer`` (every stream, plus K x K actor
-        masks when given); returns the meta fields ``frames``, ``times``, ``source_frames``."""
-        times, index = [], []
-        for b in prefetched(self._frames(path)):
-            out = self.net.levels(torch.from_numpy(b.frames).to(self.device))
-            for name, key in (("rgb", "cube"), (POOLED, "pooled"), (LEVEL2, "level2")):
-                if name in self.streams:
-                    writer.append(name, out[key].float().cpu().numpy())
-            if self.flow is not None:
-                images = torch.from_numpy(self.flow(b.frames, b.next_frames)).to(self.device)
-                writer.append("flow", self.net(images).float().cpu().numpy())
-            if masks is not None:
-                writer.append("masks", mask_grid(masks.frames(b.indices), self.grid))
-            times.extend(round(float(t), 6) for t in b.times)
-            index.extend(int(i) for i in b.indices)
-            if on_frames:
-                on_frames(len(b.times))
-        meta = {"frames": len(times), "times": times, "source_frames": index}
-        if Path(path).is_dir():
-            meta["image_fps"] = self.image_fps
-        return meta
+
+def _decode_videos(decoder: Decoder, jobs, put) -> None:
+    """Decode each (video number, path) of ``jobs``: put ("batch", v, (batch, flow images)) for
+    each batch, then ("end", v, None) or ("error", v, reason); anything else that goes wrong
+    (not the video's fault) is put as ("fatal", v, exception) and stops."""
+    for v, path in jobs:
+        try:
+            for got in decoder(path):
+                put(("batch", v, got))
+            put(("end", v, None))
+        except VideoError as e:
+            put(("error", v, e.reason))
+        except Exception as e:  # noqa: BLE001 - handed to the main process, which raises it
+            put(("fatal", v, e))
+            return
+
+
+def _worker(decoder: Decoder, jobs, out) -> None:
+    """A decoding process: videos from the ``jobs`` queue until a None."""
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)  # the CNN in the main process has the cores
+    except ImportError:
+        pass
+    _decode_videos(decoder, iter(jobs.get, None), out.put)
+
+
+def _messages(decoder: Decoder, items, workers: int) -> Iterator[tuple]:
+    """("batch" | "end" | "error", video number, payload) for every video of ``items``: from one
+    background thread (workers <= 1), or from ``workers`` processes decoding videos side by side
+    (a video's batches always arrive in order)."""
+    jobs = [(v, it.path) for v, it in enumerate(items)]
+    if workers <= 1:
+        q: queue.Queue = queue.Queue(maxsize=4)
+        thread = threading.Thread(target=_decode_videos, args=(decoder, jobs, q.put), daemon=True)
+        thread.start()
+        for _ in range(len(jobs)):
+            while True:
+                msg = q.get()
+                yield msg
+                if msg[0] != "batch":
+                    break
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # never fork a process that holds torch's thread pools
+    job_q, out_q = ctx.Queue(), ctx.Queue(maxsize=2 * workers)
+    for j in jobs:
+        job_q.put(j)
+    for _ in range(workers):
+        job_q.put(None)
+    procs = [ctx.Process(target=_worker, args=(decoder, job_q, out_q), daemon=True)
+             for _ in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        done = 0
+        while done < len(jobs):
+            try:
+                msg = out_q.get(timeout=5)
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs):
+                    raise GlimpseError("the decoding worker processes died (out of memory?); "
+                                       "run again with fewer --workers") from None
+                continue
+            done += msg[0] != "batch"
+            yield msg
+    finally:
+        for p in procs:
+            p.terminate()
+            p.join(timeout=5)
 
 
 def shard_items(items: list, shard: tuple[int, int] | None) -> list:
@@ -210,10 +327,12 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
             fps: float = 10.0, batch_size: int = 32, pooled: bool = False, root=None,
             device: str = "cpu", shard: tuple[int, int] | None = None,
             image_fps: float = IMAGE_FPS, streams=("rgb",), flow_preset: str = "medium",
-            levels: int = 1, progress: bool = True) -> Summary:
+            levels: int = 1, workers: int = 1, progress: bool = True) -> Summary:
     """Extract every video of ``data`` (folder or list file) into the store ``out``; with
     ``shard = (I, N)`` only the I-th of N disjoint parts, so N processes or machines can fill one
-    store (on a shared filesystem) or N stores that ``FeatureStore.merge_from`` joins."""
+    store (on a shared filesystem) or N stores that ``FeatureStore.merge_from`` joins. With
+    ``workers`` > 1, decoding (and optical flow) runs in that many processes feeding the CNN;
+    the features are the same bit for bit."""
     all_items, data_root = load_dataset(data, root)
     labels = label_map(all_items)  # from the whole dataset, so every shard agrees
     items = shard_items(all_items, shard)
@@ -233,24 +352,38 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     todo = [it for it in items if not store.has(entry_id(it.relpath))]
     summary.skipped = len(items) - len(todo)
     bar = progress_bar(total=len(todo), unit="video", desc="extract", enabled=progress)
-
-    def count(n):
-        summary.frames += n
-        bar.set_postfix(frames=summary.frames, refresh=False)
-
+    open_: dict[int, tuple] = {}  # video number -> (writer, masks, meta) while it streams in
     try:
-        for item in todo:
-            try:
-                with store.writer(entry_id(item.relpath)) as w:
+        for kind, v, payload in _messages(fz.decoder, todo, workers):
+            if kind == "fatal":
+                raise payload
+            item = todo[v]
+            if kind == "batch":
+                if v not in open_:
                     masks = ActorMasks(item.mask_path) if item.mask_path is not None else None
-                    meta = fz.featurize(item.path, w, masks=masks, on_frames=count)
-                    w.commit({"path": item.relpath, "label": item.label,
-                              "label_index": labels[item.label], "group": item.group, **meta})
+                    open_[v] = (store.writer(entry_id(item.relpath)), masks,
+                                VideoMeta(item.path, image_fps))
+                writer, masks, meta = open_[v]
+                b, flow_images = payload
+                fz.write_batch(writer, b, flow_images, masks)
+                meta.add(b)
+                summary.frames += len(b.times)
+                bar.set_postfix(frames=summary.frames, refresh=False)
+                continue
+            writer, _, meta = open_.pop(v, (None, None, None))
+            if kind == "end":
+                writer.commit({"path": item.relpath, "label": item.label,
+                               "label_index": labels[item.label], "group": item.group,
+                               **meta.fields()})
                 summary.extracted += 1
-            except VideoError as e:
-                summary.failures[item.relpath] = e.reason
+            else:
+                if writer is not None:
+                    writer.abort()
+                summary.failures[item.relpath] = payload
             bar.update(1)
     finally:
+        for writer, _, _ in open_.values():  # interrupted: nothing half-written stays
+            writer.abort()
         bar.close()
     name = "failures.json" if shard is None else f"failures-shard-{shard[0]}-of-{shard[1]}.json"
     write_json_atomic(Path(out) / name, summary.failures)
