@@ -5,6 +5,10 @@ already in memory), a plain PyTorch eager loop over the same frames (NCHW, torch
 same batch size: the baseline), and the whole `extract` (decode + CNN + store). Goals: whole
 extraction >= 2x the eager loop, and within 20% of the CNN alone.
 
+Then the two-stream figures on the SynthActions clips: frames per second of DIS optical flow
+alone (decoded pairs -> flow images, no CNN), of ``extract --streams rgb,flow`` (two CNN passes a
+frame), and ``--workers 2`` against ``--workers 1`` for rgb+flow, all in the same run.
+
     python benchmarks/extract.py [--clips 12] [--frames 40] [--batch-size 32]
 """
 
@@ -93,6 +97,34 @@ def main():
             print(f"  whole extraction  {whole:8.1f} frames/s (model build included)")
             print(f"  ratio whole / eager baseline = {whole / eager:.2f}  (goal >= 2.0)")
             print(f"  ratio whole / CNN alone      = {whole / cnn:.2f}  (goal >= 0.8)")
+        two_streams(tmp, synth, a.batch_size)
+
+
+def two_streams(tmp: Path, synth, batch: int):
+    from glimpse.features.flow import FlowImages
+
+    flow = FlowImages("medium")
+    t, n = time.perf_counter(), 0
+    for p in synth:
+        for b in iter_frames(p, fps=0, size=(256, 256), pairs=True, batch_size=batch):
+            flow(b.frames, b.next_frames)
+            n += len(b.frames)
+    flow_fps = n / (time.perf_counter() - t)
+    runs = {}
+    for name, kw in (("rgb", dict(streams=("rgb",))),
+                     ("rgb+flow, 1 worker", dict(streams=("rgb", "flow"), workers=1)),
+                     ("rgb+flow, 2 workers", dict(streams=("rgb", "flow"), workers=2))):
+        t = time.perf_counter()
+        s = extract(tmp / "synth", tmp / f"two-{len(runs)}", fps=0, batch_size=batch,
+                    progress=False, **kw)
+        runs[name] = s.frames / (time.perf_counter() - t)
+    print(f"\ntwo streams, SynthActions every frame ({n} frames):")
+    print(f"  DIS flow alone (decode + flow images)  {flow_fps:8.1f} frames/s")
+    for name, fps in runs.items():
+        print(f"  extract {name:<24}     {fps:8.1f} frames/s")
+    print(f"  ratio rgb+flow / rgb                   = {runs['rgb+flow, 1 worker'] / runs['rgb']:.2f}")
+    print(f"  ratio --workers 2 / --workers 1        = "
+          f"{runs['rgb+flow, 2 workers'] / runs['rgb+flow, 1 worker']:.2f}")
 
 
 if __name__ == "__main__":
