@@ -33,6 +33,7 @@ from glimpse.compare import compare_correct, run_correct  # noqa: E402
 from glimpse.config import TrainConfig  # noqa: E402
 from glimpse.evaluate import evaluate_run  # noqa: E402
 from glimpse.features.extract import extract  # noqa: E402
+from glimpse.models import model_options  # noqa: E402
 from glimpse.probe import run_probe  # noqa: E402
 from glimpse.synth import PRESETS, generate  # noqa: E402
 from glimpse.train import train  # noqa: E402
@@ -113,7 +114,8 @@ def run_row(row: Row, seed: int, video_rule: str, out: Path, tc: TrainConfig) ->
                       test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
                       log=lambda *_: None)
     else:
-        train(out / "features", run, row.model, {"hidden": HIDDEN, **dict(row.options)},
+        hidden = {"hidden": HIDDEN} if "hidden" in model_options(row.model) else {}
+        train(out / "features", run, row.model, {**hidden, **dict(row.options)},
               replace(tc, seed=seed, split_seed=seed), progress=False, log=lambda *_: None)
         m = evaluate_run(run, video_rule=video_rule, progress=False)
     correct = run_correct(run, video_rule=video_rule)
