@@ -143,8 +143,6 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
     """Evaluate the best checkpoint of ``run`` on a split; writes metrics.json and predictions."""
     if video_rule not in VIDEO_RULES:
         raise GlimpseError(f"--video-rule must be one of {VIDEO_RULES}, got '{video_rule}'")
-    if clip_rule is not None:
-        check_rule(clip_rule)
     loaded = load_run(run, device=device)
     cfg, model = loaded.config, loaded.model
     store = open_store(features or cfg["features"], cfg, f"run {run}")

@@ -188,19 +188,6 @@ class Run:
             raise GlimpseError(f"{self.root} has no split.json; it is not a complete run folder")
         return json.loads(self.split_path.read_text())
 
-    def best_info(self) -> dict:
-        """{"epoch", "val", "digest"} of the best checkpoint (no tensors loaded)."""
-        from safetensors import safe_open
-
-        self._require_best()
-        try:
-            with safe_open(str(self.best_path), framework="pt") as f:
-                meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
-        except Exception as e:  # noqa: BLE001
-            raise GlimpseError(f"cannot read checkpoint {self.best_path} ({e.__class__.__name__}: "
-                               f"{e})") from None
-        return {**meta, "digest": file_digest(self.best_path)}
-
     def _require_best(self) -> None:
         self.config  # noqa: B018 - refuses old or foreign folders first
         if not self.best_path.exists():

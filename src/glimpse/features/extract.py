@@ -5,9 +5,10 @@ written on disk; ``extract`` (a dataset into a store) and ``predict`` (one new v
 it, so a prediction sees exactly the features training saw. Memory does not grow with a video's
 length: at most a few batches of frames and features are held at once.
 
-Decoding runs in a background thread and overlaps with the CNN (PyAV releases the GIL), so
-extraction runs at about the CNN's own speed. Each video is cut into batches from its own first
-frame, so a resumed run computes bit-identical features to an uninterrupted one.
+Decoding runs in a background thread (or ``workers`` processes) and overlaps with the CNN (PyAV
+releases the GIL), so extraction runs at about the CNN's own speed. Each video is cut into
+batches from its own first frame, so a resumed run computes bit-identical features to an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -48,50 +49,6 @@ class Summary:
     failures: dict = field(default_factory=dict)  # relpath -> reason
 
 
-def prefetched(items: Iterator, depth: int = 2) -> Iterator:
-    """Run the iterator ``items`` in a background thread, ``depth`` items ahead of the consumer;
-    its exceptions are raised in the consumer. Leaving early stops the thread."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(msg) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(msg, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run():
-        try:
-            for x in items:
-                if not put(("item", x)):
-                    break
-            else:
-                put(("end", None))
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer
-            put(("error", e))
-        finally:
-            close = getattr(items, "close", None)
-            if close:
-                close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, x = q.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise x
-            yield x
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-
-
 class Featurizer:
     """The frozen backbone and the streams it makes from a video's sampled frames.
 
@@ -116,6 +73,7 @@ class Featurizer:
             self.flow = FlowImages(flow_preset)
         self.net = Backbone(backbone, weights=weights, layer=layer,
                             level2=LEVEL2 in streams).to(device)
+        self.described = self.net.describe()  # hashes the weights file: once, not per use
         self.fps, self.streams, self.batch_size, self.device = fps, tuple(streams), batch_size, device
         self.image_fps = image_fps  # the rate of a folder of frame images
         self.size = self.net.spec.input_size
@@ -128,7 +86,8 @@ class Featurizer:
     @classmethod
     def for_run(cls, feature: dict, inputs: dict, *, weights=None, device="cpu") -> "Featurizer":
         """The featurizer that reproduces a run's features (``feature``: the store's shared spec;
-        ``inputs``: the streams its model reads). Other backbone weights are refused."""
+        ``inputs``: the streams its model reads). Other backbone weights, or features this
+        version would compute differently, are refused."""
         layer = next(v["layer"] for k, v in inputs.items() if k != LEVEL2)
         preset = inputs.get("flow", {}).get("flow", {}).get("preset", "medium")
         f = cls(feature["backbone"], weights=weights, layer=layer, fps=feature["fps"],
@@ -138,18 +97,21 @@ class Featurizer:
             raise GlimpseError(f"the backbone weights ({digest}) are not the ones the run was "
                                f"trained on ({feature['weights_digest']}); pass the same --weights "
                                f"file")
+        if f.feature != feature or f.stream_specs != inputs:
+            raise GlimpseError(f"this glimpse featurizes {f.stream_specs} but the run was trained "
+                               f"on {inputs}")
         return f
 
     @property
     def feature(self) -> dict:
         """What the store's manifest records for all streams; a run refuses other features."""
-        d = self.net.describe()
+        d = self.described
         return {"backbone": d["backbone"], "input_size": d["input_size"],
                 "weights_digest": d["weights_digest"], "fps": self.fps, "dtype": "float16"}
 
     @property
     def stream_specs(self) -> dict:
-        d = self.net.describe()
+        d = self.described
         specs = {"rgb": {"layer": d["layer"], "channels": d["channels"], "grid": self.grid},
                  POOLED: {"layer": d["layer"], "channels": d["channels"], "pooled": "spatial mean"}}
         if self.flow is not None:
@@ -184,9 +146,15 @@ class Featurizer:
         """Stream one video through decode (in a thread) -> CNN into ``writer``; returns the meta
         fields ``frames``, ``times``, ``source_frames``."""
         meta = VideoMeta(path, self.image_fps)
-        for b, flow_images in prefetched(self.decoder(path)):
-            self.write_batch(writer, b, flow_images, masks)
-            meta.add(b)
+        for kind, _, payload in _messages(self.decoder, [path], workers=1):
+            if kind == "batch":
+                b, flow_images = payload
+                self.write_batch(writer, b, flow_images, masks)
+                meta.add(b)
+            elif kind == "error":
+                raise VideoError(path, payload)
+            elif kind == "fatal":
+                raise payload
         return meta.fields()
 
 
@@ -266,11 +234,11 @@ def _worker(decoder: Decoder, jobs, out) -> None:
     _decode_videos(decoder, iter(jobs.get, None), out.put)
 
 
-def _messages(decoder: Decoder, items, workers: int) -> Iterator[tuple]:
-    """("batch" | "end" | "error", video number, payload) for every video of ``items``: from one
-    background thread (workers <= 1), or from ``workers`` processes decoding videos side by side
-    (a video's batches always arrive in order)."""
-    jobs = [(v, it.path) for v, it in enumerate(items)]
+def _messages(decoder: Decoder, paths, workers: int) -> Iterator[tuple]:
+    """("batch" | "end" | "error" | "fatal", video number, payload) for every video of ``paths``:
+    from one background thread (workers <= 1), or from ``workers`` processes decoding videos
+    side by side (a video's batches always arrive in order)."""
+    jobs = list(enumerate(paths))
     if workers <= 1:
         q: queue.Queue = queue.Queue(maxsize=4)
         thread = threading.Thread(target=_decode_videos, args=(decoder, jobs, q.put), daemon=True)
@@ -354,7 +322,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     bar = progress_bar(total=len(todo), unit="video", desc="extract", enabled=progress)
     open_: dict[int, tuple] = {}  # video number -> (writer, masks, meta) while it streams in
     try:
-        for kind, v, payload in _messages(fz.decoder, todo, workers):
+        for kind, v, payload in _messages(fz.decoder, [it.path for it in todo], workers):
             if kind == "fatal":
                 raise payload
             item = todo[v]

@@ -72,5 +72,5 @@ def build_model(cfg: ModelConfig) -> ActionModel:
     if missing:
         raise GlimpseError(f"model '{cfg.name}' reads stream(s) {', '.join(missing)}, which the "
                            f"config's inputs lack")
-    options = cls.Config(**{k: v for k, v in model_options(cfg.name, cfg.options).items()})
-    return cls(num_classes=cfg.num_classes, inputs=cfg.inputs, cfg=options)
+    return cls(num_classes=cfg.num_classes, inputs=cfg.inputs,
+               cfg=cls.Config(**model_options(cfg.name, cfg.options)))
