@@ -106,8 +106,8 @@ def two_streams(tmp: Path, synth, batch: int):
     flow = FlowImages("medium")
     t, n = time.perf_counter(), 0
     for p in synth:
-        for b in iter_frames(p, fps=0, size=(256, 256), pairs=True, batch_size=batch):
-            flow(b.frames, b.next_frames)
+        for b in iter_frames(p, fps=0, size=(256, 256), successors=1, batch_size=batch):
+            flow(b.frames, b.successors[:, 0])
             n += len(b.frames)
     flow_fps = n / (time.perf_counter() - t)
     runs = {}

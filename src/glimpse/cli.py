@@ -133,6 +133,13 @@ glimpse extract /tmp/synth /tmp/features2 --streams rgb,flow --levels 2   # pape
                         "pooled to the same grid, stream rgb_level2 (paper 003)")
     b.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium"], default="medium",
                    help="DIS optical-flow preset (default medium)")
+    b.add_argument("--flow-weights", type=Path,
+                   help="your flow network: a torchvision ResNet state dict whose first "
+                        "convolution takes 2L channels (L stacked flow fields, TSN's layout); "
+                        "default: the flow image through the RGB backbone")
+    b.add_argument("--flow-stack", type=_positive,
+                   help="L, the stacked flow fields the --flow-weights network reads (default: "
+                        "read from its first convolution; checked against it when given)")
     s = p.add_argument_group("sampling")
     s.add_argument("--fps", type=_nonnegative, default=10.0, help="frames per second (0 = every frame)")
     s.add_argument("--image-fps", type=_number(float, lambda v: v > 0, "a rate > 0"), default=30.0,
@@ -169,7 +176,7 @@ def _extract(a):
                 batch_size=a.batch_size, pooled=a.pooled, root=a.root, device=a.device,
                 shard=a.shard, image_fps=a.image_fps, streams=a.streams,
                 flow_preset=a.flow_preset, levels=a.levels, workers=a.workers,
-                progress=not a.quiet)
+                flow_weights=a.flow_weights, flow_stack=a.flow_stack, progress=not a.quiet)
     print(f"{s.extracted} extracted, {s.skipped} already done, {len(s.failures)} failed "
           f"({s.frames} frames) -> {a.out}")
     if s.failures:
@@ -397,6 +404,8 @@ glimpse predict runs/structured clip.mp4 --json > clip.json""")
                    help="also write the attention over the video: .gif, .webp, .mp4, .webm, "
                         "or .png for a still strip")
     p.add_argument("--weights", type=Path, help="backbone weights file, if the run's needs one")
+    p.add_argument("--flow-weights", type=Path,
+                   help="the flow network's weights file, if the run's flow stream came from one")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_predict)
 
@@ -407,7 +416,8 @@ def _predict(a):
     from glimpse.predict import describe_attention, predict_video
 
     _check_device(a.device)
-    r = predict_video(a.run, a.video, weights=a.weights, device=a.device)
+    r = predict_video(a.run, a.video, weights=a.weights, flow_weights=a.flow_weights,
+                      device=a.device)
     if a.overlay:
         from glimpse.viz.animate import write_overlay
 

@@ -20,12 +20,14 @@ from glimpse.features.store import FeatureStore
 from glimpse.run import load_run
 
 
-def predict_video(run, video, *, weights=None, device="cpu", batch_size: int = 16) -> dict:
+def predict_video(run, video, *, weights=None, flow_weights=None, device="cpu",
+                  batch_size: int = 16) -> dict:
     """Label, class scores and per-frame attention of one video under the run's best model."""
     loaded = load_run(run, device=device)
     cfg, model = loaded.config, loaded.model
     inputs = cfg["model"]["inputs"]
-    fz = Featurizer.for_run(cfg["feature"], inputs, weights=weights, device=device)
+    fz = Featurizer.for_run(cfg["feature"], inputs, weights=weights, flow_weights=flow_weights,
+                            device=device)
     T, stride = cfg["train"]["clip_len"], cfg["train"]["stride"]
     with tempfile.TemporaryDirectory(prefix="glimpse-predict-") as tmp:
         store = FeatureStore(tmp)

@@ -46,8 +46,10 @@ class Batch:
     frames: np.ndarray  # (n, H, W, 3) uint8 RGB
     times: np.ndarray  # (n,) float64 seconds from the first frame
     indices: np.ndarray  # (n,) int64 index of the decoded source frame
-    next_frames: np.ndarray | None = None  # with pairs=True: (n, H, W, 3) the decoded frame
-    #                                         after each source frame (the last: itself)
+    # with successors = L > 0: (n, L, H, W, 3) the L decoded frames that follow each source frame
+    # (past the video's end: its last frame again) and their source indices (n, L)
+    successors: np.ndarray | None = None
+    successor_indices: np.ndarray | None = None
 
 
 def _open(path: Path):
@@ -107,6 +109,22 @@ def _decoded(path: Path, container) -> Iterator[tuple[av.VideoFrame, float]]:
                                f"declares")
 
 
+def _lookahead(decoded, n: int) -> Iterator[tuple[av.VideoFrame, float, int, list]]:
+    """(frame, time, index, the next ``n`` (frame, index) pairs, the video's last repeated past
+    its end) for every decoded frame: at most n + 1 frames are held."""
+    window: list = []
+    for idx, (frame, t) in enumerate(decoded):
+        window.append((frame, t, idx))
+        if len(window) > n:
+            head = window.pop(0)
+            yield (*head, [(f, i) for f, _, i in window])
+    while window:
+        head = window.pop(0)
+        rest = [(f, i) for f, _, i in window]
+        last = rest[-1] if rest else (head[0], head[2])
+        yield (*head, rest + [last] * (n - len(rest)))
+
+
 def iter_frames(
     path: str | Path,
     *,
@@ -114,12 +132,13 @@ def iter_frames(
     size: tuple[int, int] | None = None,
     batch_size: int = 32,
     image_fps: float = IMAGE_FPS,
-    pairs: bool = False,
+    successors: int = 0,
 ) -> Iterator[Batch]:
     """Stream RGB frames of ``path`` (a video file or a frame folder played at ``image_fps``)
-    sampled at ``fps``, resized to ``size = (width, height)``. With ``pairs``, each batch also
-    holds the decoded frame that follows each sampled frame's source frame (for optical flow
-    between consecutive frames at the original rate; the last frame is paired with itself).
+    sampled at ``fps``, resized to ``size = (width, height)``. With ``successors = L``, each
+    batch also holds the L decoded frames that follow each sampled frame's source frame (for
+    optical flow between consecutive frames at the original rate, L stacked fields as TSN
+    feeds a flow network; past the video's end the last frame repeats, i.e. zero flow).
 
     Raises VideoError for a missing, empty or undecodable file, no video stream, or zero frames.
     A file that decodes part-way and then fails raises after the frames that did decode.
@@ -129,12 +148,14 @@ def iter_frames(
         raise GlimpseError(f"fps must be >= 0, got {fps}")
     if image_fps <= 0:
         raise GlimpseError(f"image fps must be > 0, got {image_fps}")
+    if successors < 0:
+        raise GlimpseError(f"successors must be >= 0, got {successors}")
     if path.is_dir():
         container, decoded = None, _images(path, image_fps)
     else:
         container = _open(path)
         decoded = _decoded(path, container)
-    frames, times, indices, nexts = [], [], [], []
+    frames, times, indices, nexts, next_idx = [], [], [], [], []
     emitted = 0
 
     def convert(frame):
@@ -144,53 +165,46 @@ def iter_frames(
                               interpolation="AREA").to_ndarray()
 
     def flush():
-        nonlocal frames, times, indices, nexts, emitted
+        nonlocal frames, times, indices, nexts, next_idx, emitted
         out = Batch(np.stack(frames), np.asarray(times, np.float64), np.asarray(indices, np.int64),
-                    np.stack(nexts) if pairs else None)
+                    np.stack(nexts) if successors else None,
+                    np.asarray(next_idx, np.int64) if successors else None)
         emitted += len(frames)
-        frames, times, indices, nexts = [], [], [], []
+        frames, times, indices, nexts, next_idx = [], [], [], [], []
         return out
 
-    def emit(arr, t, idx, nxt):
+    def emit(arr, t, idx, after):
         frames.append(arr), times.append(t), indices.append(idx)
-        if pairs:
-            nexts.append(nxt)
+        if successors:
+            nexts.append(np.stack([convert(f) for f, _ in after]))
+            next_idx.append([i for _, i in after])
 
-    t0 = None
     next_k = 0  # index of the next target time next_k / fps
-    prev = None  # (frame, time, index) of the latest decoded frame not yet superseded
-    pending = None  # pairs at fps 0: the previous frame, emitted once its successor is decoded
+    prev = None  # (frame, time, index, successors) of the latest decoded frame not yet superseded
+    t0 = None
     eps = 1e-6
     try:
-        for idx, (frame, t) in enumerate(decoded):
+        for frame, t, idx, after in _lookahead(decoded, successors):
             t0 = t if t0 is None else t0
             t -= t0
-            if fps == 0 and not pairs:
-                emit(convert(frame), t, idx, None)
-            elif fps == 0:
-                if pending is not None:
-                    emit(convert(pending[0]), pending[1], pending[2], convert(frame))
-                pending = (frame, t, idx)
+            if fps == 0:
+                emit(convert(frame), t, idx, after)
             elif prev is not None:
-                arr = nxt = None  # the previous frame is shown at every target before this frame
+                arr = None  # the previous frame is shown at every target before this frame
                 while next_k / fps < t - eps:
                     arr = convert(prev[0]) if arr is None else arr
-                    nxt = convert(frame) if pairs and nxt is None else nxt
-                    emit(arr, next_k / fps, prev[2], nxt)
+                    emit(arr, next_k / fps, prev[2], prev[3])
                     next_k += 1
                     if len(frames) == batch_size:
                         yield flush()
-            prev = (frame, t, idx)
+            prev = (frame, t, idx, after)
             if len(frames) >= batch_size:
                 yield flush()
-        if pending is not None:
-            arr = convert(pending[0])
-            emit(arr, pending[1], pending[2], arr)
         if fps != 0 and prev is not None:
             arr = None
             while next_k / fps <= prev[1] + eps:
                 arr = convert(prev[0]) if arr is None else arr
-                emit(arr, next_k / fps, prev[2], arr)
+                emit(arr, next_k / fps, prev[2], prev[3])
                 next_k += 1
                 if len(frames) == batch_size:
                     yield flush()
@@ -206,11 +220,10 @@ def iter_frames(
 def read_frames(path: str | Path, **kwargs) -> Batch:
     """All sampled frames of a (short) video at once; see iter_frames."""
     batches = list(iter_frames(path, **kwargs))
-    nexts = None if batches[0].next_frames is None else \
-        np.concatenate([b.next_frames for b in batches])
-    return Batch(np.concatenate([b.frames for b in batches]),
-                 np.concatenate([b.times for b in batches]),
-                 np.concatenate([b.indices for b in batches]), nexts)
+    cat = (lambda name: None if getattr(batches[0], name) is None else
+           np.concatenate([getattr(b, name) for b in batches]))
+    return Batch(cat("frames"), cat("times"), cat("indices"), cat("successors"),
+                 cat("successor_indices"))
 
 
 def write_video(path: str | Path, frames, fps: int, *, codec: str | None = None,

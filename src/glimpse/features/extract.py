@@ -56,24 +56,37 @@ class Featurizer:
     ``rgb_level2`` (T, K, K, D2) an earlier layer of the same pass (the backbone's stride-16
     stage; VGG16: pool4) average-pooled to the same K x K grid (paper 003's second level),
     ``flow`` (T, K, K, D) the backbone's cubes of the optical-flow image between each sampled
-    frame and the next decoded one (``glimpse.features.flow``).
+    frame and the next decoded one (``glimpse.features.flow``), or, with ``flow_weights``, the
+    user's flow network's cubes of the L stacked fields from each sampled frame on
+    (``glimpse.features.flownet``).
     """
 
     def __init__(self, backbone: str = "efficientnet_lite0", *, weights=None, layer=None,
                  fps: float = 10.0, streams=("rgb",), batch_size: int = 32, device: str = "cpu",
-                 image_fps: float = IMAGE_FPS, flow_preset: str = "medium"):
+                 image_fps: float = IMAGE_FPS, flow_preset: str = "medium",
+                 flow_weights=None, flow_stack: int | None = None):
         unknown = sorted(set(streams) - set(STREAMS))
         if unknown:
             raise GlimpseError(f"unknown stream(s) {', '.join(unknown)}; choose from "
                                f"{', '.join(STREAMS)}")
-        self.flow = None
+        self.flow = self.flownet = None
         if "flow" in streams:
             from glimpse.features.flow import FlowImages
 
             self.flow = FlowImages(flow_preset)
+            if flow_weights is not None:
+                from glimpse.features.flownet import FlowNet
+
+                self.flownet = FlowNet(flow_weights, flow_stack).to(device)
+        if (flow_weights is not None or flow_stack is not None) and self.flownet is None:
+            raise GlimpseError("--flow-weights / --flow-stack need the flow stream "
+                               "(--streams ...,flow)")
         self.net = Backbone(backbone, weights=weights, layer=layer,
                             level2=LEVEL2 in streams).to(device)
         self.described = self.net.describe()  # hashes the weights file: once, not per use
+        self.flow_described = None if self.flow is None else {
+            **self.flow.describe(),
+            **({"image": "u, v stacked", **self.flownet.describe()} if self.flownet else {})}
         self.fps, self.streams, self.batch_size, self.device = fps, tuple(streams), batch_size, device
         self.image_fps = image_fps  # the rate of a folder of frame images
         self.size = self.net.spec.input_size
@@ -84,14 +97,20 @@ class Featurizer:
         self.level2_grid = int(probe[self.net.level2].shape[-1]) if self.net.level2 else None
 
     @classmethod
-    def for_run(cls, feature: dict, inputs: dict, *, weights=None, device="cpu") -> "Featurizer":
+    def for_run(cls, feature: dict, inputs: dict, *, weights=None, flow_weights=None,
+                device="cpu") -> "Featurizer":
         """The featurizer that reproduces a run's features (``feature``: the store's shared spec;
         ``inputs``: the streams its model reads). Other backbone weights, or features this
         version would compute differently, are refused."""
-        layer = next(v["layer"] for k, v in inputs.items() if k != LEVEL2)
-        preset = inputs.get("flow", {}).get("flow", {}).get("preset", "medium")
+        flow = inputs.get("flow", {}).get("flow", {})
+        layer = next((v["layer"] for k, v in inputs.items()
+                      if k != LEVEL2 and not (k == "flow" and flow.get("network"))), None)
+        if flow.get("network") and flow_weights is None:
+            raise GlimpseError(f"the run reads flow from a {flow['network']} flow network "
+                               f"(weights {flow['weights_digest']}): pass its --flow-weights file")
         f = cls(feature["backbone"], weights=weights, layer=layer, fps=feature["fps"],
-                streams=tuple(inputs), device=device, flow_preset=preset)
+                streams=tuple(inputs), device=device, flow_preset=flow.get("preset", "medium"),
+                flow_weights=flow_weights if flow.get("network") else None)
         digest = f.feature["weights_digest"]
         if digest != feature["weights_digest"]:
             raise GlimpseError(f"the backbone weights ({digest}) are not the ones the run was "
@@ -114,8 +133,11 @@ class Featurizer:
         d = self.described
         specs = {"rgb": {"layer": d["layer"], "channels": d["channels"], "grid": self.grid},
                  POOLED: {"layer": d["layer"], "channels": d["channels"], "pooled": "spatial mean"}}
-        if self.flow is not None:
-            specs["flow"] = {**specs["rgb"], "flow": self.flow.describe()}
+        if self.flownet is not None:
+            specs["flow"] = {"layer": "layer4", "channels": self.flownet.channels,
+                             "grid": self.grid, "flow": self.flow_described}
+        elif self.flow is not None:
+            specs["flow"] = {**specs["rgb"], "flow": self.flow_described}
         if self.net.level2:
             specs[LEVEL2] = {**self.net.describe_level2(), "grid": self.grid,
                              "resampled_from": self.level2_grid}
@@ -125,7 +147,8 @@ class Featurizer:
     def decoder(self) -> "Decoder":
         return Decoder(fps=self.fps, size=self.size, batch_size=self.batch_size,
                        image_fps=self.image_fps,
-                       flow_preset=self.flow.preset if self.flow is not None else None)
+                       flow_preset=self.flow.preset if self.flow is not None else None,
+                       flow_stack=self.flownet.stack if self.flownet is not None else None)
 
     @torch.inference_mode()
     def write_batch(self, writer: EntryWriter, b: Batch, flow_images: np.ndarray | None,
@@ -138,7 +161,8 @@ class Featurizer:
                 writer.append(name, out[key].float().cpu().numpy())
         if self.flow is not None:
             images = torch.from_numpy(flow_images).to(self.device)
-            writer.append("flow", self.net(images).float().cpu().numpy())
+            cube = self.flownet(images, self.grid) if self.flownet is not None else self.net(images)
+            writer.append("flow", cube.float().cpu().numpy())
         if masks is not None:
             writer.append("masks", mask_grid(masks.frames(b.indices), self.grid))
 
@@ -187,20 +211,28 @@ class Decoder:
     batch_size: int
     image_fps: float
     flow_preset: str | None = None
+    flow_stack: int | None = None  # a flow network's L; None: the 3-channel flow image
 
     def __call__(self, path) -> Iterator[tuple[Batch, np.ndarray | None]]:
-        """(batch of sampled frames, their flow images or None); any decoding failure is a
-        VideoError."""
+        """(batch of sampled frames, their flow images / stacks or None); any decoding failure
+        is a VideoError."""
         flow = None
         if self.flow_preset is not None:
             from glimpse.features.flow import FlowImages
 
             flow = FlowImages(self.flow_preset)
+        cache: dict = {}  # this video's flow fields, shared by overlapping stacks
         try:
             for b in iter_frames(path, fps=self.fps, size=(self.size, self.size),
                                  batch_size=self.batch_size, image_fps=self.image_fps,
-                                 pairs=flow is not None):
-                yield b, (flow(b.frames, b.next_frames) if flow is not None else None)
+                                 successors=0 if flow is None else self.flow_stack or 1):
+                if flow is None:
+                    yield b, None
+                elif self.flow_stack is None:
+                    yield b, flow(b.frames, b.successors[:, 0])
+                else:
+                    yield b, flow.stacks(b.frames, b.indices, b.successors, b.successor_indices,
+                                         cache)
         except VideoError:
             raise
         except Exception as e:  # noqa: BLE001 - a bad file must read as a bad file
@@ -295,7 +327,8 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
             fps: float = 10.0, batch_size: int = 32, pooled: bool = False, root=None,
             device: str = "cpu", shard: tuple[int, int] | None = None,
             image_fps: float = IMAGE_FPS, streams=("rgb",), flow_preset: str = "medium",
-            levels: int = 1, workers: int = 1, progress: bool = True) -> Summary:
+            levels: int = 1, workers: int = 1, flow_weights=None, flow_stack: int | None = None,
+            progress: bool = True) -> Summary:
     """Extract every video of ``data`` (folder or list file) into the store ``out``; with
     ``shard = (I, N)`` only the I-th of N disjoint parts, so N processes or machines can fill one
     store (on a shared filesystem) or N stores that ``FeatureStore.merge_from`` joins. With
@@ -310,7 +343,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                                    *([LEVEL2] if levels == 2 else [])]))
     fz = Featurizer(backbone, weights=weights, layer=layer, fps=fps, streams=streams,
                     batch_size=batch_size, device=device, image_fps=image_fps,
-                    flow_preset=flow_preset)
+                    flow_preset=flow_preset, flow_weights=flow_weights, flow_stack=flow_stack)
     store = FeatureStore(out)
     store.create_or_check(fz.feature, fz.stream_specs, list(labels),
                           source=str(Path(data_root).resolve()))
