@@ -147,16 +147,23 @@ def test_flow_network_reads_its_architecture_and_stack(tmp_path):
         FlowNet(tmp_path / "bad.pt")
 
 
-def test_extract_with_a_flow_network(tiny_synth, tmp_path, capsys):
+def test_extract_train_predict_with_a_flow_network(tmp_path, capsys):
     """--flow-weights FILE --flow-stack 2: the flow stream is the network's layer4, on the RGB
-    stream's grid; the manifest names the network, its stack and digest; verify passes; the
-    flag without the flow stream is one line."""
+    stream's grid; the manifest names the network, its stack and digest; verify passes; a model
+    trained on --stream flow predicts a new video given the same --flow-weights, and refuses
+    without them; the flag without the flow stream is one line."""
     from glimpse.cli import main
     from glimpse.features.store import FeatureStore
+    from glimpse.synth import SynthConfig, generate
+    from glimpse.synth.scene import Difficulty
 
+    data = tmp_path / "videos"
+    generate(data, SynthConfig(classes=2, groups=3, clips_per_group=1, frames=8, width=64,
+                               height=64, seed=2, difficulty=Difficulty(distractors=0)),
+             jobs=1, progress=False)
     weights = _flow_resnet(tmp_path / "flow.pt", stack=2)
     out = tmp_path / "f"
-    assert main(["extract", str(tiny_synth), str(out), "--fps", "5", "--streams", "rgb,flow",
+    assert main(["extract", str(data), str(out), "--fps", "0", "--streams", "rgb,flow",
                  "--flow-preset", "ultrafast", "--flow-weights", str(weights), "--flow-stack",
                  "2", "--quiet"]) == 0
     store = FeatureStore(out)
@@ -164,9 +171,17 @@ def test_extract_with_a_flow_network(tiny_synth, tmp_path, capsys):
     assert spec["layer"] == "layer4" and spec["channels"] == 512 and spec["grid"] == 8
     assert spec["flow"]["network"] == "resnet18" and spec["flow"]["stack"] == 2
     e = store.entries()[0]
-    assert e.stream("flow").shape[:3] == e.stream("rgb").shape[:3]
-    assert e.stream("flow").shape[3] == 512
+    assert e.stream("flow").shape == (8, 8, 8, 512) and e.stream("rgb").shape[:3] == (8, 8, 8)
     assert main(["store", "verify", str(out)]) == 0
-    assert main(["extract", str(tiny_synth), str(tmp_path / "g"), "--flow-weights",
+    run = tmp_path / "run"
+    assert main(["train", str(out), "--out", str(run), "--model", "avgpool", "--stream", "flow",
+                 "--hidden", "8", "--epochs", "1", "--clip-len", "4", "--stride", "4",
+                 "--quiet"]) == 0
+    video = next(data.rglob("*.avi"))
+    assert main(["predict", str(run), str(video), "--flow-weights", str(weights)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run), str(video)]) != 0
+    assert "pass its --flow-weights file" in capsys.readouterr().err
+    assert main(["extract", str(data), str(tmp_path / "g"), "--flow-weights",
                  str(weights)]) != 0
     assert "need the flow stream" in capsys.readouterr().err

@@ -275,3 +275,29 @@ def test_lstm_gradcheck():
     w0 = torch.nn.Parameter(lstm.cells[0].weight.detach().clone())
     b0 = torch.nn.Parameter(lstm.cells[0].bias.detach().clone())
     assert torch.autograd.gradcheck(run, (x, w0, b0))
+
+
+CUBE_MODELS = [n for n in MODELS if "stream" in model_options(n)]
+
+
+@pytest.mark.parametrize("name", CUBE_MODELS)
+def test_a_one_cube_model_reads_flow_or_both_streams(name):
+    """--stream flow reads the flow cube alone; rgb+flow both side by side (D + D' channels);
+    only the named streams are asked of the store; an unknown stream is one line."""
+    D2 = 5
+    inputs = {"rgb": INPUTS["rgb"], "flow": {"layer": "y", "channels": D2, "grid": K}}
+    small = {k: v for k, v in {"hidden": 8, "block_count": 2}.items() if k in model_options(name)}
+    batch = {**_batch(), "flow": torch.randn(B, T, K, K, D2)}
+    flow_only = build_model(ModelConfig(name, C, {"flow": inputs["flow"]},
+                                        {**small, "stream": "flow"}))
+    assert flow_only.streams == ("flow",)
+    assert flow_only(batch).scores.shape == (B, T, C)
+    both = build_model(ModelConfig(name, C, inputs, {**small, "stream": "rgb+flow"}))
+    assert both.streams == ("rgb", "flow") and both.cube(batch).shape == (B, T, K, K, D + D2)
+    out = both(batch)
+    assert out.scores.shape == (B, T, C)
+    sum(both.loss(out, batch).values()).backward()
+    with pytest.raises(GlimpseError, match="is not one of rgb, flow, rgb_level2"):
+        build_model(ModelConfig(name, C, inputs, {**small, "stream": "depth"}))
+    with pytest.raises(GlimpseError, match="reads stream"):
+        build_model(ModelConfig(name, C, {"rgb": inputs["rgb"]}, {**small, "stream": "flow"}))

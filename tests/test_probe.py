@@ -34,6 +34,20 @@ def test_video_vector_golden(tmp_path):
     np.testing.assert_allclose(video_vector(e, actor=True), [6, 2, 4, 2, 2, 4])
 
 
+def test_video_vector_of_two_streams_is_both_vectors(tmp_path):
+    store = FeatureStore(tmp_path)
+    streams = {**STREAMS, "flow": {**STREAMS["rgb"], "layer": "flow"}}
+    store.create_or_check(FEATURE, streams, ["a"])
+    rgb = np.zeros((2, 1, 1, 3), np.float32)
+    rgb[1] = 2.0
+    flow = np.full((2, 1, 1, 3), 5.0, np.float32)
+    store.write_entry("v", _meta(2, "a", 0, "g1"), {"rgb": rgb, "flow": flow})
+    e = store.entry("v")
+    np.testing.assert_allclose(video_vector(e, stream="flow"), [5, 5, 5, 0, 0, 0])
+    np.testing.assert_allclose(video_vector(e, stream="rgb+flow"),
+                               [1, 1, 1, 1, 1, 1, 5, 5, 5, 0, 0, 0])
+
+
 def test_probe_separates_separable_classes(tmp_path):
     store = FeatureStore(tmp_path / "store")
     store.create_or_check(FEATURE, STREAMS, ["a", "b"])
@@ -50,3 +64,5 @@ def test_probe_separates_separable_classes(tmp_path):
     assert len(rows) == 5 and rows[0].startswith("video,label,predicted")
     with pytest.raises(GlimpseError, match="no actor masks"):
         run_probe(tmp_path / "store", tmp_path / "p2", actor=True, log=lambda *_: None)
+    with pytest.raises(GlimpseError, match="reads cube stream.s. flow, which"):
+        run_probe(tmp_path / "store", tmp_path / "p3", stream="flow", log=lambda *_: None)

@@ -255,7 +255,7 @@ def _store_verify(a):
 
 # -- train ----------------------------------------------------------------------------------
 MODEL_FLAGS = ("hidden", "layers", "dropout", "frame_aware", "lam", "block_count", "block_side",
-               "block_stride")  # each sets the model option of the same name, where it has one
+               "block_stride", "stream")  # each sets the model option of the same name, where it has one
 
 
 def _model_defaults() -> str:
@@ -278,6 +278,7 @@ glimpse train /tmp/features --model structured --out runs/structured
 glimpse train feats/ --model structured --lam 0 --out runs/classic      # paper 000's classic attention
 glimpse train feats/ --model structured --block-side 4 --block-stride 2 --out runs/overlap
 glimpse train feats/ --model soft --epochs 20 --batch-size 64 --lr 1e-3 --out runs/soft
+glimpse train feats2/ --model avgpool --stream rgb+flow --out runs/avgpool-two-stream
 glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend a finished run""")
     p.epilog += "\n\nmodels, the streams they read and their options (paper defaults):\n" + \
         _model_defaults() + "\nAn option a model does not have is refused."
@@ -290,6 +291,9 @@ glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend
     m.add_argument("--layers", type=_positive, help="LSTM layers")
     m.add_argument("--dropout", type=_number(float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
                    help="dropout on non-recurrent connections")
+    m.add_argument("--stream",
+                   help="the cube stream(s) a one-cube model reads: rgb (default), flow, "
+                        "rgb_level2, or several joined by + (rgb+flow: side by side)")
     m.add_argument("--frame-aware", action="store_const", const=True,
                    help="structured: attention also sees the current frame (paper 000 sec. 4.4)")
     r = p.add_argument_group("attention penalty")
@@ -472,11 +476,15 @@ def _add_probe(sub):
                 "model", """
 glimpse probe data/features --out runs/probe                     # mean + std of pooled features
 glimpse probe data/features --actor --out runs/probe-actor       # only the actor's cells
+glimpse probe data/features2 --stream flow --out runs/probe-flow  # what the flow stream holds
 glimpse compare runs/probe runs/structured                       # a model against the probe""")
     p.add_argument("features", type=Path)
     p.add_argument("--out", type=Path, required=True, help="probe folder (metrics, predictions)")
     p.add_argument("--actor", action="store_true",
                    help="pool only the cells the actor covers (ideal attention; needs masks)")
+    p.add_argument("--stream", default="rgb",
+                   help="cube stream(s): rgb (default), flow, rgb_level2, or several joined by + "
+                        "(their vectors concatenated)")
     p.add_argument("--split-seed", type=int, default=d.split_seed, help="as for train")
     p.add_argument("--test-fraction", type=_fraction, default=d.test_fraction)
     p.add_argument("--val-fraction", type=_fraction, default=d.val_fraction)
@@ -486,7 +494,7 @@ glimpse compare runs/probe runs/structured                       # a model again
 def _probe(a):
     from glimpse.probe import run_probe
 
-    m = run_probe(a.features, a.out, actor=a.actor, split_seed=a.split_seed,
+    m = run_probe(a.features, a.out, actor=a.actor, stream=a.stream, split_seed=a.split_seed,
                   test_fraction=a.test_fraction, val_fraction=a.val_fraction)
     print(f"{m['model']} on test ({m['num_videos']} videos): top-1 {m['top1']:.3f}  top-5 "
           f"{m['top5']:.3f}  (weight decay {m['weight_decay']:g} chosen on validation)")

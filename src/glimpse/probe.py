@@ -4,6 +4,8 @@ row beside every model (a model below the probe on its own features is a defect 
 Each video becomes one vector: the mean and the standard deviation over its frames of the
 pooled feature (the spatial mean of the ``rgb`` cube, or, with ``actor=True``, the mean over
 only the cells the actor covers in each frame: ideal attention, where the store has masks).
+``stream`` picks another cube (``flow``, ``rgb_level2``) or several joined by ``+``, whose
+vectors are concatenated (``rgb+flow``: what both streams together are worth).
 A multinomial logistic regression (L2-regularized, full-batch L-BFGS on standardized inputs) is
 fitted on the training videos for each weight decay of a small grid, the decay is chosen on the
 validation videos, and the test videos are scored. Splits are the same group-disjoint draws as
@@ -30,10 +32,14 @@ from glimpse.metrics import confusion_matrix, per_class_accuracy, topk_accuracy
 DECAYS = (1e-4, 1e-3, 1e-2, 1e-1)
 
 
-def video_vector(entry, *, actor: bool = False) -> np.ndarray:
+def video_vector(entry, *, actor: bool = False, stream: str = "rgb") -> np.ndarray:
     """(2 D,): mean and std over frames of the pooled feature (over the actor's cells only with
-    ``actor``; a frame where the actor covers no cell is skipped)."""
-    cube = entry.stream("rgb").astype(np.float32)  # (T, K, K, D)
+    ``actor``; a frame where the actor covers no cell is skipped); for ``a+b`` the streams'
+    vectors one after the other."""
+    if "+" in stream:
+        return np.concatenate([video_vector(entry, actor=actor, stream=s)
+                               for s in stream.split("+")])
+    cube = entry.stream(stream).astype(np.float32)  # (T, K, K, D)
     T, K, _, D = cube.shape
     cube = cube.reshape(T, K * K, D)
     if actor:
@@ -69,10 +75,14 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, C: int, decay: float, *, step
     return W.detach(), b.detach()
 
 
-def run_probe(features, out, *, actor: bool = False, split_seed: int = 0,
+def run_probe(features, out, *, actor: bool = False, stream: str = "rgb", split_seed: int = 0,
               test_fraction: float = 0.4, val_fraction: float = 0.2, log=print) -> dict:
     """Fit and score the probe on the store ``features``; writes the probe folder ``out``."""
     store = FeatureStore(features)
+    missing = [s for s in stream.split("+") if s not in store.streams or s == "rgb_pooled"]
+    if missing:
+        raise GlimpseError(f"the probe reads cube stream(s) {', '.join(missing)}, which "
+                           f"{store.root} lacks (it has {', '.join(store.streams)})")
     split = split_store(store, test_fraction=test_fraction, val_fraction=val_fraction,
                         seed=split_seed)
     if not split["train"] or not split["val"] or not split["test"]:
@@ -81,7 +91,7 @@ def run_probe(features, out, *, actor: bool = False, split_seed: int = 0,
     parts = {}
     for name in ("train", "val", "test"):
         entries = [store.entry(i) for i in split[name]]
-        parts[name] = (entries, torch.from_numpy(np.stack([video_vector(e, actor=actor)
+        parts[name] = (entries, torch.from_numpy(np.stack([video_vector(e, actor=actor, stream=stream)
                                                            for e in entries])),
                        torch.tensor([e.label_index for e in entries]))
     mu = parts["train"][1].mean(0)
@@ -101,7 +111,8 @@ def run_probe(features, out, *, actor: bool = False, split_seed: int = 0,
     y = y.numpy()
     pred = scores.argmax(1)
     conf = confusion_matrix(pred, y, C)
-    metrics = {"model": "linear probe" + (" (actor cells)" if actor else ""), "split": "test",
+    metrics = {"model": "linear probe" + (" (actor cells)" if actor else "")
+               + ("" if stream == "rgb" else f" on {stream}"), "split": "test",
                "video_rule": "one vector per video", "weight_decay": decay, "val_top1": val_acc,
                "num_videos": len(y), "top1": float((pred == y).mean()),
                "top5": topk_accuracy(scores, y, 5),
@@ -110,7 +121,8 @@ def run_probe(features, out, *, actor: bool = False, split_seed: int = 0,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "probe.json", {"features": str(Path(features).resolve()),
-                                           "actor": actor, "split_seed": split_seed,
+                                           "actor": actor, "stream": stream,
+                                           "split_seed": split_seed,
                                            "test_fraction": test_fraction,
                                            "val_fraction": val_fraction, "decays": DECAYS})
     write_json_atomic(out / "split.json", split)

@@ -42,15 +42,16 @@ def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=g).tolist()
 
 
-def model_inputs(store: FeatureStore, name: str) -> dict:
-    """The store's specs of the streams model ``name`` reads; a missing stream is one line."""
-    cls = model_class(name)
-    missing = [s for s in cls.streams if s not in store.streams]
+def model_inputs(store: FeatureStore, name: str, options: dict) -> dict:
+    """The store's specs of the streams model ``name`` with ``options`` reads; a missing stream
+    is one line."""
+    streams = model_class(name).reads(model_options(name, options))
+    missing = [s for s in streams if s not in store.streams]
     if missing:
         raise GlimpseError(f"model '{name}' reads stream(s) {', '.join(missing)}, which "
                            f"{store.root} lacks (it has {', '.join(store.streams)}); extract them "
                            f"first (e.g. 'glimpse extract DATA STORE --pooled' for rgb_pooled)")
-    return {s: store.streams[s] for s in cls.streams}
+    return {s: store.streams[s] for s in streams}
 
 
 def validate(model, entries, tc: TrainConfig, labels: list[str], device) -> dict:
@@ -66,7 +67,8 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     paper's defaults) on the store ``features``; returns the best validation record."""
     store = FeatureStore(features)
     labels = store.labels
-    mc = ModelConfig(model, len(labels), model_inputs(store, model), model_options(model, options))
+    mc = ModelConfig(model, len(labels), model_inputs(store, model, options),
+                     model_options(model, options))
     config = {"format": RUN_FORMAT, "model": mc.to_dict(), "train": tc.to_dict(),
               "feature": store.feature, "labels": labels,
               "features": str(Path(features).resolve())}

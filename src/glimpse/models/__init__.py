@@ -68,7 +68,7 @@ class ModelConfig:
 
 def build_model(cfg: ModelConfig) -> ActionModel:
     cls = model_class(cfg.name)
-    missing = [s for s in cls.streams if s not in cfg.inputs]
+    missing = [s for s in cls.reads(cfg.options) if s not in cfg.inputs]
     if missing:
         raise GlimpseError(f"model '{cfg.name}' reads stream(s) {', '.join(missing)}, which the "
                            f"config's inputs lack")

@@ -4,7 +4,9 @@ report never ask which model they hold.
 A model:
 
 - declares the feature-store ``streams`` it reads (``rgb`` (T, K, K, D) cubes, ``rgb_pooled``
-  (T, D) vectors, ...) and whether its loss ``needs_actor`` masks;
+  (T, D) vectors, ...) and whether its loss ``needs_actor`` masks; a model on one cube may take
+  a ``stream`` option instead (``rgb``, ``flow``, ``rgb_level2``, or several joined by ``+``,
+  concatenated on the channel axis), so every such model runs on flow as well as on RGB;
 - has a ``Config`` dataclass of its options with its paper's defaults (saved in the run's
   config.json, so the config records only what applies to the model);
 - maps ``forward(batch) -> ModelOutput``, where ``batch`` holds each declared stream as
@@ -17,8 +19,10 @@ A model:
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
+from glimpse import GlimpseError
 from glimpse.losses import sequence_cross_entropy
 from glimpse.models.output import ModelOutput, check_rule, clip_score
 
@@ -28,6 +32,33 @@ class ActionModel(nn.Module):
     streams: tuple[str, ...] = ("rgb",)
     needs_actor: bool = False
     prediction: str = "mean"
+
+    @classmethod
+    def reads(cls, options: dict) -> tuple[str, ...]:
+        """The store streams a model with these options reads: its ``stream`` option's, where it
+        has one, else its class's ``streams``."""
+        if "stream" not in options:
+            return cls.streams
+        names = tuple(s.strip() for s in str(options["stream"]).split("+"))
+        bad = [s for s in names if s not in CUBE_STREAMS]
+        if bad or len(set(names)) != len(names):
+            raise GlimpseError(f"stream '{options['stream']}' is not one of {', '.join(CUBE_STREAMS)}"
+                               f" or several of them joined by '+' (e.g. rgb+flow)")
+        return names
+
+    def cube_input(self, inputs: dict, options: dict) -> tuple[int, int]:
+        """Set the model's ``streams`` from its options -> (K, D) of the cube it reads (the
+        channels of all its streams)."""
+        self.streams = self.reads(options)
+        grids = {inputs[s]["grid"] for s in self.streams}
+        if len(grids) != 1:
+            raise GlimpseError(f"streams {', '.join(self.streams)} have different grids {grids}")
+        return grids.pop(), sum(inputs[s]["channels"] for s in self.streams)
+
+    def cube(self, batch: dict) -> Tensor:
+        """(B, T, K, K, D): the model's cube stream(s), side by side on the channel axis."""
+        parts = [batch[s] for s in self.streams]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, -1)
 
     def forward(self, batch: dict) -> ModelOutput:
         raise NotImplementedError
@@ -41,7 +72,4 @@ class ActionModel(nn.Module):
         return clip_score(probs, check_rule(rule or self.prediction))
 
 
-def grid_input(inputs: dict, stream: str = "rgb") -> tuple[int, int]:
-    """(K, D) of a cube stream from a model's ``inputs`` (stream name -> its store spec)."""
-    spec = inputs[stream]
-    return spec["grid"], spec["channels"]
+CUBE_STREAMS = ("rgb", "flow", "rgb_level2")  # the store's (T, K, K, D) streams

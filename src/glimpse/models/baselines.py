@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from torch import nn
 
-from glimpse.models.base import ActionModel, grid_input
+from glimpse.models.base import ActionModel
 from glimpse.models.lstm import dropout_mask
 from glimpse.models.output import ModelOutput
 from glimpse.models.soft import PooledConfig, SoftAttentionLSTM, SoftConfig
@@ -22,6 +22,7 @@ from glimpse.models.soft import PooledConfig, SoftAttentionLSTM, SoftConfig
 @dataclass
 class SoftmaxRegressionConfig:
     dropout: float = 0.5
+    stream: str = "rgb"  # the cube stream(s) read: rgb, flow, rgb_level2, or e.g. rgb+flow
 
 
 class SoftmaxRegression(ActionModel):
@@ -29,13 +30,13 @@ class SoftmaxRegression(ActionModel):
 
     def __init__(self, *, num_classes: int, inputs: dict, cfg: SoftmaxRegressionConfig):
         super().__init__()
-        K, D = grid_input(inputs)
+        K, D = self.cube_input(inputs, asdict(cfg))
         self.cfg, self.grid, self.dropout = cfg, K, cfg.dropout
         self.classify = nn.Linear(K * K * D, num_classes)
 
     def forward(self, batch: dict) -> ModelOutput:
-        """batch["rgb"] (B, T, K, K, D) -> scores (B, T, C); no attention."""
-        features = batch["rgb"]
+        """batch[stream] (B, T, K, K, D) -> scores (B, T, C); no attention."""
+        features = self.cube(batch)
         B, T, K, _, D = features.shape
         x = features.reshape(B, T, K * K * D)
         if self.training and self.dropout > 0:
@@ -48,7 +49,7 @@ class AvgPooledLSTM(SoftAttentionLSTM):
     pool = "avg"
 
     def __init__(self, *, num_classes: int, inputs: dict, cfg: PooledConfig):
-        full = SoftConfig(hidden=cfg.hidden, layers=cfg.layers, dropout=cfg.dropout, lam=0.0)
+        full = SoftConfig(**asdict(cfg), lam=0.0)
         super().__init__(num_classes=num_classes, inputs=inputs, cfg=full, pool=type(self).pool)
         self.cfg = cfg
 

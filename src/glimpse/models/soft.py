@@ -14,14 +14,14 @@ max-pooled LSTM baselines of paper 002 are this network with the attention taken
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
 
 from glimpse.losses import doubly_stochastic_penalty
 from glimpse.models.attention import LocationSoftmax, attend
-from glimpse.models.base import ActionModel, grid_input
+from glimpse.models.base import ActionModel
 from glimpse.models.lstm import StackedLSTM, dropout_mask
 from glimpse.models.output import ModelOutput
 
@@ -31,6 +31,7 @@ class PooledConfig:
     hidden: int = 512
     layers: int = 3  # paper 002
     dropout: float = 0.5
+    stream: str = "rgb"  # the cube stream(s) read: rgb, flow, rgb_level2, or e.g. rgb+flow
 
 
 @dataclass
@@ -45,7 +46,7 @@ class SoftAttentionLSTM(ActionModel):
         super().__init__()
         if pool not in (None, "avg", "max"):
             raise ValueError(f"pool must be None, 'avg' or 'max', got {pool!r}")
-        K, D = grid_input(inputs)
+        K, D = self.cube_input(inputs, asdict(cfg))
         self.cfg, self.grid, self.pool, self.layers = cfg, K, pool, cfg.layers
         M = cfg.hidden
         self.lstm = StackedLSTM(input_size=D, hidden=M, layers=cfg.layers, dropout=cfg.dropout)
@@ -78,14 +79,14 @@ class SoftAttentionLSTM(ActionModel):
         return x, share / share.sum(1, keepdim=True)
 
     def forward(self, batch: dict) -> ModelOutput:
-        """batch["rgb"] (B, T, K, K, D), batch["mask"] (B, T) -> scores (B, T, C), attention
+        """batch[stream] (B, T, K, K, D), batch["mask"] (B, T) -> scores (B, T, C), attention
         (B, T, K, K).
 
         For the pooled baselines the "attention" is descriptive: uniform for avg-pooling, for
         max-pooling the share of the channels' maxima in each cell (a channel whose maximum is
         reached in several cells shares its unit equally among them).
         """
-        features = batch["rgb"]
+        features = self.cube(batch)
         B, T, K, _, D = features.shape
         cubes = features.reshape(B, T, K * K, D)
         state = self.initial_state(cubes, batch.get("mask"))

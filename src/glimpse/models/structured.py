@@ -15,14 +15,14 @@ attention also sees the current frame. Reads the ``rgb`` stream; predicts by the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
 
 from glimpse.losses import block_index_sets, l21_block_penalty, paper_blocks
 from glimpse.models.attention import FrameSummary, LocationSoftmax, attend
-from glimpse.models.base import ActionModel, grid_input
+from glimpse.models.base import ActionModel
 from glimpse.models.lstm import StackedLSTM, dropout_mask
 from glimpse.models.output import ModelOutput
 
@@ -32,6 +32,7 @@ class NoAttentionConfig:
     hidden: int = 512  # M, every LSTM layer (paper 000)
     layers: int = 2
     dropout: float = 0.5  # on non-recurrent connections
+    stream: str = "rgb"  # the cube stream(s) read: rgb, flow, rgb_level2, or e.g. rgb+flow
 
 
 @dataclass
@@ -50,7 +51,7 @@ class StructuredAttentionLSTM(ActionModel):
     def __init__(self, *, num_classes: int, inputs: dict, cfg: StructuredConfig,
                  uniform: bool = False):
         super().__init__()
-        K, D = grid_input(inputs)
+        K, D = self.cube_input(inputs, asdict(cfg))
         self.cfg, self.grid, self.dropout = cfg, K, cfg.dropout
         K2, M = K * K, cfg.hidden
         self.lstm = StackedLSTM(input_size=D, hidden=M, layers=cfg.layers, dropout=cfg.dropout)
@@ -64,10 +65,10 @@ class StructuredAttentionLSTM(ActionModel):
                 block_index_sets(K, cfg.block_side, cfg.block_stride)
 
     def forward(self, batch: dict) -> ModelOutput:
-        """batch["rgb"] (B, T, K, K, D) -> scores (B, T, C) = tanh(B h2(t)) (softmax gives y(t)),
+        """batch[stream] (B, T, K, K, D) -> scores (B, T, C) = tanh(B h2(t)) (softmax gives y(t)),
         attention (B, T, K, K). Padded steps are computed but carry no meaning; losses and
         metrics skip them."""
-        features = batch["rgb"]
+        features = self.cube(batch)
         B, T, K, _, D = features.shape
         cubes = features.reshape(B, T, K * K, D)
         w = self.frame(cubes) if self.frame is not None else None  # (B, T, M)
@@ -105,6 +106,6 @@ class NoAttentionLSTM(StructuredAttentionLSTM):
     Config = NoAttentionConfig
 
     def __init__(self, *, num_classes: int, inputs: dict, cfg: NoAttentionConfig):
-        full = StructuredConfig(hidden=cfg.hidden, layers=cfg.layers, dropout=cfg.dropout, lam=0.0)
+        full = StructuredConfig(**asdict(cfg), lam=0.0)
         super().__init__(num_classes=num_classes, inputs=inputs, cfg=full, uniform=True)
         self.cfg = cfg
