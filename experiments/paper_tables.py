@@ -93,6 +93,16 @@ TABLES = [
                (("lam", LAM), ("block_side", side), ("block_stride", stride)),
                "N = 4 (side 2, stride 2: the paper's S_r)")
            for side, stride in ((4, 4), (6, 6), (2, 1), (4, 2), (6, 2))]),
+    Table("flow", "What the flow stream is worth (video score = mean of clip scores)", "mean",
+          "seeds",
+          [Row("linear probe: rgb", "probe"),
+           Row("linear probe: flow", "probe", (("stream", "flow"),), "linear probe: rgb"),
+           Row("linear probe: rgb + flow", "probe", (("stream", "rgb+flow"),),
+               "linear probe: rgb"),
+           Row("avg-pooled LSTM: rgb", "avgpool", (), "linear probe: rgb"),
+           Row("avg-pooled LSTM: flow", "avgpool", (("stream", "flow"),), "avg-pooled LSTM: rgb"),
+           Row("avg-pooled LSTM: rgb + flow", "avgpool", (("stream", "rgb+flow"),),
+               "avg-pooled LSTM: rgb")]),
 ]
 
 
@@ -112,7 +122,7 @@ def run_row(row: Row, seed: int, video_rule: str, out: Path, tc: TrainConfig) ->
     if row.model.startswith("probe"):
         m = run_probe(out / "features", run, actor=row.model == "probe-actor", split_seed=seed,
                       test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
-                      log=lambda *_: None)
+                      log=lambda *_: None, **dict(row.options))
     else:
         hidden = {"hidden": HIDDEN} if "hidden" in model_options(row.model) else {}
         train(out / "features", run, row.model, {**hidden, **dict(row.options)},
@@ -142,12 +152,12 @@ def main():
     if not a.tables_only:
         t0 = time.time()
         generate(out / "videos", PRESETS[PRESET])
-        s = extract(out / "videos", out / "features", fps=0)
+        s = extract(out / "videos", out / "features", fps=0, streams=("rgb", "flow"), workers=2)
         print(f"data ready: {s.total} videos [{time.time() - t0:.0f}s]", flush=True)
         tc = replace(TRAIN, epochs=a.epochs)
         for table in tables:
-            for row in table.rows:
-                for seed in seeds[table.seeds]:
+            for seed in seeds[table.seeds]:  # seed by seed: a stopped re-test leaves whole seeds
+                for row in table.rows:
                     key = row.key(seed, table.video_rule)
                     if key in results:
                         continue

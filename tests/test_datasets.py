@@ -111,3 +111,42 @@ def test_jhmdb_style_frame_folders_are_videos_and_extract(tmp_path):
                  "--image-fps", "12", "--quiet"]) == 0
     e = FeatureStore(tmp_path / "f").entry("jump__jump_clip_1")
     assert e.num_frames == 6 and e.meta["image_fps"] == 12 and e.times[1] == pytest.approx(1 / 12, abs=1e-6)
+
+
+def test_uniform_sampling_spreads_the_clip_over_the_video(tmp_path):
+    """One clip per video, T frames at equal intervals: centres for evaluation, a random offset
+    per (seed, epoch, clip) for training, repeated frames for a video shorter than T; the items
+    name their frames."""
+    import numpy as np
+
+    from glimpse.datasets.clips import ClipDataset, uniform_frames
+    from glimpse.features.store import FeatureStore
+
+    assert uniform_frames(30, 5).tolist() == [3, 9, 15, 21, 27]  # floor((j + 1/2) * 6)
+    assert uniform_frames(30, 5, 0.0).tolist() == [0, 6, 12, 18, 24]
+    assert uniform_frames(4, 8).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    store = FeatureStore(tmp_path)
+    store.create_or_check({"backbone": "x", "input_size": 8, "weights_digest": "d", "fps": 1.0,
+                           "dtype": "float16"}, {"rgb": {"layer": "y", "channels": 1, "grid": 1}},
+                          ["a"])
+    n = 30
+    cube = np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1)
+    store.write_entry("v", {"path": "a/v.avi", "label": "a", "label_index": 0, "group": None,
+                            "frames": n, "times": list(range(n)), "source_frames": list(range(n))},
+                      {"rgb": cube})
+    e = [store.entry("v")]
+    ev = ClipDataset(e, 5, 2, sampling="uniform")
+    assert len(ev) == 1 and ev[0]["frames"].tolist() == [3, 9, 15, 21, 27]
+    assert ev[0]["rgb"][:, 0, 0, 0].tolist() == [3, 9, 15, 21, 27] and ev[0]["mask"].all()
+    tr = ClipDataset(e, 5, 2, sampling="uniform", seed=0)
+    first = tr[0]["frames"]
+    assert np.array_equal(first, ClipDataset(e, 5, 2, sampling="uniform", seed=0)[0]["frames"])
+    assert (np.diff(first) == 6).all() and 0 <= first[0] < 6
+    draws = set()
+    for epoch in range(6):
+        tr.set_epoch(epoch)
+        draws.add(int(tr[0]["frames"][0]))
+    assert len(draws) > 1  # the offset moves from epoch to epoch
+    seg = ClipDataset(e, 5, 10)
+    assert [seg[i]["frames"].tolist() for i in range(len(seg))] == \
+        [list(range(s, s + 5)) for s in (0, 10, 20)]

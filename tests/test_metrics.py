@@ -68,7 +68,8 @@ def test_frame_attention_averages_overlapping_clips():
     a1 = np.full((4, 1, 1), 1.0)
     a2 = np.full((4, 1, 1), 3.0)
     r = VideoResult(np.zeros((2, 2)), [a1, a2], [None, None])
-    fa = frame_attention(r, 7, T=4, stride=2)  # clips at 0 and 2; frame 6 in no clip
+    r.frames = [np.arange(0, 4), np.arange(2, 6)]  # clips at 0 and 2; frame 6 in no clip
+    fa = frame_attention(r, 7)
     assert fa[:, 0, 0][:6].tolist() == [1, 1, 2, 2, 3, 3] and math.isnan(fa[6, 0, 0])
 
 

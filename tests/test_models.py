@@ -13,13 +13,17 @@ from glimpse.models.output import check_rule, clip_score
 
 B, T, K, D, C = 3, 5, 4, 16, 6
 INPUTS = {"rgb": {"layer": "x", "channels": D, "grid": K},
-          "rgb_pooled": {"layer": "x", "channels": D, "pooled": "spatial mean"}}
-VARIANTS = [(n, {}) for n in MODELS] + [("structured", {"frame_aware": True})]
+          "rgb_pooled": {"layer": "x", "channels": D, "pooled": "spatial mean"},
+          "flow": {"layer": "x", "channels": D - 4, "grid": K}}
+VARIANTS = [(n, {}) for n in MODELS] + [("structured", {"frame_aware": True})] + \
+    [("rstan", {"stream": "flow", "window": "current"}), ("rstan", {"attention": False}),
+     ("rstan", {"fusion": "mean", "renormalize": True, "window": "next"})]
 
 
 def _model(name, **options):
     # K = 4 here: 2 x 2 blocks of side 2 (the default N = 4 would give side 1, which is refused)
-    small = {k: v for k, v in {"hidden": 8, "block_count": 2}.items() if k in model_options(name)}
+    small = {k: v for k, v in {"hidden": 8, "block_count": 2, "att_dim": 6}.items()
+             if k in model_options(name)}
     return build_model(ModelConfig(name, C, INPUTS, {**small, **options}))
 
 
@@ -29,7 +33,7 @@ def _batch(seed=0):
     mask = torch.ones(B, T, dtype=torch.bool)
     mask[1, 3:] = False  # a short video, padded
     return {"rgb": x, "rgb_pooled": x.mean((2, 3)), "mask": mask,
-            "label": torch.tensor([0, 1, 2])}
+            "flow": torch.randn(B, T, K, K, D - 4, generator=g), "label": torch.tensor([0, 1, 2])}
 
 
 @pytest.mark.parametrize("name,options", VARIANTS)
@@ -286,7 +290,8 @@ def test_a_one_cube_model_reads_flow_or_both_streams(name):
     only the named streams are asked of the store; an unknown stream is one line."""
     D2 = 5
     inputs = {"rgb": INPUTS["rgb"], "flow": {"layer": "y", "channels": D2, "grid": K}}
-    small = {k: v for k, v in {"hidden": 8, "block_count": 2}.items() if k in model_options(name)}
+    small = {k: v for k, v in {"hidden": 8, "block_count": 2, "att_dim": 6}.items()
+             if k in model_options(name)}
     batch = {**_batch(), "flow": torch.randn(B, T, K, K, D2)}
     flow_only = build_model(ModelConfig(name, C, {"flow": inputs["flow"]},
                                         {**small, "stream": "flow"}))

@@ -255,18 +255,19 @@ def _store_verify(a):
 
 # -- train ----------------------------------------------------------------------------------
 MODEL_FLAGS = ("hidden", "layers", "dropout", "frame_aware", "lam", "block_count", "block_side",
-               "block_stride", "stream")  # each sets the model option of the same name, where it has one
+               "block_stride", "stream", "att_dim", "attention", "window", "gamma_a", "gamma_b",
+               "fusion", "renormalize", "lam_aa", "aa_loss")  # each sets the model option of the same name, where it has one
 
 
 def _model_defaults() -> str:
     from dataclasses import fields
 
-    from glimpse.models import MODELS
+    from glimpse.models import MODELS, model_options
 
     lines = []
     for name, cls in MODELS.items():
         opts = ", ".join(f"{f.name}={f.default}" for f in fields(cls.Config))
-        lines.append(f"  {name:<19} reads {'+'.join(cls.streams)}; {opts}")
+        lines.append(f"  {name:<19} reads {'+'.join(cls.reads(model_options(name)))}; {opts}")
     return "\n".join(lines)
 
 
@@ -279,6 +280,8 @@ glimpse train feats/ --model structured --lam 0 --out runs/classic      # paper 
 glimpse train feats/ --model structured --block-side 4 --block-stride 2 --out runs/overlap
 glimpse train feats/ --model soft --epochs 20 --batch-size 64 --lr 1e-3 --out runs/soft
 glimpse train feats2/ --model avgpool --stream rgb+flow --out runs/avgpool-two-stream
+glimpse train feats2/ --model rstan --hidden 256 --clip-len 16 --eval-clip-len 32 --out runs/rstan
+glimpse train feats2/ --model rstan --stream rgb --window current --out runs/rstan-current
 glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend a finished run""")
     p.epilog += "\n\nmodels, the streams they read and their options (paper defaults):\n" + \
         _model_defaults() + "\nAn option a model does not have is refused."
@@ -296,6 +299,21 @@ glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend
                         "rgb_level2, or several joined by + (rgb+flow: side by side)")
     m.add_argument("--frame-aware", action="store_const", const=True,
                    help="structured: attention also sees the current frame (paper 000 sec. 4.4)")
+    s = p.add_argument_group("rstan (paper 001)")
+    s.add_argument("--att-dim", type=_positive, help="width of the attention MLPs")
+    s.add_argument("--no-attention", dest="attention", action="store_const", const=False,
+                   help="the paper's Baseline net: the LSTM(s) on the pooled vector alone")
+    s.add_argument("--window", choices=["all", "current", "next"],
+                   help="frames attended at each step: all (default), current (Table III), "
+                        "next ({t, t+1}, JHMDB)")
+    s.add_argument("--gamma-a", type=_nonnegative, help="spatial sharpness (default 5)")
+    s.add_argument("--gamma-b", type=_nonnegative, help="temporal sharpness (default 10)")
+    s.add_argument("--fusion", choices=["max", "mean"], help="A-M fusion of the two streams")
+    s.add_argument("--renormalize", action="store_const", const=True,
+                   help="renormalize the fused weights (the paper does not)")
+    s.add_argument("--lam-aa", type=_nonnegative,
+                   help="actor-attention weight lambda_AA (default 0.5; where masks exist)")
+    s.add_argument("--aa-loss", choices=["l2", "ce"], help="actor-attention loss (default l2)")
     r = p.add_argument_group("attention penalty")
     r.add_argument("--lam", type=_nonnegative, help="penalty weight lambda")
     r.add_argument("--block-count", type=_positive, help="structured: N, N x N blocks")
@@ -313,6 +331,12 @@ glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend
                    help="also checkpoint every N batches (0: each epoch)")
     c = p.add_argument_group("clips and split")
     c.add_argument("--clip-len", type=_positive, default=d.clip_len, help="T frames per clip")
+    c.add_argument("--eval-clip-len", type=_positive,
+                   help="T at validation and test (default: --clip-len; paper 001: 32)")
+    c.add_argument("--sampling", choices=["segments", "uniform"],
+                   help="clips of T consecutive frames every --stride (segments), or one clip of "
+                        "T frames at equal intervals over the whole video, randomly offset in "
+                        "training (uniform, paper 001); default: the model's own")
     c.add_argument("--stride", type=_positive, default=d.stride, help="d, between clip starts")
     c.add_argument("--split-seed", type=int, default=d.split_seed, help="which group draw")
     c.add_argument("--test-fraction", type=_fraction, default=d.test_fraction)
@@ -338,7 +362,8 @@ def _train(a):
     options = {k: getattr(a, k) for k in MODEL_FLAGS if getattr(a, k) is not None}
     model_options(a.model, options)  # an option the model lacks fails here, before any work
     tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, gamma=a.gamma,
-                     clip_len=a.clip_len, stride=a.stride, seed=a.seed, split_seed=a.split_seed,
+                     clip_len=a.clip_len, stride=a.stride, sampling=a.sampling,
+                     eval_clip_len=a.eval_clip_len, seed=a.seed, split_seed=a.split_seed,
                      test_fraction=a.test_fraction, val_fraction=a.val_fraction, device=a.device,
                      checkpoint_every=a.checkpoint_every)
     best = train(a.features, a.out, a.model, options, tc, progress=not a.quiet)

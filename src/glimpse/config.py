@@ -33,6 +33,8 @@ class TrainConfig:
     gamma: float = 1e-5  # weight decay as the explicit gamma * sum theta^2 (paper 000, 002)
     clip_len: int = 30  # T (paper 000)
     stride: int = 2  # d (paper 000)
+    sampling: str | None = None  # "segments" | "uniform" (None: the model's own; see clips.py)
+    eval_clip_len: int | None = None  # T at evaluation (None: clip_len; paper 001 tests on 32)
     seed: int = 0
     split_seed: int = 0  # which group draw is test
     test_fraction: float = 0.4  # paper 000's UCF-11: 10 of 25 groups

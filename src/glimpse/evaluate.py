@@ -10,14 +10,14 @@ classes by the mean clip score.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from glimpse import GlimpseError
-from glimpse.datasets.clips import ClipDataset, batches, clip_starts, to_device
+from glimpse.datasets.clips import ClipDataset, batches, to_device
 from glimpse.features.store import FeatureStore, write_json_atomic
 from glimpse.metrics import (
     attention_scores,
@@ -39,18 +39,28 @@ class VideoResult:
     clip_scores: np.ndarray  # (Q, C) probabilities of each clip
     attention: list  # per clip: (valid T, K, K) attention, or None for a model without any
     actor: list  # per clip: (valid T, K, K) actor coverage, or None
+    frames: list = field(default_factory=list)  # per clip: (valid T,) the frames of its steps
+
+
+def clip_settings(train: dict) -> dict:
+    """How a run's clips are cut at evaluation, from its saved training settings: T (the
+    evaluation length where one is set), stride and sampling."""
+    return {"T": train.get("eval_clip_len") or train["clip_len"], "stride": train["stride"],
+            "sampling": train.get("sampling")}
 
 
 @torch.no_grad()
-def run_clips(model, entries, *, T: int, stride: int, batch_size: int = 64,
-              clip_rule: str | None = None, device="cpu", progress: bool = False
-              ) -> list[VideoResult]:
-    """Run ``model`` over every clip of every entry. A clip's score follows the model's own
-    prediction rule, or ``clip_rule`` where given (see ``glimpse.models.output``)."""
+def run_clips(model, entries, *, T: int, stride: int, sampling: str | None = None,
+              batch_size: int = 64, clip_rule: str | None = None, device="cpu",
+              progress: bool = False) -> list[VideoResult]:
+    """Run ``model`` over every clip of every entry (cut by ``sampling``, default the model's).
+    A clip's score follows the model's own prediction rule, or ``clip_rule`` where given (see
+    ``glimpse.models.output``)."""
     if clip_rule is not None:
         check_rule(clip_rule)
     model.eval()
-    ds = ClipDataset(entries, T, stride, streams=model.streams, actor=True)
+    ds = ClipDataset(entries, T, stride, streams=model.streams, actor=True,
+                     sampling=sampling or model.sampling)
     out = [VideoResult([], [], []) for _ in entries]
     bar = progress_bar(total=len(ds), unit="clip", desc="evaluate", enabled=progress)
     for b in batches(ds, batch_size):
@@ -64,6 +74,7 @@ def run_clips(model, entries, *, T: int, stride: int, batch_size: int = 64,
             r.clip_scores.append(model.clip_score(probs[i, :n], clip_rule).numpy())
             r.attention.append(None if att is None else att[i, :n].numpy())
             r.actor.append(b["actor"][i, :n].numpy() if "actor" in b else None)
+            r.frames.append(b["frames"][i, :n].numpy())
         bar.update(len(m))
     bar.close()
     for r in out:
@@ -71,8 +82,8 @@ def run_clips(model, entries, *, T: int, stride: int, batch_size: int = 64,
     return out
 
 
-def frame_attention(result: VideoResult, n_frames: int, T: int, stride: int) -> np.ndarray | None:
-    """Per-frame attention (n_frames, K, K): the mean over the clips that contain each frame
+def frame_attention(result: VideoResult, n_frames: int) -> np.ndarray | None:
+    """Per-frame attention (n_frames, K, K): the mean over the clip steps that show each frame
     (NaN for a frame no clip covers, e.g. the tail beyond the last whole clip); None for a model
     without attention."""
     if result.attention[0] is None:
@@ -80,9 +91,9 @@ def frame_attention(result: VideoResult, n_frames: int, T: int, stride: int) -> 
     K = result.attention[0].shape[-1]
     total = np.zeros((n_frames, K, K))
     count = np.zeros(n_frames)
-    for start, att in zip(clip_starts(n_frames, T, stride), result.attention):
-        total[start:start + len(att)] += att
-        count[start:start + len(att)] += 1
+    for frames, att in zip(result.frames, result.attention):
+        np.add.at(total, frames, att)
+        np.add.at(count, frames, 1)
     out = total / np.maximum(count, 1)[:, None, None]
     out[count == 0] = np.nan
     return out
@@ -153,9 +164,8 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
     if not entries:
         raise GlimpseError(f"the run's '{split}' split is empty")
     tc = cfg["train"]
-    results = run_clips(model, entries, T=tc["clip_len"], stride=tc["stride"],
-                        batch_size=batch_size, clip_rule=clip_rule, device=device,
-                        progress=progress)
+    results = run_clips(model, entries, **clip_settings(tc), batch_size=batch_size,
+                        clip_rule=clip_rule, device=device, progress=progress)
     labels = np.array([e.label_index for e in entries])
     metrics, pred, mean_scores = compute_metrics(results, labels, cfg["labels"],
                                                  video_rule=video_rule)

@@ -90,3 +90,38 @@ def doubly_stochastic_penalty(attention: Tensor, mask: Tensor | None = None) -> 
     B, T = attention.shape[:2]
     total = (attention.reshape(B, T, -1) * _masked(mask, attention)[..., None]).sum(1)  # (B, K^2)
     return (1.0 - total).pow(2).sum(-1).mean()
+
+
+ACTOR_COVERED = 0.5  # a cell is the actor's when at least half of it is (paper 001's M)
+
+
+def actor_target(coverage: Tensor) -> Tensor:
+    """Paper 001's M(t, .): coverage (..., K, K) in [0, 1] (the fraction of each cell the actor
+    covers) -> (..., K, K) with 1 / N_box on the N_box covered cells and 0 elsewhere. The paper
+    resizes the silhouette to K x K; here a cell counts as covered when the actor covers at least
+    half of it, and an actor smaller than that everywhere covers its most-covered cell(s). A
+    frame without an actor is all zeros."""
+    flat = coverage.flatten(-2)
+    on = flat >= ACTOR_COVERED
+    top = flat.amax(-1, keepdim=True)
+    on = torch.where(on.any(-1, keepdim=True), on, (flat == top) & (top > 0))
+    m = on.to(coverage.dtype)
+    return (m / m.sum(-1, keepdim=True).clamp_min(1)).view_as(coverage)
+
+
+def actor_attention_penalty(attention: Tensor, coverage: Tensor, mask: Tensor | None = None, *,
+                            kind: str = "l2") -> Tensor:
+    """Paper 001 eq. 18: sum over steps t and cells k of (alpha(t, k) - M(t, k))^2 (``l2``), or
+    the cross-entropy -sum_k M(t, k) log alpha(t, k) (``ce``, Table II's variant); attention and
+    coverage (B, T, K, K); steps whose frame has no actor, and padded steps, count nothing.
+    Summed over steps, averaged over clips (as the cross-entropy)."""
+    target = actor_target(coverage).flatten(2)
+    a = attention.flatten(2)
+    if kind == "l2":
+        per_step = ((a - target) ** 2).sum(-1)
+    elif kind == "ce":
+        per_step = -(target * torch.log(a.clamp_min(1e-12))).sum(-1)
+    else:
+        raise GlimpseError(f"actor-attention loss must be l2 or ce, got '{kind}'")
+    has_actor = (target.sum(-1) > 0).to(a.dtype)
+    return (per_step * has_actor * _masked(mask, a)).sum(1).mean()

@@ -14,7 +14,7 @@ import tempfile
 
 import numpy as np
 
-from glimpse.evaluate import frame_attention, run_clips, video_decision
+from glimpse.evaluate import clip_settings, frame_attention, run_clips, video_decision
 from glimpse.features.extract import Featurizer
 from glimpse.features.store import FeatureStore
 from glimpse.run import load_run
@@ -28,7 +28,6 @@ def predict_video(run, video, *, weights=None, flow_weights=None, device="cpu",
     inputs = cfg["model"]["inputs"]
     fz = Featurizer.for_run(cfg["feature"], inputs, weights=weights, flow_weights=flow_weights,
                             device=device)
-    T, stride = cfg["train"]["clip_len"], cfg["train"]["stride"]
     with tempfile.TemporaryDirectory(prefix="glimpse-predict-") as tmp:
         store = FeatureStore(tmp)
         store.create_or_check(fz.feature, fz.stream_specs, cfg["labels"])
@@ -36,8 +35,8 @@ def predict_video(run, video, *, weights=None, flow_weights=None, device="cpu",
             meta = fz.featurize(video, w)
             w.commit({"path": str(video), "label": None, "label_index": -1, "group": None, **meta})
         entry = store.entry("video")
-        result = run_clips(model, [entry], T=T, stride=stride, batch_size=batch_size,
-                           device=device)[0]
+        result = run_clips(model, [entry], **clip_settings(cfg["train"]),
+                           batch_size=batch_size, device=device)[0]
     n = meta["frames"]
     scores = result.clip_scores.mean(0)
     names = cfg["labels"]
@@ -49,7 +48,7 @@ def predict_video(run, video, *, weights=None, flow_weights=None, device="cpu",
             "scores": {n: float(s) for n, s in zip(names, scores)},
             "clips": int(len(result.clip_scores)), "times": meta["times"],
             "feature_fps": cfg["feature"]["fps"],
-            "attention": frame_attention(result, n, T, stride)}
+            "attention": frame_attention(result, n)}
 
 
 def describe_attention(attention: np.ndarray | None, times, every: float = 1.0) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ import torch
 from glimpse import GlimpseError
 from glimpse.config import TrainConfig
 from glimpse.datasets.clips import ClipDataset, batches, split_store, to_device
-from glimpse.evaluate import compute_metrics, run_clips
+from glimpse.evaluate import clip_settings, compute_metrics, run_clips
 from glimpse.features.store import FeatureStore, write_json_atomic
 from glimpse.losses import weight_decay
 from glimpse.models import ModelConfig, build_model, model_class, model_options
@@ -55,7 +56,7 @@ def model_inputs(store: FeatureStore, name: str, options: dict) -> dict:
 
 
 def validate(model, entries, tc: TrainConfig, labels: list[str], device) -> dict:
-    results = run_clips(model, entries, T=tc.clip_len, stride=tc.stride, device=device)
+    results = run_clips(model, entries, **clip_settings(tc.to_dict()), device=device)
     y = np.array([e.label_index for e in entries])
     m, _, _ = compute_metrics(results, y, labels, video_rule="vote")
     return {"val_top1": m["top1"], "val_clip_accuracy": m["clip_accuracy"]}
@@ -67,6 +68,8 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     paper's defaults) on the store ``features``; returns the best validation record."""
     store = FeatureStore(features)
     labels = store.labels
+    if tc.sampling is None:  # the model's own, recorded in the run's config
+        tc = replace(tc, sampling=model_class(model).sampling)
     mc = ModelConfig(model, len(labels), model_inputs(store, model, options),
                      model_options(model, options))
     config = {"format": RUN_FORMAT, "model": mc.to_dict(), "train": tc.to_dict(),
@@ -91,7 +94,7 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     np.random.seed(tc.seed)
     net = build_model(mc).to(device)
     ds = ClipDataset(train_entries, tc.clip_len, tc.stride, streams=net.streams,
-                     actor=net.needs_actor)
+                     actor=net.needs_actor, sampling=tc.sampling, seed=tc.seed)
     opt = torch.optim.Adam(net.parameters(), lr=tc.lr)
     start_epoch, start_step, history, best = 0, 0, [], {"val_top1": -1.0}
     resumed_sums = None
@@ -111,6 +114,7 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     n_batches = (len(ds) + tc.batch_size - 1) // tc.batch_size
     for epoch in range(start_epoch, tc.epochs):
         net.train()
+        ds.set_epoch(epoch)
         order = _epoch_order(len(ds), tc.seed, epoch)
         skip = start_step if epoch == start_epoch else 0
         # a mid-epoch checkpoint carries the epoch's running sums, so the logged row is whole

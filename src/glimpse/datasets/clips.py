@@ -1,7 +1,15 @@
-"""Clips of T feature frames with stride d, read from a feature store (paper 000 sec. 3.4).
+"""Clips of T feature frames read from a feature store, sampled one of two ways:
 
-A video of n sampled frames gives clips starting at 0, d, 2d, ... while start + T <= n; a video
-shorter than T gives one clip, padded with zeros and masked (never silently repeated).
+- ``segments`` (paper 000 sec. 3.4, and 002, 003): a video of n frames gives clips of T
+  consecutive frames starting at 0, d, 2d, ... while start + T <= n; a video shorter than T gives
+  one clip, padded with zeros and masked (never silently repeated).
+- ``uniform`` (paper 001): one clip per video, T frames at equal intervals over the whole video,
+  frame j = floor((j + o) n / T) with the offset o drawn in [0, 1) for every training clip (per
+  seed, epoch and clip, so a resumed run draws the same) and o = 1/2 (the intervals' centres)
+  for evaluation; a video shorter than T repeats frames rather than padding.
+
+Every item names the frames it holds (``frames``, -1 on padded steps), so per-frame results
+(attention maps) go back to the right frames whatever the sampling.
 """
 
 from __future__ import annotations
@@ -11,14 +19,22 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from glimpse import GlimpseError
 from glimpse.datasets.splits import group_split
 from glimpse.features.store import Entry, FeatureStore
+
+SAMPLINGS = ("segments", "uniform")
 
 
 def clip_starts(n: int, T: int, stride: int) -> list[int]:
     if n <= T:
         return [0]
     return list(range(0, n - T + 1, stride))
+
+
+def uniform_frames(n: int, T: int, offset: float = 0.5) -> np.ndarray:
+    """(T,) indices of T frames at equal intervals over n: floor((j + offset) n / T)."""
+    return np.minimum(np.floor((np.arange(T) + offset) * n / T).astype(np.int64), n - 1)
 
 
 @dataclass(frozen=True)
@@ -40,14 +56,36 @@ def split_store(store: FeatureStore, *, test_fraction: float, val_fraction: floa
 
 class ClipDataset(torch.utils.data.Dataset):
     """Item i -> dict: each stream in ``streams`` (T, ...) float16 (zero-padded), mask (T,) bool,
-    label, video, start, and with ``actor=True`` the actor masks (T, K, K) float16 (None where
-    the video has none)."""
+    frames (T,) the frame indices (-1 where padded), label, video, start, and with
+    ``actor=True`` the actor masks (T, K, K) float16 (None where the video has none).
+
+    ``seed``: with ``uniform`` sampling, draw each clip's offset from (seed, epoch, clip) (for
+    training; ``set_epoch`` each epoch); None: the intervals' centres (evaluation)."""
 
     def __init__(self, entries: list[Entry], T: int, stride: int, *, streams=("rgb",),
-                 actor: bool = False):
+                 actor: bool = False, sampling: str = "segments", seed: int | None = None):
+        if sampling not in SAMPLINGS:
+            raise GlimpseError(f"unknown sampling '{sampling}'; choose from {', '.join(SAMPLINGS)}")
         self.entries, self.T, self.streams, self.actor = entries, T, tuple(streams), actor
-        self.index = [(v, s) for v, e in enumerate(entries) for s in clip_starts(e.num_frames, T,
-                                                                                  stride)]
+        self.sampling, self.seed, self.epoch = sampling, seed, 0
+        if sampling == "uniform":
+            self.index = [(v, 0) for v in range(len(entries))]
+        else:
+            self.index = [(v, s) for v, e in enumerate(entries)
+                          for s in clip_starts(e.num_frames, T, stride)]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def frames(self, i: int) -> np.ndarray:
+        """The frame indices of clip i (its valid steps)."""
+        v, start = self.index[i]
+        n = self.entries[v].num_frames
+        if self.sampling == "segments":
+            return np.arange(start, min(start + self.T, n))
+        offset = 0.5 if self.seed is None else \
+            np.random.default_rng([self.seed, self.epoch, i]).random()
+        return uniform_frames(n, self.T, offset)
 
     def __len__(self):
         return len(self.index)
@@ -60,14 +98,19 @@ class ClipDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         v, start = self.index[i]
         e = self.entries[v]
-        stop = min(start + self.T, e.num_frames)
+        idx = self.frames(i)
+        if self.sampling == "segments":  # a contiguous read
+            read = lambda name: e.stream(name, start, start + len(idx))  # noqa: E731
+        else:
+            read = lambda name: e.stream_at(name, idx)  # noqa: E731
         mask = np.zeros(self.T, bool)
-        mask[:stop - start] = True
-        item = {name: self._padded(e.stream(name, start, stop)) for name in self.streams}
-        item.update(mask=mask, label=e.label_index, video=v, start=start)
+        mask[:len(idx)] = True
+        frames = np.full(self.T, -1, np.int64)
+        frames[:len(idx)] = idx
+        item = {name: self._padded(read(name)) for name in self.streams}
+        item.update(mask=mask, frames=frames, label=e.label_index, video=v, start=start)
         if self.actor:
-            actor = e.masks(start, stop)
-            item["actor"] = None if actor is None else self._padded(actor)
+            item["actor"] = self._padded(read("masks")) if e.has_masks else None
         return item
 
 
@@ -76,6 +119,7 @@ def collate(items: list[dict]) -> dict:
     label / video / start (B,), actor (B, T, K, K) only when every item has masks."""
     out = {k: torch.tensor([it[k] for it in items]) for k in ("label", "video", "start")}
     out["mask"] = torch.from_numpy(np.stack([it["mask"] for it in items]))
+    out["frames"] = torch.from_numpy(np.stack([it["frames"] for it in items]))
     for k in items[0]:
         if k in out or k == "actor":
             continue

@@ -255,6 +255,14 @@ class Entry:
             raise GlimpseError(f"entry '{self.id}' has no stream '{name}' ({p} is missing)")
         return np.array(np.load(p, mmap_mode="r")[start:stop])
 
+    def stream_at(self, name: str, frames: np.ndarray) -> np.ndarray:
+        """The given frames (indices, any order, repeats allowed) of a stream; only these are
+        read from disk."""
+        p = self._path(name)
+        if not p.exists():
+            raise GlimpseError(f"entry '{self.id}' has no stream '{name}' ({p} is missing)")
+        return np.array(np.load(p, mmap_mode="r")[np.asarray(frames)])
+
     def masks(self, start: int = 0, stop: int | None = None) -> np.ndarray | None:
         """float16 (stop - start, K, K) actor coverage, or None where the dataset has no masks."""
         return self.stream("masks", start, stop) if self.has_masks else None

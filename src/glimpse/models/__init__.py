@@ -14,6 +14,7 @@ from glimpse.config import from_dict
 from glimpse.models.base import ActionModel
 from glimpse.models.baselines import AvgPooledLSTM, MaxPooledLSTM, SoftmaxRegression
 from glimpse.models.output import ModelOutput
+from glimpse.models.rstan import RSTAN
 from glimpse.models.soft import SoftAttentionLSTM
 from glimpse.models.structured import NoAttentionLSTM, StructuredAttentionLSTM
 
@@ -24,6 +25,7 @@ MODELS = {
     "avgpool": AvgPooledLSTM,  # paper 002 baselines
     "maxpool": MaxPooledLSTM,
     "softmax-regression": SoftmaxRegression,
+    "rstan": RSTAN,  # paper 001
 }
 
 __all__ = ["MODELS", "ActionModel", "ModelConfig", "ModelOutput", "build_model", "model_class",

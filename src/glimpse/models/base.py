@@ -32,6 +32,8 @@ class ActionModel(nn.Module):
     streams: tuple[str, ...] = ("rgb",)
     needs_actor: bool = False
     prediction: str = "mean"
+    sampling: str = "segments"  # how clips are cut: consecutive "segments" or "uniform" over the
+    #                              video (glimpse.datasets.clips)
 
     @classmethod
     def reads(cls, options: dict) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ import numpy as np
 from glimpse import GlimpseError
 from glimpse.compare import compare_correct, read_predictions
 from glimpse.evaluate import (
+    clip_settings,
     evaluate_run,
     frame_attention,
     open_store,
@@ -210,8 +211,8 @@ def _gallery(runs, loaded, store, names, assets: Path, videos: int, split: str,
     if not ids or videos <= 0:
         return []
     entries = [store.entry(i) for i in ids]
-    per_run = [run_clips(ld.model, entries, T=ld.config["train"]["clip_len"],
-                         stride=ld.config["train"]["stride"]) for ld in loaded]
+    per_run = [run_clips(ld.model, entries, **clip_settings(ld.config["train"]))
+               for ld in loaded]
     first_pred = np.array([video_decision(r.clip_scores, "vote") for r in per_run[0]])
     correct = first_pred == np.array([e.label_index for e in entries])
     chosen = _pick_videos(entries, correct, videos, np.random.default_rng(0))
@@ -226,8 +227,7 @@ def _gallery(runs, loaded, store, names, assets: Path, videos: int, split: str,
         pick = np.linspace(0, e.num_frames - 1, min(GIF_FRAMES, e.num_frames)).round().astype(int)
         columns, verdicts = [], []
         for k, (ld, res) in enumerate(zip(loaded, per_run)):
-            tc = ld.config["train"]
-            att = frame_attention(res[i], e.num_frames, tc["clip_len"], tc["stride"])
+            att = frame_attention(res[i], e.num_frames)
             pred = video_decision(res[i].clip_scores, "vote")
             verdicts.append((labels[pred], pred == e.label_index,
                              float(res[i].clip_scores.mean(0)[pred])))

@@ -1,0 +1,208 @@
+"""RSTAN (paper 001, Du, Wang and Qiao): recurrent spatial-temporal attention over two streams,
+attention-driven appearance-motion fusion, actor-attention regularization.
+
+The paper's equations are garbled in its text; this is the reading of its sec. III and Tables
+I-III that glimpse implements (the notation is the paper's, s = a (rgb) or m (flow)):
+
+- **Clips** are T frames at equal intervals over the whole video (``sampling = "uniform"``:
+  paper 001 trains on 16 or 8 such frames with a random offset and tests on 32).
+- **Spatial attention** at step t, over every frame n of the window and every cell k (eq. 2-4):
+  alpha~_t(n, k) = v_a^T tanh(A_h h_{t-1} + A_cv CV(n, k) + b_a); alpha_t(n, .) = softmax over k
+  of gamma_a alpha~ (eq. 3's exp(.)^gamma_a normalized is exactly that);
+  L_t(n) = sum_k alpha_t(n, k) CV(n, k).
+  A_cv CV(n, k) + b_a does not depend on t: it is computed once per clip (``naive=True``
+  recomputes it at every step, for the benchmark and the equivalence test only).
+- **Temporal attention** (eq. 5-7): beta~_t(n) = v_b^T tanh(B_h h_{t-1} + B_L L_t(n) + b_b),
+  beta_t = softmax over the window's frames of gamma_b beta~, Phi_t = sum_n beta_t(n) L_t(n).
+  The window (``window``): every frame of the clip (``all``, the paper's default), the current
+  frame only (``current``: Table III's current-frame attention) or {t, t+1} (``next``: JHMDB).
+  Padded frames are never attended.
+- **Core**: one LSTM layer per stream (hidden 1024 in the paper), h0 = c0 = 0, input
+  [FC_t ; Phi_t] (eq. 8-13). FC_t is the frame's spatially pooled cube (the store's
+  ``rgb_pooled`` vector), a departure from the paper's fc6 / TSN pool vector, which glimpse does
+  not extract.
+- **A-M fusion** with two streams (eq. 14-15): each stream computes its alpha from its own
+  h_{t-1}; alpha_com = max (or mean) of the two, applied to both streams' cubes; each stream's
+  beta from its own L_t; beta_com = max (or mean); each stream's Phi into its own LSTM. The paper
+  never renormalizes the max-fused weights (they sum to between 1 and 2); that literal form is
+  the default, ``renormalize`` divides by the sum. One classifier over both hidden states:
+  y_t = softmax(W_a h^a_t + W_m h^m_t + b) (eq. 16). With one stream there is nothing to fuse.
+- **Loss** (eq. 17-19): cross-entropy at every step (+ the trainer's weight decay) +
+  lambda_AA sum_t sum_k (alpha_com_t(t, k) - M(t, k))^2: the fused spatial map of step t over
+  its own frame t against the actor mask M(t) (``glimpse.losses.actor_attention_penalty``;
+  ``aa_loss = "ce"`` is Table II's cross-entropy variant). Counted only where the store has
+  actor masks.
+- **Prediction**: the last step's score (paper 001), averaged over a video's clips.
+- ``attention = False`` is the paper's "Baseline net": the same LSTM(s) on FC_t alone.
+
+The model's ``attention`` output is alpha_com_t(t, .), the map step t puts on its own frame,
+divided by its sum so that the attention metrics read a distribution; the literal map (what the
+A-A term regularizes) is ``extras["spatial"]``, and ``extras["temporal"]`` is beta_com_t
+(B, T, T), the weight step t gives each frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from glimpse import GlimpseError
+from glimpse.losses import actor_attention_penalty
+from glimpse.models.base import ActionModel
+from glimpse.models.lstm import StackedLSTM
+from glimpse.models.output import ModelOutput
+
+WINDOWS = ("all", "current", "next")
+
+
+@dataclass
+class RSTANConfig:
+    stream: str = "rgb+flow"  # two streams with A-M fusion, or one (rgb, flow) alone
+    hidden: int = 1024  # each stream's LSTM (paper 001)
+    att_dim: int = 256  # width of the attention MLPs (the paper does not say)
+    attention: bool = True  # False: the paper's "Baseline net" (LSTM on FC_t alone)
+    window: str = "all"  # frames attended at each step: all, current, next ({t, t+1})
+    gamma_a: float = 5.0  # spatial sharpness (paper: 5 on UCF101 / HMDB51, 1 on JHMDB)
+    gamma_b: float = 10.0  # temporal sharpness (paper: 10 on UCF101 / HMDB51, 1 on JHMDB)
+    fusion: str = "max"  # A-M fusion of the two streams' weights: max (paper) or mean
+    renormalize: bool = False  # divide the fused weights by their sum (the paper does not)
+    lam_aa: float = 0.5  # lambda_AA, the actor-attention term's weight (where masks exist)
+    aa_loss: str = "l2"  # l2 (eq. 18) or ce (Table II's variant)
+    dropout: float = 0.0  # on the LSTM input (the paper uses none)
+
+
+def fuse(weights: list[Tensor], op: str, renormalize: bool, dim: int = -1) -> Tensor:
+    """The two streams' attention weights -> the fused weights (eq. 14-15): elementwise max or
+    mean; with ``renormalize`` divided by their sum over ``dim``."""
+    if len(weights) == 1:
+        return weights[0]
+    stacked = torch.stack(weights)
+    out = stacked.amax(0) if op == "max" else stacked.mean(0)
+    return out / out.sum(dim, keepdim=True) if renormalize else out
+
+
+class _StreamAttention(nn.Module):
+    """One stream's spatial and temporal attention parameters (eq. 2 and 5)."""
+
+    def __init__(self, D: int, M: int, a: int, temporal: bool = True):
+        super().__init__()
+        self.A_h = nn.Linear(M, a, bias=False)
+        self.A_cv = nn.Linear(D, a)  # its bias is b_a
+        self.v_a = nn.Linear(a, 1, bias=False)
+        if temporal:  # (the current-frame window has nothing to weigh)
+            self.B_h = nn.Linear(M, a, bias=False)
+            self.B_L = nn.Linear(D, a)  # its bias is b_b
+            self.v_b = nn.Linear(a, 1, bias=False)
+
+    def spatial_logits(self, pre: Tensor, h: Tensor) -> Tensor:
+        """pre (B, T, K^2, a) = A_cv CV + b_a, h (B, M) -> alpha~ (B, T, K^2)."""
+        return self.v_a(torch.tanh(pre + self.A_h(h)[:, None, None])).squeeze(-1)
+
+    def temporal_logits(self, L: Tensor, h: Tensor) -> Tensor:
+        """L (B, T, D), h (B, M) -> beta~ (B, T)."""
+        return self.v_b(torch.tanh(self.B_L(L) + self.B_h(h)[:, None])).squeeze(-1)
+
+
+class RSTAN(ActionModel):
+    Config = RSTANConfig
+    prediction = "last"
+    sampling = "uniform"
+
+    def __init__(self, *, num_classes: int, inputs: dict, cfg: RSTANConfig, naive: bool = False):
+        super().__init__()
+        if cfg.window not in WINDOWS:
+            raise GlimpseError(f"rstan: window must be one of {', '.join(WINDOWS)}, got "
+                               f"'{cfg.window}'")
+        if cfg.fusion not in ("max", "mean"):
+            raise GlimpseError(f"rstan: fusion must be max or mean, got '{cfg.fusion}'")
+        if cfg.aa_loss not in ("l2", "ce"):
+            raise GlimpseError(f"rstan: aa_loss must be l2 or ce, got '{cfg.aa_loss}'")
+        self.streams = self.reads(asdict(cfg))
+        if len(self.streams) > 2:
+            raise GlimpseError("rstan fuses at most two streams (e.g. rgb+flow)")
+        grids = {inputs[s]["grid"] for s in self.streams}
+        if len(grids) != 1:
+            raise GlimpseError(f"rstan: streams {', '.join(self.streams)} have different grids "
+                               f"{sorted(grids)}; A-M fusion needs one K x K grid")
+        self.cfg, self.grid, self.naive = cfg, grids.pop(), naive
+        self.needs_actor = cfg.attention and cfg.lam_aa > 0
+        M = cfg.hidden
+        dims = [inputs[s]["channels"] for s in self.streams]
+        self.lstms = nn.ModuleList(
+            StackedLSTM(input_size=D * (2 if cfg.attention else 1), hidden=M, layers=1,
+                        dropout=cfg.dropout) for D in dims)
+        self.att = nn.ModuleList(_StreamAttention(D, M, cfg.att_dim, cfg.window != "current")
+                                 for D in dims) if cfg.attention else None
+        self.heads = nn.ModuleList(nn.Linear(M, num_classes, bias=k == 0)
+                                   for k in range(len(dims)))  # W_a, W_m and one b_am
+
+    def _window(self, valid: Tensor, t: int) -> Tensor:
+        """(B, T) bool: the frames step t may attend (window all or next)."""
+        if self.cfg.window == "all":
+            return valid
+        allowed = torch.zeros_like(valid)
+        allowed[:, t: t + 2] = True
+        allowed = allowed & valid
+        return torch.where(allowed.any(1, keepdim=True), allowed, valid)  # a padded step t
+
+    def forward(self, batch: dict) -> ModelOutput:
+        """batch[stream] (B, T, K, K, D) for each stream, mask (B, T) -> scores (B, T, C),
+        attention (B, T, K, K) (alpha_com_t(t, .)), extras["temporal"] (B, T, T)."""
+        cfg = self.cfg
+        cubes = [batch[s] for s in self.streams]
+        B, T, K, _, _ = cubes[0].shape
+        cubes = [c.reshape(B, T, K * K, c.shape[-1]) for c in cubes]
+        valid = batch.get("mask")
+        valid = torch.ones(B, T, dtype=torch.bool, device=cubes[0].device) if valid is None \
+            else valid.bool()
+        fc = [c.mean(2) for c in cubes]  # FC_t (B, T, D): the pooled cube
+        state = [lstm.zero_state(B, cubes[0].device, cubes[0].dtype) for lstm in self.lstms]
+        tapes = [lstm.new_tapes() for lstm in self.lstms]
+        pre = None
+        if cfg.attention and not self.naive:  # A_cv CV(n, k) + b_a: once per clip
+            pre = [att.A_cv(c) for att, c in zip(self.att, cubes)]
+        scores, spatial, temporal = [], [], []
+        for t in range(T):
+            hs = [st[0][0] for st in state]
+            if cfg.attention:
+                pres = pre or [att.A_cv(c) for att, c in zip(self.att, cubes)]
+                alphas = [torch.softmax(cfg.gamma_a * att.spatial_logits(p, h), -1)
+                          for att, p, h in zip(self.att, pres, hs)]
+                alpha = fuse(alphas, cfg.fusion, cfg.renormalize)  # (B, T, K^2)
+                Ls = [torch.einsum("bnk,bnkd->bnd", alpha, c) for c in cubes]
+                if cfg.window == "current":  # Phi_t = L_t(t): beta is 1 on frame t
+                    beta = torch.zeros_like(valid, dtype=alpha.dtype)
+                    beta[:, t] = 1.0
+                else:
+                    allowed = self._window(valid, t)
+                    betas = [torch.softmax((cfg.gamma_b * att.temporal_logits(L, h))
+                                           .masked_fill(~allowed, float("-inf")), -1)
+                             for att, L, h in zip(self.att, Ls, hs)]
+                    beta = fuse(betas, cfg.fusion, cfg.renormalize)  # (B, T)
+                inputs = [torch.cat([f[:, t], torch.einsum("bn,bnd->bd", beta, L)], -1)
+                          for f, L in zip(fc, Ls)]
+                spatial.append(alpha[:, t])
+                temporal.append(beta)
+            else:
+                inputs = [f[:, t] for f in fc]
+            outs = []
+            for k, (lstm, x) in enumerate(zip(self.lstms, inputs)):
+                h, state[k] = lstm.step(x, state[k], tapes[k])
+                outs.append(h)
+            scores.append(sum(head(h) for head, h in zip(self.heads, outs)))
+        out = ModelOutput(torch.stack(scores, 1))
+        if cfg.attention:
+            literal = torch.stack(spatial, 1).reshape(B, T, K, K)
+            out.attention = literal / literal.sum((2, 3), keepdim=True)
+            out.extras["spatial"] = literal
+            out.extras["temporal"] = torch.stack(temporal, 1)
+        return out
+
+    def loss(self, output: ModelOutput, batch: dict) -> dict[str, Tensor]:
+        terms = super().loss(output, batch)
+        if self.needs_actor and "actor" in batch:
+            terms["actor_attention"] = self.cfg.lam_aa * actor_attention_penalty(
+                output.extras["spatial"], batch["actor"], batch.get("mask"), kind=self.cfg.aa_loss)
+        return terms

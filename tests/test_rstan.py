@@ -1,0 +1,143 @@
+"""RSTAN (paper 001): A-M fusion and the actor-attention term on hand-computed examples, the
+precomputed attention against the naive one, the windows, and a run through the CLI."""
+
+import math
+
+import pytest
+import torch
+
+from glimpse.losses import actor_attention_penalty, actor_target
+from glimpse.models import ModelConfig, build_model
+from glimpse.models.rstan import RSTAN, fuse
+
+K, D, C = 2, 6, 3
+INPUTS = {"rgb": {"layer": "x", "channels": D, "grid": K},
+          "flow": {"layer": "y", "channels": D + 1, "grid": K}}
+
+
+def test_fusion_golden():
+    a = torch.tensor([0.7, 0.2, 0.1])
+    m = torch.tensor([0.1, 0.3, 0.6])
+    torch.testing.assert_close(fuse([a, m], "max", False), torch.tensor([0.7, 0.3, 0.6]))
+    torch.testing.assert_close(fuse([a, m], "max", True), torch.tensor([0.7, 0.3, 0.6]) / 1.6)
+    torch.testing.assert_close(fuse([a, m], "mean", False), torch.tensor([0.4, 0.25, 0.35]))
+    torch.testing.assert_close(fuse([a, m], "mean", True), torch.tensor([0.4, 0.25, 0.35]))
+    torch.testing.assert_close(fuse([a], "max", True), a)  # one stream: nothing to fuse
+
+
+def test_actor_target_and_penalty_golden():
+    """2 x 2 grid, three steps: (0) an actor covering cells 0 and 1 by >= half -> M = [.5, .5, 0, 0];
+    (1) no actor: counts nothing; (2) an actor under half of every cell -> its most covered cell."""
+    cov = torch.tensor([[[1.0, 0.6], [0.2, 0.0]],
+                        [[0.0, 0.0], [0.0, 0.0]],
+                        [[0.3, 0.1], [0.0, 0.0]]])[None]
+    torch.testing.assert_close(actor_target(cov)[0].flatten(1),
+                               torch.tensor([[.5, .5, 0, 0], [0, 0, 0, 0], [1.0, 0, 0, 0]]))
+    alpha = torch.tensor([0.4, 0.3, 0.2, 0.1]).view(1, 1, 2, 2).expand(1, 3, 2, 2)
+    # step 0: .1^2 + .2^2 + .2^2 + .1^2 = .10; step 2: .6^2 + .3^2 + .2^2 + .1^2 = .50
+    l2 = actor_attention_penalty(alpha, cov)
+    assert float(l2) == pytest.approx(0.10 + 0.50)
+    ce = actor_attention_penalty(alpha, cov, kind="ce")
+    assert float(ce) == pytest.approx(-(0.5 * math.log(0.4) + 0.5 * math.log(0.3)) - math.log(0.4))
+    mask = torch.tensor([[True, True, False]])  # a padded step counts nothing
+    assert float(actor_attention_penalty(alpha, cov, mask)) == pytest.approx(0.10)
+
+
+def _batch(B=2, T=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    mask[-1, 4:] = False
+    return {"rgb": torch.randn(B, T, K, K, D, generator=g),
+            "flow": torch.randn(B, T, K, K, D + 1, generator=g), "mask": mask,
+            "label": torch.tensor([0, 2]), "actor": torch.rand(B, T, K, K, generator=g)}
+
+
+@pytest.mark.parametrize("options", [{}, {"fusion": "mean", "renormalize": True},
+                                     {"window": "next"}, {"stream": "flow"}])
+def test_precomputed_attention_equals_the_naive_one(options):
+    cfg = ModelConfig("rstan", C, INPUTS, {"hidden": 8, "att_dim": 5, **options})
+    torch.manual_seed(0)
+    fast = build_model(cfg).eval()
+    naive = RSTAN(num_classes=C, inputs=INPUTS, cfg=fast.cfg, naive=True).eval()
+    naive.load_state_dict(fast.state_dict())
+    b = _batch()
+    a, n = fast(b), naive(b)
+    torch.testing.assert_close(a.scores, n.scores, atol=1e-5, rtol=0)
+    torch.testing.assert_close(a.attention, n.attention, atol=1e-5, rtol=0)
+
+
+def test_windows_and_temporal_weights():
+    b = _batch(B=1, T=4)
+    for window in ("current", "next", "all"):
+        m = build_model(ModelConfig("rstan", C, INPUTS, {"hidden": 8, "att_dim": 5,
+                                                         "window": window, "gamma_b": 1.0}))
+        beta = m(b).extras["temporal"][0]  # (T steps, T frames)
+        if window == "current":
+            torch.testing.assert_close(beta, torch.eye(4))
+        elif window == "next":
+            for t in range(4):
+                outside = [n for n in range(4) if n not in (t, t + 1)]
+                assert float(beta[t, outside].sum()) == 0.0 and float(beta[t, t]) > 0
+        else:
+            assert (beta > 0).all()
+        assert (beta.sum(-1) >= 1 - 1e-5).all() and (beta.sum(-1) <= 2 + 1e-5).all()
+
+
+def test_max_fused_spatial_weights_are_literal_unless_renormalized():
+    b = _batch()
+    literal = build_model(ModelConfig("rstan", C, INPUTS, {"hidden": 8, "att_dim": 5}))
+    out = literal(b)
+    sums = out.extras["spatial"].sum((2, 3))
+    assert (sums > 1 + 1e-4).any() and (sums <= 2 + 1e-5).all()  # max of two distributions
+    torch.testing.assert_close(out.attention.sum((2, 3)), torch.ones_like(sums))
+    renorm = build_model(ModelConfig("rstan", C, INPUTS, {"hidden": 8, "att_dim": 5,
+                                                          "renormalize": True}))
+    torch.testing.assert_close(renorm(b).extras["spatial"].sum((2, 3)), torch.ones_like(sums))
+
+
+def test_actor_attention_term_trains_the_attention():
+    m = build_model(ModelConfig("rstan", C, INPUTS, {"hidden": 8, "att_dim": 5}))
+    assert m.needs_actor and m.prediction == "last" and m.sampling == "uniform"
+    b = _batch()
+    terms = m.loss(m(b), b)
+    assert set(terms) == {"ce", "actor_attention"}
+    terms["actor_attention"].backward()
+    assert m.att[0].A_cv.weight.grad.abs().sum() > 0 and m.att[1].v_a.weight.grad.abs().sum() > 0
+    assert m.heads[0].weight.grad is None or m.heads[0].weight.grad.abs().sum() == 0
+    no_masks = {k: v for k, v in b.items() if k != "actor"}
+    assert set(m.loss(m(no_masks), no_masks)) == {"ce"}
+    baseline = build_model(ModelConfig("rstan", C, INPUTS, {"hidden": 8, "attention": False}))
+    assert not baseline.needs_actor and baseline(b).attention is None
+
+
+def test_rstan_through_the_cli(tmp_path):
+    """synth -> extract rgb + flow -> train rstan (uniform clips, 4 frames; 6 at evaluation) ->
+    evaluate -> predict with an overlay -> report."""
+    from glimpse.cli import main
+    from glimpse.synth import SynthConfig, generate
+    from glimpse.synth.scene import Difficulty
+
+    data = tmp_path / "videos"
+    generate(data, SynthConfig(classes=2, groups=3, clips_per_group=1, frames=8, width=64,
+                               height=64, seed=4, difficulty=Difficulty(distractors=0)),
+             jobs=1, progress=False)
+    feats, run = tmp_path / "f", tmp_path / "run"
+    assert main(["extract", str(data), str(feats), "--fps", "0", "--streams", "rgb,flow",
+                 "--flow-preset", "ultrafast", "--quiet"]) == 0
+    assert main(["train", str(feats), "--out", str(run), "--model", "rstan", "--hidden", "8",
+                 "--att-dim", "8", "--epochs", "2", "--clip-len", "4", "--eval-clip-len", "6",
+                 "--batch-size", "2", "--quiet"]) == 0
+    import json
+
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["train"]["sampling"] == "uniform" and cfg["model"]["options"]["stream"] == "rgb+flow"
+    assert "train_actor_attention" in (run / "log.csv").read_text().splitlines()[0]
+    assert main(["evaluate", str(run), "--quiet"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["num_clips"] == metrics["num_videos"] and metrics["clip_rule"] == "last"
+    assert "attention" in metrics
+    video = next(data.rglob("*.avi"))
+    assert main(["predict", str(run),
+                 str(video), "--overlay", str(tmp_path / "o.gif")]) == 0
+    assert (tmp_path / "o.gif").stat().st_size > 0
+    assert main(["report", str(run), "--out", str(tmp_path / "report"), "--videos", "1"]) == 0
