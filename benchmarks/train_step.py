@@ -11,7 +11,11 @@ the inputs, gradient of the weights), on the same shapes, back to back. The rati
 is the share of the GEMMs' own speed the whole step reaches: 1.0 would mean the attention, the
 gate arithmetic, autograd and the optimizer cost nothing. Goal >= 0.9.
 
-    python benchmarks/train_step.py [--batch 64 256] [--repeats 3]
+For ``rstan`` (paper 001: two streams, T = 32, K = 8, D = 1280) it prints the training step's
+clips/s and the ratio of a naive implementation, which recomputes A_cv CV(n, k) for every frame
+n at every step t, to glimpse's, which computes it once per clip. Goal >= 5x.
+
+    python benchmarks/train_step.py [--batch 64 256] [--repeats 3] [--rstan-batch 8]
 """
 
 from __future__ import annotations
@@ -88,11 +92,35 @@ def time_step(name: str, B: int, repeats: int) -> tuple[float, int]:
     return best_of(once, repeats), options["layers"]
 
 
+def time_rstan(B: int, repeats: int, naive: bool, hidden: int, T_r: int = 32) -> float:
+    from glimpse.models.rstan import RSTAN
+
+    torch.manual_seed(0)
+    inputs = {s: {"channels": D, "grid": K} for s in ("rgb", "flow")}
+    cfg = RSTAN.Config(**model_options("rstan", {"hidden": hidden}))
+    model = RSTAN(num_classes=C, inputs=inputs, cfg=cfg, naive=naive).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    batch = {"rgb": torch.randn(B, T_r, K, K, D), "flow": torch.randn(B, T_r, K, K, D),
+             "mask": torch.ones(B, T_r, dtype=torch.bool), "label": torch.randint(0, C, (B,)),
+             "actor": torch.rand(B, T_r, K, K)}
+
+    def once():
+        out = model(batch)
+        loss = sum(model.loss(out, batch).values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return best_of(once, repeats)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, nargs="+", default=[64, 256])
     ap.add_argument("--models", nargs="+", default=["structured", "soft"])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rstan-batch", type=int, default=8, help="0: skip rstan")
+    ap.add_argument("--rstan-hidden", type=int, default=M)
     a = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; T={T} K={K} D={D} M={M}")
     print(f"{'model':<11} {'B':>4} {'clips/s':>8} {'step GFLOP/s':>13} {'GEMMs GFLOP/s':>14} {'ratio':>6}")
@@ -103,6 +131,13 @@ def main():
             flops = gate_flops(B, layers)
             print(f"{name:<11} {B:>4} {B / step:>8.1f} {flops / step / 1e9:>13.1f} "
                   f"{flops / gemm / 1e9:>14.1f} {gemm / step:>6.2f}")
+    if a.rstan_batch:
+        B = a.rstan_batch
+        fast = time_rstan(B, a.repeats, naive=False, hidden=a.rstan_hidden)
+        slow = time_rstan(B, max(1, a.repeats - 2), naive=True, hidden=a.rstan_hidden)
+        print(f"rstan (rgb+flow, T=32, K={K}, D={D}, hidden {a.rstan_hidden}, B={B}): "
+              f"{B / fast:.2f} clips/s; naive per-step A_cv CV: {B / slow:.2f} clips/s; "
+              f"ratio naive / glimpse = {slow / fast:.1f}x")
 
 
 if __name__ == "__main__":

@@ -141,3 +141,5 @@ def test_rstan_through_the_cli(tmp_path):
                  str(video), "--overlay", str(tmp_path / "o.gif")]) == 0
     assert (tmp_path / "o.gif").stat().st_size > 0
     assert main(["report", str(run), "--out", str(tmp_path / "report"), "--videos", "1"]) == 0
+    assert list((tmp_path / "report" / "assets").glob("video_000_temporal_0.png"))
+    assert "temporal weights" in (tmp_path / "report" / "index.html").read_text()

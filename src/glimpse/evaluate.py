@@ -40,6 +40,8 @@ class VideoResult:
     attention: list  # per clip: (valid T, K, K) attention, or None for a model without any
     actor: list  # per clip: (valid T, K, K) actor coverage, or None
     frames: list = field(default_factory=list)  # per clip: (valid T,) the frames of its steps
+    temporal: list = field(default_factory=list)  # per clip: (valid T, valid T) weights of the
+    #                                               clip's frames at each step, or None
 
 
 def clip_settings(train: dict) -> dict:
@@ -67,6 +69,8 @@ def run_clips(model, entries, *, T: int, stride: int, sampling: str | None = Non
         o = model(to_device(b, device))
         probs = torch.softmax(o.scores.float(), -1).cpu()
         att = None if o.attention is None else o.attention.float().cpu()
+        temporal = o.extras.get("temporal")
+        temporal = None if temporal is None else temporal.float().cpu()
         m = b["mask"]
         for i in range(len(m)):
             n = int(m[i].sum())
@@ -75,6 +79,7 @@ def run_clips(model, entries, *, T: int, stride: int, sampling: str | None = Non
             r.attention.append(None if att is None else att[i, :n].numpy())
             r.actor.append(b["actor"][i, :n].numpy() if "actor" in b else None)
             r.frames.append(b["frames"][i, :n].numpy())
+            r.temporal.append(None if temporal is None else temporal[i, :n, :n].numpy())
         bar.update(len(m))
     bar.close()
     for r in out:

@@ -24,6 +24,9 @@ from glimpse import GlimpseError
 class ModelOutput:
     scores: Tensor  # (B, T, C) logits
     attention: Tensor | None = None  # (B, T, K, K), each step's weights sum to 1
+    # anything else the model's loss or a reader needs; one key every reader knows:
+    # "temporal" (B, T, T): the weight step t gives each frame of the clip (paper 001), which
+    # evaluation keeps and the report draws
     extras: dict[str, Tensor] = field(default_factory=dict)
 
 

@@ -11,7 +11,10 @@ I-III that glimpse implements (the notation is the paper's, s = a (rgb) or m (fl
   of gamma_a alpha~ (eq. 3's exp(.)^gamma_a normalized is exactly that);
   L_t(n) = sum_k alpha_t(n, k) CV(n, k).
   A_cv CV(n, k) + b_a does not depend on t: it is computed once per clip (``naive=True``
-  recomputes it at every step, for the benchmark and the equivalence test only).
+  recomputes it at every step, for the benchmark and the equivalence test only). So is
+  B_L CV(n, k), which gives eq. 5's B_L L_t(n) = sum_k alpha_t(n, k) B_L CV(n, k) as a weighted
+  sum of width att_dim instead of a D x att_dim product per frame and step, and Phi_t =
+  sum_n sum_k beta_t(n) alpha_t(n, k) CV(n, k) needs no L_t at all.
 - **Temporal attention** (eq. 5-7): beta~_t(n) = v_b^T tanh(B_h h_{t-1} + B_L L_t(n) + b_b),
   beta_t = softmax over the window's frames of gamma_b beta~, Phi_t = sum_n beta_t(n) L_t(n).
   The window (``window``): every frame of the clip (``all``, the paper's default), the current
@@ -83,6 +86,13 @@ def fuse(weights: list[Tensor], op: str, renormalize: bool, dim: int = -1) -> Te
     return out / out.sum(dim, keepdim=True) if renormalize else out
 
 
+def _per_frame(weights: Tensor, values: Tensor) -> Tensor:
+    """weights (B, T, K^2), values (B, T, K^2, E) -> (B, T, E): each frame's weighted sum over
+    its cells, as one batched product on views (no copies)."""
+    B, T, K2, E = values.shape
+    return torch.bmm(weights.reshape(B * T, 1, K2), values.reshape(B * T, K2, E)).view(B, T, E)
+
+
 class _StreamAttention(nn.Module):
     """One stream's spatial and temporal attention parameters (eq. 2 and 5)."""
 
@@ -100,9 +110,9 @@ class _StreamAttention(nn.Module):
         """pre (B, T, K^2, a) = A_cv CV + b_a, h (B, M) -> alpha~ (B, T, K^2)."""
         return self.v_a(torch.tanh(pre + self.A_h(h)[:, None, None])).squeeze(-1)
 
-    def temporal_logits(self, L: Tensor, h: Tensor) -> Tensor:
-        """L (B, T, D), h (B, M) -> beta~ (B, T)."""
-        return self.v_b(torch.tanh(self.B_L(L) + self.B_h(h)[:, None])).squeeze(-1)
+    def temporal_logits(self, BL: Tensor, h: Tensor) -> Tensor:
+        """BL (B, T, a) = B_L L_t(n) + b_b, h (B, M) -> beta~ (B, T)."""
+        return self.v_b(torch.tanh(BL + self.B_h(h)[:, None])).squeeze(-1)
 
 
 class RSTAN(ActionModel):
@@ -160,9 +170,12 @@ class RSTAN(ActionModel):
         fc = [c.mean(2) for c in cubes]  # FC_t (B, T, D): the pooled cube
         state = [lstm.zero_state(B, cubes[0].device, cubes[0].dtype) for lstm in self.lstms]
         tapes = [lstm.new_tapes() for lstm in self.lstms]
-        pre = None
-        if cfg.attention and not self.naive:  # A_cv CV(n, k) + b_a: once per clip
+        pre = pre_b = None
+        temporal_att = cfg.attention and cfg.window != "current"
+        if cfg.attention and not self.naive:  # A_cv CV(n, k) + b_a and B_L CV(n, k): once
             pre = [att.A_cv(c) for att, c in zip(self.att, cubes)]
+            if temporal_att:
+                pre_b = [c @ att.B_L.weight.t() for att, c in zip(self.att, cubes)]
         scores, spatial, temporal = [], [], []
         for t in range(T):
             hs = [st[0][0] for st in state]
@@ -171,18 +184,28 @@ class RSTAN(ActionModel):
                 alphas = [torch.softmax(cfg.gamma_a * att.spatial_logits(p, h), -1)
                           for att, p, h in zip(self.att, pres, hs)]
                 alpha = fuse(alphas, cfg.fusion, cfg.renormalize)  # (B, T, K^2)
-                Ls = [torch.einsum("bnk,bnkd->bnd", alpha, c) for c in cubes]
-                if cfg.window == "current":  # Phi_t = L_t(t): beta is 1 on frame t
+                if self.naive:  # the equations as written: L_t(n), then B_L L_t(n)
+                    Ls = [_per_frame(alpha, c) for c in cubes]
+                    BLs = [att.B_L(L) for att, L in zip(self.att, Ls)] if temporal_att else None
+                else:
+                    BLs = [_per_frame(alpha, p) + att.B_L.bias
+                           for att, p in zip(self.att, pre_b)] if temporal_att else None
+                if not temporal_att:  # the current frame: Phi_t = L_t(t), beta is 1 on t
                     beta = torch.zeros_like(valid, dtype=alpha.dtype)
                     beta[:, t] = 1.0
                 else:
                     allowed = self._window(valid, t)
-                    betas = [torch.softmax((cfg.gamma_b * att.temporal_logits(L, h))
+                    betas = [torch.softmax((cfg.gamma_b * att.temporal_logits(bl, h))
                                            .masked_fill(~allowed, float("-inf")), -1)
-                             for att, L, h in zip(self.att, Ls, hs)]
+                             for att, bl, h in zip(self.att, BLs, hs)]
                     beta = fuse(betas, cfg.fusion, cfg.renormalize)  # (B, T)
-                inputs = [torch.cat([f[:, t], torch.einsum("bn,bnd->bd", beta, L)], -1)
-                          for f, L in zip(fc, Ls)]
+                if self.naive:
+                    phis = [torch.einsum("bn,bnd->bd", beta, L) for L in Ls]
+                else:
+                    w = (beta[:, :, None] * alpha).reshape(B, 1, -1)  # (B, 1, T K^2)
+                    phis = [torch.bmm(w, c.reshape(B, -1, c.shape[-1])).squeeze(1)
+                            for c in cubes]
+                inputs = [torch.cat([f[:, t], phi], -1) for f, phi in zip(fc, phis)]
                 spatial.append(alpha[:, t])
                 temporal.append(beta)
             else:

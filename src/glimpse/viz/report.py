@@ -244,11 +244,32 @@ def _gallery(runs, loaded, store, names, assets: Path, videos: int, split: str,
         anim = np.concatenate(columns, axis=2)
         gif = assets / f"video_{n:03d}.webp"
         save_animation(gif, anim, fps=max(2.0, len(pick) / 3.0))
+        temporal = []
+        for k, res in enumerate(per_run):
+            if res[i].temporal and res[i].temporal[0] is not None:
+                png = assets / f"video_{n:03d}_temporal_{k}.png"
+                _temporal(res[i], names[k], png)
+                temporal.append(f"assets/{png.name}")
         items.append({"path": e.meta["path"], "label": e.label, "gif": f"assets/{gif.name}",
-                      "verdicts": verdicts})
+                      "verdicts": verdicts, "temporal": temporal})
         bar.update(1)
     bar.close()
     return items
+
+
+def _temporal(result, name: str, path: Path) -> None:
+    """The first clip's temporal weights: step t (rows) against the frame it weighs (columns)."""
+    plt = _plt()
+    w, frames = result.temporal[0], result.frames[0]
+    fig, ax = plt.subplots(figsize=(3.2, 2.8))
+    ax.imshow(w, cmap="magma", aspect="auto", vmin=0)
+    ticks = np.linspace(0, len(frames) - 1, min(6, len(frames))).round().astype(int)
+    ax.set_xticks(ticks, [str(frames[t]) for t in ticks], fontsize=7)
+    ax.set_yticks(ticks, [str(t + 1) for t in ticks], fontsize=7)
+    ax.set_xlabel("frame weighed", fontsize=8)
+    ax.set_ylabel("step", fontsize=8)
+    ax.set_title(f"{name.split(' ')[0]}: temporal weights", fontsize=8)
+    _save(fig, path)
 
 
 def _stream_shape(spec: dict) -> tuple:
@@ -304,8 +325,10 @@ def _html(runs, loaded, names, metrics, gallery, videos, split, store_root, comp
     for it in gallery:
         verdict = " · ".join(f'<span class="{"ok" if ok else "bad"}">{e(n.split(" ")[0])}: '
                              f"{e(p)} {s:.2f}</span>" for n, (p, ok, s) in zip(names, it["verdicts"]))
+        temporal = "".join(f'<img src="{e(t)}" alt="temporal weights" style="width:220px">'
+                           for t in it["temporal"])
         cards += (f'<figure><img src="{e(it["gif"])}" alt="attention on {e(it["path"])}">'
-                  f"<figcaption><b>{e(it['label'])}</b> <small>{e(it['path'])}</small><br>{verdict}"
+                  f"{'<br>' + temporal if temporal else ''}<figcaption><b>{e(it['label'])}</b> <small>{e(it['path'])}</small><br>{verdict}"
                   f"</figcaption></figure>")
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     feature = loaded[0].config["feature"]
@@ -335,7 +358,8 @@ validation split; the numbers below are on the <b>{e(split)}</b> split.</p>
 <h2>Where each model looked</h2>
 <p>{len(gallery)} {e(split)} videos (of at most {videos}), correct and wrong for the first run. Each animation shows, left to right,
 every run's attention over the frame (brighter = more weight; each frame normalized by its maximum)
-and, where the dataset has it, the actor's ground-truth mask.</p>
+and, where the dataset has it, the actor's ground-truth mask. For a model that also weighs the
+clip's frames (rstan), a heat map shows the weight each step gave each frame.</p>
 <div class="gallery">{cards}</div>
 </body></html>
 """
