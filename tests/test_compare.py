@@ -84,3 +84,27 @@ def test_compare_across_seeds_uses_every_seed():
     c = compare_correct(seeds_a, seeds_b, n_boot=2000)
     assert c.seeds == 3 and c.videos == 1500
     assert c.low < 0.1 < c.high and c.resolved
+
+
+def test_score_fusion_averages_the_runs_video_scores(tmp_path):
+    """Two fake runs' predictions (per-class scores) -> their mean decides; the fusion folder
+    reads like a run for compare."""
+    from glimpse.compare import fuse_runs, run_correct
+
+    def fake(name, rows):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "probe.json").write_text("{}")  # a folder compare reads without a model
+        lines = ["video,label,predicted,score,correct,clips,score:a,score:b"]
+        for v, label, pa, pb in rows:
+            pred = "a" if pa >= pb else "b"
+            lines.append(f"{v},{label},{pred},{max(pa, pb)},{int(pred == label)},1,{pa},{pb}")
+        (d / "predictions_test.csv").write_text("\n".join(lines) + "\n")
+        return d
+
+    r1 = fake("r1", [("v1", "a", 0.9, 0.1), ("v2", "b", 0.6, 0.4), ("v3", "a", 0.3, 0.7)])
+    r2 = fake("r2", [("v2", "b", 0.1, 0.9), ("v1", "a", 0.4, 0.6), ("v3", "a", 0.6, 0.4)])
+    m = fuse_runs([r1, r2], tmp_path / "fused")
+    # v1: (.9 + .4) / 2 = .65 -> a (right); v2: (.6 + .1) / 2 = .35 -> b (right); v3: .45 -> b
+    assert m["top1"] == pytest.approx(2 / 3) and m["num_videos"] == 3
+    assert run_correct(tmp_path / "fused") == {"v1": True, "v2": True, "v3": False}

@@ -140,6 +140,14 @@ def test_rstan_through_the_cli(tmp_path):
     assert main(["predict", str(run),
                  str(video), "--overlay", str(tmp_path / "o.gif")]) == 0
     assert (tmp_path / "o.gif").stat().st_size > 0
+    run_rgb = tmp_path / "run-rgb"
+    assert main(["train", str(feats), "--out", str(run_rgb), "--model", "rstan", "--stream", "rgb",
+                 "--hidden", "8", "--att-dim", "8", "--epochs", "1", "--clip-len", "4",
+                 "--batch-size", "2", "--quiet"]) == 0
+    assert main(["fuse", str(run), str(run_rgb), "--out", str(tmp_path / "fused")]) == 0
+    fused = json.loads((tmp_path / "fused" / "metrics.json").read_text())
+    assert fused["num_videos"] == metrics["num_videos"]
+    assert main(["compare", str(tmp_path / "fused"), str(run), "--video-rule", "mean"]) == 0
     assert main(["report", str(run), "--out", str(tmp_path / "report"), "--videos", "1"]) == 0
     assert list((tmp_path / "report" / "assets").glob("video_000_temporal_0.png"))
     assert "temporal weights" in (tmp_path / "report" / "index.html").read_text()

@@ -527,6 +527,31 @@ def _probe(a):
     return 0
 
 
+# -- fuse -------------------------------------------------------------------------------------
+def _add_fuse(sub):
+    p = _parser("fuse", sub, "score fusion: the mean of several runs' video scores (paper 001's "
+                "two-stream baseline), written as a folder compare reads like a run", """
+glimpse fuse runs/rstan-rgb runs/rstan-flow --out runs/rstan-score-fusion
+glimpse compare runs/rstan-score-fusion runs/rstan        # A-M fusion against score fusion""")
+    p.add_argument("runs", type=Path, nargs="+", help="two or more runs evaluated on one split")
+    p.add_argument("--out", type=Path, required=True, help="fusion folder (metrics, predictions)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--video-rule", default="mean", choices=["vote", "mean"],
+                   help="how each run's video score is made (default mean)")
+    p.add_argument("--features", type=Path, help="the store, if it moved since training")
+    p.set_defaults(func=_fuse)
+
+
+def _fuse(a):
+    from glimpse.compare import fuse_runs
+
+    m = fuse_runs(a.runs, a.out, split=a.split, video_rule=a.video_rule, features=a.features,
+                  progress=True)
+    print(f"score fusion of {len(a.runs)} runs on {m['split']} ({m['num_videos']} videos): "
+          f"top-1 {m['top1']:.3f}, mean class accuracy {m['mean_class_accuracy']:.3f} -> {a.out}")
+    return 0
+
+
 # -- compare ----------------------------------------------------------------------------------
 def _add_compare(sub):
     p = _parser("compare", sub, "is one run really better than another? paired difference, "
@@ -608,6 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(sub)
     _add_report(sub)
     _add_probe(sub)
+    _add_fuse(sub)
     _add_compare(sub)
     _add_demo(sub)
     return parser

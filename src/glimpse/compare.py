@@ -19,6 +19,7 @@ test sets count, and McNemar on the pooled discordant videos. A difference whose
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -139,7 +140,7 @@ def read_predictions(path: Path) -> dict[str, bool]:
 def run_correct(run, *, split: str = "test", video_rule: str = "vote", features=None,
                 progress: bool = False) -> dict[str, bool]:
     """{video: right?} of a run's current best checkpoint (evaluated again only if stale), or of
-    a linear-probe folder (``glimpse probe``)."""
+    a linear-probe folder (``glimpse probe``) or a score-fusion folder (``glimpse fuse``)."""
     from glimpse.evaluate import evaluate_run
     from glimpse.run import Run
 
@@ -148,6 +149,11 @@ def run_correct(run, *, split: str = "test", video_rule: str = "vote", features=
         if split != "test":
             raise GlimpseError(f"{run} is a linear probe, scored on the test split only")
         return read_predictions(r.root / "predictions_test.csv")
+    if (r.root / "fusion.json").exists():
+        fused = json.loads((r.root / "fusion.json").read_text())
+        if split != fused["split"]:
+            raise GlimpseError(f"{run} fuses the runs' {fused['split']} scores, not {split}")
+        return read_predictions(r.root / f"predictions_{split}.csv")
     if r.current_metrics(split, features, video_rule=video_rule) is None or \
             not (r.root / f"predictions_{split}.csv").exists():
         evaluate_run(run, split=split, video_rule=video_rule, features=features,
@@ -164,3 +170,55 @@ def compare_runs(a_runs, b_runs, *, split: str = "test", video_rule: str = "vote
          for r in b_runs]
     name = lambda runs: ", ".join(Path(r).name for r in runs)  # noqa: E731
     return compare_correct(a, b, names=(name(a_runs), name(b_runs)), n_boot=n_boot)
+
+
+def read_scores(path: Path) -> tuple[list[str], dict[str, str], np.ndarray]:
+    """predictions_<split>.csv -> (class names, {video: label}, scores (N, C) in file order)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not any(k.startswith("score:") for k in rows[0]):
+        raise GlimpseError(f"{path} has no per-class scores (written by glimpse < 0.3?); "
+                           f"evaluate the run again")
+    names = [k[len("score:"):] for k in rows[0] if k.startswith("score:")]
+    scores = np.array([[float(r[f"score:{n}"]) for n in names] for r in rows])
+    return names, {r["video"]: r["label"] for r in rows}, scores
+
+
+def fuse_runs(runs, out, *, split: str = "test", video_rule: str = "mean",
+              features=None, progress: bool = False) -> dict:
+    """Score fusion (paper 001's two-stream baseline): each video's score is the mean of the
+    runs' video scores (each run evaluated on ``split`` by ``video_rule`` where stale). Writes a
+    fusion folder ``out`` (fusion.json, metrics.json, predictions_<split>.csv) that ``compare``
+    and the report's paired statistics read like a run."""
+    from glimpse.evaluate import write_json_atomic, write_prediction_rows
+
+    if len(runs) < 2:
+        raise GlimpseError("score fusion needs at least two runs")
+    tables = []
+    for run in runs:
+        run_correct(run, split=split, video_rule=video_rule, features=features, progress=progress)
+        tables.append(read_scores(Path(run) / f"predictions_{split}.csv"))
+    names, labels, _ = tables[0]
+    videos = list(labels)
+    for run, (n, lab, _) in zip(runs, tables):
+        if n != names or sorted(lab) != sorted(videos):
+            raise GlimpseError(f"{run} was not scored on the same classes and {split} videos as "
+                               f"{runs[0]}: only runs of one split fuse")
+    fused = np.mean([s[[list(lab).index(v) for v in videos]] for _, lab, s in tables], 0)
+    pred = fused.argmax(1)
+    truth = np.array([names.index(labels[v]) for v in videos])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    per_class = [float((pred[truth == c] == c).mean()) for c in range(len(names))
+                 if (truth == c).any()]
+    metrics = {"model": "score fusion of " + " + ".join(str(r) for r in runs), "split": split,
+               "video_rule": video_rule, "num_videos": len(videos),
+               "top1": float((pred == truth).mean()),
+               "mean_class_accuracy": float(np.mean(per_class))}
+    write_json_atomic(out / "fusion.json", {"runs": [str(Path(r).resolve()) for r in runs],
+                                            "split": split, "video_rule": video_rule})
+    write_json_atomic(out / "metrics.json", metrics)
+    write_prediction_rows(out / f"predictions_{split}.csv", names,
+                          [(v, labels[v], p, s, p == t, "")
+                           for v, p, t, s in zip(videos, pred, truth, fused)])
+    return metrics

@@ -186,12 +186,21 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
 
 
 def write_predictions(path: Path, entries, pred, scores, clips: list[int], names):
-    """predictions_<split>.csv: one row per video (``clips``: how many clips each had)."""
+    """predictions_<split>.csv: one row per video (``clips``: how many clips each had), then the
+    video's score for every class (columns ``score:<class>``)."""
+    write_prediction_rows(path, names, [(e.meta["path"], e.label, p, s, e.label_index == p, n)
+                                        for e, p, s, n in zip(entries, pred, scores, clips)])
+
+
+def write_prediction_rows(path: Path, names, rows) -> None:
+    """rows of (video, label, predicted index, scores (C,), correct, clips) -> the CSV, whole
+    or not at all."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["video", "label", "predicted", "score", "correct", "clips"])
-        for e, p, s, n in zip(entries, pred, scores, clips):
-            w.writerow([e.meta["path"], e.label, names[p], f"{s[p]:.4f}", int(e.label_index == p),
-                        n])
+        w.writerow(["video", "label", "predicted", "score", "correct", "clips",
+                    *(f"score:{n}" for n in names)])
+        for video, label, p, s, ok, n in rows:
+            w.writerow([video, label, names[p], f"{s[p]:.4f}", int(ok), n,
+                        *(f"{v:.6g}" for v in s)])
     tmp.replace(path)
