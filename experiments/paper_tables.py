@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -29,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from glimpse.compare import compare_correct, run_correct  # noqa: E402
+from glimpse.compare import compare_correct, fuse_runs, run_correct  # noqa: E402
 from glimpse.config import TrainConfig  # noqa: E402
 from glimpse.evaluate import evaluate_run  # noqa: E402
 from glimpse.features.extract import extract  # noqa: E402
@@ -53,7 +54,8 @@ class Row:
 
     def key(self, seed: int, video_rule: str) -> str:
         opts = "_".join(f"{k}={v}" for k, v in self.options)
-        return f"{self.model}{'_' + opts if opts else ''}_seed{seed}_{video_rule}"
+        key = f"{self.model}{'_' + opts if opts else ''}_seed{seed}_{video_rule}"
+        return re.sub(r"[^A-Za-z0-9=._+-]+", "-", key)
 
 
 @dataclass
@@ -63,7 +65,43 @@ class Table:
     video_rule: str  # the paper's protocol: 000 votes over clips, 002 averages clip scores
     seeds: str  # "seeds" or "sweep_seeds"
     rows: list[Row] = field(default_factory=list)
+    train: dict = field(default_factory=dict)  # training settings of this paper's protocol
 
+
+# Paper 001 (RSTAN): uniform clips of 8 frames in training, 16 at test (the paper: 16 / 8 and 32),
+# attention MLPs of width 64, 20 epochs: what 2 cores afford (one run about 8-15 minutes).
+RSTAN_T, RSTAN_EVAL_T, RSTAN_EPOCHS = 8, 16, 20
+ST = (("att_dim", 64), ("lam_aa", 0.0))  # spatial-temporal attention, no actor term
+BASE = (("attention", False), ("lam_aa", 0.0))
+RSTAN_TABLES = [
+    ("rstan1", "Paper 001 Table I: spatial-temporal attention against the Baseline net "
+     "(two streams: score fusion; last-step score)",
+     [Row("Baseline net: rgb", "rstan", (("stream", "rgb"), *BASE)),
+      Row("S-T: rgb", "rstan", (("stream", "rgb"), *ST), "Baseline net: rgb"),
+      Row("Baseline net: flow", "rstan", (("stream", "flow"), *BASE)),
+      Row("S-T: flow", "rstan", (("stream", "flow"), *ST), "Baseline net: flow"),
+      Row("Baseline net: rgb + flow (score fusion)", "fuse",
+          (("of", "Baseline net: rgb|Baseline net: flow"),)),
+      Row("S-T: rgb + flow (score fusion)", "fuse", (("of", "S-T: rgb|S-T: flow"),),
+          "Baseline net: rgb + flow (score fusion)")]),
+    ("rstan2", "Paper 001 Table II: A-M fusion and actor-attention regularization",
+     [Row("S-T (score fusion)", "fuse", (("of", "S-T: rgb|S-T: flow"),)),
+      Row("S-T + A-M (mean)", "rstan", (("fusion", "mean"), *ST), "S-T (score fusion)"),
+      Row("S-T + A-M (max)", "rstan", (("fusion", "max"), *ST), "S-T (score fusion)"),
+      Row("S-T + A-M (max) + A-A (CE)", "rstan",
+          (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.5), ("aa_loss", "ce")),
+          "S-T + A-M (max)"),
+      Row("S-T + A-M (max) + A-A (L2)", "rstan",
+          (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.5), ("aa_loss", "l2")),
+          "S-T + A-M (max)")]),
+    ("rstan3", "Paper 001 Table III: current-frame against spatial-temporal attention "
+     "(A-M max + A-A L2)",
+     [Row("current-frame attention", "rstan",
+          (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.5), ("window", "current"))),
+      Row("spatial-temporal attention", "rstan",
+          (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.5), ("aa_loss", "l2")),
+          "current-frame attention")]),
+]
 
 PROBES = [Row("linear probe: pooled mean + std", "probe"),
           Row("linear probe: actor cells (ideal attention)", "probe-actor", (), "probe")]
@@ -93,6 +131,9 @@ TABLES = [
                (("lam", LAM), ("block_side", side), ("block_stride", stride)),
                "N = 4 (side 2, stride 2: the paper's S_r)")
            for side, stride in ((4, 4), (6, 6), (2, 1), (4, 2), (6, 2))]),
+    *[Table(key, title, "mean", "seeds", rows,
+            {"clip_len": RSTAN_T, "eval_clip_len": RSTAN_EVAL_T, "epochs": RSTAN_EPOCHS})
+      for key, title, rows in RSTAN_TABLES],
     Table("flow", "What the flow stream is worth (video score = mean of clip scores)", "mean",
           "seeds",
           [Row("linear probe: rgb", "probe"),
@@ -116,10 +157,21 @@ def _by_name(table: Table, name: str) -> Row:
     raise KeyError(name)
 
 
-def run_row(row: Row, seed: int, video_rule: str, out: Path, tc: TrainConfig) -> dict:
-    """Train + evaluate (or fit the probe) for one row and seed -> metrics + per-video correct."""
+def _row_named(name: str) -> Row:
+    """A row of any table, by its exact name (score fusion reads rows of other tables)."""
+    return next(r for t in TABLES for r in t.rows if r.name == name)
+
+
+def run_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig) -> dict:
+    """Train + evaluate (or fit the probe, or fuse two rows' runs) for one row and seed ->
+    metrics + per-video correct."""
+    video_rule = table.video_rule
     run = out / "runs" / row.key(seed, "vote" if row.model.startswith("probe") else "")
-    if row.model.startswith("probe"):
+    if row.model == "fuse":
+        parts = [out / "runs" / _row_named(name).key(seed, "")
+                 for name in dict(row.options)["of"].split("|")]
+        m = fuse_runs(parts, run, video_rule=video_rule)
+    elif row.model.startswith("probe"):
         m = run_probe(out / "features", run, actor=row.model == "probe-actor", split_seed=seed,
                       test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
                       log=lambda *_: None, **dict(row.options))
@@ -128,6 +180,8 @@ def run_row(row: Row, seed: int, video_rule: str, out: Path, tc: TrainConfig) ->
         train(out / "features", run, row.model, {**hidden, **dict(row.options)},
               replace(tc, seed=seed, split_seed=seed), progress=False, log=lambda *_: None)
         m = evaluate_run(run, video_rule=video_rule, progress=False)
+        if "attention" in m:
+            m["attention"] = {k: v for k, v in m["attention"].items() if k != "per_class"}
     correct = run_correct(run, video_rule=video_rule)
     keep = ("top1", "mean_class_accuracy", "clip_accuracy", "attention", "checkpoint_epoch")
     return {**{k: m[k] for k in keep if k in m}, "correct": correct}
@@ -162,7 +216,7 @@ def main():
                     if key in results:
                         continue
                     t = time.time()
-                    results[key] = {**run_row(row, seed, table.video_rule, out, tc),
+                    results[key] = {**run_row(row, seed, table, out, replace(tc, **table.train)),
                                     "seconds": round(time.time() - t, 1)}
                     results_path.write_text(json.dumps(results, indent=1))
                     at = results[key].get("attention", {})
