@@ -102,7 +102,7 @@ def test_actor_attention_term_trains_the_attention():
     terms = m.loss(m(b), b)
     assert set(terms) == {"ce", "actor_attention"}
     terms["actor_attention"].backward()
-    assert m.att[0].A_cv.weight.grad.abs().sum() > 0 and m.att[1].v_a.weight.grad.abs().sum() > 0
+    assert m.att[0].A_cv.weight.grad.abs().sum() > 0 and m.att[1].v_a.grad.abs().sum() > 0
     assert m.heads[0].weight.grad is None or m.heads[0].weight.grad.abs().sum() == 0
     no_masks = {k: v for k, v in b.items() if k != "actor"}
     assert set(m.loss(m(no_masks), no_masks)) == {"ce"}

@@ -88,9 +88,15 @@ def fuse(weights: list[Tensor], op: str, renormalize: bool, dim: int = -1) -> Te
 
 def _per_frame(weights: Tensor, values: Tensor) -> Tensor:
     """weights (B, T, K^2), values (B, T, K^2, E) -> (B, T, E): each frame's weighted sum over
-    its cells, as one batched product on views (no copies)."""
-    B, T, K2, E = values.shape
-    return torch.bmm(weights.reshape(B * T, 1, K2), values.reshape(B * T, K2, E)).view(B, T, E)
+    its cells. A broadcast product and a sum: its backward is two more broadcasts, where a
+    batched matrix product's would be outer products (inner size 1), which BLAS runs slowly."""
+    return (weights[..., None] * values).sum(2)
+
+
+def _score(hidden: Tensor, v: Tensor) -> Tensor:
+    """v^T tanh(.) as a weighted sum over the last axis (not a (a -> 1) Linear, for the same
+    reason as above)."""
+    return (hidden * v).sum(-1)
 
 
 class _StreamAttention(nn.Module):
@@ -98,21 +104,22 @@ class _StreamAttention(nn.Module):
 
     def __init__(self, D: int, M: int, a: int, temporal: bool = True):
         super().__init__()
+        bound = a ** -0.5  # nn.Linear's initialization
         self.A_h = nn.Linear(M, a, bias=False)
         self.A_cv = nn.Linear(D, a)  # its bias is b_a
-        self.v_a = nn.Linear(a, 1, bias=False)
+        self.v_a = nn.Parameter(torch.empty(a).uniform_(-bound, bound))
         if temporal:  # (the current-frame window has nothing to weigh)
             self.B_h = nn.Linear(M, a, bias=False)
             self.B_L = nn.Linear(D, a)  # its bias is b_b
-            self.v_b = nn.Linear(a, 1, bias=False)
+            self.v_b = nn.Parameter(torch.empty(a).uniform_(-bound, bound))
 
     def spatial_logits(self, pre: Tensor, h: Tensor) -> Tensor:
         """pre (B, T, K^2, a) = A_cv CV + b_a, h (B, M) -> alpha~ (B, T, K^2)."""
-        return self.v_a(torch.tanh(pre + self.A_h(h)[:, None, None])).squeeze(-1)
+        return _score(torch.tanh(pre + self.A_h(h)[:, None, None]), self.v_a)
 
     def temporal_logits(self, BL: Tensor, h: Tensor) -> Tensor:
         """BL (B, T, a) = B_L L_t(n) + b_b, h (B, M) -> beta~ (B, T)."""
-        return self.v_b(torch.tanh(BL + self.B_h(h)[:, None])).squeeze(-1)
+        return _score(torch.tanh(BL + self.B_h(h)[:, None]), self.v_b)
 
 
 class RSTAN(ActionModel):
