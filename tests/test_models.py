@@ -14,15 +14,18 @@ from glimpse.models.output import check_rule, clip_score
 B, T, K, D, C = 3, 5, 4, 16, 6
 INPUTS = {"rgb": {"layer": "x", "channels": D, "grid": K},
           "rgb_pooled": {"layer": "x", "channels": D, "pooled": "spatial mean"},
-          "flow": {"layer": "x", "channels": D - 4, "grid": K}}
+          "flow": {"layer": "x", "channels": D - 4, "grid": K},
+          "rgb_level2": {"layer": "z", "channels": 5, "grid": K}}
 VARIANTS = [(n, {}) for n in MODELS] + [("structured", {"frame_aware": True})] + \
     [("rstan", {"stream": "flow", "window": "current"}), ("rstan", {"attention": False}),
-     ("rstan", {"fusion": "mean", "renormalize": True, "window": "next"})]
+     ("rstan", {"fusion": "mean", "renormalize": True, "window": "next"}),
+     ("joint", {"fusion": "late"}), ("joint", {"pyramid": False}), ("joint", {"conv3d": False}),
+     ("joint", {"stream": "rgb_level2", "layers": 1})]
 
 
 def _model(name, **options):
     # K = 4 here: 2 x 2 blocks of side 2 (the default N = 4 would give side 1, which is refused)
-    small = {k: v for k, v in {"hidden": 8, "block_count": 2, "att_dim": 6}.items()
+    small = {k: v for k, v in {"hidden": 8, "block_count": 2, "att_dim": 6, "width": 4}.items()
              if k in model_options(name)}
     return build_model(ModelConfig(name, C, INPUTS, {**small, **options}))
 
@@ -33,7 +36,8 @@ def _batch(seed=0):
     mask = torch.ones(B, T, dtype=torch.bool)
     mask[1, 3:] = False  # a short video, padded
     return {"rgb": x, "rgb_pooled": x.mean((2, 3)), "mask": mask,
-            "flow": torch.randn(B, T, K, K, D - 4, generator=g), "label": torch.tensor([0, 1, 2])}
+            "flow": torch.randn(B, T, K, K, D - 4, generator=g), "label": torch.tensor([0, 1, 2]),
+            "rgb_level2": torch.rand(B, T, K, K, 5, generator=g)}
 
 
 @pytest.mark.parametrize("name,options", VARIANTS)
@@ -161,6 +165,12 @@ def test_clip_rules_golden():
     torch.testing.assert_close(clip_score(p, "last"), torch.tensor([0.7, 0.3]))
     torch.testing.assert_close(clip_score(p, "last-2"), torch.tensor([0.6, 0.4]))
     torch.testing.assert_close(clip_score(p, "last-9"), clip_score(p, "mean"))
+    votes = torch.tensor([[0.6, 0.4], [0.2, 0.8], [0.3, 0.7], [0.9, 0.1]])
+    # last 3 steps vote 1, 1, 0 -> shares [1/3, 2/3] (+ 1e-6 x their mean probabilities)
+    torch.testing.assert_close(clip_score(votes, "vote-last-3"),
+                               torch.tensor([1 / 3, 2 / 3]) + 1e-6 * votes[1:].mean(0))
+    tie = torch.tensor([[0.6, 0.4], [0.45, 0.55]])  # one vote each: the mean breaks the tie
+    assert int(clip_score(tie, "vote-last-2").argmax()) == 0
     for bad in ("median", "last-0", "last-x", "first"):
         with pytest.raises(GlimpseError, match="unknown clip rule"):
             check_rule(bad)
@@ -290,7 +300,7 @@ def test_a_one_cube_model_reads_flow_or_both_streams(name):
     only the named streams are asked of the store; an unknown stream is one line."""
     D2 = 5
     inputs = {"rgb": INPUTS["rgb"], "flow": {"layer": "y", "channels": D2, "grid": K}}
-    small = {k: v for k, v in {"hidden": 8, "block_count": 2, "att_dim": 6}.items()
+    small = {k: v for k, v in {"hidden": 8, "block_count": 2, "att_dim": 6, "width": 4}.items()
              if k in model_options(name)}
     batch = {**_batch(), "flow": torch.randn(B, T, K, K, D2)}
     flow_only = build_model(ModelConfig(name, C, {"flow": inputs["flow"]},

@@ -256,7 +256,7 @@ def _store_verify(a):
 # -- train ----------------------------------------------------------------------------------
 MODEL_FLAGS = ("hidden", "layers", "dropout", "frame_aware", "lam", "block_count", "block_side",
                "block_stride", "stream", "att_dim", "attention", "window", "gamma_a", "gamma_b",
-               "fusion", "renormalize", "lam_aa", "aa_loss")  # each sets the model option of the same name, where it has one
+               "fusion", "renormalize", "lam_aa", "aa_loss", "width", "conv3d", "pyramid")  # each sets the model option of the same name, where it has one
 
 
 def _model_defaults() -> str:
@@ -282,6 +282,7 @@ glimpse train feats/ --model soft --epochs 20 --batch-size 64 --lr 1e-3 --out ru
 glimpse train feats2/ --model avgpool --stream rgb+flow --out runs/avgpool-two-stream
 glimpse train feats2/ --model rstan --hidden 256 --clip-len 16 --eval-clip-len 32 --out runs/rstan
 glimpse train feats2/ --model rstan --stream rgb --window current --out runs/rstan-current
+glimpse train feats3/ --model joint --width 64 --hidden 256 --fusion late --out runs/joint
 glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend a finished run""")
     p.epilog += "\n\nmodels, the streams they read and their options (paper defaults):\n" + \
         _model_defaults() + "\nAn option a model does not have is refused."
@@ -308,12 +309,21 @@ glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend
                         "next ({t, t+1}, JHMDB)")
     s.add_argument("--gamma-a", type=_nonnegative, help="spatial sharpness (default 5)")
     s.add_argument("--gamma-b", type=_nonnegative, help="temporal sharpness (default 10)")
-    s.add_argument("--fusion", choices=["max", "mean"], help="A-M fusion of the two streams")
+    s.add_argument("--fusion", choices=["max", "mean", "early", "late"],
+                   help="rstan: A-M fusion of the two streams (max, mean); joint: input fusion "
+                        "of its first LSTM layer (early, late)")
     s.add_argument("--renormalize", action="store_const", const=True,
                    help="renormalize the fused weights (the paper does not)")
     s.add_argument("--lam-aa", type=_nonnegative,
                    help="actor-attention weight lambda_AA (default 0.5; where masks exist)")
     s.add_argument("--aa-loss", choices=["l2", "ce"], help="actor-attention loss (default l2)")
+    j = p.add_argument_group("joint (paper 003)")
+    j.add_argument("--width", type=_positive, help="the 3D convnets' channels C' (default 64)")
+    j.add_argument("--no-conv3d", dest="conv3d", action="store_const", const=False,
+                   help="the level cubes straight to the attention (no 3D convnet, head or "
+                        "regularizer)")
+    j.add_argument("--no-pyramid", dest="pyramid", action="store_const", const=False,
+                   help="the whole grid only (no four quadrants)")
     r = p.add_argument_group("attention penalty")
     r.add_argument("--lam", type=_nonnegative, help="penalty weight lambda")
     r.add_argument("--block-count", type=_positive, help="structured: N, N x N blocks")

@@ -125,3 +125,13 @@ def actor_attention_penalty(attention: Tensor, coverage: Tensor, mask: Tensor | 
         raise GlimpseError(f"actor-attention loss must be l2 or ce, got '{kind}'")
     has_actor = (target.sum(-1) > 0).to(a.dtype)
     return (per_step * has_actor * _masked(mask, a)).sum(1).mean()
+
+
+def energy_attention_penalty(energy: Tensor, attention: Tensor, mask: Tensor | None = None
+                             ) -> Tensor:
+    """Paper 003's regularizer of a 3D convnet: sum over steps t and cells i of
+    (e_{t,i} - att_{t,i})^2, with e_t the 3D convnet's channel energy normalized over the cells
+    and att the LSTM's attention, **detached** (the term trains the 3D convnet only). energy,
+    attention (B, T, K^2); summed over valid steps, averaged over clips."""
+    per_step = ((energy - attention.detach()) ** 2).sum(-1)
+    return (per_step * _masked(mask, energy)).sum(1).mean()

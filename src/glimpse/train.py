@@ -49,9 +49,12 @@ def model_inputs(store: FeatureStore, name: str, options: dict) -> dict:
     streams = model_class(name).reads(model_options(name, options))
     missing = [s for s in streams if s not in store.streams]
     if missing:
+        how = {"rgb_pooled": "--pooled", "rgb_level2": "--levels 2", "flow": "--streams rgb,flow"}
+        hint = "; ".join(f"'glimpse extract DATA STORE {how[s]}' makes {s}" for s in missing
+                         if s in how)
         raise GlimpseError(f"model '{name}' reads stream(s) {', '.join(missing)}, which "
-                           f"{store.root} lacks (it has {', '.join(store.streams)}); extract them "
-                           f"first (e.g. 'glimpse extract DATA STORE --pooled' for rgb_pooled)")
+                           f"{store.root} lacks (it has {', '.join(store.streams)}); "
+                           f"{hint or 'extract them first'}")
     return {s: store.streams[s] for s in streams}
 
 

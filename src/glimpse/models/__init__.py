@@ -13,6 +13,7 @@ from glimpse import GlimpseError
 from glimpse.config import from_dict
 from glimpse.models.base import ActionModel
 from glimpse.models.baselines import AvgPooledLSTM, MaxPooledLSTM, SoftmaxRegression
+from glimpse.models.joint import JointAttentionLSTM
 from glimpse.models.output import ModelOutput
 from glimpse.models.rstan import RSTAN
 from glimpse.models.soft import SoftAttentionLSTM
@@ -26,6 +27,7 @@ MODELS = {
     "maxpool": MaxPooledLSTM,
     "softmax-regression": SoftmaxRegression,
     "rstan": RSTAN,  # paper 001
+    "joint": JointAttentionLSTM,  # paper 003
 }
 
 __all__ = ["MODELS", "ActionModel", "ModelConfig", "ModelOutput", "build_model", "model_class",

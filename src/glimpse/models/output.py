@@ -8,13 +8,17 @@ Prediction rules (a model declares its own; ``evaluate --clip-rule`` may overrid
 
 - ``mean``:   mean of y(t) over the clip's valid steps (papers 000 eq. 13, 002)
 - ``last``:   y at the last valid step (paper 001)
-- ``last-L``: mean of y(t) over the last L valid steps, e.g. ``last-5`` (paper 003's L2)
+- ``last-L``: mean of y(t) over the last L valid steps, e.g. ``last-5``
+- ``vote-last-L``: the majority vote of the per-step argmax over the last L valid steps (paper
+  003 sec. 3.5, L = L2 = 16): the clip's score is each class's share of the votes, ties broken
+  by the mean of y(t) over those steps (added with a weight of 1e-6)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor
 
 from glimpse import GlimpseError
@@ -34,10 +38,12 @@ def check_rule(rule: str) -> str:
     """Return ``rule`` if it names a prediction rule, else fail with the choices."""
     if rule in ("mean", "last"):
         return rule
-    if rule.startswith("last-") and rule[5:].isdigit() and int(rule[5:]) >= 1:
-        return rule
-    raise GlimpseError(f"unknown clip rule '{rule}'; choose mean, last or last-L (L >= 1, "
-                       f"e.g. last-5)")
+    for prefix in ("last-", "vote-last-"):
+        n = rule[len(prefix):]
+        if rule.startswith(prefix) and n.isdigit() and int(n) >= 1:
+            return rule
+    raise GlimpseError(f"unknown clip rule '{rule}'; choose mean, last, last-L or vote-last-L "
+                       f"(L >= 1, e.g. last-5)")
 
 
 def clip_score(probs: Tensor, rule: str) -> Tensor:
@@ -46,4 +52,8 @@ def clip_score(probs: Tensor, rule: str) -> Tensor:
         return probs.mean(0)
     if rule == "last":
         return probs[-1]
-    return probs[-int(check_rule(rule)[5:]):].mean(0)
+    if check_rule(rule).startswith("vote-last-"):
+        tail = probs[-int(rule[len("vote-last-"):]):]
+        votes = torch.bincount(tail.argmax(1), minlength=probs.shape[1]).to(probs.dtype)
+        return votes / len(tail) + 1e-6 * tail.mean(0)
+    return probs[-int(rule[5:]):].mean(0)

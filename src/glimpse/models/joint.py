@@ -1,0 +1,220 @@
+"""Joint attention on multi-level features (paper 003): a 3D convnet per CNN level with its own
+deeply supervised head and attention regularizer, one attention shared by the levels, a spatial
+pyramid, and a joint LSTM whose first layer has per-input sub-gates.
+
+Reading of the paper (its equations lose symbols in the text; where it is silent or inconsistent
+this is the choice made):
+
+- **Levels**: the store's main cube ``rgb`` and its second level ``rgb_level2`` (``glimpse
+  extract --levels 2``: VGG16's pool4 beside conv5_3, as the paper; EfficientNet-Lite0's
+  stride-16 stage by default), both on one K x K grid. The paper's 11 x 11 x 256 maps match
+  neither VGG16 layer; its K is whatever the store holds. ``stream`` picks one level alone
+  (Table 2) or both (``rgb+rgb_level2``, the default; each level is its own branch).
+- **3D convnet per level k** (sec. 3.2): a 1 x 1 x 1 projection of the level's D channels to
+  ``width`` C' (the paper's 256; 64 by default here, for 2 cores), then two Conv3d layers with
+  3 x 3 x 3 kernels, stride 1, padding 1, each followed by ReLU -> Z^k (T, K, K, C').
+  ``conv3d = False`` feeds the level's cube straight to the attention (Table 3's "no 3D
+  convnet"; no head, no regularizer).
+- **Its own head**: spatio-temporal mean of Z^k -> FC(C', C') + ReLU -> FC(C', C) -> softmax,
+  cross-entropy against the clip's label; plus the **attention regularizer**
+  lambda sum_t sum_i (e_{t,i} - att_{t,i})^2, e_t = Z's channel energy sum_c Z_{t,i,c}
+  normalized over the K^2 cells. att is detached inside this term (it trains the 3D convnet,
+  not the attention). lambda = 1000 in the paper (``lam``; for K^2 = 121).
+- **Joint attention** (sec. 3.3): one location softmax att_t = softmax(W_att h_{t-1}) over the
+  K^2 cells from the top LSTM layer (h_0 = 0), shared by every level: x^k_t = sum_i att_{t,i}
+  Z^k_{t,i}.
+- **Spatial pyramid** (sec. 3.4): x^k_t = [whole grid; the four quadrants], each quadrant's
+  cells weighted by the attention inside it, renormalized to sum 1 (with K odd the quadrants
+  share the middle row and column). ``pyramid = False``: the whole grid only.
+- **Joint LSTM**: 3 layers (hidden 1024 in the paper). Layer 1 has, per input k, sub-gates
+  i^k, f^k, o^k = tanh(W_x x^k + W_h h_{t-1} + b), combined as i = sigma(sum_k W_i^k i^k) (f and o
+  likewise; the paper's f uses i^k, a typo read as f^k); **early fusion**
+  g = tanh(sum_k W_c^k x^k + W_hc h_{t-1} + b_c); **late fusion**
+  g = tanh(sum_k W_c^k (x^k * i^k) + W_hc h_{t-1} + b_c), the input sub-gates then having the
+  input's width. c = f * c + i * g, h = o * tanh(c). Layers 2 and 3 are standard LSTM layers.
+  y_t = softmax(W_prob h_t).
+- **Loss**: the LSTM's cross-entropy at every step + the sum over levels of the 3D heads'
+  cross-entropies and regularizers (+ the trainer's weight decay gamma = zeta = 1e-5).
+- **Prediction** (sec. 3.5): clips of L1 consecutive frames; the clip's label is the majority
+  vote of the per-step argmax over its last L2 = 16 steps (``vote-last-16``); videos by a
+  majority vote of their clips (``evaluate --video-rule vote``).
+
+The ``attention`` output is att_t; ``extras["energy"]`` is the first level's energy map e_t
+(B, T, K, K), the map the regularizer pulls toward att.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from glimpse import GlimpseError
+from glimpse.losses import energy_attention_penalty
+from glimpse.models.base import ActionModel
+from glimpse.models.lstm import StackedLSTM
+from glimpse.models.output import ModelOutput
+
+
+@dataclass
+class JointConfig:
+    stream: str = "rgb+rgb_level2"  # the levels, each its own branch (or one alone)
+    width: int = 64  # C', the 3D convnet's channels (the paper's 256)
+    conv3d: bool = True  # False: the cubes straight to the attention (Table 3)
+    lam: float = 1000.0  # the 3D convnet's attention regularizer (paper 003)
+    fusion: str = "early"  # joint LSTM input fusion: early or late (Table 4)
+    pyramid: bool = True  # whole grid + four quadrants (sec. 3.4)
+    hidden: int = 1024  # every LSTM layer (paper 003)
+    layers: int = 3
+    dropout: float = 0.0  # on the non-recurrent connections of layers 2-3 (the paper: none)
+
+
+def pyramid_pool(att: Tensor, Z: Tensor, K: int) -> Tensor:
+    """att (B, K^2), Z (B, K^2, C) -> (B, 5 C): [sum_i att_i Z_i; each quadrant's cells weighted
+    by att renormalized inside it]; quadrants are rows / columns [0, ceil(K/2)) and
+    [floor(K/2), K) (sharing the middle one when K is odd)."""
+    B, _, C = Z.shape
+    a = att.view(B, K, K)
+    z = Z.view(B, K, K, C)
+    out = [torch.einsum("bk,bkc->bc", att, Z)]
+    lo, hi = (K + 1) // 2, K // 2
+    for rows in (slice(0, lo), slice(hi, K)):
+        for cols in (slice(0, lo), slice(hi, K)):
+            w = a[:, rows, cols]
+            w = w / w.sum((1, 2), keepdim=True).clamp_min(1e-12)
+            out.append(torch.einsum("bij,bijc->bc", w, z[:, rows, cols]))
+    return torch.cat(out, -1)
+
+
+class _Conv3D(nn.Module):
+    """One level: 1x1x1 projection, two 3x3x3 Conv3d + ReLU, and the deeply supervised head."""
+
+    def __init__(self, D: int, width: int, num_classes: int):
+        super().__init__()
+        self.proj = nn.Conv3d(D, width, 1)
+        self.conv1 = nn.Conv3d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv3d(width, width, 3, padding=1)
+        self.head = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, num_classes))
+
+    def forward(self, cube: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """cube (B, T, K, K, D), mask (B, T) -> Z (B, T, K, K, C'), head logits (B, C)."""
+        x = cube.permute(0, 4, 1, 2, 3) * mask[:, None, :, None, None]  # padded steps: zeros
+        z = torch.relu(self.conv2(torch.relu(self.conv1(self.proj(x)))))
+        z = z.permute(0, 2, 3, 4, 1)
+        m = mask.to(z.dtype)
+        pooled = (z.mean((2, 3)) * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp_min(1)
+        return z, self.head(pooled)
+
+
+class _JointLayer(nn.Module):
+    """The first LSTM layer: sub-gates per input, fused gates, early or late input fusion."""
+
+    def __init__(self, widths: list[int], M: int, late: bool):
+        super().__init__()
+        self.late = late
+        sub = [n if late else M for n in widths]  # the input sub-gate's width
+        self.sub_x = nn.ModuleList(nn.Linear(n, s + 2 * M) for n, s in zip(widths, sub))
+        self.sub_h = nn.ModuleList(nn.Linear(M, s + 2 * M, bias=False) for s in sub)
+        self.fuse_i = nn.ModuleList(nn.Linear(s, M, bias=False) for s in sub)
+        self.fuse_f = nn.ModuleList(nn.Linear(M, M, bias=False) for _ in widths)
+        self.fuse_o = nn.ModuleList(nn.Linear(M, M, bias=False) for _ in widths)
+        self.cand_x = nn.ModuleList(nn.Linear(n, M, bias=False) for n in widths)
+        self.cand_h = nn.Linear(M, M)  # W_hc and b_c
+        self.sub = sub
+
+    def forward(self, xs: list[Tensor], h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        i = f = o = g = 0
+        for k, x in enumerate(xs):
+            s = self.sub[k]
+            gates = torch.tanh(self.sub_x[k](x) + self.sub_h[k](h))
+            ik, fk, ok = gates[:, :s], gates[:, s: s + h.shape[1]], gates[:, s + h.shape[1]:]
+            i = i + self.fuse_i[k](ik)
+            f = f + self.fuse_f[k](fk)
+            o = o + self.fuse_o[k](ok)
+            g = g + self.cand_x[k](x * ik if self.late else x)
+        g = torch.tanh(g + self.cand_h(h))
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * g
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+
+class JointAttentionLSTM(ActionModel):
+    Config = JointConfig
+    prediction = "vote-last-16"
+    streams = ("rgb", "rgb_level2")
+
+    def __init__(self, *, num_classes: int, inputs: dict, cfg: JointConfig):
+        super().__init__()
+        if cfg.fusion not in ("early", "late"):
+            raise GlimpseError(f"joint: fusion must be early or late, got '{cfg.fusion}'")
+        if cfg.layers < 1:
+            raise GlimpseError("joint: layers must be >= 1")
+        self.streams = self.reads(asdict(cfg))
+        grids = {inputs[s]["grid"] for s in self.streams}
+        if len(grids) != 1:
+            raise GlimpseError(f"joint: levels {', '.join(self.streams)} have different grids "
+                               f"{sorted(grids)}; extract them with --levels 2 (one grid)")
+        self.cfg, self.grid = cfg, grids.pop()
+        dims = [inputs[s]["channels"] for s in self.streams]
+        self.conv = nn.ModuleList(_Conv3D(D, cfg.width, num_classes) for D in dims) \
+            if cfg.conv3d else None
+        z_dims = [cfg.width] * len(dims) if cfg.conv3d else dims
+        x_dims = [d * (5 if cfg.pyramid else 1) for d in z_dims]
+        M = cfg.hidden
+        self.locate = nn.Linear(M, self.grid * self.grid)  # W_att
+        self.first = _JointLayer(x_dims, M, late=cfg.fusion == "late")
+        self.upper = StackedLSTM(input_size=M, hidden=M, layers=cfg.layers - 1,
+                                 dropout=cfg.dropout) if cfg.layers > 1 else None
+        self.classify = nn.Linear(M, num_classes)  # W_prob
+
+    def forward(self, batch: dict) -> ModelOutput:
+        """batch[level] (B, T, K, K, D_k), mask (B, T) -> scores (B, T, C), attention
+        (B, T, K, K); extras: the 3D heads' logits and energy maps."""
+        cubes = [batch[s] for s in self.streams]
+        B, T, K, _, _ = cubes[0].shape
+        mask = batch.get("mask")
+        mask = torch.ones(B, T, dtype=torch.bool, device=cubes[0].device) if mask is None \
+            else mask.bool()
+        extras = {}
+        if self.conv is not None:
+            outs = [conv(c, mask) for conv, c in zip(self.conv, cubes)]
+            Zs = [z.reshape(B, T, K * K, -1) for z, _ in outs]
+            extras["head_logits"] = torch.stack([logits for _, logits in outs], 1)  # (B, L, C)
+            energy = torch.stack([z.sum(-1) for z in Zs], 1)  # (B, L, T, K^2)
+            extras["energies"] = energy / energy.sum(-1, keepdim=True).clamp_min(1e-12)
+            extras["energy"] = extras["energies"][:, 0].reshape(B, T, K, K)
+        else:
+            Zs = [c.reshape(B, T, K * K, -1) for c in cubes]
+        M = self.cfg.hidden
+        h = c = cubes[0].new_zeros(B, M)
+        state = self.upper.zero_state(B, h.device, h.dtype) if self.upper is not None else None
+        tapes = self.upper.new_tapes() if self.upper is not None else None
+        tops, atts = [], []
+        for t in range(T):
+            top = state[-1][0] if state is not None else h
+            att = torch.softmax(self.locate(top), -1)  # (B, K^2), shared by the levels
+            xs = [pyramid_pool(att, Z[:, t], K) if self.cfg.pyramid else
+                  torch.einsum("bk,bkc->bc", att, Z[:, t]) for Z in Zs]
+            h, c = self.first(xs, h, c)
+            top = h
+            if self.upper is not None:
+                top, state = self.upper.step(h, state, tapes)
+            tops.append(top)
+            atts.append(att)
+        scores = self.classify(torch.stack(tops, 1))
+        return ModelOutput(scores, torch.stack(atts, 1).view(B, T, K, K), extras)
+
+    def loss(self, output: ModelOutput, batch: dict) -> dict[str, Tensor]:
+        terms = super().loss(output, batch)
+        if self.conv is None:
+            return terms
+        logits = output.extras["head_logits"]  # (B, L, C)
+        L = logits.shape[1]
+        terms["ce_3d"] = sum(nn.functional.cross_entropy(logits[:, k], batch["label"])
+                             for k in range(L))
+        if self.cfg.lam:
+            att = output.attention.flatten(2)
+            terms["energy_attention"] = self.cfg.lam * sum(
+                energy_attention_penalty(output.extras["energies"][:, k], att, batch.get("mask"))
+                for k in range(L))
+        return terms

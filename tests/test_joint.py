@@ -1,0 +1,89 @@
+"""Joint attention on multi-level features (paper 003): the energy map and its regularizer, the
+spatial pyramid, and the CLI's error for a store without a second level."""
+
+import pytest
+import torch
+
+from glimpse.losses import energy_attention_penalty
+from glimpse.models import ModelConfig, build_model
+from glimpse.models.joint import pyramid_pool
+
+
+def test_energy_regularizer_golden_and_detached():
+    # one step, 4 cells: channel sums [2, 2, 0, 4] -> e = [.25, .25, 0, .5]
+    Z = torch.tensor([[1.0, 1.0], [2.0, 0.0], [0.0, 0.0], [3.0, 1.0]])
+    e = Z.sum(-1) / Z.sum()
+    torch.testing.assert_close(e, torch.tensor([0.25, 0.25, 0.0, 0.5]))
+    att = torch.full((1, 1, 4), 0.25, requires_grad=True)
+    energy = e.view(1, 1, 4).clone().requires_grad_(True)
+    pen = energy_attention_penalty(energy, att)
+    assert float(pen) == pytest.approx(0.0625 + 0.0625)  # (0 - .25)^2 + (.5 - .25)^2
+    pen.backward()
+    assert att.grad is None and energy.grad is not None  # the attention is not trained by it
+
+
+def test_model_energy_is_the_normalized_channel_sum():
+    K, D = 3, 4
+    inputs = {"rgb": {"layer": "x", "channels": D, "grid": K},
+              "rgb_level2": {"layer": "y", "channels": 2, "grid": K}}
+    m = build_model(ModelConfig("joint", 2, inputs, {"hidden": 6, "width": 3}))
+    b = {"rgb": torch.rand(2, 4, K, K, D), "rgb_level2": torch.rand(2, 4, K, K, 2),
+         "mask": torch.ones(2, 4, dtype=torch.bool), "label": torch.tensor([0, 1])}
+    out = m(b)
+    e = out.extras["energies"]  # (B, levels, T, K^2)
+    assert e.shape == (2, 2, 4, 9) and (e >= 0).all()
+    torch.testing.assert_close(e.sum(-1), torch.ones(2, 2, 4))
+    assert out.extras["energy"].shape == (2, 4, K, K) and m.prediction == "vote-last-16"
+    assert set(m.loss(out, b)) == {"ce", "ce_3d", "energy_attention"}
+
+
+def test_pyramid_pooling_on_a_4x4_grid():
+    K = 4
+    Z = torch.arange(16.0).view(1, 16, 1)  # cell i holds the value i
+    uniform = torch.full((1, 16), 1 / 16)
+    # whole grid 7.5; quadrants (0, 1, 4, 5) 2.5, (2, 3, 6, 7) 4.5, (8, 9, 12, 13) 10.5, 12.5
+    torch.testing.assert_close(pyramid_pool(uniform, Z, K)[0],
+                               torch.tensor([7.5, 2.5, 4.5, 10.5, 12.5]))
+    att = torch.zeros(1, 16)
+    att[0, 0], att[0, 1], att[0, 15] = 0.5, 0.25, 0.25
+    # top-left: cells 0 and 1 weighted 2:1 -> 1/3; bottom-right: all on cell 15
+    got = pyramid_pool(att, Z, K)[0]
+    torch.testing.assert_close(got[[0, 1, 4]], torch.tensor([0.25 + 3.75, 1 / 3, 15.0]))
+    odd = pyramid_pool(torch.full((1, 9), 1 / 9), torch.arange(9.0).view(1, 9, 1), 3)[0]
+    # K = 3: quadrants share the middle row and column: (0, 1, 3, 4) -> 2, ..., (4, 5, 7, 8) -> 6
+    torch.testing.assert_close(odd, torch.tensor([4.0, 2.0, 3.0, 5.0, 6.0]))
+
+
+def test_joint_on_a_store_without_a_second_level_is_one_line(tiny_synth, tmp_path, capsys):
+    from glimpse.cli import main
+
+    assert main(["extract", str(tiny_synth), str(tmp_path / "f"), "--fps", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["train", str(tmp_path / "f"), "--model", "joint", "--out",
+                 str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--levels 2" in err and "rgb_level2" in err
+
+
+def test_joint_through_the_cli(tmp_path):
+    """synth -> extract --levels 2 -> train joint (late fusion) -> evaluate with its vote rule."""
+    import json
+
+    from glimpse.cli import main
+    from glimpse.synth import SynthConfig, generate
+    from glimpse.synth.scene import Difficulty
+
+    data = tmp_path / "videos"
+    generate(data, SynthConfig(classes=2, groups=3, clips_per_group=1, frames=10, width=64,
+                               height=64, seed=5, difficulty=Difficulty(distractors=0)),
+             jobs=1, progress=False)
+    feats, run = tmp_path / "f", tmp_path / "run"
+    assert main(["extract", str(data), str(feats), "--fps", "0", "--levels", "2", "--quiet"]) == 0
+    assert main(["train", str(feats), "--out", str(run), "--model", "joint", "--hidden", "8",
+                 "--width", "4", "--fusion", "late", "--epochs", "1", "--clip-len", "8",
+                 "--stride", "2", "--batch-size", "4", "--quiet"]) == 0
+    header = (run / "log.csv").read_text().splitlines()[0]
+    assert "train_ce_3d" in header and "train_energy_attention" in header
+    assert main(["evaluate", str(run), "--quiet"]) == 0
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["clip_rule"] == "vote-last-16" and m["num_clips"] > m["num_videos"]
