@@ -20,7 +20,9 @@ VARIANTS = [(n, {}) for n in MODELS] + [("structured", {"frame_aware": True})] +
     [("rstan", {"stream": "flow", "window": "current"}), ("rstan", {"attention": False}),
      ("rstan", {"fusion": "mean", "renormalize": True, "window": "next"}),
      ("joint", {"fusion": "late"}), ("joint", {"pyramid": False}), ("joint", {"conv3d": False}),
-     ("joint", {"stream": "rgb_level2", "layers": 1})]
+     ("joint", {"stream": "rgb_level2", "layers": 1}),
+     ("reinforce", {"glimpses": 2, "glimpse_steps": 3, "entropy": 0.1}),
+     ("reinforce", {"replacement": True, "pool": "mean", "baseline": False, "test_samples": 2})]
 
 
 def _model(name, **options):

@@ -38,6 +38,7 @@ def _number(cast, ok, want: str):
 _positive = _number(int, lambda v: v >= 1, "a number >= 1")
 _fraction = _number(float, lambda v: 0 < v < 1, "a fraction between 0 and 1")
 _nonnegative = _number(float, lambda v: v >= 0, "a number >= 0")
+_nonnegative_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -256,7 +257,9 @@ def _store_verify(a):
 # -- train ----------------------------------------------------------------------------------
 MODEL_FLAGS = ("hidden", "layers", "dropout", "frame_aware", "lam", "block_count", "block_side",
                "block_stride", "stream", "att_dim", "attention", "window", "gamma_a", "gamma_b",
-               "fusion", "renormalize", "lam_aa", "aa_loss", "width", "conv3d", "pyramid")  # each sets the model option of the same name, where it has one
+               "fusion", "renormalize", "lam_aa", "aa_loss", "width", "conv3d", "pyramid",
+               "glimpses", "glimpse_steps", "samples", "replacement", "pool", "eta", "baseline",
+               "entropy", "test_samples")  # each sets the model option of the same name, where it has one
 
 
 def _model_defaults() -> str:
@@ -283,6 +286,7 @@ glimpse train feats2/ --model avgpool --stream rgb+flow --out runs/avgpool-two-s
 glimpse train feats2/ --model rstan --hidden 256 --clip-len 16 --eval-clip-len 32 --out runs/rstan
 glimpse train feats2/ --model rstan --stream rgb --window current --out runs/rstan-current
 glimpse train feats3/ --model joint --width 64 --hidden 256 --fusion late --out runs/joint
+glimpse train feats/ --model reinforce --glimpses 2 --glimpse-steps 5 --out runs/hard
 glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend a finished run""")
     p.epilog += "\n\nmodels, the streams they read and their options (paper defaults):\n" + \
         _model_defaults() + "\nAn option a model does not have is refused."
@@ -324,6 +328,20 @@ glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend
                         "regularizer)")
     j.add_argument("--no-pyramid", dest="pyramid", action="store_const", const=False,
                    help="the whole grid only (no four quadrants)")
+    h = p.add_argument_group("reinforce (paper 004)")
+    h.add_argument("--glimpses", type=_positive, help="m, cells looked at per step (default 1)")
+    h.add_argument("--glimpse-steps", type=_nonnegative_int,
+                   help="N, the steps at which the agent chooses cells (default 0: all)")
+    h.add_argument("--samples", type=_positive, help="episodes per clip in training (default 2)")
+    h.add_argument("--replacement", action="store_const", const=True,
+                   help="draw the m cells with replacement")
+    h.add_argument("--pool", choices=["sum", "mean"], help="the chosen slices (default sum)")
+    h.add_argument("--eta", type=_fraction, help="reward trade-off eta (default 0.5)")
+    h.add_argument("--no-baseline", dest="baseline", action="store_const", const=False,
+                   help="REINFORCE without the learned baseline")
+    h.add_argument("--entropy", type=_nonnegative, help="entropy bonus (a departure; default 0)")
+    h.add_argument("--test-samples", type=_nonnegative_int,
+                   help="0: greedy testing (default); S: the mean of S sampled episodes")
     r = p.add_argument_group("attention penalty")
     r.add_argument("--lam", type=_nonnegative, help="penalty weight lambda")
     r.add_argument("--block-count", type=_positive, help="structured: N, N x N blocks")

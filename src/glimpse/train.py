@@ -139,6 +139,9 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
             sums["loss"] += loss.item() * len(y)
             for k, v in terms.items():
                 sums["terms"][k] = sums["terms"].get(k, 0.0) + v.item() * len(y)
+            with torch.no_grad():
+                for k, v in net.stats(output, b).items():
+                    sums["terms"][k] = sums["terms"].get(k, 0.0) + v * len(y)
             sums["correct"] += ((output.scores.argmax(-1) == y[:, None]) & mask).sum().item()
             sums["steps"] += mask.sum().item()
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)

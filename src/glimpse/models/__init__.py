@@ -15,6 +15,7 @@ from glimpse.models.base import ActionModel
 from glimpse.models.baselines import AvgPooledLSTM, MaxPooledLSTM, SoftmaxRegression
 from glimpse.models.joint import JointAttentionLSTM
 from glimpse.models.output import ModelOutput
+from glimpse.models.reinforce import ReinforceLSTM
 from glimpse.models.rstan import RSTAN
 from glimpse.models.soft import SoftAttentionLSTM
 from glimpse.models.structured import NoAttentionLSTM, StructuredAttentionLSTM
@@ -28,6 +29,7 @@ MODELS = {
     "softmax-regression": SoftmaxRegression,
     "rstan": RSTAN,  # paper 001
     "joint": JointAttentionLSTM,  # paper 003
+    "reinforce": ReinforceLSTM,  # paper 004
 }
 
 __all__ = ["MODELS", "ActionModel", "ModelConfig", "ModelOutput", "build_model", "model_class",

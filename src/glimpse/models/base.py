@@ -69,6 +69,11 @@ class ActionModel(nn.Module):
         """Cross-entropy summed over the valid steps, averaged over clips; models add terms."""
         return {"ce": sequence_cross_entropy(output.scores, batch["label"], batch.get("mask"))}
 
+    def stats(self, output: ModelOutput, batch: dict) -> dict[str, float]:
+        """Figures the trainer logs per epoch (mean over batches) as ``train_<name>`` without
+        adding them to the loss (a policy's reward and entropy, say); none by default."""
+        return {}
+
     def clip_score(self, probs: Tensor, rule: str | None = None) -> Tensor:
         """probs (n, C) of one clip's valid steps -> (C,) by ``rule`` (default: the model's)."""
         return clip_score(probs, check_rule(rule or self.prediction))
