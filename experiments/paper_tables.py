@@ -261,7 +261,7 @@ def render(tables, results: dict, seeds: dict) -> str:
                                         [y["correct"] for _, y in pairs])
                     mark = "**" if c.resolved else ""
                     diff = (f"{mark}{100 * c.diff:+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
-                            f"{mark} vs {ref.name.split(' (')[0].split(':')[0]}")
+                            f"{mark} vs {ref.name.split(' (')[0]}")
             att = [r["attention"] for r in rs if r.get("attention", {}).get("steps")]
             mass = (f"{_fmt([x['mass_in_mask'] for x in att], False)} "
                     f"({np.mean([x['uniform_mass_in_mask'] for x in att]):.2f})") if att else "–"
