@@ -123,3 +123,10 @@ def test_reinforce_through_the_cli_and_resume(tmp_path):
     keys = ("train_loss", "train_reward", "train_policy_entropy", "val_top1")
     resumed = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
     assert [[r[k] for k in keys] for r in rows] == [[r[k] for k in keys] for r in resumed]
+
+
+def test_multilabel_targets_train_the_episodes_with_sigmoids():
+    m = _model()
+    b = {**_batch(), "targets": torch.tensor([[1.0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 1]])}
+    terms = m.loss(m(b), b)
+    assert "bce" in terms and "ce" not in terms and torch.isfinite(sum(terms.values()))

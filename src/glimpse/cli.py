@@ -154,6 +154,10 @@ glimpse extract /tmp/synth /tmp/features2 --streams rgb,flow --levels 2   # pape
                    help="I/N: only the I-th (0-based) of N disjoint parts of the dataset, so N "
                         "processes or machines fill one store, or N stores that 'glimpse store "
                         "merge' joins")
+    p.add_argument("--multilabel", type=Path, metavar="FILE",
+                   help="videos with several labels: lines '<relpath> <label>[,<label>...]' "
+                        "adding to each video's own label; training then uses one sigmoid per "
+                        "class and evaluation mean AP")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_extract)
@@ -177,7 +181,8 @@ def _extract(a):
                 batch_size=a.batch_size, pooled=a.pooled, root=a.root, device=a.device,
                 shard=a.shard, image_fps=a.image_fps, streams=a.streams,
                 flow_preset=a.flow_preset, levels=a.levels, workers=a.workers,
-                flow_weights=a.flow_weights, flow_stack=a.flow_stack, progress=not a.quiet)
+                flow_weights=a.flow_weights, flow_stack=a.flow_stack, multilabel=a.multilabel,
+                progress=not a.quiet)
     print(f"{s.extracted} extracted, {s.skipped} already done, {len(s.failures)} failed "
           f"({s.frames} frames) -> {a.out}")
     if s.failures:

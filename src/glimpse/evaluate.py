@@ -54,10 +54,11 @@ def clip_settings(train: dict) -> dict:
 @torch.no_grad()
 def run_clips(model, entries, *, T: int, stride: int, sampling: str | None = None,
               batch_size: int = 64, clip_rule: str | None = None, device="cpu",
-              progress: bool = False) -> list[VideoResult]:
+              progress: bool = False, multilabel: bool = False) -> list[VideoResult]:
     """Run ``model`` over every clip of every entry (cut by ``sampling``, default the model's).
     A clip's score follows the model's own prediction rule, or ``clip_rule`` where given (see
-    ``glimpse.models.output``)."""
+    ``glimpse.models.output``). Scores are softmax probabilities, or with ``multilabel`` one
+    sigmoid per class."""
     if clip_rule is not None:
         check_rule(clip_rule)
     model.eval()
@@ -67,7 +68,8 @@ def run_clips(model, entries, *, T: int, stride: int, sampling: str | None = Non
     bar = progress_bar(total=len(ds), unit="clip", desc="evaluate", enabled=progress)
     for b in batches(ds, batch_size):
         o = model(to_device(b, device))
-        probs = torch.softmax(o.scores.float(), -1).cpu()
+        probs = (torch.sigmoid(o.scores.float()) if multilabel else
+                 torch.softmax(o.scores.float(), -1)).cpu()
         att = None if o.attention is None else o.attention.float().cpu()
         temporal = o.extras.get("temporal")
         temporal = None if temporal is None else temporal.float().cpu()
@@ -115,8 +117,11 @@ def video_decision(clip_scores: np.ndarray, rule: str) -> int:
 
 
 def compute_metrics(results: list[VideoResult], labels: np.ndarray, class_names: list[str], *,
-                    video_rule: str) -> tuple[dict, np.ndarray, np.ndarray]:
-    """-> (metrics, predicted label per video (N,), mean clip score per video (N, C))."""
+                    video_rule: str, targets: np.ndarray | None = None
+                    ) -> tuple[dict, np.ndarray, np.ndarray]:
+    """-> (metrics, predicted label per video (N,), mean clip score per video (N, C)).
+    ``targets`` (N, C) multi-hot for a multi-label store: top-1 is then hit@1 (the top class is
+    one of the video's labels) and mAP is over every label."""
     C = len(class_names)
     mean_scores = np.stack([r.clip_scores.mean(0) for r in results])
     pred = np.array([video_decision(r.clip_scores, video_rule) for r in results])
@@ -130,10 +135,13 @@ def compute_metrics(results: list[VideoResult], labels: np.ndarray, class_names:
         "top5": topk_accuracy(mean_scores, labels, 5),
         "mean_class_accuracy": float(np.nanmean(per_class)),
         "clip_accuracy": float((clip_pred == clip_labels).mean()),
-        "mAP": mean_average_precision(mean_scores, labels),
+        "mAP": mean_average_precision(mean_scores, labels if targets is None else targets),
         "per_class": {n: (None if np.isnan(a) else float(a)) for n, a in zip(class_names, per_class)},
         "confusion": conf.tolist(),
     }
+    if targets is not None:
+        metrics["multilabel"] = True
+        metrics["top1"] = float(targets[np.arange(len(pred)), pred].mean())  # hit@1
     steps = [(a, m) for r in results for a, m in zip(r.attention, r.actor)
              if m is not None and a is not None]
     if steps:
@@ -169,11 +177,14 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
     if not entries:
         raise GlimpseError(f"the run's '{split}' split is empty")
     tc = cfg["train"]
+    multilabel = bool(cfg.get("multilabel"))
     results = run_clips(model, entries, **clip_settings(tc), batch_size=batch_size,
-                        clip_rule=clip_rule, device=device, progress=progress)
+                        clip_rule=clip_rule, device=device, progress=progress,
+                        multilabel=multilabel)
     labels = np.array([e.label_index for e in entries])
-    metrics, pred, mean_scores = compute_metrics(results, labels, cfg["labels"],
-                                                 video_rule=video_rule)
+    metrics, pred, mean_scores = compute_metrics(
+        results, labels, cfg["labels"], video_rule=video_rule,
+        targets=multi_hot(entries, len(cfg["labels"])) if multilabel else None)
     metrics = {"model": loaded.name, "split": split, "video_rule": video_rule,
                "clip_rule": clip_rule or model.prediction,
                "checkpoint_epoch": loaded.checkpoint["epoch"],
@@ -188,8 +199,16 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
 def write_predictions(path: Path, entries, pred, scores, clips: list[int], names):
     """predictions_<split>.csv: one row per video (``clips``: how many clips each had), then the
     video's score for every class (columns ``score:<class>``)."""
-    write_prediction_rows(path, names, [(e.meta["path"], e.label, p, s, e.label_index == p, n)
+    write_prediction_rows(path, names, [(e.meta["path"], e.label, p, s, p in e.label_indices, n)
                                         for e, p, s, n in zip(entries, pred, scores, clips)])
+
+
+def multi_hot(entries, C: int) -> np.ndarray:
+    """(N, C): each video's labels (a multi-label store)."""
+    out = np.zeros((len(entries), C))
+    for i, e in enumerate(entries):
+        out[i, e.label_indices] = 1
+    return out
 
 
 def write_prediction_rows(path: Path, names, rows) -> None:

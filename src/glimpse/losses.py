@@ -30,6 +30,17 @@ def sequence_cross_entropy(scores: Tensor, labels: Tensor, mask: Tensor | None =
     return (ce.view(B, T) * _masked(mask, scores)).sum(1).mean()
 
 
+def sequence_binary_cross_entropy(scores: Tensor, targets: Tensor, mask: Tensor | None = None
+                                  ) -> Tensor:
+    """Multi-label: scores (B, T, C) logits, targets (B, C) multi-hot -> one sigmoid per class,
+    the binary cross-entropy averaged over classes, summed over valid steps, averaged over clips
+    (as ``sequence_cross_entropy``)."""
+    B, T, C = scores.shape
+    bce = F.binary_cross_entropy_with_logits(scores, targets[:, None].expand(B, T, C),
+                                             reduction="none").mean(-1)
+    return (bce * _masked(mask, scores)).sum(1).mean()
+
+
 def weight_decay(model: nn.Module, gamma: float) -> Tensor:
     """gamma * sum of squares of every trainable parameter."""
     params = [p for p in model.parameters() if p.requires_grad]

@@ -37,8 +37,11 @@ def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
 
 
 def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    """One-vs-rest AP per class, averaged over classes that have positives."""
-    aps = [average_precision(scores[:, c], labels == c) for c in range(scores.shape[1])]
+    """One-vs-rest AP per class, averaged over classes that have positives. ``labels``: (N,)
+    class indices, or (N, C) multi-hot (several labels a video)."""
+    truth = labels.astype(bool) if labels.ndim == 2 else \
+        labels[:, None] == np.arange(scores.shape[1])[None]
+    aps = [average_precision(scores[:, c], truth[:, c]) for c in range(scores.shape[1])]
     return float(np.nanmean(aps)) if not np.all(np.isnan(aps)) else float("nan")
 
 

@@ -23,7 +23,7 @@ import torch
 from glimpse import GlimpseError
 from glimpse.config import TrainConfig
 from glimpse.datasets.clips import ClipDataset, batches, split_store, to_device
-from glimpse.evaluate import clip_settings, compute_metrics, run_clips
+from glimpse.evaluate import clip_settings, compute_metrics, multi_hot, run_clips
 from glimpse.features.store import FeatureStore, write_json_atomic
 from glimpse.losses import weight_decay
 from glimpse.models import ModelConfig, build_model, model_class, model_options
@@ -58,10 +58,13 @@ def model_inputs(store: FeatureStore, name: str, options: dict) -> dict:
     return {s: store.streams[s] for s in streams}
 
 
-def validate(model, entries, tc: TrainConfig, labels: list[str], device) -> dict:
-    results = run_clips(model, entries, **clip_settings(tc.to_dict()), device=device)
+def validate(model, entries, tc: TrainConfig, labels: list[str], device,
+             multilabel: bool = False) -> dict:
+    results = run_clips(model, entries, **clip_settings(tc.to_dict()), device=device,
+                        multilabel=multilabel)
     y = np.array([e.label_index for e in entries])
-    m, _, _ = compute_metrics(results, y, labels, video_rule="vote")
+    m, _, _ = compute_metrics(results, y, labels, video_rule="mean" if multilabel else "vote",
+                              targets=multi_hot(entries, len(labels)) if multilabel else None)
     return {"val_top1": m["top1"], "val_clip_accuracy": m["clip_accuracy"]}
 
 
@@ -78,6 +81,8 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     config = {"format": RUN_FORMAT, "model": mc.to_dict(), "train": tc.to_dict(),
               "feature": store.feature, "labels": labels,
               "features": str(Path(features).resolve())}
+    if store.multilabel:  # one sigmoid per class, binary cross-entropy, mean AP
+        config["multilabel"] = True
     run = Run(out)
     run.start(config)
     if run.split_path.exists():
@@ -97,7 +102,8 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     np.random.seed(tc.seed)
     net = build_model(mc).to(device)
     ds = ClipDataset(train_entries, tc.clip_len, tc.stride, streams=net.streams,
-                     actor=net.needs_actor, sampling=tc.sampling, seed=tc.seed)
+                     actor=net.needs_actor, sampling=tc.sampling, seed=tc.seed,
+                     targets=len(labels) if store.multilabel else None)
     opt = torch.optim.Adam(net.parameters(), lr=tc.lr)
     start_epoch, start_step, history, best = 0, 0, [], {"val_top1": -1.0}
     resumed_sums = None
@@ -142,7 +148,11 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
             with torch.no_grad():
                 for k, v in net.stats(output, b).items():
                     sums["terms"][k] = sums["terms"].get(k, 0.0) + v * len(y)
-            sums["correct"] += ((output.scores.argmax(-1) == y[:, None]) & mask).sum().item()
+            if "targets" in b:  # a step is right when its top class is one of the labels
+                right = b["targets"].gather(1, output.scores.argmax(-1)).bool()
+            else:
+                right = output.scores.argmax(-1) == y[:, None]
+            sums["correct"] += (right & mask).sum().item()
             sums["steps"] += mask.sum().item()
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             bar.update(1)
@@ -150,7 +160,7 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                 checkpoint(epoch, step + 1, sums)
         bar.close()
         seen = len(ds)
-        val = validate(net, val_entries, tc, labels, device)
+        val = validate(net, val_entries, tc, labels, device, store.multilabel)
         row = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen,
                **{f"train_{k}": v / seen for k, v in sums["terms"].items()},
                "train_step_accuracy": sums["correct"] / max(1, sums["steps"]), **val,

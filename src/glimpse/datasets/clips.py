@@ -60,14 +60,17 @@ class ClipDataset(torch.utils.data.Dataset):
     ``actor=True`` the actor masks (T, K, K) float16 (None where the video has none).
 
     ``seed``: with ``uniform`` sampling, draw each clip's offset from (seed, epoch, clip) (for
-    training; ``set_epoch`` each epoch); None: the intervals' centres (evaluation)."""
+    training; ``set_epoch`` each epoch); None: the intervals' centres (evaluation).
+    ``targets = C``: also ``targets`` (C,) the video's labels as a multi-hot vector (a
+    multi-label store)."""
 
     def __init__(self, entries: list[Entry], T: int, stride: int, *, streams=("rgb",),
-                 actor: bool = False, sampling: str = "segments", seed: int | None = None):
+                 actor: bool = False, sampling: str = "segments", seed: int | None = None,
+                 targets: int | None = None):
         if sampling not in SAMPLINGS:
             raise GlimpseError(f"unknown sampling '{sampling}'; choose from {', '.join(SAMPLINGS)}")
         self.entries, self.T, self.streams, self.actor = entries, T, tuple(streams), actor
-        self.sampling, self.seed, self.epoch = sampling, seed, 0
+        self.sampling, self.seed, self.epoch, self.targets = sampling, seed, 0, targets
         if sampling == "uniform":
             self.index = [(v, 0) for v in range(len(entries))]
         else:
@@ -109,6 +112,9 @@ class ClipDataset(torch.utils.data.Dataset):
         frames[:len(idx)] = idx
         item = {name: self._padded(read(name)) for name in self.streams}
         item.update(mask=mask, frames=frames, label=e.label_index, video=v, start=start)
+        if self.targets:
+            item["targets"] = np.zeros(self.targets, np.float32)
+            item["targets"][e.label_indices] = 1.0
         if self.actor:
             item["actor"] = self._padded(read("masks")) if e.has_masks else None
         return item

@@ -36,9 +36,27 @@ class VideoItem:
         return p if p.exists() else None
 
 
-def label_map(items) -> dict[str, int]:
-    """Stable label map: sorted class names -> 0..C-1 (integer names sort numerically)."""
-    names = {it.label for it in items}
+def read_label_file(path) -> dict[str, list[str]]:
+    """A multi-label file: one line per video, ``<relpath> <label>[,<label>...]`` (blank lines
+    and ``#`` comments skipped) -> {relpath: [labels]}. The labels are added to the video's own
+    (its folder's or its list file's)."""
+    out: dict[str, list[str]] = {}
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) != 2:
+            raise GlimpseError(f"{path}:{n}: expected '<video> <label>[,<label>...]', got "
+                               f"'{line}'")
+        out[parts[0]] = [x for x in parts[1].split(",") if x]
+    return out
+
+
+def label_map(items, extra: dict | None = None) -> dict[str, int]:
+    """Stable label map: sorted class names -> 0..C-1 (integer names sort numerically); with
+    ``extra`` ({relpath: [labels]}) its labels count too."""
+    names = {it.label for it in items} | {x for ls in (extra or {}).values() for x in ls}
     key = (lambda s: (0, int(s), "")) if all(n.isdigit() for n in names) else (lambda s: (1, 0, s))
     return {name: i for i, name in enumerate(sorted(names, key=key))}
 

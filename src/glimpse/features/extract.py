@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from glimpse import GlimpseError
-from glimpse.datasets.layouts import label_map, load_dataset
+from glimpse.datasets.layouts import label_map, load_dataset, read_label_file
 from glimpse.datasets.masks import ActorMasks, mask_grid
 from glimpse.features.backbones import Backbone
 from glimpse.features.store import (
@@ -328,14 +328,20 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
             device: str = "cpu", shard: tuple[int, int] | None = None,
             image_fps: float = IMAGE_FPS, streams=("rgb",), flow_preset: str = "medium",
             levels: int = 1, workers: int = 1, flow_weights=None, flow_stack: int | None = None,
-            progress: bool = True) -> Summary:
+            multilabel=None, progress: bool = True) -> Summary:
     """Extract every video of ``data`` (folder or list file) into the store ``out``; with
     ``shard = (I, N)`` only the I-th of N disjoint parts, so N processes or machines can fill one
     store (on a shared filesystem) or N stores that ``FeatureStore.merge_from`` joins. With
     ``workers`` > 1, decoding (and optical flow) runs in that many processes feeding the CNN;
     the features are the same bit for bit."""
     all_items, data_root = load_dataset(data, root)
-    labels = label_map(all_items)  # from the whole dataset, so every shard agrees
+    extra = read_label_file(multilabel) if multilabel is not None else None
+    if extra is not None:
+        unknown = sorted(set(extra) - {it.relpath for it in all_items})
+        if unknown:
+            raise GlimpseError(f"{multilabel} names {len(unknown)} video(s) the dataset lacks "
+                               f"(e.g. '{unknown[0]}'); paths are relative to the dataset root")
+    labels = label_map(all_items, extra)  # from the whole dataset, so every shard agrees
     items = shard_items(all_items, shard)
     if levels not in (1, 2):
         raise GlimpseError(f"--levels must be 1 or 2, got {levels}")
@@ -346,7 +352,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                     flow_preset=flow_preset, flow_weights=flow_weights, flow_stack=flow_stack)
     store = FeatureStore(out)
     store.create_or_check(fz.feature, fz.stream_specs, list(labels),
-                          source=str(Path(data_root).resolve()))
+                          source=str(Path(data_root).resolve()), multilabel=extra is not None)
 
     summary = Summary(total=len(items))
     store.clean_stale(None if shard is None else [entry_id(it.relpath) for it in items])
@@ -373,8 +379,12 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                 continue
             writer, _, meta = open_.pop(v, (None, None, None))
             if kind == "end":
+                names = sorted({item.label, *(extra or {}).get(item.relpath, [])},
+                               key=labels.get)
                 writer.commit({"path": item.relpath, "label": item.label,
                                "label_index": labels[item.label], "group": item.group,
+                               **({"labels": names, "label_indices": [labels[n] for n in names]}
+                                  if extra is not None else {}),
                                **meta.fields()})
                 summary.extracted += 1
             else:

@@ -228,6 +228,11 @@ class Entry:
         return self.meta["label_index"]
 
     @property
+    def label_indices(self) -> list[int]:
+        """Every label of the video (a multi-label store); else its one label."""
+        return self.meta.get("label_indices", [self.meta["label_index"]])
+
+    @property
     def group(self):
         return self.meta.get("group")
 
@@ -327,6 +332,11 @@ class FeatureStore:
         return self.manifest["labels"]
 
     @property
+    def multilabel(self) -> bool:
+        """Videos may carry several labels (each entry's ``label_indices``)."""
+        return bool(self.manifest.get("multilabel"))
+
+    @property
     def source(self) -> Path | None:
         s = self.manifest.get("source")
         return Path(s) if s else None
@@ -348,13 +358,16 @@ class FeatureStore:
                                    f"not {spec} as for {what}")
 
     def create_or_check(self, feature: dict, streams: dict, labels: list[str],
-                        source: str | None = None) -> None:
+                        source: str | None = None, multilabel: bool = False) -> None:
         """Start a store, or check that an existing one holds the same kind of features.
-        ``source`` (the dataset's root folder) is recorded so reports can find the videos."""
+        ``source`` (the dataset's root folder) is recorded so reports can find the videos;
+        ``multilabel``: videos may carry several labels (meta.json ``label_indices``)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.entries_dir.mkdir(exist_ok=True)
         want = {"format": FORMAT_VERSION, "feature": feature, "streams": streams,
                 "labels": list(labels), "source": source}
+        if multilabel:
+            want["multilabel"] = True
         if self.manifest_path.exists():
             have = self.manifest
             if have["feature"] != feature or have["streams"] != streams:

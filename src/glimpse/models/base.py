@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from glimpse import GlimpseError
-from glimpse.losses import sequence_cross_entropy
+from glimpse.losses import sequence_binary_cross_entropy, sequence_cross_entropy
 from glimpse.models.output import ModelOutput, check_rule, clip_score
 
 
@@ -66,7 +66,12 @@ class ActionModel(nn.Module):
         raise NotImplementedError
 
     def loss(self, output: ModelOutput, batch: dict) -> dict[str, Tensor]:
-        """Cross-entropy summed over the valid steps, averaged over clips; models add terms."""
+        """Cross-entropy summed over the valid steps, averaged over clips (with multi-label
+        ``targets`` in the batch: one sigmoid per class, binary cross-entropy); models add
+        terms."""
+        if "targets" in batch:
+            return {"bce": sequence_binary_cross_entropy(output.scores, batch["targets"],
+                                                         batch.get("mask"))}
         return {"ce": sequence_cross_entropy(output.scores, batch["label"], batch.get("mask"))}
 
     def stats(self, output: ModelOutput, batch: dict) -> dict[str, float]:

@@ -180,7 +180,11 @@ class ReinforceLSTM(SoftAttentionLSTM):
         mask = batch.get("mask")
         mask = torch.ones(B, T, dtype=torch.bool, device=scores.device) if mask is None \
             else mask.bool()
-        correct = scores.argmax(-1) == batch["label"][None, :, None]  # (n, B, T)
+        top = scores.argmax(-1)  # (n, B, T)
+        if "targets" in batch:  # multi-label: a step is right when its top class is a label
+            correct = batch["targets"][None].expand(n, -1, -1).gather(2, top).bool()
+        else:
+            correct = top == batch["label"][None, :, None]
         R = episode_reward(correct.reshape(n * B, T), mask.repeat(n, 1), self.cfg.eta)
         hidden = output.extras["hidden"].reshape(n * B, T, -1).detach()
         b = self.value(hidden).squeeze(-1) if self.value is not None else \
@@ -191,15 +195,16 @@ class ReinforceLSTM(SoftAttentionLSTM):
     def loss(self, output: ModelOutput, batch: dict) -> dict[str, Tensor]:
         if not self.training or "episode_scores" not in output.extras:
             return super().loss(output, batch)
-        from glimpse.losses import sequence_cross_entropy
+        from glimpse.losses import sequence_binary_cross_entropy, sequence_cross_entropy
 
         cfg = self.cfg
         scores = output.extras["episode_scores"]
         n, B, T, C = scores.shape
         r = self._reinforce(output, batch)
-        labels = batch["label"].repeat(n)
-        terms = {"ce": sequence_cross_entropy(scores.reshape(n * B, T, C), labels,
-                                              r["mask"].repeat(n, 1))}
+        flat, mask = scores.reshape(n * B, T, C), r["mask"].repeat(n, 1)
+        terms = {"bce": sequence_binary_cross_entropy(flat, batch["targets"].repeat(n, 1), mask)}\
+            if "targets" in batch else \
+            {"ce": sequence_cross_entropy(flat, batch["label"].repeat(n), mask)}
         policies = output.extras["policies"]  # (n, B, T, K^2)
         if cfg.lam:
             terms["doubly_stochastic"] = cfg.lam * doubly_stochastic_penalty(
