@@ -41,6 +41,8 @@ from glimpse.train import train  # noqa: E402
 
 PRESET = "retest"
 HIDDEN = 128
+STORES = {"features": {"streams": ("rgb", "flow")},  # the stores under OUT/ and how to make them
+          "features-levels": {"streams": ("rgb",), "levels": 2}}
 TRAIN = TrainConfig(epochs=30, batch_size=32, lr=1e-3, gamma=1e-5, clip_len=30, stride=2)
 LAM = 1e-2  # the structured default here: paper 000's 1e-4 scaled to our loss (see README)
 
@@ -66,6 +68,7 @@ class Table:
     seeds: str  # "seeds" or "sweep_seeds"
     rows: list[Row] = field(default_factory=list)
     train: dict = field(default_factory=dict)  # training settings of this paper's protocol
+    store: str = "features"  # the store under OUT/ it reads (STORES)
 
 
 # Paper 001 (RSTAN): uniform clips of 8 frames in training, 16 at test (the paper: 16 / 8 and 32),
@@ -103,6 +106,44 @@ RSTAN_TABLES = [
           "current-frame attention (rgb, A-A)")]),
 ]
 
+# Paper 003 (joint): clips of L1 = 30 frames (one per video here), 3D convnets of width 32.
+JOINT = (("width", 32),)
+JOINT_TABLES = [
+    ("joint2", "Paper 003 Table 2: which level (vote of the last 16 steps)",
+     [Row("main level (rgb)", "joint", (*JOINT, ("stream", "rgb"))),
+      Row("second level (rgb_level2)", "joint", (*JOINT, ("stream", "rgb_level2")),
+          "main level (rgb)"),
+      Row("both levels", "joint", JOINT, "main level (rgb)")]),
+    ("joint3", "Paper 003 Table 3: the 3D convnet and its regularizer",
+     [Row("no 3D convnet (cubes straight in)", "joint", (*JOINT, ("conv3d", False))),
+      Row("3D convnet, no regularizer", "joint", (*JOINT, ("lam", 0.0)),
+          "no 3D convnet (cubes straight in)"),
+      Row("3D convnet + regularizer (lambda 1000)", "joint", JOINT,
+          "3D convnet, no regularizer")]),
+    ("joint4", "Paper 003 Table 4: early against late fusion; the spatial pyramid",
+     [Row("early fusion", "joint", JOINT),
+      Row("late fusion", "joint", (*JOINT, ("fusion", "late")), "early fusion"),
+      Row("early fusion, no pyramid", "joint", (*JOINT, ("pyramid", False)), "early fusion")]),
+]
+
+# Paper 004 (reinforce): paper 002's protocol (mean of clip scores).
+HARD = "hard attention (REINFORCE"
+REINFORCE_TABLES = [
+    ("rl1", "Paper 004 Table I: soft against hard attention",
+     [Row("soft attention (paper 002)", "soft"),
+      Row(f"{HARD}, N = 5 steps)", "reinforce", (("glimpse_steps", 5),),
+          "soft attention (paper 002)"),
+      Row(f"{HARD}, all steps)", "reinforce", (), "soft attention (paper 002)")]),
+    ("rl2", "Paper 004: glimpses per step, testing, baseline",
+     [Row(f"{HARD}, m = 1)", "reinforce"),
+      Row(f"{HARD}, m = 2)", "reinforce", (("glimpses", 2),), f"{HARD}, m = 1)"),
+      Row(f"{HARD}, m = 4)", "reinforce", (("glimpses", 4),), f"{HARD}, m = 1)"),
+      Row(f"{HARD}, m = 1, sampled testing)", "reinforce", (("test_samples", 5),),
+          f"{HARD}, m = 1)"),
+      Row(f"{HARD}, m = 1, no baseline)", "reinforce", (("baseline", False),),
+          f"{HARD}, m = 1)")]),
+]
+
 PROBES = [Row("linear probe: pooled mean + std", "probe"),
           Row("linear probe: actor cells (ideal attention)", "probe-actor", (), "probe")]
 NONE = Row("without attention (none)", "none", (), "probe")
@@ -134,6 +175,9 @@ TABLES = [
     *[Table(key, title, "mean", "seeds", rows,
             {"clip_len": RSTAN_T, "eval_clip_len": RSTAN_EVAL_T, "epochs": RSTAN_EPOCHS})
       for key, title, rows in RSTAN_TABLES],
+    *[Table(key, title, "vote", "seeds", rows, {"epochs": 30}, store="features-levels")
+      for key, title, rows in JOINT_TABLES],
+    *[Table(key, title, "mean", "seeds", rows) for key, title, rows in REINFORCE_TABLES],
     Table("flow", "What the flow stream is worth: linear probes", "mean", "seeds",
           [Row("linear probe: rgb", "probe"),
            Row("linear probe: flow", "probe", (("stream", "flow"),), "linear probe: rgb"),
@@ -169,17 +213,18 @@ def run_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig) -> di
     metrics + per-video correct."""
     video_rule = table.video_rule
     run = out / "runs" / row.key(seed, "vote" if row.model.startswith("probe") else "")
+    features = out / table.store
     if row.model == "fuse":
         parts = [out / "runs" / _row_named(name).key(seed, "")
                  for name in dict(row.options)["of"].split("|")]
         m = fuse_runs(parts, run, video_rule=video_rule)
     elif row.model.startswith("probe"):
-        m = run_probe(out / "features", run, actor=row.model == "probe-actor", split_seed=seed,
+        m = run_probe(features, run, actor=row.model == "probe-actor", split_seed=seed,
                       test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
                       log=lambda *_: None, **dict(row.options))
     else:
         hidden = {"hidden": HIDDEN} if "hidden" in model_options(row.model) else {}
-        train(out / "features", run, row.model, {**hidden, **dict(row.options)},
+        train(features, run, row.model, {**hidden, **dict(row.options)},
               replace(tc, seed=seed, split_seed=seed), progress=False, log=lambda *_: None)
         m = evaluate_run(run, video_rule=video_rule, progress=False)
         if "attention" in m:
@@ -208,8 +253,9 @@ def main():
     if not a.tables_only:
         t0 = time.time()
         generate(out / "videos", PRESETS[PRESET])
-        s = extract(out / "videos", out / "features", fps=0, streams=("rgb", "flow"), workers=2)
-        print(f"data ready: {s.total} videos [{time.time() - t0:.0f}s]", flush=True)
+        for store in dict.fromkeys(t.store for t in tables):
+            s = extract(out / "videos", out / store, fps=0, workers=2, **STORES[store])
+            print(f"{store} ready: {s.total} videos [{time.time() - t0:.0f}s]", flush=True)
         tc = replace(TRAIN, epochs=a.epochs)
         for table in tables:
             for seed in seeds[table.seeds]:  # seed by seed: a stopped re-test leaves whole seeds
