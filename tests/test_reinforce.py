@@ -120,6 +120,9 @@ def test_reinforce_through_the_cli_and_resume(tmp_path):
         assert main(["evaluate", str(tmp_path / run), "--quiet"]) == 0
     ma, mb = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("a", "b"))
     assert ma["top1"] == mb["top1"] and ma["confusion"] == mb["confusion"]
+    assert main(["report", str(tmp_path / "a"), "--out", str(tmp_path / "report"),
+                 "--videos", "1"]) == 0
+    assert (tmp_path / "report" / "assets" / "curves.png").stat().st_size > 0
     keys = ("train_loss", "train_reward", "train_policy_entropy", "val_top1")
     resumed = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
     assert [[r[k] for k in keys] for r in rows] == [[r[k] for k in keys] for r in resumed]

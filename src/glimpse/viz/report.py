@@ -61,14 +61,26 @@ def _read_log(run: Path) -> list[dict]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
+POLICY_COLUMNS = ("train_reward", "train_policy_entropy", "train_baseline_error")  # reinforce
+
+
 def _curves(runs, names, path: Path):
+    """Loss and accuracy per epoch; a third panel with a policy's reward, entropy and baseline
+    error where a run logs them (a collapsing policy shows as its entropy falling to 0)."""
     plt = _plt()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=90)
-    for run, name in zip(runs, names):
-        log = _read_log(run)
+    logs = [_read_log(run) for run in runs]
+    policy = any(k in log[0] for log in logs if log for k in POLICY_COLUMNS)
+    fig, axes = plt.subplots(1, 3 if policy else 2, figsize=(13.5 if policy else 9, 3.2), dpi=90)
+    ax1, ax2 = axes[:2]
+    for log, name in zip(logs, names):
         if not log:
             continue
         ep = [r["epoch"] for r in log]
+        if policy:
+            for k in POLICY_COLUMNS:
+                if k in log[0]:
+                    axes[2].plot(ep, [r[k] for r in log], marker="o", ms=3,
+                                 label=f"{name} {k[len('train_'):].replace('_', ' ')}")
         ax1.plot(ep, [r["train_loss"] for r in log], marker="o", ms=3, label=name)
         ax2.plot(ep, [r["train_step_accuracy"] for r in log], ls="--", alpha=0.6,
                  label=f"{name} train (steps)")
@@ -77,6 +89,9 @@ def _curves(runs, names, path: Path):
     ax2.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02), title="accuracy")
     ax2.legend(fontsize=7)
     ax1.legend(fontsize=7)
+    if policy:
+        axes[2].set(xlabel="epoch", title="policy (reward, entropy in nats, baseline error)")
+        axes[2].legend(fontsize=7)
     _save(fig, path)
 
 
