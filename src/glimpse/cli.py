@@ -114,7 +114,9 @@ glimpse extract /tmp/synth /tmp/features
 glimpse extract ucf11/ feats/ --fps 0 --pooled
 glimpse extract list.txt feats/ --root videos/ --backbone inception_v3 --weights inception.pth
 glimpse extract ucf101/ feats/ --shard 0/4      # on machine 0 of 4 (1/4, 2/4, 3/4 on the others)
-glimpse extract /tmp/synth /tmp/features2 --streams rgb,flow --levels 2   # papers 001 and 003""")
+glimpse extract /tmp/synth /tmp/features2 --streams rgb,flow --levels 2   # papers 001 and 003
+glimpse extract hmdb51/ feats/ --format hmdb51 --annotations testTrainMulti_7030_splits/
+glimpse extract UCF-101/ feats/ --format ucf101 --annotations ucfTrainTestlist/  # then train --split 1""")
     p.add_argument("data", type=Path, help="dataset folder (class/[group/]clip.ext) or list file")
     p.add_argument("out", type=Path, help="feature store folder (created, or resumed)")
     p.add_argument("--root", type=Path, help="root of the paths in a list file")
@@ -154,6 +156,14 @@ glimpse extract /tmp/synth /tmp/features2 --streams rgb,flow --levels 2   # pape
                    help="I/N: only the I-th (0-based) of N disjoint parts of the dataset, so N "
                         "processes or machines fill one store, or N stores that 'glimpse store "
                         "merge' joins")
+    f = p.add_argument_group("release formats (official labels and splits)")
+    f.add_argument("--format", choices=["hmdb51", "ucf101", "hollywood2", "mmaction"],
+                   help="read DATA as that dataset's release: hmdb51 (DATA/<class>/*.avi, "
+                        "--annotations testTrainMulti_7030_splits/), ucf101 (--annotations "
+                        "ucfTrainTestlist/), hollywood2 (DATA/AVIClips, --annotations ClipSets/; "
+                        "multi-label), mmaction (--annotations train=a.txt,val=b.txt,test=c.txt)")
+    f.add_argument("--annotations", help="the format's split files (a folder, or for mmaction "
+                                         "train=...,val=...,test=...)")
     p.add_argument("--multilabel", type=Path, metavar="FILE",
                    help="videos with several labels: lines '<relpath> <label>[,<label>...]' "
                         "adding to each video's own label; training then uses one sigmoid per "
@@ -182,7 +192,7 @@ def _extract(a):
                 shard=a.shard, image_fps=a.image_fps, streams=a.streams,
                 flow_preset=a.flow_preset, levels=a.levels, workers=a.workers,
                 flow_weights=a.flow_weights, flow_stack=a.flow_stack, multilabel=a.multilabel,
-                progress=not a.quiet)
+                format=a.format, annotations=a.annotations, progress=not a.quiet)
     print(f"{s.extracted} extracted, {s.skipped} already done, {len(s.failures)} failed "
           f"({s.frames} frames) -> {a.out}")
     if s.failures:
@@ -372,6 +382,8 @@ glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend
                         "training (uniform, paper 001); default: the model's own")
     c.add_argument("--stride", type=_positive, default=d.stride, help="d, between clip starts")
     c.add_argument("--split-seed", type=int, default=d.split_seed, help="which group draw")
+    c.add_argument("--split", help="the dataset's official split N (a store made with extract "
+                                   "--format); validation is carved from its training part")
     c.add_argument("--test-fraction", type=_fraction, default=d.test_fraction)
     c.add_argument("--val-fraction", type=_fraction, default=d.val_fraction)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
@@ -397,6 +409,7 @@ def _train(a):
     tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, gamma=a.gamma,
                      clip_len=a.clip_len, stride=a.stride, sampling=a.sampling,
                      eval_clip_len=a.eval_clip_len, seed=a.seed, split_seed=a.split_seed,
+                     split=a.split,
                      test_fraction=a.test_fraction, val_fraction=a.val_fraction, device=a.device,
                      checkpoint_every=a.checkpoint_every)
     best = train(a.features, a.out, a.model, options, tc, progress=not a.quiet)

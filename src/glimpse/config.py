@@ -37,6 +37,7 @@ class TrainConfig:
     eval_clip_len: int | None = None  # T at evaluation (None: clip_len; paper 001 tests on 32)
     seed: int = 0
     split_seed: int = 0  # which group draw is test
+    split: str | None = None  # an official split of the dataset (extract --format), e.g. "1"
     test_fraction: float = 0.4  # paper 000's UCF-11: 10 of 25 groups
     val_fraction: float = 0.2  # of the training groups, for model selection
     device: str = "cpu"

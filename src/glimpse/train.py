@@ -89,7 +89,7 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
         split = run.split
     else:
         split = split_store(store, test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
-                            seed=tc.split_seed)
+                            seed=tc.split_seed, official=tc.split)
         write_json_atomic(run.split_path, split)
     if not split["train"] or not split["val"]:
         raise GlimpseError("the split left no training or no validation videos: the store needs "

@@ -44,12 +44,29 @@ class _Item:  # what the split functions need of a video
     group: str | None
 
 
-def split_store(store: FeatureStore, *, test_fraction: float, val_fraction: float, seed: int):
-    """Group-disjoint {"train", "val", "test"} lists of entry ids (validation from training)."""
+def split_store(store: FeatureStore, *, test_fraction: float, val_fraction: float, seed: int,
+                official: str | None = None):
+    """Group-disjoint {"train", "val", "test"} lists of entry ids (validation from training).
+    ``official``: the dataset's own split of that id (``extract --format``) for train and test;
+    validation is its own "val" part where it has one, else carved from its training part
+    (group-disjointly, or by video where there are no groups), never from test."""
     entries = store.entries()
-    items = [_Item(e.id, e.label, e.group) for e in entries]
-    test, train = group_split(items, test_fraction, seed)
-    val, fit = group_split(train, val_fraction, seed + 7919)
+    if official is not None:
+        part = {e.id: e.meta.get("splits", {}).get(str(official)) for e in entries}
+        if not any(part.values()):
+            have = sorted({k for e in entries for k in e.meta.get("splits", {})})
+            raise GlimpseError(f"no video of {store.root} is in official split '{official}' "
+                               f"(the store has {', '.join(have) or 'no official splits'})")
+        train = [_Item(e.id, e.label, e.group) for e in entries if part[e.id] == "train"]
+        test = [_Item(e.id, e.label, e.group) for e in entries if part[e.id] == "test"]
+        val = [_Item(e.id, e.label, e.group) for e in entries if part[e.id] == "val"]
+        fit = train
+        if not val:
+            val, fit = group_split(train, val_fraction, seed + 7919)
+    else:
+        items = [_Item(e.id, e.label, e.group) for e in entries]
+        test, train = group_split(items, test_fraction, seed)
+        val, fit = group_split(train, val_fraction, seed + 7919)
     return {"train": sorted(i.relpath for i in fit), "val": sorted(i.relpath for i in val),
             "test": sorted(i.relpath for i in test)}
 

@@ -328,14 +328,26 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
             device: str = "cpu", shard: tuple[int, int] | None = None,
             image_fps: float = IMAGE_FPS, streams=("rgb",), flow_preset: str = "medium",
             levels: int = 1, workers: int = 1, flow_weights=None, flow_stack: int | None = None,
-            multilabel=None, progress: bool = True) -> Summary:
+            multilabel=None, format: str | None = None, annotations=None,
+            progress: bool = True) -> Summary:
     """Extract every video of ``data`` (folder or list file) into the store ``out``; with
     ``shard = (I, N)`` only the I-th of N disjoint parts, so N processes or machines can fill one
     store (on a shared filesystem) or N stores that ``FeatureStore.merge_from`` joins. With
     ``workers`` > 1, decoding (and optical flow) runs in that many processes feeding the CNN;
     the features are the same bit for bit."""
-    all_items, data_root = load_dataset(data, root)
-    extra = read_label_file(multilabel) if multilabel is not None else None
+    split_of: dict = {}  # relpath -> {official split id: train | val | test}
+    if format is not None:  # a release format: its videos, labels and official splits
+        from glimpse.datasets.formats import read_format
+
+        ds = read_format(format, data, annotations)
+        all_items, data_root, split_of = ds.items, ds.root, ds.splits
+        extra = ds.labels
+        if multilabel is not None:
+            raise GlimpseError("--multilabel is for folders and list files; a --format reads "
+                               "its own labels")
+    else:
+        all_items, data_root = load_dataset(data, root)
+        extra = read_label_file(multilabel) if multilabel is not None else None
     if extra is not None:
         unknown = sorted(set(extra) - {it.relpath for it in all_items})
         if unknown:
@@ -385,6 +397,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                                "label_index": labels[item.label], "group": item.group,
                                **({"labels": names, "label_indices": [labels[n] for n in names]}
                                   if extra is not None else {}),
+                               **({"splits": split_of.get(item.relpath, {})} if format else {}),
                                **meta.fields()})
                 summary.extracted += 1
             else:

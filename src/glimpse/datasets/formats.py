@@ -1,0 +1,180 @@
+"""The papers' datasets in their official release formats: videos, labels and official splits.
+
+``read_format(name, root, annotations)`` -> ``Dataset``: the videos (``VideoItem``), each
+video's membership of every official split ({split id: "train" | "val" | "test"}, recorded in
+the store so that ``glimpse train --split N`` uses it), and, for multi-label sets, every label of
+each video. Paths are always taken from the annotation files as written, never rebuilt from
+class names (UCF101's ``HandstandPushups`` folder holds ``v_HandStandPushups_*`` files).
+
+- ``hmdb51``: ROOT/<class>/<video>.avi; ANNOTATIONS = the ``testTrainMulti_7030_splits`` folder
+  of ``<class>_test_split{1,2,3}.txt``, lines ``<video>.avi <0|1|2>`` (1 train, 2 test, 0 not in
+  that split; trailing spaces; names with ``#``, ``&``, ``(``, ``'``).
+- ``ucf101``: ROOT/<Class>/v_<Class>_gGG_cCC.avi; ANNOTATIONS = the ``ucfTrainTestlist`` folder:
+  ``classInd.txt`` (``<1-based id> <Class>``), ``trainlist0N.txt`` (``<path> <id>``),
+  ``testlist0N.txt`` (``<path>``); CRLF line ends. Groups (gGG) from the file names, so
+  validation is carved group-disjointly.
+- ``hollywood2``: ROOT/AVIClips/<clip>.avi; ANNOTATIONS = the ``ClipSets`` folder of
+  ``<Action>_{train,test}.txt``, lines ``<clip> <1|-1>``: several actions a clip
+  (**multi-label**); the first of a clip's actions (in class order) is its primary label.
+- ``mmaction``: MMAction2-style list files, ``<path> <label>`` a line, one per split:
+  ANNOTATIONS = ``train=a.txt,val=b.txt,test=c.txt`` (val optional), paths relative to ROOT.
+  One official split, ``1``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from glimpse import GlimpseError
+from glimpse.datasets.layouts import VideoItem
+
+FORMATS = ("hmdb51", "ucf101", "hollywood2", "mmaction")
+
+
+@dataclass
+class Dataset:
+    items: list[VideoItem]
+    root: Path
+    splits: dict[str, dict[str, str]] = field(default_factory=dict)  # relpath -> {id: part}
+    labels: dict[str, list[str]] | None = None  # relpath -> every label (multi-label sets)
+
+
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, stripped line) of the non-blank lines; CRLF or LF."""
+    if not path.is_file():
+        raise GlimpseError(f"annotation file {path} does not exist")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+
+
+def _item(root: Path, relpath: str, label: str, group: str | None = None) -> VideoItem:
+    path = root / relpath
+    if not path.exists():
+        raise GlimpseError(f"{path} is named in the annotations but missing under {root}")
+    return VideoItem(path=path, relpath=relpath, label=label, group=group)
+
+
+def _hmdb51(root: Path, ann: Path) -> Dataset:
+    files = sorted(ann.glob("*_test_split[0-9].txt"))
+    if not files:
+        raise GlimpseError(f"no '<class>_test_split<N>.txt' files in {ann} (HMDB-51's "
+                           f"testTrainMulti_7030_splits folder)")
+    splits: dict[str, dict[str, str]] = defaultdict(dict)
+    items: dict[str, VideoItem] = {}
+    for f in files:
+        m = re.fullmatch(r"(.+)_test_split(\d)\.txt", f.name)
+        label, sid = m.group(1), m.group(2)
+        for n, line in _lines(f):
+            parts = line.rsplit(maxsplit=1)
+            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                raise GlimpseError(f"{f}:{n}: expected '<video>.avi 0|1|2', got '{line}'")
+            rel = f"{label}/{parts[0]}"
+            if rel not in items:
+                items[rel] = _item(root, rel, label)
+            if parts[1] != "0":
+                splits[rel][sid] = "train" if parts[1] == "1" else "test"
+    return Dataset(sorted(items.values(), key=lambda it: it.relpath), root, dict(splits))
+
+
+_UCF_GROUP = re.compile(r"_g(\d+)_c\d+\.\w+$")
+
+
+def _ucf101(root: Path, ann: Path) -> Dataset:
+    classes = {}
+    for n, line in _lines(ann / "classInd.txt"):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise GlimpseError(f"{ann / 'classInd.txt'}:{n}: expected '<id> <Class>', got '{line}'")
+        classes[int(parts[0])] = parts[1]
+    splits: dict[str, dict[str, str]] = defaultdict(dict)
+    items: dict[str, VideoItem] = {}
+    lists = sorted(ann.glob("trainlist0[0-9].txt")) + sorted(ann.glob("testlist0[0-9].txt"))
+    if not lists:
+        raise GlimpseError(f"no trainlist0N.txt / testlist0N.txt in {ann} (ucfTrainTestlist)")
+    for f in lists:
+        part, sid = ("train", f.stem[-1]) if f.name.startswith("train") else ("test", f.stem[-1])
+        for n, line in _lines(f):
+            parts = line.split()
+            rel = parts[0]
+            if part == "train":
+                if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) not in classes:
+                    raise GlimpseError(f"{f}:{n}: expected '<Class>/<video>.avi <id>' with an id "
+                                       f"of classInd.txt, got '{line}'")
+                label = classes[int(parts[1])]
+            else:
+                label = rel.split("/")[0]
+                if label not in classes.values():
+                    raise GlimpseError(f"{f}:{n}: folder '{label}' is no class of classInd.txt")
+            if rel not in items:
+                g = _UCF_GROUP.search(rel)
+                items[rel] = _item(root, rel, label, f"{label}/g{g.group(1)}" if g else None)
+            splits[rel][sid] = part
+    return Dataset(sorted(items.values(), key=lambda it: it.relpath), root, dict(splits))
+
+
+def _hollywood2(root: Path, ann: Path) -> Dataset:
+    files = sorted(ann.glob("*_train.txt")) + sorted(ann.glob("*_test.txt"))
+    files = [f for f in files if not f.name.startswith(("actions_", "scenes_"))]
+    if not files:
+        raise GlimpseError(f"no '<Action>_train.txt' / '<Action>_test.txt' in {ann} (ClipSets)")
+    positive: dict[str, set] = defaultdict(set)
+    part: dict[str, str] = {}
+    for f in files:
+        action, subset = f.stem.rsplit("_", 1)
+        for n, line in _lines(f):
+            parts = line.split()
+            if len(parts) != 2 or parts[1] not in ("1", "-1"):
+                raise GlimpseError(f"{f}:{n}: expected '<clip> 1|-1', got '{line}'")
+            part[parts[0]] = subset
+            if parts[1] == "1":
+                positive[parts[0]].add(action)
+    actions = sorted({f.stem.rsplit("_", 1)[0] for f in files})
+    items, labels, splits = [], {}, {}
+    for clip in sorted(part):
+        if not positive[clip]:
+            continue  # a clip with no action of the set
+        names = [a for a in actions if a in positive[clip]]
+        rel = f"AVIClips/{clip}.avi"
+        items.append(_item(root, rel, names[0]))
+        labels[rel] = names
+        splits[rel] = {"1": part[clip]}
+    return Dataset(items, root, splits, labels)
+
+
+def _mmaction(root: Path, ann: str) -> Dataset:
+    parts = dict(p.split("=", 1) for p in ann.split(",") if "=" in p)
+    if not parts or set(parts) - {"train", "val", "test"} or "train" not in parts:
+        raise GlimpseError(f"--annotations for mmaction: 'train=FILE,val=FILE,test=FILE' (val "
+                           f"optional), got '{ann}'")
+    items: dict[str, VideoItem] = {}
+    splits: dict[str, dict[str, str]] = defaultdict(dict)
+    for subset, f in parts.items():
+        for n, line in _lines(Path(f)):
+            bits = line.rsplit(maxsplit=1)
+            if len(bits) != 2:
+                raise GlimpseError(f"{f}:{n}: expected '<path> <label>', got '{line}'")
+            rel, label = bits
+            if rel not in items:
+                items[rel] = _item(root, rel, label)
+            splits[rel]["1"] = subset
+    return Dataset(sorted(items.values(), key=lambda it: it.relpath), root, dict(splits))
+
+
+def read_format(name: str, root, annotations) -> Dataset:
+    """The dataset at ``root`` in release format ``name`` with its ``annotations``."""
+    root = Path(root)
+    if name not in FORMATS:
+        raise GlimpseError(f"unknown --format '{name}'; choose from {', '.join(FORMATS)}")
+    if not root.is_dir():
+        raise GlimpseError(f"{root} is not a folder (the dataset's videos)")
+    if annotations is None:
+        raise GlimpseError(f"--format {name} needs --annotations (see 'glimpse extract --help')")
+    if name == "mmaction":
+        return _mmaction(root, str(annotations))
+    ann = Path(annotations)
+    if not ann.is_dir():
+        raise GlimpseError(f"--annotations {ann}: expected the folder of {name}'s split files")
+    return {"hmdb51": _hmdb51, "ucf101": _ucf101, "hollywood2": _hollywood2}[name](root, ann)
