@@ -107,3 +107,22 @@ def test_mmaction_lists_through_extract_and_train_split(tmp_path):
     assert got == want
     assert main(["train", str(feats), "--out", str(tmp_path / "r2"), "--model", "avgpool",
                  "--split", "2", "--quiet"]) == 2
+
+
+def test_ucf11_folders_groups_and_paper_draws(tmp_path):
+    root = tmp_path / "UCF11_updated_mpg"
+    for cls, stem in (("basketball", "shooting"), ("biking", "biking")):
+        for g in range(1, 26):
+            for c in (1, 2):
+                _touch(root, f"{cls}/v_{stem}_{g:02d}/v_{stem}_{g:02d}_{c:02d}.mpg")
+        _touch(root, f"{cls}/Annotation/v_{stem}_01_01.xgtf")  # ignored
+    _touch(root, "basketball/v_shooting_01/Thumbs.db")  # a stray file: ignored
+    ds = read_format("ucf11", root, None)
+    assert len(ds.items) == 2 * 25 * 2 and {it.label for it in ds.items} == {"basketball", "biking"}
+    assert ds.items[0].group == "basketball/v_shooting_01"
+    for sid in "12345":
+        train_groups = {it.group for it in ds.items if ds.splits[it.relpath][sid] == "train"}
+        test_groups = {it.group for it in ds.items if ds.splits[it.relpath][sid] == "test"}
+        assert len(train_groups) == 2 * 15 and len(test_groups) == 2 * 10  # 15 / 10 a class
+    assert len({frozenset(it.relpath for it in ds.items if ds.splits[it.relpath][s] == "test")
+                for s in "12345"}) == 5  # five different draws

@@ -6,6 +6,9 @@ the store so that ``glimpse train --split N`` uses it), and, for multi-label set
 each video. Paths are always taken from the annotation files as written, never rebuilt from
 class names (UCF101's ``HandstandPushups`` folder holds ``v_HandStandPushups_*`` files).
 
+- ``ucf11``: ROOT/<class>/v_<name>_<GG>/v_<name>_<GG>_<CC>.mpg (``Annotation`` folders and
+  stray files ignored; no annotations needed); groups from the folder; official splits 1-5 are
+  paper 000's draws of 15 training and 10 test groups a class (``ucf11_splits``).
 - ``hmdb51``: ROOT/<class>/<video>.avi; ANNOTATIONS = the ``testTrainMulti_7030_splits`` folder
   of ``<class>_test_split{1,2,3}.txt``, lines ``<video>.avi <0|1|2>`` (1 train, 2 test, 0 not in
   that split; trailing spaces; names with ``#``, ``&``, ``(``, ``'``).
@@ -31,7 +34,7 @@ from pathlib import Path
 from glimpse import GlimpseError
 from glimpse.datasets.layouts import VideoItem
 
-FORMATS = ("hmdb51", "ucf101", "hollywood2", "mmaction")
+FORMATS = ("ucf11", "hmdb51", "ucf101", "hollywood2", "mmaction")
 
 
 @dataclass
@@ -55,6 +58,30 @@ def _item(root: Path, relpath: str, label: str, group: str | None = None) -> Vid
     if not path.exists():
         raise GlimpseError(f"{path} is named in the annotations but missing under {root}")
     return VideoItem(path=path, relpath=relpath, label=label, group=group)
+
+
+_UCF11_CLIP = re.compile(r"v_(.+)_(\d+)_(\d+)\.(mpg|avi|mp4)$", re.I)
+
+
+def _ucf11(root: Path) -> Dataset:
+    from glimpse.datasets.splits import ucf11_splits
+
+    items = []
+    for cls in sorted(p for p in root.iterdir() if p.is_dir()):
+        for group in sorted(p for p in cls.iterdir() if p.is_dir() and p.name != "Annotation"):
+            for clip in sorted(group.iterdir()):
+                if clip.is_file() and _UCF11_CLIP.match(clip.name):
+                    items.append(VideoItem(clip, f"{cls.name}/{group.name}/{clip.name}",
+                                           cls.name, f"{cls.name}/{group.name}"))
+    if not items:
+        raise GlimpseError(f"no UCF-11 clips (<class>/v_<name>_<GG>/v_<name>_<GG>_<CC>.mpg) "
+                           f"under {root}")
+    splits: dict[str, dict[str, str]] = defaultdict(dict)
+    for d, (train, test) in enumerate(ucf11_splits(items), 1):
+        for part, its in (("train", train), ("test", test)):
+            for it in its:
+                splits[it.relpath][str(d)] = part
+    return Dataset(items, root, dict(splits))
 
 
 def _hmdb51(root: Path, ann: Path) -> Dataset:
@@ -170,6 +197,8 @@ def read_format(name: str, root, annotations) -> Dataset:
         raise GlimpseError(f"unknown --format '{name}'; choose from {', '.join(FORMATS)}")
     if not root.is_dir():
         raise GlimpseError(f"{root} is not a folder (the dataset's videos)")
+    if name == "ucf11":
+        return _ucf11(root)
     if annotations is None:
         raise GlimpseError(f"--format {name} needs --annotations (see 'glimpse extract --help')")
     if name == "mmaction":
