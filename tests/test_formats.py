@@ -126,3 +126,43 @@ def test_ucf11_folders_groups_and_paper_draws(tmp_path):
         assert len(train_groups) == 2 * 15 and len(test_groups) == 2 * 10  # 15 / 10 a class
     assert len({frozenset(it.relpath for it in ds.items if ds.splits[it.relpath][s] == "test")
                 for s in "12345"}) == 5  # five different draws
+
+
+def test_jhmdb_frames_splits_and_puppet_masks_on_the_grid(tmp_path):
+    """PNG frame folders, split files, puppet_mask.mat (MATLAB v5, fewer masks than frames):
+    extract --format jhmdb puts the masks on the K x K grid, so the attention metrics read them."""
+    import numpy as np
+    from PIL import Image
+    from scipy.io import savemat
+
+    from glimpse.cli import main
+    from glimpse.features.store import FeatureStore
+
+    root, ann = tmp_path / "JHMDB", tmp_path / "JHMDB" / "splits"
+    ann.mkdir(parents=True)
+    H, W = 48, 64
+    for cls in ("brush_hair", "catch"):
+        lines = []
+        for v in range(3):
+            name = f"{cls}_clip_{v}"
+            frames = root / "Rename_Images" / cls / name
+            frames.mkdir(parents=True)
+            for t in range(4):
+                Image.fromarray(np.full((H, W, 3), 40 * t + v, np.uint8)).save(
+                    frames / f"{t + 1:05d}.png")
+            mask = np.zeros((H, W, 3), np.uint8)  # 3 masks for 4 frames
+            mask[:, : W // 2] = 1  # the actor covers the left half
+            (root / "puppet_mask" / cls / name).mkdir(parents=True)
+            savemat(root / "puppet_mask" / cls / name / "puppet_mask.mat", {"part_mask": mask})
+            lines.append(f"{name}.avi {1 if v < 2 else 2} ")
+        (ann / f"{cls}_test_split1.txt").write_text("\n".join(lines) + "\n")
+    ds = read_format("jhmdb", root, ann)
+    assert len(ds.items) == 6 and ds.items[0].mask_path.name == "puppet_mask.mat"
+    assert sorted(s["1"] for s in ds.splits.values()) == ["test"] * 2 + ["train"] * 4
+    feats = tmp_path / "f"
+    assert main(["extract", str(root), str(feats), "--format", "jhmdb", "--annotations", str(ann),
+                 "--fps", "0", "--quiet"]) == 0
+    e = FeatureStore(feats).entries()[0]
+    m = e.masks().astype(np.float32)
+    assert m.shape == (4, 8, 8)
+    assert (m[:, :, :4] == 1).all() and (m[:, :, 4:] == 0).all()  # left half, every frame

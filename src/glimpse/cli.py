@@ -157,11 +157,13 @@ glimpse extract UCF-101/ feats/ --format ucf101 --annotations ucfTrainTestlist/ 
                         "processes or machines fill one store, or N stores that 'glimpse store "
                         "merge' joins")
     f = p.add_argument_group("release formats (official labels and splits)")
-    f.add_argument("--format", choices=["ucf11", "hmdb51", "ucf101", "hollywood2", "mmaction"],
+    f.add_argument("--format", choices=["ucf11", "hmdb51", "ucf101", "jhmdb", "hollywood2",
+                                        "mmaction"],
                    help="read DATA as that dataset's release: ucf11 (DATA/<class>/v_x_GG/*.mpg; "
                         "splits 1-5: paper 000's group draws), hmdb51 (DATA/<class>/*.avi, "
                         "--annotations testTrainMulti_7030_splits/), ucf101 (--annotations "
-                        "ucfTrainTestlist/), hollywood2 (DATA/AVIClips, --annotations ClipSets/; "
+                        "ucfTrainTestlist/), jhmdb (DATA/Rename_Images + puppet_mask, --annotations "
+                        "splits/; actor masks), hollywood2 (DATA/AVIClips, --annotations ClipSets/; "
                         "multi-label), mmaction (--annotations train=a.txt,val=b.txt,test=c.txt)")
     f.add_argument("--annotations", help="the format's split files (a folder, or for mmaction "
                                          "train=...,val=...,test=...)")

@@ -16,6 +16,10 @@ class names (UCF101's ``HandstandPushups`` folder holds ``v_HandStandPushups_*``
   ``classInd.txt`` (``<1-based id> <Class>``), ``trainlist0N.txt`` (``<path> <id>``),
   ``testlist0N.txt`` (``<path>``); CRLF line ends. Groups (gGG) from the file names, so
   validation is carved group-disjointly.
+- ``jhmdb``: ROOT/Rename_Images/<class>/<video>/00001.png ... (frame folders, played at
+  ``--image-fps``, 30 by default) and ROOT/puppet_mask/<class>/<video>/puppet_mask.mat (the
+  actor masks: MATLAB ``part_mask`` (H, W, T)); ANNOTATIONS = the ``splits`` folder of
+  ``<class>_test_split<N>.txt``, lines ``<video>.avi <1|2>`` (1 train, 2 test).
 - ``hollywood2``: ROOT/AVIClips/<clip>.avi; ANNOTATIONS = the ``ClipSets`` folder of
   ``<Action>_{train,test}.txt``, lines ``<clip> <1|-1>``: several actions a clip
   (**multi-label**); the first of a clip's actions (in class order) is its primary label.
@@ -34,7 +38,7 @@ from pathlib import Path
 from glimpse import GlimpseError
 from glimpse.datasets.layouts import VideoItem
 
-FORMATS = ("ucf11", "hmdb51", "ucf101", "hollywood2", "mmaction")
+FORMATS = ("ucf11", "hmdb51", "ucf101", "jhmdb", "hollywood2", "mmaction")
 
 
 @dataclass
@@ -142,6 +146,29 @@ def _ucf101(root: Path, ann: Path) -> Dataset:
     return Dataset(sorted(items.values(), key=lambda it: it.relpath), root, dict(splits))
 
 
+def _jhmdb(root: Path, ann: Path) -> Dataset:
+    files = sorted(ann.glob("*_test_split[0-9].txt"))
+    if not files:
+        raise GlimpseError(f"no '<class>_test_split<N>.txt' files in {ann} (JHMDB's splits)")
+    splits: dict[str, dict[str, str]] = defaultdict(dict)
+    items: dict[str, VideoItem] = {}
+    for f in files:
+        m = re.fullmatch(r"(.+)_test_split(\d)\.txt", f.name)
+        label, sid = m.group(1), m.group(2)
+        for n, line in _lines(f):
+            parts = line.rsplit(maxsplit=1)
+            if len(parts) != 2 or parts[1] not in ("1", "2"):
+                raise GlimpseError(f"{f}:{n}: expected '<video>.avi 1|2', got '{line}'")
+            stem = parts[0].rsplit(".", 1)[0]
+            rel = f"Rename_Images/{label}/{stem}"
+            if rel not in items:
+                it = _item(root, rel, label)
+                mask = root / "puppet_mask" / label / stem / "puppet_mask.mat"
+                items[rel] = VideoItem(it.path, rel, label, masks=mask)
+            splits[rel][sid] = "train" if parts[1] == "1" else "test"
+    return Dataset(sorted(items.values(), key=lambda it: it.relpath), root, dict(splits))
+
+
 def _hollywood2(root: Path, ann: Path) -> Dataset:
     files = sorted(ann.glob("*_train.txt")) + sorted(ann.glob("*_test.txt"))
     files = [f for f in files if not f.name.startswith(("actions_", "scenes_"))]
@@ -206,4 +233,5 @@ def read_format(name: str, root, annotations) -> Dataset:
     ann = Path(annotations)
     if not ann.is_dir():
         raise GlimpseError(f"--annotations {ann}: expected the folder of {name}'s split files")
-    return {"hmdb51": _hmdb51, "ucf101": _ucf101, "hollywood2": _hollywood2}[name](root, ann)
+    return {"hmdb51": _hmdb51, "ucf101": _ucf101, "jhmdb": _jhmdb,
+            "hollywood2": _hollywood2}[name](root, ann)

@@ -28,9 +28,12 @@ class VideoItem:
     relpath: str  # relative to the dataset root, with "/"
     label: str
     group: str | None = None
+    masks: Path | None = None  # an actor-mask file elsewhere (JHMDB's puppet_mask.mat)
 
     @property
     def mask_path(self) -> Path | None:
+        if self.masks is not None:
+            return self.masks if self.masks.exists() else None
         stem = self.path.name if self.path.is_dir() else self.path.name.rsplit(".", 1)[0]
         p = self.path.with_name(stem + MASK_SUFFIX)
         return p if p.exists() else None

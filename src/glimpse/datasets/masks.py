@@ -29,6 +29,10 @@ class ActorMasks:
     memory follows the batch being featurized, not the clip's length."""
 
     def __init__(self, path: str | Path):
+        if Path(path).suffix == ".mat":  # JHMDB's puppet_mask.mat
+            masks = load_puppet_mask(path)
+            self.shape, self.packed = masks.shape, np.packbits(masks, axis=-1)
+            return
         with np.load(path) as z:
             self.shape = tuple(int(v) for v in z["shape"])  # (F, H, W)
             self.packed = z["masks"]
@@ -41,6 +45,25 @@ class ActorMasks:
         F, H, W = self.shape
         idx = np.clip(np.asarray(indices), 0, F - 1)
         return np.unpackbits(self.packed[idx], axis=-1, count=W).astype(bool)
+
+
+def load_puppet_mask(path: str | Path) -> np.ndarray:
+    """JHMDB's ``puppet_mask.mat`` (MATLAB v5, key ``part_mask``, (H, W, T) in {0, 1}) -> bool
+    (T, H, W). Some videos have fewer masks than frames: the last mask then stands for the
+    remaining frames (``ActorMasks.frames`` clamps)."""
+    from scipy.io import loadmat
+
+    from glimpse import GlimpseError
+
+    try:
+        m = loadmat(str(path))["part_mask"]
+    except (KeyError, ValueError, OSError) as e:
+        raise GlimpseError(f"{path}: not a JHMDB puppet mask ({e.__class__.__name__}: {e})") \
+            from None
+    m = np.asarray(m)
+    if m.ndim == 2:
+        m = m[..., None]
+    return np.ascontiguousarray(np.moveaxis(m != 0, -1, 0))
 
 
 def mask_grid(masks: np.ndarray, K: int) -> np.ndarray:
