@@ -13,6 +13,7 @@ validation split, never the test split.
 from __future__ import annotations
 
 import csv
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -68,10 +69,45 @@ def validate(model, entries, tc: TrainConfig, labels: list[str], device,
     return {"val_top1": m["top1"], "val_clip_accuracy": m["clip_accuracy"]}
 
 
+def _distributed(tc: TrainConfig) -> tuple[int, int, str]:
+    """(rank, world size, device) under torchrun (WORLD_SIZE > 1): the process group is started
+    (gloo on the CPU, NCCL on GPUs, each rank on cuda:LOCAL_RANK); else (0, 1, tc.device)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, tc.device
+    import torch.distributed as dist
+
+    cuda = tc.device.startswith("cuda")
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if tc.batch_size % world:
+        raise GlimpseError(f"--batch-size {tc.batch_size} (the global batch) must be divisible "
+                           f"by the {world} processes")
+    device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if cuda else tc.device
+    return dist.get_rank(), world, device
+
+
+def _rank_share(indices: list[int], rank: int, world: int) -> list[int]:
+    """This rank's part of one global batch: equal parts, the last batch padded by repeating its
+    first clips (as DistributedSampler pads) so that no rank is left without work."""
+    per = -(-len(indices) // world)
+    padded = (indices * world)[: per * world]
+    return padded[rank * per: (rank + 1) * per]
+
+
 def train(features: str | Path, out: str | Path, model: str, options: dict | None,
           tc: TrainConfig, *, progress: bool = True, log=print) -> dict:
     """Train (or resume) model ``model`` with ``options`` (its Config fields; the rest take the
-    paper's defaults) on the store ``features``; returns the best validation record."""
+    paper's defaults) on the store ``features``; returns the best validation record.
+
+    Under ``torchrun --nproc-per-node N -m glimpse train ...`` each of the N processes takes an
+    equal part of every global batch of ``tc.batch_size`` clips and DistributedDataParallel
+    averages the gradients, so the step is the one a single process takes on the whole batch;
+    rank 0 alone validates, checkpoints and logs (the others wait at the next step)."""
+    rank, world, device_name = _distributed(tc)
+    lead = rank == 0
+    log = log if lead else (lambda *_: None)
+    progress = progress and lead
     store = FeatureStore(features)
     labels = store.labels
     if tc.sampling is None:  # the model's own, recorded in the run's config
@@ -84,23 +120,31 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     if store.multilabel:  # one sigmoid per class, binary cross-entropy, mean AP
         config["multilabel"] = True
     run = Run(out)
-    run.start(config)
-    if run.split_path.exists():
-        split = run.split
-    else:
-        split = split_store(store, test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
-                            seed=tc.split_seed, official=tc.split)
-        write_json_atomic(run.split_path, split)
+    if lead:
+        run.start(config)
+        if not run.split_path.exists():
+            write_json_atomic(run.split_path, split_store(
+                store, test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
+                seed=tc.split_seed, official=tc.split))
+    if world > 1:
+        torch.distributed.barrier()  # the run folder and split exist for every rank
+    split = run.split
     if not split["train"] or not split["val"]:
         raise GlimpseError("the split left no training or no validation videos: the store needs "
                            "at least 3 groups (or videos) per class")
     train_entries = [store.entry(i) for i in split["train"]]
     val_entries = [store.entry(i) for i in split["val"]]
 
-    device = torch.device(tc.device)
+    device = torch.device(device_name)
     torch.manual_seed(tc.seed)
     np.random.seed(tc.seed)
     net = build_model(mc).to(device)
+    step_net = net
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        step_net = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda"
+                                           else None)
     ds = ClipDataset(train_entries, tc.clip_len, tc.stride, streams=net.streams,
                      actor=net.needs_actor, sampling=tc.sampling, seed=tc.seed,
                      targets=len(labels) if store.multilabel else None)
@@ -116,6 +160,8 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
         log(f"resuming {out} at epoch {start_epoch + 1}, batch {start_step}")
 
     def checkpoint(epoch, step, sums=None):
+        if not lead:
+            return
         save_checkpoint(run.last_path, *training_state(
             net, opt, {"epoch": epoch, "step": step, "history": history, "best": best,
                        "sums": sums}))
@@ -131,10 +177,13 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
         t0 = time.time()
         bar = progress_bar(total=n_batches, initial=skip, unit="batch",
                            desc=f"epoch {epoch + 1}/{tc.epochs}", enabled=progress)
-        for step, b in enumerate(batches(ds, tc.batch_size, order[skip * tc.batch_size:]),
-                                 start=skip):
+        rest = order[skip * tc.batch_size:]
+        if world > 1:  # this rank's part of each global batch
+            rest = [i for k in range(0, len(rest), tc.batch_size)
+                    for i in _rank_share(rest[k:k + tc.batch_size], rank, world)]
+        for step, b in enumerate(batches(ds, tc.batch_size // world, rest), start=skip):
             b = to_device(b, device)
-            output = net(b)
+            output = step_net(b)
             terms = net.loss(output, b)
             terms["wd"] = weight_decay(net, tc.gamma) if tc.gamma else output.scores.new_zeros(())
             loss = sum(terms.values())
@@ -160,6 +209,12 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                 checkpoint(epoch, step + 1, sums)
         bar.close()
         seen = len(ds)
+        if world > 1:  # the epoch's sums over every rank
+            sums = _sum_across_ranks(sums, device)
+            seen = n_batches and sum(-(-min(tc.batch_size, len(ds) - k) // world) * world
+                                     for k in range(0, len(ds), tc.batch_size))
+        if not lead:
+            continue
         val = validate(net, val_entries, tc, labels, device, store.multilabel)
         row = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen,
                **{f"train_{k}": v / seen for k, v in sums["terms"].items()},
@@ -176,7 +231,19 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
         log(f"epoch {epoch + 1}/{tc.epochs}: loss {row['train_loss']:.3f}, train acc "
             f"{row['train_step_accuracy']:.3f}, val top1 {val['val_top1']:.3f}"
             f"{' (best)' if improved else ''} [{row['seconds']:.0f}s]")
+    if world > 1:
+        torch.distributed.barrier()
     return best
+
+
+def _sum_across_ranks(sums: dict, device) -> dict:
+    """Every rank's epoch sums added up (all ranks call this with the same keys)."""
+    keys = sorted(sums["terms"])
+    vec = torch.tensor([sums["loss"], sums["correct"], sums["steps"],
+                        *(sums["terms"][k] for k in keys)], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(vec)
+    v = vec.tolist()
+    return {"loss": v[0], "correct": v[1], "steps": v[2], "terms": dict(zip(keys, v[3:]))}
 
 
 def _write_log(path: Path, history: list[dict]) -> None:
