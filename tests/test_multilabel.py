@@ -70,3 +70,63 @@ def test_multilabel_store_through_the_cli(tmp_path, capsys):
     assert main(["extract", str(data), str(tmp_path / "g"), "--multilabel",
                  str(tmp_path / "bad.txt"), "--quiet"]) == 2
     assert "the dataset lacks" in capsys.readouterr().err
+
+
+def test_activitynet_interpolated_ap_and_hit_at_3_golden():
+    from glimpse.metrics import (
+        activitynet_map,
+        hit_at_k,
+        interpolated_average_precision,
+    )
+
+    s = np.array([0.9, 0.8, 0.7, 0.6])
+    # ranked hits [0, 1, 1, 0]: precision 0, 1/2, 2/3, 1/2 at recall 0, 1/2, 1, 1; the envelope
+    # is 2/3 up to recall 1: AP = 1/2 * 2/3 + 1/2 * 2/3 (the plain AP would be (1/2 + 2/3) / 2)
+    assert interpolated_average_precision(s, np.array([0, 1, 1, 0])) == pytest.approx(2 / 3)
+    assert interpolated_average_precision(s, np.array([1, 0, 1, 0])) == pytest.approx(5 / 6)
+    assert math.isnan(interpolated_average_precision(s, np.zeros(4)))
+    scores = np.stack([s, s[::-1]], 1)  # class 1 ranks the videos the other way round
+    truth = np.array([[0, 1], [1, 0], [1, 0], [0, 1]])
+    # class 1 ranks hits [1, 0, 0, 1]: envelope 1 to recall 1/2, then 1/2: AP 3/4
+    assert activitynet_map(scores, truth) == pytest.approx((2 / 3 + 3 / 4) / 2)
+    top = np.array([[0.5, 0.3, 0.1, 0.06, 0.04], [0.5, 0.3, 0.1, 0.06, 0.04]])
+    assert hit_at_k(top, np.array([[0, 0, 0, 1, 0], [0, 0, 1, 0, 1]]), 3) == 0.5
+
+
+def test_activitynet_json_segments_and_training_clips(tmp_path):
+    """The v1.3 JSON: training / validation subsets -> official split 1, every label, the
+    segments; training clips are cut only inside the segments; videos not found are listed."""
+    from glimpse.cli import main
+    from glimpse.datasets.clips import ClipDataset
+    from glimpse.datasets.formats import read_format
+    from glimpse.features.store import FeatureStore
+    from glimpse.video import write_video
+
+    root = tmp_path / "videos"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for vid in ("aaa", "bbb", "ccc"):
+        write_video(root / f"v_{vid}.mp4" if vid == "bbb" else root / f"{vid}.mp4",
+                    rng.integers(0, 255, (20, 32, 32, 3), dtype=np.uint8), fps=10)
+    db = {"aaa": {"subset": "training", "duration": 2.0, "annotations": [
+              {"segment": [0.5, 1.0], "label": "Long jump"}, {"segment": [1.5, 1.9], "label": "Shot put"}]},
+          "bbb": {"subset": "validation", "duration": 2.0, "annotations": [
+              {"segment": [0.0, 1.0], "label": "Shot put"}]},
+          "ccc": {"subset": "training", "duration": 2.0, "annotations": [
+              {"segment": [0.2, 0.8], "label": "Long jump"}]},
+          "gone": {"subset": "training", "duration": 5.0, "annotations": [
+              {"segment": [0.0, 1.0], "label": "Shot put"}]},
+          "hidden": {"subset": "testing", "duration": 3.0, "annotations": []}}
+    (tmp_path / "anet.json").write_text(json.dumps({"version": "VERSION 1.3", "database": db}))
+    ds = read_format("activitynet", root, tmp_path / "anet.json")
+    assert ds.labels["aaa.mp4"] == ["Long jump", "Shot put"] and ds.missing == ["gone"]
+    assert ds.splits["v_bbb.mp4"] == {"1": "test"} and ds.segments["aaa.mp4"][1] == [1.5, 1.9]
+    feats = tmp_path / "f"
+    assert main(["extract", str(root), str(feats), "--format", "activitynet", "--annotations",
+                 str(tmp_path / "anet.json"), "--fps", "0", "--quiet"]) == 0
+    assert json.loads((feats / "missing.json").read_text()) == ["gone"]
+    store = FeatureStore(feats)
+    e = store.entry(next(x.id for x in store.entries() if x.meta["path"] == "aaa.mp4"))
+    clips = ClipDataset([e], 3, 1, segments=True)
+    frames = sorted({int(f) for i in range(len(clips)) for f in clips.frames(i)})
+    assert frames == list(range(5, 11)) + list(range(15, 20))  # 0.5-1.0 s and 1.5-1.9 s at 10 fps

@@ -158,13 +158,14 @@ glimpse extract UCF-101/ feats/ --format ucf101 --annotations ucfTrainTestlist/ 
                         "merge' joins")
     f = p.add_argument_group("release formats (official labels and splits)")
     f.add_argument("--format", choices=["ucf11", "hmdb51", "ucf101", "jhmdb", "hollywood2",
-                                        "mmaction"],
+                                        "activitynet", "mmaction"],
                    help="read DATA as that dataset's release: ucf11 (DATA/<class>/v_x_GG/*.mpg; "
                         "splits 1-5: paper 000's group draws), hmdb51 (DATA/<class>/*.avi, "
                         "--annotations testTrainMulti_7030_splits/), ucf101 (--annotations "
                         "ucfTrainTestlist/), jhmdb (DATA/Rename_Images + puppet_mask, --annotations "
                         "splits/; actor masks), hollywood2 (DATA/AVIClips, --annotations ClipSets/; "
-                        "multi-label), mmaction (--annotations train=a.txt,val=b.txt,test=c.txt)")
+                        "multi-label), activitynet (--annotations activity_net.v1-3.min.json; "
+                        "multi-label, training clips from the segments), mmaction (--annotations train=a.txt,val=b.txt,test=c.txt)")
     f.add_argument("--annotations", help="the format's split files (a folder, or for mmaction "
                                          "train=...,val=...,test=...)")
     p.add_argument("--multilabel", type=Path, metavar="FILE",
@@ -198,6 +199,9 @@ def _extract(a):
                 format=a.format, annotations=a.annotations, progress=not a.quiet)
     print(f"{s.extracted} extracted, {s.skipped} already done, {len(s.failures)} failed "
           f"({s.frames} frames) -> {a.out}")
+    if s.missing:
+        print(f"{len(s.missing)} annotated videos are not under {a.data} (listed in "
+              f"{a.out / 'missing.json'})")
     if s.failures:
         for rel, why in sorted(s.failures.items()):
             print(f"  failed: {rel}: {why}", file=sys.stderr)

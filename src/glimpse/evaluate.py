@@ -20,8 +20,10 @@ from glimpse import GlimpseError
 from glimpse.datasets.clips import ClipDataset, batches, to_device
 from glimpse.features.store import FeatureStore, write_json_atomic
 from glimpse.metrics import (
+    activitynet_map,
     attention_scores,
     confusion_matrix,
+    hit_at_k,
     mean_average_precision,
     per_class_accuracy,
     topk_accuracy,
@@ -142,6 +144,8 @@ def compute_metrics(results: list[VideoResult], labels: np.ndarray, class_names:
     if targets is not None:
         metrics["multilabel"] = True
         metrics["top1"] = float(targets[np.arange(len(pred)), pred].mean())  # hit@1
+        metrics["hit@3"] = hit_at_k(mean_scores, targets, 3)
+        metrics["mAP_interpolated"] = activitynet_map(mean_scores, targets)  # ActivityNet's
     steps = [(a, m) for r in results for a, m in zip(r.attention, r.actor)
              if m is not None and a is not None]
     if steps:

@@ -45,6 +45,37 @@ def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(np.nanmean(aps)) if not np.all(np.isnan(aps)) else float("nan")
 
 
+def interpolated_average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
+    """ActivityNet's official classification AP of one class (VOC style): rank the videos by
+    score, take the precision envelope (the best precision at this recall or beyond) and sum it
+    over the recall steps. NaN for a class with no positives."""
+    positives = positives.astype(bool)
+    if not positives.any():
+        return float("nan")
+    hits = positives[np.argsort(-scores, kind="stable")]
+    tp, fp = np.cumsum(hits), np.cumsum(~hits)
+    rec = np.concatenate([[0.0], tp / positives.sum(), [1.0]])
+    prec = np.concatenate([[0.0], tp / (tp + fp), [0.0]])
+    prec = np.maximum.accumulate(prec[::-1])[::-1]
+    step = np.flatnonzero(rec[1:] != rec[:-1]) + 1
+    return float(((rec[step] - rec[step - 1]) * prec[step]).sum())
+
+
+def activitynet_map(scores: np.ndarray, truth: np.ndarray) -> float:
+    """Mean over classes with positives of ``interpolated_average_precision``; truth (N, C)
+    multi-hot."""
+    aps = [interpolated_average_precision(scores[:, c], truth[:, c])
+           for c in range(scores.shape[1])]
+    return float(np.nanmean(aps)) if not np.all(np.isnan(aps)) else float("nan")
+
+
+def hit_at_k(scores: np.ndarray, truth: np.ndarray, k: int = 3) -> float:
+    """The fraction of videos with one of their labels among the k best scored classes
+    (ActivityNet's Hit@3); truth (N, C) multi-hot."""
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return float(np.take_along_axis(truth.astype(bool), top, 1).any(1).mean())
+
+
 def attention_scores(attention: np.ndarray, actor: np.ndarray, threshold: float) -> dict:
     """attention (N, K, K) distributions, actor (N, K, K) cell coverage in [0, 1], one row per step.
 

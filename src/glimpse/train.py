@@ -147,7 +147,7 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                                            else None)
     ds = ClipDataset(train_entries, tc.clip_len, tc.stride, streams=net.streams,
                      actor=net.needs_actor, sampling=tc.sampling, seed=tc.seed,
-                     targets=len(labels) if store.multilabel else None)
+                     targets=len(labels) if store.multilabel else None, segments=True)
     opt = torch.optim.Adam(net.parameters(), lr=tc.lr)
     start_epoch, start_step, history, best = 0, 0, [], {"val_top1": -1.0}
     resumed_sums = None

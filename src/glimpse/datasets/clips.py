@@ -32,6 +32,20 @@ def clip_starts(n: int, T: int, stride: int) -> list[int]:
     return list(range(0, n - T + 1, stride))
 
 
+def _segment_frames(entry) -> list[tuple[int, int]]:
+    """The frame ranges [lo, hi) of an entry's annotated segments (by the frames' times)."""
+    segs = entry.meta.get("segments")
+    if not segs:
+        return []
+    times = np.asarray(entry.meta["times"])
+    out = []
+    for s, e in segs:
+        lo, hi = int(np.searchsorted(times, s, "left")), int(np.searchsorted(times, e, "right"))
+        if hi > lo:
+            out.append((lo, hi))
+    return out
+
+
 def uniform_frames(n: int, T: int, offset: float = 0.5) -> np.ndarray:
     """(T,) indices of T frames at equal intervals over n: floor((j + offset) n / T)."""
     return np.minimum(np.floor((np.arange(T) + offset) * n / T).astype(np.int64), n - 1)
@@ -79,33 +93,34 @@ class ClipDataset(torch.utils.data.Dataset):
     ``seed``: with ``uniform`` sampling, draw each clip's offset from (seed, epoch, clip) (for
     training; ``set_epoch`` each epoch); None: the intervals' centres (evaluation).
     ``targets = C``: also ``targets`` (C,) the video's labels as a multi-hot vector (a
-    multi-label store)."""
+    multi-label store). ``segments``: cut clips only from each video's annotated segments
+    (meta.json ``segments``, seconds; ActivityNet's training clips), where it has any."""
 
     def __init__(self, entries: list[Entry], T: int, stride: int, *, streams=("rgb",),
                  actor: bool = False, sampling: str = "segments", seed: int | None = None,
-                 targets: int | None = None):
+                 targets: int | None = None, segments: bool = False):
         if sampling not in SAMPLINGS:
             raise GlimpseError(f"unknown sampling '{sampling}'; choose from {', '.join(SAMPLINGS)}")
         self.entries, self.T, self.streams, self.actor = entries, T, tuple(streams), actor
         self.sampling, self.seed, self.epoch, self.targets = sampling, seed, 0, targets
-        if sampling == "uniform":
-            self.index = [(v, 0) for v in range(len(entries))]
-        else:
-            self.index = [(v, s) for v, e in enumerate(entries)
-                          for s in clip_starts(e.num_frames, T, stride)]
+        self.index = []  # (video, start, lo, hi): a clip of frames [lo, hi) from ``start``
+        for v, e in enumerate(entries):
+            for lo, hi in (_segment_frames(e) if segments else None) or [(0, e.num_frames)]:
+                starts = [lo] if sampling == "uniform" else \
+                    [lo + s for s in clip_starts(hi - lo, T, stride)]
+                self.index += [(v, s, lo, hi) for s in starts]
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def frames(self, i: int) -> np.ndarray:
         """The frame indices of clip i (its valid steps)."""
-        v, start = self.index[i]
-        n = self.entries[v].num_frames
+        v, start, lo, hi = self.index[i]
         if self.sampling == "segments":
-            return np.arange(start, min(start + self.T, n))
+            return np.arange(start, min(start + self.T, hi))
         offset = 0.5 if self.seed is None else \
             np.random.default_rng([self.seed, self.epoch, i]).random()
-        return uniform_frames(n, self.T, offset)
+        return lo + uniform_frames(hi - lo, self.T, offset)
 
     def __len__(self):
         return len(self.index)
@@ -116,7 +131,7 @@ class ClipDataset(torch.utils.data.Dataset):
         return out
 
     def __getitem__(self, i):
-        v, start = self.index[i]
+        v, start, _, _ = self.index[i]
         e = self.entries[v]
         idx = self.frames(i)
         if self.sampling == "segments":  # a contiguous read

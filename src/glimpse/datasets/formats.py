@@ -23,6 +23,12 @@ class names (UCF101's ``HandstandPushups`` folder holds ``v_HandStandPushups_*``
 - ``hollywood2``: ROOT/AVIClips/<clip>.avi; ANNOTATIONS = the ``ClipSets`` folder of
   ``<Action>_{train,test}.txt``, lines ``<clip> <1|-1>``: several actions a clip
   (**multi-label**); the first of a clip's actions (in class order) is its primary label.
+- ``activitynet``: untrimmed videos named by their id (``<id>.mp4``, ``v_<id>.mkv``, ... anywhere
+  under ROOT); ANNOTATIONS = the v1.3 JSON (``database[id] = {subset, duration, annotations:
+  [{segment: [s, e], label}]}``). Official split 1: ``training`` -> train, ``validation`` ->
+  test (the test subset's labels are withheld); every video's labels (**multi-label**) and its
+  annotated segments, from which training clips are cut; videos not found are listed and left
+  out (YouTube takedowns make every copy incomplete).
 - ``mmaction``: MMAction2-style list files, ``<path> <label>`` a line, one per split:
   ANNOTATIONS = ``train=a.txt,val=b.txt,test=c.txt`` (val optional), paths relative to ROOT.
   One official split, ``1``.
@@ -38,7 +44,7 @@ from pathlib import Path
 from glimpse import GlimpseError
 from glimpse.datasets.layouts import VideoItem
 
-FORMATS = ("ucf11", "hmdb51", "ucf101", "jhmdb", "hollywood2", "mmaction")
+FORMATS = ("ucf11", "hmdb51", "ucf101", "jhmdb", "hollywood2", "activitynet", "mmaction")
 
 
 @dataclass
@@ -47,6 +53,8 @@ class Dataset:
     root: Path
     splits: dict[str, dict[str, str]] = field(default_factory=dict)  # relpath -> {id: part}
     labels: dict[str, list[str]] | None = None  # relpath -> every label (multi-label sets)
+    segments: dict[str, list] = field(default_factory=dict)  # relpath -> [[start, end] s, ...]
+    missing: list[str] = field(default_factory=list)  # annotated videos not found
 
 
 def _lines(path: Path) -> list[tuple[int, str]]:
@@ -198,6 +206,39 @@ def _hollywood2(root: Path, ann: Path) -> Dataset:
     return Dataset(items, root, splits, labels)
 
 
+def _activitynet(root: Path, ann: Path) -> Dataset:
+    import json
+
+    try:
+        database = json.loads(ann.read_text())["database"]
+    except (OSError, ValueError, KeyError) as e:
+        raise GlimpseError(f"{ann}: not an ActivityNet JSON with a 'database' "
+                           f"({e.__class__.__name__}: {e})") from None
+    files = {}
+    for p in root.rglob("*"):
+        if p.is_file() and p.suffix.lower() in (".mp4", ".mkv", ".webm", ".avi", ".mov"):
+            files.setdefault(p.stem[2:] if p.stem.startswith("v_") else p.stem, p)
+    parts = {"training": "train", "validation": "test"}
+    ds = Dataset([], root, {}, {}, {}, [])
+    for vid, rec in sorted(database.items()):
+        if rec.get("subset") not in parts or not rec.get("annotations"):
+            continue
+        if vid not in files:
+            ds.missing.append(vid)
+            continue
+        rel = files[vid].relative_to(root).as_posix()
+        names = sorted({a["label"] for a in rec["annotations"]})
+        ds.items.append(VideoItem(files[vid], rel, names[0]))
+        ds.labels[rel] = names
+        ds.splits[rel] = {"1": parts[rec["subset"]]}
+        ds.segments[rel] = [[float(a["segment"][0]), float(a["segment"][1])]
+                            for a in rec["annotations"]]
+    if not ds.items:
+        raise GlimpseError(f"none of the annotated videos of {ann} is under {root} (files named "
+                           f"<id>.mp4 or v_<id>.mp4)")
+    return ds
+
+
 def _mmaction(root: Path, ann: str) -> Dataset:
     parts = dict(p.split("=", 1) for p in ann.split(",") if "=" in p)
     if not parts or set(parts) - {"train", "val", "test"} or "train" not in parts:
@@ -230,6 +271,8 @@ def read_format(name: str, root, annotations) -> Dataset:
         raise GlimpseError(f"--format {name} needs --annotations (see 'glimpse extract --help')")
     if name == "mmaction":
         return _mmaction(root, str(annotations))
+    if name == "activitynet":
+        return _activitynet(root, Path(annotations))
     ann = Path(annotations)
     if not ann.is_dir():
         raise GlimpseError(f"--annotations {ann}: expected the folder of {name}'s split files")

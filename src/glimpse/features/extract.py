@@ -47,6 +47,7 @@ class Summary:
     extracted: int = 0
     frames: int = 0
     failures: dict = field(default_factory=dict)  # relpath -> reason
+    missing: list = field(default_factory=list)  # annotated videos not found (--format)
 
 
 class Featurizer:
@@ -336,11 +337,14 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     ``workers`` > 1, decoding (and optical flow) runs in that many processes feeding the CNN;
     the features are the same bit for bit."""
     split_of: dict = {}  # relpath -> {official split id: train | val | test}
+    segments: dict = {}  # relpath -> annotated [[start, end], ...] seconds (ActivityNet)
+    missing: list = []
     if format is not None:  # a release format: its videos, labels and official splits
         from glimpse.datasets.formats import read_format
 
         ds = read_format(format, data, annotations)
         all_items, data_root, split_of = ds.items, ds.root, ds.splits
+        segments, missing = ds.segments, ds.missing
         extra = ds.labels
         if multilabel is not None:
             raise GlimpseError("--multilabel is for folders and list files; a --format reads "
@@ -366,7 +370,9 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     store.create_or_check(fz.feature, fz.stream_specs, list(labels),
                           source=str(Path(data_root).resolve()), multilabel=extra is not None)
 
-    summary = Summary(total=len(items))
+    summary = Summary(total=len(items), missing=missing)
+    if missing:
+        write_json_atomic(Path(out) / "missing.json", missing)
     store.clean_stale(None if shard is None else [entry_id(it.relpath) for it in items])
     todo = [it for it in items if not store.has(entry_id(it.relpath))]
     summary.skipped = len(items) - len(todo)
@@ -398,6 +404,8 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                                **({"labels": names, "label_indices": [labels[n] for n in names]}
                                   if extra is not None else {}),
                                **({"splits": split_of.get(item.relpath, {})} if format else {}),
+                               **({"segments": segments[item.relpath]}
+                                  if item.relpath in segments else {}),
                                **meta.fields()})
                 summary.extracted += 1
             else:
