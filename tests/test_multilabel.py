@@ -65,6 +65,7 @@ def test_multilabel_store_through_the_cli(tmp_path, capsys):
     assert main(["evaluate", str(run), "--video-rule", "mean", "--quiet"]) == 0
     m = json.loads((run / "metrics.json").read_text())
     assert m["multilabel"] is True and 0 <= m["mAP"] <= 1
+    assert {"hit@3", "mAP_interpolated", "top1_first_label"} <= set(m)
     (tmp_path / "bad.txt").write_text("nowhere/x.avi a\n")
     capsys.readouterr()
     assert main(["extract", str(data), str(tmp_path / "g"), "--multilabel",

@@ -143,6 +143,7 @@ def compute_metrics(results: list[VideoResult], labels: np.ndarray, class_names:
     }
     if targets is not None:
         metrics["multilabel"] = True
+        metrics["top1_first_label"] = metrics["top1"]  # the primary label, as single-label
         metrics["top1"] = float(targets[np.arange(len(pred)), pred].mean())  # hit@1
         metrics["hit@3"] = hit_at_k(mean_scores, targets, 3)
         metrics["mAP_interpolated"] = activitynet_map(mean_scores, targets)  # ActivityNet's
