@@ -69,6 +69,8 @@ def test_joint_through_the_cli(tmp_path):
     """synth -> extract --levels 2 -> train joint (late fusion) -> evaluate with its vote rule."""
     import json
 
+    import numpy as np
+
     from glimpse.cli import main
     from glimpse.synth import SynthConfig, generate
     from glimpse.synth.scene import Difficulty
@@ -87,3 +89,13 @@ def test_joint_through_the_cli(tmp_path):
     assert main(["evaluate", str(run), "--quiet"]) == 0
     m = json.loads((run / "metrics.json").read_text())
     assert m["clip_rule"] == "vote-last-16" and m["num_clips"] > m["num_videos"]
+    from glimpse.evaluate import frame_attention, run_clips
+    from glimpse.features.store import FeatureStore
+    from glimpse.run import load_run
+
+    loaded = load_run(run)
+    entry = FeatureStore(feats).entries()[0]
+    res = run_clips(loaded.model, [entry], T=8, stride=2)[0]
+    energy = frame_attention(res, entry.num_frames, "energy")
+    assert energy.shape == (10, 8, 8) and np.allclose(np.nansum(energy, (1, 2)), 1)
+    assert main(["report", str(run), "--out", str(tmp_path / "report"), "--videos", "1"]) == 0

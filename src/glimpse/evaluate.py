@@ -44,6 +44,8 @@ class VideoResult:
     frames: list = field(default_factory=list)  # per clip: (valid T,) the frames of its steps
     temporal: list = field(default_factory=list)  # per clip: (valid T, valid T) weights of the
     #                                               clip's frames at each step, or None
+    maps: dict = field(default_factory=dict)  # the model's other maps: name -> per clip
+    #                                           (valid T, K, K)
 
 
 def clip_settings(train: dict) -> dict:
@@ -84,6 +86,9 @@ def run_clips(model, entries, *, T: int, stride: int, sampling: str | None = Non
             r.actor.append(b["actor"][i, :n].numpy() if "actor" in b else None)
             r.frames.append(b["frames"][i, :n].numpy())
             r.temporal.append(None if temporal is None else temporal[i, :n, :n].numpy())
+            for name in getattr(model, "maps", ()):
+                if name in o.extras:
+                    r.maps.setdefault(name, []).append(o.extras[name][i, :n].float().cpu().numpy())
         bar.update(len(m))
     bar.close()
     for r in out:
@@ -91,16 +96,18 @@ def run_clips(model, entries, *, T: int, stride: int, sampling: str | None = Non
     return out
 
 
-def frame_attention(result: VideoResult, n_frames: int) -> np.ndarray | None:
-    """Per-frame attention (n_frames, K, K): the mean over the clip steps that show each frame
-    (NaN for a frame no clip covers, e.g. the tail beyond the last whole clip); None for a model
-    without attention."""
-    if result.attention[0] is None:
+def frame_attention(result: VideoResult, n_frames: int, name: str | None = None
+                    ) -> np.ndarray | None:
+    """Per-frame attention (n_frames, K, K) (or the model's map ``name``): the mean over the
+    clip steps that show each frame (NaN for a frame no clip covers, e.g. the tail beyond the
+    last whole clip); None for a model without one."""
+    maps = result.attention if name is None else result.maps.get(name)
+    if not maps or maps[0] is None:
         return None
-    K = result.attention[0].shape[-1]
+    K = maps[0].shape[-1]
     total = np.zeros((n_frames, K, K))
     count = np.zeros(n_frames)
-    for frames, att in zip(result.frames, result.attention):
+    for frames, att in zip(result.frames, maps):
         np.add.at(total, frames, att)
         np.add.at(count, frames, 1)
     out = total / np.maximum(count, 1)[:, None, None]

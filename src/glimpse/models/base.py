@@ -34,6 +34,8 @@ class ActionModel(nn.Module):
     prediction: str = "mean"
     sampling: str = "segments"  # how clips are cut: consecutive "segments" or "uniform" over the
     #                              video (glimpse.datasets.clips)
+    maps: tuple[str, ...] = ()  # extras that are more (B, T, K, K) maps to draw beside the
+    #                             attention (joint: its 3D convnet's "energy")
 
     @classmethod
     def reads(cls, options: dict) -> tuple[str, ...]:

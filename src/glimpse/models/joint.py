@@ -142,6 +142,7 @@ class JointAttentionLSTM(ActionModel):
     Config = JointConfig
     prediction = "vote-last-16"
     streams = ("rgb", "rgb_level2")
+    maps = ("energy",)
 
     def __init__(self, *, num_classes: int, inputs: dict, cfg: JointConfig):
         super().__init__()

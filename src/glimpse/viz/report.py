@@ -252,6 +252,12 @@ def _gallery(runs, loaded, store, names, assets: Path, videos: int, split: str,
                 att = np.where(np.isnan(att), 1.0 / att[0].size, att)
                 panels = [overlay(frames[t], att[t]) for t in pick]
             columns.append(np.stack([_caption(p, names[k].split(" ")[0]) for p in panels]))
+            for name in res[i].maps:  # the model's other maps (joint: its energy map)
+                m = frame_attention(res[i], e.num_frames, name)
+                m = np.where(np.isnan(m), 1.0 / m[0].size, m)
+                columns.append(np.stack([_caption(overlay(frames[t], m[t]),
+                                                  f"{names[k].split(' ')[0]} {name}")
+                                         for t in pick]))
         actor = e.masks()
         if actor is not None:
             columns.append(np.stack([_caption(mask_panel(frames[t], actor[t]), "actor (truth)")
