@@ -3,7 +3,18 @@ import pytest
 from glimpse.cli import main
 
 
-@pytest.mark.parametrize("cmd", ["synth", "extract", "demo"])
+def test_top_level_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("synth", "extract", "store", "train", "evaluate", "predict", "report", "probe",
+                "fuse", "compare", "demo"):
+        assert f"    {cmd} " in out, cmd
+
+
+@pytest.mark.parametrize("cmd", ["synth", "extract", "train", "evaluate", "predict", "report",
+                                 "probe", "fuse", "compare", "demo"])
 def test_help_has_examples(cmd, capsys):
     with pytest.raises(SystemExit) as e:
         main([cmd, "--help"])

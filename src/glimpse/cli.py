@@ -53,7 +53,8 @@ def _range(text: str) -> tuple[float, float]:
 
 
 def _parser(name, sub, help, examples):
-    return sub.add_parser(name, help=help, description=help,
+    # argparse %-formats a subcommand's help in the command list: a literal % must be doubled
+    return sub.add_parser(name, help=help.replace("%", "%%"), description=help,
                           epilog="examples:\n" + textwrap.indent(examples.strip(), "  "),
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
