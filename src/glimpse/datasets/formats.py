@@ -96,25 +96,32 @@ def _ucf11(root: Path) -> Dataset:
     return Dataset(items, root, dict(splits))
 
 
-def _hmdb51(root: Path, ann: Path) -> Dataset:
+def _class_split_files(ann: Path, tags: tuple[str, ...], what: str):
+    """(class, split id, video file name, tag) of every line of the ``<class>_test_split<N>.txt``
+    files in ``ann`` (HMDB-51's and JHMDB's layout), lines ``<video>.avi <tag>``."""
     files = sorted(ann.glob("*_test_split[0-9].txt"))
     if not files:
-        raise GlimpseError(f"no '<class>_test_split<N>.txt' files in {ann} (HMDB-51's "
-                           f"testTrainMulti_7030_splits folder)")
-    splits: dict[str, dict[str, str]] = defaultdict(dict)
-    items: dict[str, VideoItem] = {}
+        raise GlimpseError(f"no '<class>_test_split<N>.txt' files in {ann} ({what})")
     for f in files:
         m = re.fullmatch(r"(.+)_test_split(\d)\.txt", f.name)
-        label, sid = m.group(1), m.group(2)
         for n, line in _lines(f):
             parts = line.rsplit(maxsplit=1)
-            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-                raise GlimpseError(f"{f}:{n}: expected '<video>.avi 0|1|2', got '{line}'")
-            rel = f"{label}/{parts[0]}"
-            if rel not in items:
-                items[rel] = _item(root, rel, label)
-            if parts[1] != "0":
-                splits[rel][sid] = "train" if parts[1] == "1" else "test"
+            if len(parts) != 2 or parts[1] not in tags:
+                raise GlimpseError(f"{f}:{n}: expected '<video>.avi {'|'.join(tags)}', got "
+                                   f"'{line}'")
+            yield m.group(1), m.group(2), parts[0], parts[1]
+
+
+def _hmdb51(root: Path, ann: Path) -> Dataset:
+    splits: dict[str, dict[str, str]] = defaultdict(dict)
+    items: dict[str, VideoItem] = {}
+    for label, sid, video, tag in _class_split_files(ann, ("0", "1", "2"),
+                                                     "HMDB-51's testTrainMulti_7030_splits"):
+        rel = f"{label}/{video}"
+        if rel not in items:
+            items[rel] = _item(root, rel, label)
+        if tag != "0":
+            splits[rel][sid] = "train" if tag == "1" else "test"
     return Dataset(sorted(items.values(), key=lambda it: it.relpath), root, dict(splits))
 
 
@@ -155,25 +162,16 @@ def _ucf101(root: Path, ann: Path) -> Dataset:
 
 
 def _jhmdb(root: Path, ann: Path) -> Dataset:
-    files = sorted(ann.glob("*_test_split[0-9].txt"))
-    if not files:
-        raise GlimpseError(f"no '<class>_test_split<N>.txt' files in {ann} (JHMDB's splits)")
     splits: dict[str, dict[str, str]] = defaultdict(dict)
     items: dict[str, VideoItem] = {}
-    for f in files:
-        m = re.fullmatch(r"(.+)_test_split(\d)\.txt", f.name)
-        label, sid = m.group(1), m.group(2)
-        for n, line in _lines(f):
-            parts = line.rsplit(maxsplit=1)
-            if len(parts) != 2 or parts[1] not in ("1", "2"):
-                raise GlimpseError(f"{f}:{n}: expected '<video>.avi 1|2', got '{line}'")
-            stem = parts[0].rsplit(".", 1)[0]
-            rel = f"Rename_Images/{label}/{stem}"
-            if rel not in items:
-                it = _item(root, rel, label)
-                mask = root / "puppet_mask" / label / stem / "puppet_mask.mat"
-                items[rel] = VideoItem(it.path, rel, label, masks=mask)
-            splits[rel][sid] = "train" if parts[1] == "1" else "test"
+    for label, sid, video, tag in _class_split_files(ann, ("1", "2"), "JHMDB's splits"):
+        stem = video.rsplit(".", 1)[0]
+        rel = f"Rename_Images/{label}/{stem}"
+        if rel not in items:
+            it = _item(root, rel, label)
+            mask = root / "puppet_mask" / label / stem / "puppet_mask.mat"
+            items[rel] = VideoItem(it.path, rel, label, masks=mask)
+        splits[rel][sid] = "train" if tag == "1" else "test"
     return Dataset(sorted(items.values(), key=lambda it: it.relpath), root, dict(splits))
 
 
