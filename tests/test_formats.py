@@ -7,6 +7,7 @@ import pytest
 
 from glimpse import GlimpseError
 from glimpse.datasets.formats import read_format
+from tests.conftest import small_videos
 
 
 def _touch(root, rel):
@@ -80,13 +81,9 @@ def test_mmaction_lists_through_extract_and_train_split(tmp_path):
     """mmaction list files -> extract --format -> the store records the split -> train --split 1
     uses exactly its train / val / test videos."""
     from glimpse.cli import main
-    from glimpse.synth import SynthConfig, generate
-    from glimpse.synth.scene import Difficulty
 
     data = tmp_path / "videos"
-    generate(data, SynthConfig(classes=2, groups=3, clips_per_group=1, frames=6, width=64,
-                               height=64, seed=8, difficulty=Difficulty(distractors=0)),
-             jobs=1, progress=False)
+    small_videos(data, frames=6, seed=8)
     videos = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.avi"))
     classes = sorted({v.split("/")[0] for v in videos})
     lists = {"train": [], "val": [], "test": []}

@@ -7,6 +7,7 @@ import torch
 from glimpse.losses import energy_attention_penalty
 from glimpse.models import ModelConfig, build_model
 from glimpse.models.joint import pyramid_pool
+from tests.conftest import small_videos
 
 
 def test_energy_regularizer_golden_and_detached():
@@ -72,13 +73,9 @@ def test_joint_through_the_cli(tmp_path):
     import numpy as np
 
     from glimpse.cli import main
-    from glimpse.synth import SynthConfig, generate
-    from glimpse.synth.scene import Difficulty
 
     data = tmp_path / "videos"
-    generate(data, SynthConfig(classes=2, groups=3, clips_per_group=1, frames=10, width=64,
-                               height=64, seed=5, difficulty=Difficulty(distractors=0)),
-             jobs=1, progress=False)
+    small_videos(data, frames=10, seed=5)
     feats, run = tmp_path / "f", tmp_path / "run"
     assert main(["extract", str(data), str(feats), "--fps", "0", "--levels", "2", "--quiet"]) == 0
     assert main(["train", str(feats), "--out", str(run), "--model", "joint", "--hidden", "8",

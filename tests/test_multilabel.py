@@ -10,6 +10,7 @@ import torch
 
 from glimpse.losses import sequence_binary_cross_entropy
 from glimpse.metrics import mean_average_precision
+from tests.conftest import small_videos
 
 
 def test_mean_ap_matches_scikit_learn():
@@ -39,13 +40,9 @@ def test_binary_cross_entropy_golden():
 def test_multilabel_store_through_the_cli(tmp_path, capsys):
     from glimpse.cli import main
     from glimpse.features.store import FeatureStore
-    from glimpse.synth import SynthConfig, generate
-    from glimpse.synth.scene import Difficulty
 
     data = tmp_path / "videos"
-    generate(data, SynthConfig(classes=2, groups=3, clips_per_group=1, frames=6, width=64,
-                               height=64, seed=7, difficulty=Difficulty(distractors=0)),
-             jobs=1, progress=False)
+    small_videos(data, frames=6, seed=7)
     videos = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.avi"))
     classes = sorted({v.split("/")[0] for v in videos})
     lines = [f"{v} {classes[1]}" for v in videos if v.startswith(classes[0])][:2]

@@ -10,6 +10,7 @@ import torch
 
 from glimpse.models import ModelConfig, build_model
 from glimpse.models.reinforce import draw_log_prob, episode_reward, reinforce_surrogate
+from tests.conftest import small_videos
 
 K, D, C = 3, 5, 4
 INPUTS = {"rgb": {"layer": "x", "channels": D, "grid": K}}
@@ -99,13 +100,9 @@ def test_reinforce_through_the_cli_and_resume(tmp_path):
     import json
 
     from glimpse.cli import main
-    from glimpse.synth import SynthConfig, generate
-    from glimpse.synth.scene import Difficulty
 
     data = tmp_path / "videos"
-    generate(data, SynthConfig(classes=2, groups=3, clips_per_group=1, frames=8, width=64,
-                               height=64, seed=6, difficulty=Difficulty(distractors=0)),
-             jobs=1, progress=False)
+    small_videos(data, frames=8, seed=6)
     feats = tmp_path / "f"
     assert main(["extract", str(data), str(feats), "--fps", "0", "--quiet"]) == 0
     common = ["--model", "reinforce", "--hidden", "8", "--clip-len", "4", "--stride", "2",

@@ -9,6 +9,7 @@ import torch
 from glimpse.losses import actor_attention_penalty, actor_target
 from glimpse.models import ModelConfig, build_model
 from glimpse.models.rstan import RSTAN, fuse
+from tests.conftest import small_videos
 
 K, D, C = 2, 6, 3
 INPUTS = {"rgb": {"layer": "x", "channels": D, "grid": K},
@@ -114,13 +115,9 @@ def test_rstan_through_the_cli(tmp_path):
     """synth -> extract rgb + flow -> train rstan (uniform clips, 4 frames; 6 at evaluation) ->
     evaluate -> predict with an overlay -> report."""
     from glimpse.cli import main
-    from glimpse.synth import SynthConfig, generate
-    from glimpse.synth.scene import Difficulty
 
     data = tmp_path / "videos"
-    generate(data, SynthConfig(classes=2, groups=3, clips_per_group=1, frames=8, width=64,
-                               height=64, seed=4, difficulty=Difficulty(distractors=0)),
-             jobs=1, progress=False)
+    small_videos(data, frames=8, seed=4)
     feats, run = tmp_path / "f", tmp_path / "run"
     assert main(["extract", str(data), str(feats), "--fps", "0", "--streams", "rgb,flow",
                  "--flow-preset", "ultrafast", "--quiet"]) == 0
