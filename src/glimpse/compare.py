@@ -191,6 +191,7 @@ def fuse_runs(runs, out, *, split: str = "test", video_rule: str = "mean",
     fusion folder ``out`` (fusion.json, metrics.json, predictions_<split>.csv) that ``compare``
     and the report's paired statistics read like a run."""
     from glimpse.evaluate import write_json_atomic, write_prediction_rows
+    from glimpse.metrics import confusion_matrix, per_class_accuracy
 
     if len(runs) < 2:
         raise GlimpseError("score fusion needs at least two runs")
@@ -209,12 +210,11 @@ def fuse_runs(runs, out, *, split: str = "test", video_rule: str = "mean",
     truth = np.array([names.index(labels[v]) for v in videos])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    per_class = [float((pred[truth == c] == c).mean()) for c in range(len(names))
-                 if (truth == c).any()]
+    per_class = per_class_accuracy(confusion_matrix(pred, truth, len(names)))
     metrics = {"model": "score fusion of " + " + ".join(str(r) for r in runs), "split": split,
                "video_rule": video_rule, "num_videos": len(videos),
                "top1": float((pred == truth).mean()),
-               "mean_class_accuracy": float(np.mean(per_class))}
+               "mean_class_accuracy": float(np.nanmean(per_class))}
     write_json_atomic(out / "fusion.json", {"runs": [str(Path(r).resolve()) for r in runs],
                                             "split": split, "video_rule": video_rule})
     write_json_atomic(out / "metrics.json", metrics)

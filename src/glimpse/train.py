@@ -211,8 +211,8 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
         seen = len(ds)
         if world > 1:  # the epoch's sums over every rank
             sums = _sum_across_ranks(sums, device)
-            seen = n_batches and sum(-(-min(tc.batch_size, len(ds) - k) // world) * world
-                                     for k in range(0, len(ds), tc.batch_size))
+            seen = sum(-(-min(tc.batch_size, len(ds) - k) // world) * world  # with padding
+                       for k in range(0, len(ds), tc.batch_size))
         if not lead:
             continue
         val = validate(net, val_entries, tc, labels, device, store.multilabel)

@@ -65,11 +65,12 @@ def _lines(path: Path) -> list[tuple[int, str]]:
     return [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
 
 
-def _item(root: Path, relpath: str, label: str, group: str | None = None) -> VideoItem:
+def _item(root: Path, relpath: str, label: str, group: str | None = None,
+          masks: Path | None = None) -> VideoItem:
     path = root / relpath
     if not path.exists():
         raise GlimpseError(f"{path} is named in the annotations but missing under {root}")
-    return VideoItem(path=path, relpath=relpath, label=label, group=group)
+    return VideoItem(path=path, relpath=relpath, label=label, group=group, masks=masks)
 
 
 _UCF11_CLIP = re.compile(r"v_(.+)_(\d+)_(\d+)\.(mpg|avi|mp4)$", re.I)
@@ -168,9 +169,8 @@ def _jhmdb(root: Path, ann: Path) -> Dataset:
         stem = video.rsplit(".", 1)[0]
         rel = f"Rename_Images/{label}/{stem}"
         if rel not in items:
-            it = _item(root, rel, label)
-            mask = root / "puppet_mask" / label / stem / "puppet_mask.mat"
-            items[rel] = VideoItem(it.path, rel, label, masks=mask)
+            items[rel] = _item(root, rel, label,
+                               masks=root / "puppet_mask" / label / stem / "puppet_mask.mat")
         splits[rel][sid] = "train" if tag == "1" else "test"
     return Dataset(sorted(items.values(), key=lambda it: it.relpath), root, dict(splits))
 

@@ -255,18 +255,19 @@ class Entry:
     def stream(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Frames [start, stop) of a stream, e.g. rgb float16 (stop - start, K, K, D); only these
         frames are read from disk."""
-        p = self._path(name)
-        if not p.exists():
-            raise GlimpseError(f"entry '{self.id}' has no stream '{name}' ({p} is missing)")
-        return np.array(np.load(p, mmap_mode="r")[start:stop])
+        return np.array(self._mapped(name)[start:stop])
 
     def stream_at(self, name: str, frames: np.ndarray) -> np.ndarray:
         """The given frames (indices, any order, repeats allowed) of a stream; only these are
         read from disk."""
+        return np.array(self._mapped(name)[np.asarray(frames)])
+
+    def _mapped(self, name: str) -> np.ndarray:
+        """The stream's array, memory-mapped (nothing read yet); a missing one is one line."""
         p = self._path(name)
         if not p.exists():
             raise GlimpseError(f"entry '{self.id}' has no stream '{name}' ({p} is missing)")
-        return np.array(np.load(p, mmap_mode="r")[np.asarray(frames)])
+        return np.load(p, mmap_mode="r")
 
     def masks(self, start: int = 0, stop: int | None = None) -> np.ndarray | None:
         """float16 (stop - start, K, K) actor coverage, or None where the dataset has no masks."""
