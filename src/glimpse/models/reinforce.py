@@ -174,7 +174,10 @@ class ReinforceLSTM(SoftAttentionLSTM):
         return out
 
     def _reinforce(self, output: ModelOutput, batch: dict) -> dict:
-        """The returns, baselines and policies of the training episodes (E = samples x B)."""
+        """The returns, baselines and policy entropies of the training episodes (E = samples x
+        B), computed once per output: the loss and the logged stats share them."""
+        if "reinforce" in output.extras:
+            return output.extras["reinforce"]
         scores = output.extras["episode_scores"]  # (n, B, T, C)
         n, B, T, _ = scores.shape
         mask = batch.get("mask")
@@ -190,7 +193,10 @@ class ReinforceLSTM(SoftAttentionLSTM):
         b = self.value(hidden).squeeze(-1) if self.value is not None else \
             hidden.new_zeros(n * B, T)
         acted = output.extras["acted"].repeat(n, 1) & mask.repeat(n, 1)
-        return {"R": R, "b": b, "acted": acted, "mask": mask, "n": n}
+        pol = output.extras["policies"]  # (n, B, T, K^2)
+        H = -(pol * torch.log(pol.clamp_min(1e-12))).sum(-1).reshape(n * B, T)
+        output.extras["reinforce"] = {"R": R, "b": b, "acted": acted, "mask": mask, "H": H}
+        return output.extras["reinforce"]
 
     def loss(self, output: ModelOutput, batch: dict) -> dict[str, Tensor]:
         if not self.training or "episode_scores" not in output.extras:
@@ -216,8 +222,7 @@ class ReinforceLSTM(SoftAttentionLSTM):
             m = r["acted"].to(r["b"].dtype)
             terms["baseline_mse"] = (((r["b"] - r["R"][:, None]) ** 2) * m).sum(1).mean()
         if cfg.entropy:
-            H = -(policies * torch.log(policies.clamp_min(1e-12))).sum(-1).reshape(n * B, T)
-            terms["entropy_bonus"] = -cfg.entropy * (H * r["acted"].float()).sum(1).mean()
+            terms["entropy_bonus"] = -cfg.entropy * (r["H"] * r["acted"].float()).sum(1).mean()
         return terms
 
     def stats(self, output: ModelOutput, batch: dict) -> dict[str, float]:
@@ -226,10 +231,7 @@ class ReinforceLSTM(SoftAttentionLSTM):
             return {}
         r = self._reinforce(output, batch)
         m = r["acted"].float()
-        pol = output.extras["policies"]
-        n, B, T, _ = pol.shape
-        H = -(pol * torch.log(pol.clamp_min(1e-12))).sum(-1).reshape(n * B, T)
         return {"reward": float(r["R"].mean()),
                 "baseline_error": float((((r["b"] - r["R"][:, None]) ** 2) * m).sum()
                                         / m.sum().clamp_min(1)),
-                "policy_entropy": float((H * m).sum() / m.sum().clamp_min(1))}
+                "policy_entropy": float((r["H"] * m).sum() / m.sum().clamp_min(1))}
