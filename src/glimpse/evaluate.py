@@ -48,11 +48,13 @@ class VideoResult:
     #                                           (valid T, K, K)
 
 
-def clip_settings(train: dict) -> dict:
-    """How a run's clips are cut at evaluation, from its saved training settings: T (the
-    evaluation length where one is set), stride and sampling."""
+def clip_settings(config: dict) -> dict:
+    """How a run's clips are cut and scored at evaluation, from its config (``train``, and
+    ``multilabel`` where set): T (the evaluation length where one is set), stride, sampling,
+    and sigmoid scores for a multi-label run."""
+    train = config["train"]
     return {"T": train.get("eval_clip_len") or train["clip_len"], "stride": train["stride"],
-            "sampling": train.get("sampling")}
+            "sampling": train.get("sampling"), "multilabel": bool(config.get("multilabel"))}
 
 
 @torch.no_grad()
@@ -188,11 +190,9 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
     entries = [store.entry(i) for i in split_ids[split]]
     if not entries:
         raise GlimpseError(f"the run's '{split}' split is empty")
-    tc = cfg["train"]
     multilabel = bool(cfg.get("multilabel"))
-    results = run_clips(model, entries, **clip_settings(tc), batch_size=batch_size,
-                        clip_rule=clip_rule, device=device, progress=progress,
-                        multilabel=multilabel)
+    results = run_clips(model, entries, **clip_settings(cfg), batch_size=batch_size,
+                        clip_rule=clip_rule, device=device, progress=progress)
     labels = np.array([e.label_index for e in entries])
     metrics, pred, mean_scores = compute_metrics(
         results, labels, cfg["labels"], video_rule=video_rule,

@@ -35,8 +35,7 @@ def predict_video(run, video, *, weights=None, flow_weights=None, device="cpu",
             meta = fz.featurize(video, w)
             w.commit({"path": str(video), "label": None, "label_index": -1, "group": None, **meta})
         entry = store.entry("video")
-        result = run_clips(model, [entry], **clip_settings(cfg["train"]),
-                           multilabel=bool(cfg.get("multilabel")),
+        result = run_clips(model, [entry], **clip_settings(cfg),
                            batch_size=batch_size, device=device)[0]
     n = meta["frames"]
     scores = result.clip_scores.mean(0)

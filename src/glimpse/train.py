@@ -61,8 +61,8 @@ def model_inputs(store: FeatureStore, name: str, options: dict) -> dict:
 
 def validate(model, entries, tc: TrainConfig, labels: list[str], device,
              multilabel: bool = False) -> dict:
-    results = run_clips(model, entries, **clip_settings(tc.to_dict()), device=device,
-                        multilabel=multilabel)
+    results = run_clips(model, entries, device=device,
+                        **clip_settings({"train": tc.to_dict(), "multilabel": multilabel}))
     y = np.array([e.label_index for e in entries])
     m, _, _ = compute_metrics(results, y, labels, video_rule="mean" if multilabel else "vote",
                               targets=multi_hot(entries, len(labels)) if multilabel else None)

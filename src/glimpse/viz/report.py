@@ -226,8 +226,7 @@ def _gallery(runs, loaded, store, names, assets: Path, videos: int, split: str,
     if not ids or videos <= 0:
         return []
     entries = [store.entry(i) for i in ids]
-    per_run = [run_clips(ld.model, entries, **clip_settings(ld.config["train"]),
-                         multilabel=bool(ld.config.get("multilabel"))) for ld in loaded]
+    per_run = [run_clips(ld.model, entries, **clip_settings(ld.config)) for ld in loaded]
     first_pred = np.array([video_decision(r.clip_scores, "vote") for r in per_run[0]])
     correct = first_pred == np.array([e.label_index for e in entries])
     chosen = _pick_videos(entries, correct, videos, np.random.default_rng(0))
