@@ -52,6 +52,7 @@ from torch import Tensor, nn
 
 from glimpse import GlimpseError
 from glimpse.losses import energy_attention_penalty
+from glimpse.models.attention import attend
 from glimpse.models.base import ActionModel
 from glimpse.models.lstm import StackedLSTM
 from glimpse.models.output import ModelOutput
@@ -77,7 +78,7 @@ def pyramid_pool(att: Tensor, Z: Tensor, K: int) -> Tensor:
     B, _, C = Z.shape
     a = att.view(B, K, K)
     z = Z.view(B, K, K, C)
-    out = [torch.einsum("bk,bkc->bc", att, Z)]
+    out = [attend(Z, att)]
     lo, hi = (K + 1) // 2, K // 2
     for rows in (slice(0, lo), slice(hi, K)):
         for cols in (slice(0, lo), slice(hi, K)):
@@ -195,7 +196,7 @@ class JointAttentionLSTM(ActionModel):
             top = state[-1][0] if state is not None else h
             att = torch.softmax(self.locate(top), -1)  # (B, K^2), shared by the levels
             xs = [pyramid_pool(att, Z[:, t], K) if self.cfg.pyramid else
-                  torch.einsum("bk,bkc->bc", att, Z[:, t]) for Z in Zs]
+                  attend(Z[:, t], att) for Z in Zs]
             h, c = self.first(xs, h, c)
             top = h
             if self.upper is not None:

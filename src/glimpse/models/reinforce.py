@@ -44,6 +44,7 @@ from torch import Tensor, nn
 
 from glimpse import GlimpseError
 from glimpse.losses import doubly_stochastic_penalty
+from glimpse.models.attention import attend
 from glimpse.models.output import ModelOutput
 from glimpse.models.soft import SoftAttentionLSTM, SoftConfig
 
@@ -132,7 +133,7 @@ class ReinforceLSTM(SoftAttentionLSTM):
             onehot = torch.zeros(B, K2, dtype=cubes.dtype, device=cubes.device)
             onehot.scatter_add_(1, chosen, torch.ones_like(chosen, dtype=cubes.dtype))
             w = onehot / cfg.glimpses if cfg.pool == "mean" else onehot
-            x = torch.bmm(w[:, None], cubes[:, t]).squeeze(1)  # sum (or mean) of the slices
+            x = attend(cubes[:, t], w)  # the sum (or mean) of the chosen slices
             h_top, state = self.lstm.step(x, state, tapes)
             tops.append(h_top)
             maps.append(onehot / cfg.glimpses)
