@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from glimpse.compare import compare_correct, fuse_runs, run_correct  # noqa: E402
+from glimpse.compare import compare_correct, fuse_runs, read_predictions, run_correct  # noqa: E402
 from glimpse.config import TrainConfig  # noqa: E402
 from glimpse.evaluate import evaluate_run  # noqa: E402
 from glimpse.features.extract import extract  # noqa: E402
@@ -138,8 +138,8 @@ REINFORCE_TABLES = [
      [Row(f"{HARD}, m = 1)", "reinforce"),
       Row(f"{HARD}, m = 2)", "reinforce", (("glimpses", 2),), f"{HARD}, m = 1)"),
       Row(f"{HARD}, m = 4)", "reinforce", (("glimpses", 4),), f"{HARD}, m = 1)"),
-      Row(f"{HARD}, m = 1, sampled testing)", "reinforce", (("test_samples", 5),),
-          f"{HARD}, m = 1)"),
+      Row(f"{HARD}, m = 1, sampled testing)", "evaluate",
+          (("of", f"{HARD}, m = 1)"), ("test_samples", 5)), f"{HARD}, m = 1)"),
       Row(f"{HARD}, m = 1, no baseline)", "reinforce", (("baseline", False),),
           f"{HARD}, m = 1)")]),
 ]
@@ -209,15 +209,21 @@ def _row_named(name: str) -> Row:
 
 
 def run_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig) -> dict:
-    """Train + evaluate (or fit the probe, or fuse two rows' runs) for one row and seed ->
-    metrics + per-video correct."""
+    """Train + evaluate (or fit the probe, fuse two rows' runs, or test another row's run with
+    test-time options) for one row and seed -> metrics + per-video correct."""
     video_rule = table.video_rule
     run = out / "runs" / row.key(seed, "vote" if row.model.startswith("probe") else "")
     features = out / table.store
+    correct = None
     if row.model == "fuse":
         parts = [out / "runs" / _row_named(name).key(seed, "")
                  for name in dict(row.options)["of"].split("|")]
         m = fuse_runs(parts, run, video_rule=video_rule)
+    elif row.model == "evaluate":  # another row's run, tested with test-time options
+        options = dict(row.options)
+        run = out / "runs" / _row_named(options.pop("of")).key(seed, "")
+        m = evaluate_run(run, video_rule=video_rule, progress=False, options=options)
+        correct = read_predictions(run / "predictions_test.csv")
     elif row.model.startswith("probe"):
         m = run_probe(features, run, actor=row.model == "probe-actor", split_seed=seed,
                       test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
@@ -227,9 +233,10 @@ def run_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig) -> di
         train(features, run, row.model, {**hidden, **dict(row.options)},
               replace(tc, seed=seed, split_seed=seed), progress=False, log=lambda *_: None)
         m = evaluate_run(run, video_rule=video_rule, progress=False)
-        if "attention" in m:
-            m["attention"] = {k: v for k, v in m["attention"].items() if k != "per_class"}
-    correct = run_correct(run, video_rule=video_rule)
+    if "attention" in m:
+        m["attention"] = {k: v for k, v in m["attention"].items() if k != "per_class"}
+    if correct is None:
+        correct = run_correct(run, video_rule=video_rule)
     keep = ("top1", "mean_class_accuracy", "clip_accuracy", "attention", "checkpoint_epoch")
     return {**{k: m[k] for k in keep if k in m}, "correct": correct}
 

@@ -124,6 +124,21 @@ def test_reinforce_through_the_cli_and_resume(tmp_path):
     resumed = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
     assert [[r[k] for k in keys] for r in rows] == [[r[k] for k in keys] for r in resumed]
 
+    # sampled testing of the trained policy, without retraining: recorded, and not taken for the
+    # run's own (greedy) metrics afterwards
+    from glimpse import GlimpseError
+    from glimpse.evaluate import evaluate_run
+    from glimpse.run import Run
+
+    assert main(["evaluate", str(tmp_path / "a"), "--test-samples", "3", "--quiet"]) == 0
+    sampled = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert sampled["test_options"] == {"test_samples": 3}
+    assert Run(tmp_path / "a").current_metrics("test") is None
+    with pytest.raises(GlimpseError, match="hidden cannot change at test time"):
+        evaluate_run(tmp_path / "a", options={"hidden": 4}, progress=False)
+    assert main(["evaluate", str(tmp_path / "a"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["top1"] == ma["top1"]
+
 
 def test_multilabel_targets_train_the_episodes_with_sigmoids():
     m = _model()

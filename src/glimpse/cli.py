@@ -441,7 +441,8 @@ def _add_evaluate(sub):
 glimpse evaluate runs/structured
 glimpse evaluate runs/soft --video-rule mean          # paper 002 / MMAction2: mean clip score
 glimpse evaluate runs/structured --split val
-glimpse evaluate runs/structured --features /new/place/of/the/store""")
+glimpse evaluate runs/structured --features /new/place/of/the/store
+glimpse evaluate runs/hard --test-samples 5            # reinforce: mean of 5 sampled episodes""")
     p.add_argument("run", type=Path)
     p.add_argument("--split", default="test", help="test (default), val or train")
     p.add_argument("--video-rule", default="vote", choices=["vote", "mean"],
@@ -450,6 +451,9 @@ glimpse evaluate runs/structured --features /new/place/of/the/store""")
                    help="clip score: mean (of y(t) over the clip: 000, 002), last (step: 001) or "
                         "last-L (mean of the last L steps: 003); default: the model's own rule")
     p.add_argument("--features", type=Path, help="feature store (default: the one trained on)")
+    p.add_argument("--test-samples", type=_positive,
+                   help="reinforce: score the mean of S sampled episodes instead of the greedy "
+                        "policy (paper 004's sampled testing; no retraining)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_evaluate)
@@ -459,11 +463,14 @@ def _evaluate(a):
     from glimpse.evaluate import evaluate_run
 
     _check_device(a.device)
+    options = {"test_samples": a.test_samples} if a.test_samples else None
     m = evaluate_run(a.run, split=a.split, video_rule=a.video_rule, clip_rule=a.clip_rule,
-                     features=a.features, device=a.device, progress=not a.quiet)
+                     features=a.features, device=a.device, progress=not a.quiet, options=options)
     line = (f"{m['model']} on {m['split']} ({m['num_videos']} videos, clip {m['clip_rule']}, "
             f"video {m['video_rule']}): top-1 {m['top1']:.3f}  top-5 {m['top5']:.3f}  "
             f"mean class {m['mean_class_accuracy']:.3f}")
+    if m.get("test_options"):
+        line += " with " + ", ".join(f"{k} = {v}" for k, v in m["test_options"].items())
     if "attention" in m and m["attention"].get("steps"):
         at = m["attention"]
         line += (f"\nattention: mass on actor {at['mass_in_mask']:.3f} (uniform "

@@ -177,11 +177,14 @@ def open_store(path: str | Path, cfg: dict, what: str) -> FeatureStore:
 
 def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vote",
                  clip_rule: str | None = None, features: str | Path | None = None,
-                 batch_size: int = 64, device: str = "cpu", progress: bool = True) -> dict:
-    """Evaluate the best checkpoint of ``run`` on a split; writes metrics.json and predictions."""
+                 batch_size: int = 64, device: str = "cpu", progress: bool = True,
+                 options: dict | None = None) -> dict:
+    """Evaluate the best checkpoint of ``run`` on a split; writes metrics.json and predictions.
+    ``options``: test-time model options (reinforce: ``test_samples``), recorded in the metrics
+    as ``test_options``."""
     if video_rule not in VIDEO_RULES:
         raise GlimpseError(f"--video-rule must be one of {VIDEO_RULES}, got '{video_rule}'")
-    loaded = load_run(run, device=device)
+    loaded = load_run(run, device=device, options=options)
     cfg, model = loaded.config, loaded.model
     store = open_store(features or cfg["features"], cfg, f"run {run}")
     split_ids = loaded.run.split
@@ -202,6 +205,8 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
                "checkpoint_epoch": loaded.checkpoint["epoch"],
                "checkpoint_digest": loaded.checkpoint["digest"],
                "features": str(store.root.resolve()), **metrics}
+    if options:
+        metrics["test_options"] = dict(options)
     write_json_atomic(loaded.run.metrics_path, metrics)
     write_predictions(Path(run) / f"predictions_{split}.csv", entries, pred, mean_scores,
                       [len(r.clip_scores) for r in results], cfg["labels"])

@@ -40,7 +40,7 @@ from glimpse import GlimpseError
 from glimpse.config import NOT_IDENTITY
 from glimpse.features.backbones import file_digest
 from glimpse.features.store import write_json_atomic
-from glimpse.models import ModelConfig, build_model
+from glimpse.models import MODELS, ModelConfig, build_model
 
 RUN_FORMAT = 2
 META_KEY = "glimpse"
@@ -194,11 +194,15 @@ class Run:
             raise GlimpseError(f"{self.root} holds no trained model (no best.safetensors); train "
                                f"one with 'glimpse train FEATURES --model NAME --out {self.root}'")
 
-    def load_model(self, device="cpu"):
-        """The best model in eval mode, and {"epoch", "val", "digest"} of its checkpoint."""
+    def load_model(self, device="cpu", options: dict | None = None):
+        """The best model in eval mode, and {"epoch", "val", "digest"} of its checkpoint;
+        ``options`` set the model's test-time options (its class's ``test_options``)."""
         self._require_best()
         tensors, meta = load_checkpoint(self.best_path, device=device)
-        model = build_model(ModelConfig.from_dict(self.config["model"])).to(device)
+        mc = ModelConfig.from_dict(self.config["model"])
+        if options:
+            mc = with_test_options(mc, options)
+        model = build_model(mc).to(device)
         try:
             model.load_state_dict(tensors)
         except RuntimeError as e:
@@ -213,6 +217,8 @@ class Run:
         if not self.metrics_path.exists() or not self.best_path.exists():
             return None
         m = json.loads(self.metrics_path.read_text())
+        if m.get("test_options"):  # scored with test-time options: not the run's own metrics
+            return None
         if m.get("split") != split or m.get("checkpoint_digest") != file_digest(self.best_path):
             return None
         if features is not None and Path(m.get("features", "")) != Path(features).resolve():
@@ -234,7 +240,21 @@ class LoadedRun:
         return self.config["model"]["name"]
 
 
-def load_run(root: str | Path, device="cpu") -> LoadedRun:
+def with_test_options(mc: ModelConfig, options: dict) -> ModelConfig:
+    """``mc`` with test-time ``options`` set; any other option is refused (it would need
+    retraining)."""
+    from dataclasses import replace
+
+    allowed = MODELS[mc.name].test_options
+    bad = sorted(set(options) - set(allowed))
+    if bad:
+        raise GlimpseError(f"{', '.join(bad)} cannot change at test time for model "
+                           f"'{mc.name}' (it can: {', '.join(allowed) or 'nothing'}); train "
+                           f"a run with it instead")
+    return replace(mc, options={**mc.options, **options})
+
+
+def load_run(root: str | Path, device="cpu", options: dict | None = None) -> LoadedRun:
     run = Run(root)
-    model, info = run.load_model(device)
+    model, info = run.load_model(device, options)
     return LoadedRun(run, run.config, model, info)

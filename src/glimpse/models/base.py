@@ -14,7 +14,8 @@ A model:
   ``label`` (B,) and ``actor`` (B, T, K, K);
 - returns its loss as named terms, ``loss(output, batch) -> {name: scalar}`` (the trainer adds
   weight decay, sums the terms and logs each);
-- names its ``prediction`` rule for a clip's score (see ``glimpse.models.output``).
+- names its ``prediction`` rule for a clip's score (see ``glimpse.models.output``), and the
+  ``test_options`` an evaluation may change without retraining.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class ActionModel(nn.Module):
     #                              video (glimpse.datasets.clips)
     maps: tuple[str, ...] = ()  # extras that are more (B, T, K, K) maps to draw beside the
     #                             attention (joint: its 3D convnet's "energy")
+    test_options: tuple[str, ...] = ()  # Config fields that change only how the model is tested
+    #                                     (reinforce: test_samples): 'glimpse evaluate' may set
+    #                                     them on a trained run
 
     @classmethod
     def reads(cls, options: dict) -> tuple[str, ...]:

@@ -97,6 +97,7 @@ def reinforce_surrogate(log_probs: Tensor, returns: Tensor, baseline: Tensor,
 
 class ReinforceLSTM(SoftAttentionLSTM):
     Config = ReinforceConfig
+    test_options = ("test_samples",)  # greedy or sampled testing of one trained policy
 
     def __init__(self, *, num_classes: int, inputs: dict, cfg: ReinforceConfig):
         super().__init__(num_classes=num_classes, inputs=inputs, cfg=cfg)
