@@ -126,6 +126,8 @@ class ClipDataset(torch.utils.data.Dataset):
         return len(self.index)
 
     def _padded(self, arr: np.ndarray) -> np.ndarray:
+        if len(arr) == self.T:  # the store's reads are copies already
+            return arr
         out = np.zeros((self.T,) + arr.shape[1:], np.float16)
         out[:len(arr)] = arr
         return out
@@ -161,9 +163,18 @@ def collate(items: list[dict]) -> dict:
     for k in items[0]:
         if k in out or k == "actor":
             continue
-        out[k] = torch.from_numpy(np.stack([it[k] for it in items])).float()
+        out[k] = _stack_float([it[k] for it in items])
     if "actor" in items[0] and all(it["actor"] is not None for it in items):
-        out["actor"] = torch.from_numpy(np.stack([it["actor"] for it in items])).float()
+        out["actor"] = _stack_float([it["actor"] for it in items])
+    return out
+
+
+def _stack_float(arrays: list[np.ndarray]) -> torch.Tensor:
+    """np.stack(arrays) as float32, converted while copied (one pass over a batch's cubes,
+    not a float16 stack and then a float32 copy of it)."""
+    out = torch.empty((len(arrays),) + arrays[0].shape, dtype=torch.float32)
+    for row, a in zip(out, arrays):
+        row.copy_(torch.from_numpy(a))
     return out
 
 
