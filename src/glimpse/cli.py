@@ -448,8 +448,9 @@ glimpse evaluate runs/hard --test-samples 5            # reinforce: mean of 5 sa
     p.add_argument("--video-rule", default="vote", choices=["vote", "mean"],
                    help="video label: majority vote of clips (paper 000) or mean clip score")
     p.add_argument("--clip-rule", type=_rule,
-                   help="clip score: mean (of y(t) over the clip: 000, 002), last (step: 001) or "
-                        "last-L (mean of the last L steps: 003); default: the model's own rule")
+                   help="clip score: mean (of y(t) over the clip: 000, 002), last (step: 001), "
+                        "last-L (mean of the last L steps) or vote-last-L (majority of their "
+                        "argmax: 003); default: the model's own rule")
     p.add_argument("--features", type=Path, help="feature store (default: the one trained on)")
     p.add_argument("--test-samples", type=_positive,
                    help="reinforce: score the mean of S sampled episodes instead of the greedy "
