@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from glimpse import GlimpseError
+from glimpse.allocator import keep_freed_memory
 from glimpse.datasets.clips import ClipDataset, batches, to_device
 from glimpse.features.store import FeatureStore, write_json_atomic
 from glimpse.metrics import (
@@ -184,6 +185,7 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
     as ``test_options``."""
     if video_rule not in VIDEO_RULES:
         raise GlimpseError(f"--video-rule must be one of {VIDEO_RULES}, got '{video_rule}'")
+    keep_freed_memory()
     loaded = load_run(run, device=device, options=options)
     cfg, model = loaded.config, loaded.model
     store = open_store(features or cfg["features"], cfg, f"run {run}")
