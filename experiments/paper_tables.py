@@ -3,6 +3,8 @@
     python experiments/paper_tables.py [--out experiments/out] [--tables table5 table1 ...]
                                        [--seeds 3] [--sweep-seeds 2] [--epochs N]
     python experiments/paper_tables.py --out experiments/out --tables-only
+    python experiments/paper_tables.py --out experiments/results --merge experiments/out-b \
+        --tables-only   # a second runner's results (its own --out) joined to the first's
 
 A table is a list of rows (a model and its options, or a linear probe), the seeds it runs, the
 video rule of its paper's protocol, and for each row the reference row it is compared with: the
@@ -253,11 +255,18 @@ def main():
                          "40); the rstan, joint and reinforce tables set theirs")
     ap.add_argument("--tables-only", action="store_true",
                     help="rewrite tables.md from OUT/results.json without running anything")
+    ap.add_argument("--merge", type=Path, nargs="+", default=[], metavar="OTHER_OUT",
+                    help="first add the runs of other out folders' results.json (a second "
+                         "runner's) to OUT/results.json")
     a = ap.parse_args()
     out = a.out
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    for other in a.merge:
+        results.update(json.loads((other / "results.json").read_text()))
+    if a.merge:
+        results_path.write_text(json.dumps(results, indent=1))
     seeds = {"seeds": list(range(a.seeds)), "sweep_seeds": list(range(a.sweep_seeds))}
     tables = [t for t in TABLES if t.key in a.tables]
     if not a.tables_only:
