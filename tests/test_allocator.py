@@ -23,7 +23,7 @@ def test_glibc_malloc_is_tuned_once_and_can_be_turned_off():
 def test_training_and_evaluation_entry_points_tune_it():
     import inspect
 
-    from glimpse import cli, evaluate, train
+    from glimpse import evaluate, train
 
-    for fn in (cli.main, train.train, evaluate.evaluate_run):
+    for fn in (train.train, evaluate.evaluate_run):
         assert "keep_freed_memory()" in inspect.getsource(fn)

@@ -9,9 +9,13 @@ threshold and trim threshold keeps such blocks in the heap, where the next batch
 already faulted in: the same effect as the jemalloc / tcmalloc preload that PyTorch's CPU
 performance guides recommend, without a preload.
 
-Peak memory is unchanged (blocks are reused, not added); memory freed stays with the process
-until it exits. ``GLIMPSE_MALLOC=default`` in the environment turns this off. Other C libraries
-(macOS, musl) are left alone.
+Only ``train`` and ``evaluate_run`` call it: their batches have a handful of fixed shapes, so
+freed blocks are reused and peak memory stays where it was (memory freed stays with the process
+until it exits). Streaming a long video is another matter: with it, ``glimpse predict``'s peak
+memory grew with the video's length (1.7 GB for 10 s, 5.7 GB for 100 s, ``benchmarks/memory.py``;
+blocks freed by the decoding thread's arena were not reused), so ``extract`` and ``predict``
+keep glibc's default. ``GLIMPSE_MALLOC=default`` in the environment turns it off everywhere.
+Other C libraries (macOS, musl) are left alone.
 """
 
 from __future__ import annotations

@@ -702,10 +702,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from glimpse.allocator import keep_freed_memory
-
     args = build_parser().parse_args(argv)
-    keep_freed_memory()
     try:
         return args.func(args)
     except GlimpseError as e:
