@@ -131,6 +131,17 @@ def test_other_settings_in_the_same_run_folder_are_refused(store, tmp_path, caps
     assert "other settings" in capsys.readouterr().err
 
 
+def test_a_run_written_before_a_training_option_existed_continues(store, tmp_path):
+    """A run's config.json from before a TrainConfig key was added (here ``split``) holds that
+    key's default: re-running the same command continues it instead of refusing it."""
+    run = tmp_path / "r"
+    assert main(["train", str(store / "feats"), "--out", str(run), *TRAIN]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    del cfg["train"]["split"]
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert main(["train", str(store / "feats"), "--out", str(run), *TRAIN]) == 0
+
+
 def test_evaluate_without_a_model_is_one_clear_line(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path)]) == 2
     err = capsys.readouterr().err

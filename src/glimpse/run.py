@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from glimpse import GlimpseError
-from glimpse.config import NOT_IDENTITY
+from glimpse.config import NOT_IDENTITY, TrainConfig, from_dict
 from glimpse.features.backbones import file_digest
 from glimpse.features.store import write_json_atomic
 from glimpse.models import MODELS, ModelConfig, build_model
@@ -126,7 +126,8 @@ def restore_training_state(model, optimizer, tensors: dict, meta: dict) -> None:
 def identity(config: dict) -> dict:
     """What must match for a re-run to continue a run (see the module docstring)."""
     ident = {k: v for k, v in config.items() if k != "features"}
-    ident["train"] = {k: v for k, v in config["train"].items() if k not in NOT_IDENTITY}
+    train = from_dict(TrainConfig, config["train"]).to_dict()  # a key added since: its default
+    ident["train"] = {k: v for k, v in train.items() if k not in NOT_IDENTITY}
     return json.loads(json.dumps(ident))  # tuples -> lists, as they come back from JSON
 
 
