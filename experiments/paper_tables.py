@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from glimpse.compare import compare_correct, fuse_runs, read_predictions, run_correct  # noqa: E402
 from glimpse.config import TrainConfig  # noqa: E402
+from glimpse.datasets.clips import TEMPORAL_VIEWS  # noqa: E402
 from glimpse.evaluate import evaluate_run  # noqa: E402
 from glimpse.features.extract import extract  # noqa: E402
 from glimpse.models import model_options  # noqa: E402
@@ -105,7 +106,10 @@ RSTAN_TABLES = [
           (("stream", "rgb"), ("att_dim", 64), ("lam_aa", 0.5), ("window", "current"))),
       Row("spatial-temporal attention (rgb, A-A)", "rstan",
           (("stream", "rgb"), ("att_dim", 64), ("lam_aa", 0.5)),
-          "current-frame attention (rgb, A-A)")]),
+          "current-frame attention (rgb, A-A)"),
+      Row("spatial-temporal attention (rgb, A-A), temporal test views", "evaluate",
+          (("of", "spatial-temporal attention (rgb, A-A)"), ("views", "temporal")),
+          "spatial-temporal attention (rgb, A-A)")]),
 ]
 
 # Paper 003 (joint): clips of L1 = 30 frames (one per video here), 3D convnets of width 32.
@@ -222,10 +226,12 @@ def run_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig) -> di
         parts = [out / "runs" / _row_named(name).key(seed, "")
                  for name in dict(row.options)["of"].split("|")]
         m = fuse_runs(parts, run, video_rule=video_rule)
-    elif row.model == "evaluate":  # another row's run, tested with test-time options
+    elif row.model == "evaluate":  # another row's run, tested another way (no training)
         options = dict(row.options)
         run = out / "runs" / _row_named(options.pop("of")).key(seed, "")
-        m = evaluate_run(run, video_rule=video_rule, progress=False, options=options)
+        views = TEMPORAL_VIEWS if options.pop("views", None) == "temporal" else ("whole",)
+        m = evaluate_run(run, video_rule=video_rule, progress=False, options=options,
+                         views=views)
         correct = read_predictions(run / "predictions_test.csv")
     elif row.model.startswith("probe"):
         m = run_probe(features, run, actor=row.model == "probe-actor", split_seed=seed,

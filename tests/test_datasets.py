@@ -150,3 +150,14 @@ def test_uniform_sampling_spreads_the_clip_over_the_video(tmp_path):
     seg = ClipDataset(e, 5, 10)
     assert [seg[i]["frames"].tolist() for i in range(len(seg))] == \
         [list(range(s, s + 5)) for s in (0, 10, 20)]
+    # paper 001's temporal test: first 2/3 = frames [0, 20), last 2/3 = [10, 30), whole [0, 30)
+    from glimpse.datasets.clips import TEMPORAL_VIEWS, view_range
+
+    views = ClipDataset(e, 5, 2, sampling="uniform", views=TEMPORAL_VIEWS)
+    assert [views[i]["frames"].tolist() for i in range(len(views))] == \
+        [[2, 6, 10, 14, 18], [12, 16, 20, 24, 28], [3, 9, 15, 21, 27]]
+    assert {views[i]["video"] for i in range(3)} == {0}
+    assert view_range("first-2/3", 0, 7) == (0, 5) and view_range("last-2/3", 0, 7) == (2, 7)
+    assert view_range("first-2/3", 0, 1) == (0, 1) and view_range("last-2/3", 0, 1) == (0, 1)
+    with pytest.raises(GlimpseError, match="uniformly sampled"):
+        ClipDataset(e, 5, 2, views=TEMPORAL_VIEWS)

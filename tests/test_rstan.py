@@ -133,6 +133,11 @@ def test_rstan_through_the_cli(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["num_clips"] == metrics["num_videos"] and metrics["clip_rule"] == "last"
     assert "attention" in metrics
+    assert main(["evaluate", str(run), "--temporal-views", "--video-rule", "mean", "--quiet"]) == 0
+    views = json.loads((run / "metrics.json").read_text())
+    assert views["views"] == ["first-2/3", "last-2/3", "whole"]
+    assert views["num_clips"] == 3 * views["num_videos"]
+    assert main(["evaluate", str(run), "--quiet"]) == 0
     video = next(data.rglob("*.avi"))
     assert main(["predict", str(run),
                  str(video), "--overlay", str(tmp_path / "o.gif")]) == 0

@@ -442,7 +442,8 @@ glimpse evaluate runs/structured
 glimpse evaluate runs/soft --video-rule mean          # paper 002 / MMAction2: mean clip score
 glimpse evaluate runs/structured --split val
 glimpse evaluate runs/structured --features /new/place/of/the/store
-glimpse evaluate runs/hard --test-samples 5            # reinforce: mean of 5 sampled episodes""")
+glimpse evaluate runs/hard --test-samples 5            # reinforce: mean of 5 sampled episodes
+glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's temporal test""")
     p.add_argument("run", type=Path)
     p.add_argument("--split", default="test", help="test (default), val or train")
     p.add_argument("--video-rule", default="vote", choices=["vote", "mean"],
@@ -455,6 +456,10 @@ glimpse evaluate runs/hard --test-samples 5            # reinforce: mean of 5 sa
     p.add_argument("--test-samples", type=_positive,
                    help="reinforce: score the mean of S sampled episodes instead of the greedy "
                         "policy (paper 004's sampled testing; no retraining)")
+    p.add_argument("--temporal-views", action="store_true",
+                   help="runs that sample clips uniformly (rstan): one clip from each of the "
+                        "first 2/3, the last 2/3 and the whole video, their scores averaged "
+                        "(paper 001's temporal multi-scale test)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_evaluate)
@@ -464,14 +469,19 @@ def _evaluate(a):
     from glimpse.evaluate import evaluate_run
 
     _check_device(a.device)
+    from glimpse.datasets.clips import TEMPORAL_VIEWS
+
     options = {"test_samples": a.test_samples} if a.test_samples else None
     m = evaluate_run(a.run, split=a.split, video_rule=a.video_rule, clip_rule=a.clip_rule,
-                     features=a.features, device=a.device, progress=not a.quiet, options=options)
+                     features=a.features, device=a.device, progress=not a.quiet, options=options,
+                     views=TEMPORAL_VIEWS if a.temporal_views else ("whole",))
     line = (f"{m['model']} on {m['split']} ({m['num_videos']} videos, clip {m['clip_rule']}, "
             f"video {m['video_rule']}): top-1 {m['top1']:.3f}  top-5 {m['top5']:.3f}  "
             f"mean class {m['mean_class_accuracy']:.3f}")
     if m.get("test_options"):
         line += " with " + ", ".join(f"{k} = {v}" for k, v in m["test_options"].items())
+    if m.get("views"):
+        line += f"; a clip from each of: {', '.join(m['views'])}"
     if "attention" in m and m["attention"].get("steps"):
         at = m["attention"]
         line += (f"\nattention: mass on actor {at['mass_in_mask']:.3f} (uniform "

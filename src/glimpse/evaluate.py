@@ -61,16 +61,17 @@ def clip_settings(config: dict) -> dict:
 @torch.no_grad()
 def run_clips(model, entries, *, T: int, stride: int, sampling: str | None = None,
               batch_size: int = 64, clip_rule: str | None = None, device="cpu",
-              progress: bool = False, multilabel: bool = False) -> list[VideoResult]:
-    """Run ``model`` over every clip of every entry (cut by ``sampling``, default the model's).
-    A clip's score follows the model's own prediction rule, or ``clip_rule`` where given (see
-    ``glimpse.models.output``). Scores are softmax probabilities, or with ``multilabel`` one
-    sigmoid per class."""
+              progress: bool = False, multilabel: bool = False,
+              views=("whole",)) -> list[VideoResult]:
+    """Run ``model`` over every clip of every entry (cut by ``sampling``, default the model's;
+    with uniform sampling, one clip per span in ``views``). A clip's score follows the model's
+    own prediction rule, or ``clip_rule`` where given (see ``glimpse.models.output``). Scores
+    are softmax probabilities, or with ``multilabel`` one sigmoid per class."""
     if clip_rule is not None:
         check_rule(clip_rule)
     model.eval()
     ds = ClipDataset(entries, T, stride, streams=model.streams, actor=True,
-                     sampling=sampling or model.sampling)
+                     sampling=sampling or model.sampling, views=views)
     out = [VideoResult([], [], []) for _ in entries]
     bar = progress_bar(total=len(ds), unit="clip", desc="evaluate", enabled=progress)
     for b in batches(ds, batch_size):
@@ -179,10 +180,11 @@ def open_store(path: str | Path, cfg: dict, what: str) -> FeatureStore:
 def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vote",
                  clip_rule: str | None = None, features: str | Path | None = None,
                  batch_size: int = 64, device: str = "cpu", progress: bool = True,
-                 options: dict | None = None) -> dict:
+                 options: dict | None = None, views=("whole",)) -> dict:
     """Evaluate the best checkpoint of ``run`` on a split; writes metrics.json and predictions.
-    ``options``: test-time model options (reinforce: ``test_samples``), recorded in the metrics
-    as ``test_options``."""
+    ``options``: test-time model options (reinforce: ``test_samples``); ``views``: spans of
+    each video to sample a clip from (uniform sampling; paper 001's temporal test is
+    ``TEMPORAL_VIEWS``). Both are recorded in the metrics (``test_options``, ``views``)."""
     if video_rule not in VIDEO_RULES:
         raise GlimpseError(f"--video-rule must be one of {VIDEO_RULES}, got '{video_rule}'")
     keep_freed_memory()
@@ -197,7 +199,7 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
         raise GlimpseError(f"the run's '{split}' split is empty")
     multilabel = bool(cfg.get("multilabel"))
     results = run_clips(model, entries, **clip_settings(cfg), batch_size=batch_size,
-                        clip_rule=clip_rule, device=device, progress=progress)
+                        clip_rule=clip_rule, device=device, progress=progress, views=views)
     labels = np.array([e.label_index for e in entries])
     metrics, pred, mean_scores = compute_metrics(
         results, labels, cfg["labels"], video_rule=video_rule,
@@ -209,6 +211,8 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
                "features": str(store.root.resolve()), **metrics}
     if options:
         metrics["test_options"] = dict(options)
+    if tuple(views) != ("whole",):
+        metrics["views"] = list(views)
     write_json_atomic(loaded.run.metrics_path, metrics)
     write_predictions(Path(run) / f"predictions_{split}.csv", entries, pred, mean_scores,
                       [len(r.clip_scores) for r in results], cfg["labels"])

@@ -218,7 +218,7 @@ class Run:
         if not self.metrics_path.exists() or not self.best_path.exists():
             return None
         m = json.loads(self.metrics_path.read_text())
-        if m.get("test_options"):  # scored with test-time options: not the run's own metrics
+        if m.get("test_options") or m.get("views"):  # scored another way than the run's own
             return None
         if m.get("split") != split or m.get("checkpoint_digest") != file_digest(self.best_path):
             return None

@@ -8,6 +8,10 @@
   seed, epoch and clip, so a resumed run draws the same) and o = 1/2 (the intervals' centres)
   for evaluation; a video shorter than T repeats frames rather than padding.
 
+Paper 001's temporal multi-scale test (sec. IV-D) is ``views``: one uniform clip from each of
+several spans of the video, ``first-2/3`` (frames [0, ceil(2n/3))), ``last-2/3``
+([floor(n/3), n)) and ``whole``; their scores are averaged like any video's clips.
+
 Every item names the frames it holds (``frames``, -1 on padded steps), so per-frame results
 (attention maps) go back to the right frames whatever the sampling.
 """
@@ -24,6 +28,20 @@ from glimpse.datasets.splits import group_split
 from glimpse.features.store import Entry, FeatureStore
 
 SAMPLINGS = ("segments", "uniform")
+VIEWS = ("whole", "first-2/3", "last-2/3")  # spans of a video (paper 001's temporal test)
+TEMPORAL_VIEWS = ("first-2/3", "last-2/3", "whole")
+
+
+def view_range(view: str, lo: int, hi: int) -> tuple[int, int]:
+    """Frames [lo', hi') of the span ``view`` of the frames [lo, hi)."""
+    n = hi - lo
+    if view == "whole":
+        return lo, hi
+    if view == "first-2/3":
+        return lo, lo + max(1, -(-2 * n // 3))
+    if view == "last-2/3":
+        return lo + n // 3, hi
+    raise GlimpseError(f"unknown view '{view}'; choose from {', '.join(VIEWS)}")
 
 
 def clip_starts(n: int, T: int, stride: int) -> list[int]:
@@ -94,21 +112,28 @@ class ClipDataset(torch.utils.data.Dataset):
     training; ``set_epoch`` each epoch); None: the intervals' centres (evaluation).
     ``targets = C``: also ``targets`` (C,) the video's labels as a multi-hot vector (a
     multi-label store). ``segments``: cut clips only from each video's annotated segments
-    (meta.json ``segments``, seconds; ActivityNet's training clips), where it has any."""
+    (meta.json ``segments``, seconds; ActivityNet's training clips), where it has any.
+    ``views`` (``uniform`` only): one clip from each of these spans of every video (``VIEWS``;
+    default the whole video)."""
 
     def __init__(self, entries: list[Entry], T: int, stride: int, *, streams=("rgb",),
                  actor: bool = False, sampling: str = "segments", seed: int | None = None,
-                 targets: int | None = None, segments: bool = False):
+                 targets: int | None = None, segments: bool = False, views=("whole",)):
         if sampling not in SAMPLINGS:
             raise GlimpseError(f"unknown sampling '{sampling}'; choose from {', '.join(SAMPLINGS)}")
+        if tuple(views) != ("whole",) and sampling != "uniform":
+            raise GlimpseError("temporal views are paper 001's test of uniformly sampled clips; "
+                               f"this run cuts '{sampling}'")
         self.entries, self.T, self.streams, self.actor = entries, T, tuple(streams), actor
         self.sampling, self.seed, self.epoch, self.targets = sampling, seed, 0, targets
         self.index = []  # (video, start, lo, hi): a clip of frames [lo, hi) from ``start``
         for v, e in enumerate(entries):
             for lo, hi in (_segment_frames(e) if segments else None) or [(0, e.num_frames)]:
-                starts = [lo] if sampling == "uniform" else \
-                    [lo + s for s in clip_starts(hi - lo, T, stride)]
-                self.index += [(v, s, lo, hi) for s in starts]
+                if sampling == "uniform":
+                    self.index += [(v, a, a, b) for a, b in (view_range(w, lo, hi)
+                                                             for w in views)]
+                else:
+                    self.index += [(v, lo + s, lo, hi) for s in clip_starts(hi - lo, T, stride)]
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
