@@ -466,11 +466,10 @@ glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's t
 
 
 def _evaluate(a):
+    from glimpse.datasets.clips import TEMPORAL_VIEWS
     from glimpse.evaluate import evaluate_run
 
     _check_device(a.device)
-    from glimpse.datasets.clips import TEMPORAL_VIEWS
-
     options = {"test_samples": a.test_samples} if a.test_samples else None
     m = evaluate_run(a.run, split=a.split, video_rule=a.video_rule, clip_rule=a.clip_rule,
                      features=a.features, device=a.device, progress=not a.quiet, options=options,

@@ -28,8 +28,7 @@ from glimpse.datasets.splits import group_split
 from glimpse.features.store import Entry, FeatureStore
 
 SAMPLINGS = ("segments", "uniform")
-VIEWS = ("whole", "first-2/3", "last-2/3")  # spans of a video (paper 001's temporal test)
-TEMPORAL_VIEWS = ("first-2/3", "last-2/3", "whole")
+TEMPORAL_VIEWS = ("first-2/3", "last-2/3", "whole")  # the spans of paper 001's temporal test
 
 
 def view_range(view: str, lo: int, hi: int) -> tuple[int, int]:
@@ -41,7 +40,7 @@ def view_range(view: str, lo: int, hi: int) -> tuple[int, int]:
         return lo, lo + max(1, -(-2 * n // 3))
     if view == "last-2/3":
         return lo + n // 3, hi
-    raise GlimpseError(f"unknown view '{view}'; choose from {', '.join(VIEWS)}")
+    raise GlimpseError(f"unknown view '{view}'; choose from {', '.join(TEMPORAL_VIEWS)}")
 
 
 def clip_starts(n: int, T: int, stride: int) -> list[int]:
@@ -113,8 +112,8 @@ class ClipDataset(torch.utils.data.Dataset):
     ``targets = C``: also ``targets`` (C,) the video's labels as a multi-hot vector (a
     multi-label store). ``segments``: cut clips only from each video's annotated segments
     (meta.json ``segments``, seconds; ActivityNet's training clips), where it has any.
-    ``views`` (``uniform`` only): one clip from each of these spans of every video (``VIEWS``;
-    default the whole video)."""
+    ``views`` (``uniform`` only): one clip from each of these spans of every video (of
+    ``TEMPORAL_VIEWS``; default the whole video)."""
 
     def __init__(self, entries: list[Entry], T: int, stride: int, *, streams=("rgb",),
                  actor: bool = False, sampling: str = "segments", seed: int | None = None,
