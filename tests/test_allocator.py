@@ -18,12 +18,3 @@ def _run(env_extra: dict) -> str:
 def test_glibc_malloc_is_tuned_once_and_can_be_turned_off():
     assert _run({}) == "True True"  # mallopt accepted both settings; a second call is a no-op
     assert _run({"GLIMPSE_MALLOC": "default"}) == "False False"
-
-
-def test_training_and_evaluation_entry_points_tune_it():
-    import inspect
-
-    from glimpse import evaluate, train
-
-    for fn in (train.train, evaluate.evaluate_run):
-        assert "keep_freed_memory()" in inspect.getsource(fn)

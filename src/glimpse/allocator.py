@@ -9,13 +9,11 @@ threshold and trim threshold keeps such blocks in the heap, where the next batch
 already faulted in: the same effect as the jemalloc / tcmalloc preload that PyTorch's CPU
 performance guides recommend, without a preload.
 
-Only ``train`` and ``evaluate_run`` call it: their batches have a handful of fixed shapes, so
-freed blocks are reused and peak memory stays where it was (memory freed stays with the process
-until it exits). Streaming a long video is another matter: with it, ``glimpse predict``'s peak
-memory grew with the video's length (1.7 GB for 10 s, 5.7 GB for 100 s, ``benchmarks/memory.py``;
-blocks freed by the decoding thread's arena were not reused), so ``extract`` and ``predict``
-keep glibc's default. ``GLIMPSE_MALLOC=default`` in the environment turns it off everywhere.
-Other C libraries (macOS, musl) are left alone.
+Nothing in glimpse calls it now: mallopt is process-wide, and once a process has tuned it,
+decoding video in the same process grows without bound (``glimpse predict``: 1.7 GB for a
+10 s video, 5.7 GB for 100 s; ``make demo``, whose report decodes videos after training in one
+process, was killed at 24 GB). ``benchmarks/allocator.py`` measures what it would be worth; a
+scoped use (batches only) is future work. ``GLIMPSE_MALLOC=default`` turns it off.
 """
 
 from __future__ import annotations

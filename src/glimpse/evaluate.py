@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from glimpse import GlimpseError
-from glimpse.allocator import keep_freed_memory
 from glimpse.datasets.clips import ClipDataset, batches, to_device
 from glimpse.features.store import FeatureStore, write_json_atomic
 from glimpse.metrics import (
@@ -187,7 +186,6 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
     ``TEMPORAL_VIEWS``). Both are recorded in the metrics (``test_options``, ``views``)."""
     if video_rule not in VIDEO_RULES:
         raise GlimpseError(f"--video-rule must be one of {VIDEO_RULES}, got '{video_rule}'")
-    keep_freed_memory()
     loaded = load_run(run, device=device, options=options)
     cfg, model = loaded.config, loaded.model
     store = open_store(features or cfg["features"], cfg, f"run {run}")

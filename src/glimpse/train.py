@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from glimpse import GlimpseError
-from glimpse.allocator import keep_freed_memory
 from glimpse.config import TrainConfig
 from glimpse.datasets.clips import ClipDataset, batches, split_store, to_device
 from glimpse.evaluate import clip_settings, compute_metrics, multi_hot, run_clips
@@ -105,7 +104,6 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     equal part of every global batch of ``tc.batch_size`` clips and DistributedDataParallel
     averages the gradients, so the step is the one a single process takes on the whole batch;
     rank 0 alone validates, checkpoints and logs (the others wait at the next step)."""
-    keep_freed_memory()  # batches of hundreds of MB: reuse their pages (glimpse.allocator)
     rank, world, device_name = _distributed(tc)
     lead = rank == 0
     log = log if lead else (lambda *_: None)
