@@ -21,6 +21,7 @@ per-video correctness), so a killed re-test continues where it stopped.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import sys
@@ -72,6 +73,8 @@ class Table:
     rows: list[Row] = field(default_factory=list)
     train: dict = field(default_factory=dict)  # training settings of this paper's protocol
     store: str = "features"  # the store under OUT/ it reads (STORES)
+    validation: bool = False  # show the selected checkpoint's validation top-1 (a sweep that
+    # picks a default: the choice is made on that column, never on test)
 
 
 # Paper 001 (RSTAN): uniform clips of 8 frames in training, 16 at test (the paper: 16 / 8 and 32),
@@ -112,24 +115,38 @@ RSTAN_TABLES = [
           "spatial-temporal attention (rgb, A-A)")]),
 ]
 
-# Paper 003 (joint): clips of L1 = 30 frames (one per video here), 3D convnets of width 32.
-JOINT = (("width", 32),)
+# Paper 003 (joint): clips of L1 = 30 frames (one per video here), 3D convnets of width 32 and
+# the regularizer's weight chosen on validation by the joint_lam sweep (paper 003's 1000 is for
+# its K^2 = 121 cells and its features; here it stops the 3D convnets from learning).
+JOINT_LAM = 10.0
+JOINT_LAMS = (0.0, 1.0, 10.0, 100.0, 1000.0)
+
+
+def _joint(**options) -> tuple:
+    """A joint row's options: width and lambda always named (one run key per configuration,
+    whichever table asks for it), then the row's own."""
+    return tuple({"width": 32, "lam": JOINT_LAM, **options}.items())
+
+
 JOINT_TABLES = [
     ("joint2", "Paper 003 Table 2: which level (vote of the last 16 steps)",
-     [Row("main level (rgb)", "joint", (*JOINT, ("stream", "rgb"))),
-      Row("second level (rgb_level2)", "joint", (*JOINT, ("stream", "rgb_level2")),
-          "main level (rgb)"),
-      Row("both levels", "joint", JOINT, "main level (rgb)")]),
+     [Row("main level (rgb)", "joint", _joint(stream="rgb")),
+      Row("second level (rgb_level2)", "joint", _joint(stream="rgb_level2"), "main level (rgb)"),
+      Row("both levels", "joint", _joint(), "main level (rgb)")]),
     ("joint3", "Paper 003 Table 3: the 3D convnet and its regularizer",
-     [Row("no 3D convnet (cubes straight in)", "joint", (*JOINT, ("conv3d", False))),
-      Row("3D convnet, no regularizer", "joint", (*JOINT, ("lam", 0.0)),
+     [Row("no 3D convnet (cubes straight in)", "joint", _joint(conv3d=False)),
+      Row("3D convnet, no regularizer", "joint", _joint(lam=0.0),
           "no 3D convnet (cubes straight in)"),
-      Row("3D convnet + regularizer (lambda 1000)", "joint", JOINT,
+      Row(f"3D convnet + regularizer (lambda {JOINT_LAM:g})", "joint", _joint(),
           "3D convnet, no regularizer")]),
     ("joint4", "Paper 003 Table 4: early against late fusion; the spatial pyramid",
-     [Row("early fusion", "joint", JOINT),
-      Row("late fusion", "joint", (*JOINT, ("fusion", "late")), "early fusion"),
-      Row("early fusion, no pyramid", "joint", (*JOINT, ("pyramid", False)), "early fusion")]),
+     [Row("early fusion", "joint", _joint()),
+      Row("late fusion", "joint", _joint(fusion="late"), "early fusion"),
+      Row("early fusion, no pyramid", "joint", _joint(pyramid=False), "early fusion")]),
+    ("joint_lam", "Paper 003: the attention regularizer's weight lambda (both levels; the "
+     "default is chosen on the validation column)",
+     [Row("lambda = 0", "joint", _joint(lam=0.0))] +
+     [Row(f"lambda = {lam:g}", "joint", _joint(lam=lam), "lambda = 0") for lam in JOINT_LAMS[1:]]),
 ]
 
 # Paper 004 (reinforce): paper 002's protocol (mean of clip scores).
@@ -181,7 +198,8 @@ TABLES = [
     *[Table(key, title, "mean", "seeds", rows,
             {"clip_len": RSTAN_T, "eval_clip_len": RSTAN_EVAL_T, "epochs": RSTAN_EPOCHS})
       for key, title, rows in RSTAN_TABLES],
-    *[Table(key, title, "vote", "seeds", rows, {"epochs": 30}, store="features-levels")
+    *[Table(key, title, "vote", "sweep_seeds" if key == "joint_lam" else "seeds", rows,
+            {"epochs": 30}, store="features-levels", validation=key == "joint_lam")
       for key, title, rows in JOINT_TABLES],
     *[Table(key, title, "mean", "seeds", rows, {"epochs": 30})
       for key, title, rows in REINFORCE_TABLES],
@@ -242,12 +260,23 @@ def run_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig) -> di
         train(features, run, row.model, {**hidden, **dict(row.options)},
               replace(tc, seed=seed, split_seed=seed), progress=False, log=lambda *_: None)
         m = evaluate_run(run, video_rule=video_rule, progress=False)
+        m["val_top1"] = _selected_validation(run, m["checkpoint_epoch"])
     if "attention" in m:
         m["attention"] = {k: v for k, v in m["attention"].items() if k != "per_class"}
     if correct is None:
         correct = run_correct(run, video_rule=video_rule)
-    keep = ("top1", "mean_class_accuracy", "clip_accuracy", "attention", "checkpoint_epoch")
+    keep = ("top1", "mean_class_accuracy", "clip_accuracy", "attention", "checkpoint_epoch",
+            "val_top1")
     return {**{k: m[k] for k in keep if k in m}, "correct": correct}
+
+
+def _selected_validation(run: Path, epoch: int) -> float | None:
+    """The validation top-1 of the epoch whose checkpoint was selected (from log.csv)."""
+    with open(run / "log.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            if int(r["epoch"]) == epoch and r.get("val_top1"):
+                return float(r["val_top1"])
+    return None
 
 
 def main():
@@ -256,6 +285,9 @@ def main():
     ap.add_argument("--tables", nargs="+", default=[t.key for t in TABLES])
     ap.add_argument("--seeds", type=int, default=3, help="seeds of Tables 5 and 1")
     ap.add_argument("--sweep-seeds", type=int, default=2, help="seeds of Tables 3 and 4")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="start at this seed (two runners, each its own --out, can share the "
+                         "seeds of one table; join them with --merge)")
     ap.add_argument("--epochs", type=int, default=TRAIN.epochs,
                     help="epochs of the tables without their own protocol (paper 000 / 002: "
                          "40); the rstan, joint and reinforce tables set theirs")
@@ -274,6 +306,7 @@ def main():
     if a.merge:
         results_path.write_text(json.dumps(results, indent=1))
     seeds = {"seeds": list(range(a.seeds)), "sweep_seeds": list(range(a.sweep_seeds))}
+    run_seeds = {k: [s for s in v if s >= a.first_seed] for k, v in seeds.items()}
     tables = [t for t in TABLES if t.key in a.tables]
     if not a.tables_only:
         t0 = time.time()
@@ -283,7 +316,7 @@ def main():
             print(f"{store} ready: {s.total} videos [{time.time() - t0:.0f}s]", flush=True)
         tc = replace(TRAIN, epochs=a.epochs)
         for table in tables:
-            for seed in seeds[table.seeds]:  # seed by seed: a stopped re-test leaves whole seeds
+            for seed in run_seeds[table.seeds]:  # seed by seed: a stop leaves whole seeds
                 for row in table.rows:
                     key = row.key(seed, table.video_rule)
                     if key in results:
@@ -314,7 +347,9 @@ def render(tables, results: dict, seeds: dict) -> str:
         lines += [f"**{table.title}**", "",
                   "| row | top-1 % | difference to its reference, points [95% interval] | "
                   "mean class % | attention mass on actor (uniform) | pointing (chance) | "
-                  "entropy (nats) | seeds |", "|---|---|---|---|---|---|---|---|"]
+                  "entropy (nats) | seeds |" + (" validation top-1 % |" if table.validation
+                                                else ""),
+                  "|---|---|---|---|---|---|---|---|" + ("---|" if table.validation else "")]
         for row in table.rows:
             rs = [results.get(row.key(s, table.video_rule)) for s in seeds[table.seeds]]
             rs = [r for r in rs if r]
@@ -341,11 +376,17 @@ def render(tables, results: dict, seeds: dict) -> str:
             ent = _fmt([x["entropy"] for x in att], False) if att else "–"
             lines.append(f"| {row.name} | {_fmt([r['top1'] for r in rs])} | {diff} | "
                          f"{_fmt([r['mean_class_accuracy'] for r in rs])} | {mass} | {point} | "
-                         f"{ent} | {len(rs)} |")
+                         f"{ent} | {len(rs)} |" + (f" {_validation(rs)} |" if table.validation
+                                                   else ""))
         if table.key == "table3":
             lines += ["", _entropy_trend(table, results, seeds[table.seeds])]
         lines.append("")
     return "\n".join(lines)
+
+
+def _validation(rs: list[dict]) -> str:
+    vals = [r["val_top1"] for r in rs if r.get("val_top1") is not None]
+    return _fmt(vals) if vals else "–"
 
 
 def _entropy_trend(table, results, seeds) -> str:

@@ -1,0 +1,51 @@
+"""The re-test runner's bookkeeping (experiments/paper_tables.py): run keys, validation column."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+RUNNER = Path(__file__).resolve().parents[1] / "experiments" / "paper_tables.py"
+
+
+@pytest.fixture(scope="module")
+def pt():
+    spec = importlib.util.spec_from_file_location("paper_tables", RUNNER)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_one_run_key_per_configuration(pt):
+    """Rows of different tables that train the same configuration share its run (and the
+    regularizer's default row is the sweep's row of the same lambda)."""
+    configs = {}
+    for table in pt.TABLES:
+        for row in table.rows:
+            if row.model == "joint":
+                configs.setdefault(row.key(0, table.video_rule), set()).add(row.options)
+    assert all(len(opts) == 1 for opts in configs.values())
+    joint = {t.key: t for t in pt.TABLES}
+    both = pt._by_name(joint["joint2"], "both levels").key(0, "vote")
+    swept = pt._by_name(joint["joint_lam"], f"lambda = {pt.JOINT_LAM:g}").key(0, "vote")
+    no_reg = pt._by_name(joint["joint3"], "3D convnet, no regularizer").key(0, "vote")
+    assert both == swept and no_reg == pt._by_name(joint["joint_lam"], "lambda = 0").key(0, "vote")
+
+
+def test_selected_validation_and_its_column(pt, tmp_path):
+    (tmp_path / "log.csv").write_text("epoch,train_loss,val_top1\n1,2.0,0.25\n2,1.5,0.5\n"
+                                      "3,1.2,0.4\n")
+    assert pt._selected_validation(tmp_path, 2) == 0.5
+    assert pt._selected_validation(tmp_path, 9) is None
+    table = next(t for t in pt.TABLES if t.key == "joint_lam")
+    rows = {r.key(s, table.video_rule): {"top1": 0.5, "mean_class_accuracy": 0.5,
+                                         "val_top1": v, "correct": [1, 0, 1, 1]}
+            for r in table.rows[:1] for s, v in ((0, 0.4), (1, 0.6))}
+    md = pt.render([table], rows, {"sweep_seeds": [0, 1]})
+    header, line = md.splitlines()[2], md.splitlines()[4]
+    assert header.endswith("validation top-1 % |")
+    assert line.endswith("| 2 | 50.0 ± 14.1 |")
