@@ -1,7 +1,7 @@
 """What keeping freed memory (``glimpse.allocator``) is worth, as ratios measured in one run.
 
-Times, first with glibc's default malloc and then after ``keep_freed_memory()`` in the same
-process: collating a batch of B clips of T = 30 float16 cubes (8 x 8 x 1280) into float32 (what
+Times, in one process: with glibc's default malloc, inside ``reusing_freed_memory()`` (what
+``glimpse train``'s epochs run in) and again after leaving it (glibc's defaults back): collating a batch of B clips of T = 30 float16 cubes (8 x 8 x 1280) into float32 (what
 every training and evaluation batch does), and one ``soft`` training step (paper 002, hidden
 128) on such a batch. Prints each time and default / kept.
 
@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from glimpse.allocator import keep_freed_memory  # noqa: E402
+from glimpse.allocator import reusing_freed_memory  # noqa: E402
 from glimpse.datasets.clips import collate  # noqa: E402
 from glimpse.losses import weight_decay  # noqa: E402
 from glimpse.models import ModelConfig, build_model, model_options  # noqa: E402
@@ -53,18 +53,22 @@ def main():
         loss.backward()
         opt.step()
 
-    times = {}
-    for when in ("default", "kept"):
-        if when == "kept" and not keep_freed_memory():
+    def measure():
+        return best_of(lambda: collate(items), a.repeats), best_of(step, a.repeats)
+
+    times = {"default": measure()}
+    with reusing_freed_memory() as tuned:
+        if not tuned:
             print("not glibc (or GLIMPSE_MALLOC=default): nothing to compare")
             return
-        times[when] = (best_of(lambda: collate(items), a.repeats), best_of(step, a.repeats))
+        times["kept"] = measure()
+    times["after"] = measure()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; B={a.batch} T={T} "
           f"K={K} D={D}")
     for i, what in enumerate((f"collate {a.batch} clips", "soft training step (with collate)")):
-        d, k = times["default"][i], times["kept"][i]
-        print(f"{what:<36} default {d * 1e3:7.1f} ms   kept {k * 1e3:7.1f} ms   "
-              f"default / kept = {d / k:.2f}x")
+        d, k, f = (times[w][i] for w in ("default", "kept", "after"))
+        print(f"{what:<36} default {d * 1e3:7.1f} ms   kept {k * 1e3:7.1f} ms   after "
+              f"{f * 1e3:7.1f} ms   default / kept = {d / k:.2f}x")
 
 
 if __name__ == "__main__":

@@ -9,11 +9,14 @@ threshold and trim threshold keeps such blocks in the heap, where the next batch
 already faulted in: the same effect as the jemalloc / tcmalloc preload that PyTorch's CPU
 performance guides recommend, without a preload.
 
-Nothing in glimpse calls it now: mallopt is process-wide, and once a process has tuned it,
-decoding video in the same process grows without bound (``glimpse predict``: 1.7 GB for a
-10 s video, 5.7 GB for 100 s; ``make demo``, whose report decodes videos after training in one
-process, was killed at 24 GB). ``benchmarks/allocator.py`` measures what it would be worth; a
-scoped use (batches only) is future work. ``GLIMPSE_MALLOC=default`` turns it off.
+mallopt is process-wide, and a process that decodes video while it is tuned grows without bound
+(``glimpse predict``: 1.7 GB for a 10 s video, 5.7 GB for 100 s; ``make demo``, whose report
+decodes videos after training in one process, was killed at 24 GB). So glimpse tunes it only
+*around batch loops* (``reusing_freed_memory``: ``train``'s epochs), and on leaving puts glibc's
+thresholds back to their default values and returns the kept memory to the kernel
+(``malloc_trim``). ``keep_freed_memory`` tunes it for the whole process, for a process that
+reads only stored features (the re-test runner, the benchmark). ``GLIMPSE_MALLOC=default`` turns
+both off.
 """
 
 from __future__ import annotations
@@ -21,21 +24,50 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+from contextlib import contextmanager
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
-_done = False
+DEFAULT_THRESHOLD = 128 * 1024  # glibc's default for both (M_MMAP_THRESHOLD's starting value)
+_whole_process = False
+_open: list[bool] = []  # the open reusing_freed_memory blocks: whether each is tuned
+
+
+def _libc():
+    if os.environ.get("GLIMPSE_MALLOC") == "default" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        for name in ("mallopt", "malloc_trim"):  # both must exist
+            getattr(libc, name)
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def _set(mmap_threshold: int, trim_threshold: int) -> bool:
+    libc = _libc()
+    return libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and \
+        bool(libc.mallopt(M_TRIM_THRESHOLD, trim_threshold))
 
 
 def keep_freed_memory() -> bool:
-    """Tune glibc's malloc once per process; True if it is tuned (now or before)."""
-    global _done
-    if _done:
-        return True
-    if os.environ.get("GLIMPSE_MALLOC") == "default" or platform.libc_ver()[0] != "glibc":
-        return False
+    """Tune glibc's malloc for the rest of the process; True if it is tuned (now or before)."""
+    global _whole_process
+    if not _whole_process:
+        _whole_process = _set(1 << 30, 2**31 - 1)
+    return _whole_process
+
+
+@contextmanager
+def reusing_freed_memory():
+    """Keep freed memory for reuse inside the block (yields whether malloc is tuned); on leaving
+    the outermost block, glibc's default thresholds come back and the kept memory is trimmed."""
+    tuned = _whole_process or (_open[-1] if _open else _set(1 << 30, 2**31 - 1))
+    _open.append(tuned)
     try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    _done = bool(mallopt(M_MMAP_THRESHOLD, 1 << 30)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
-    return _done
+        yield tuned
+    finally:
+        _open.pop()
+        if tuned and not _open and not _whole_process:
+            _set(DEFAULT_THRESHOLD, DEFAULT_THRESHOLD)
+            _libc().malloc_trim(0)
