@@ -119,7 +119,7 @@ RSTAN_TABLES = [
 # Paper 003 (joint): clips of L1 = 30 frames (one per video here), 3D convnets of width 32 and
 # the regularizer's weight chosen on validation by the joint_lam sweep (paper 003's 1000 is for
 # its K^2 = 121 cells and its features; here it stops the 3D convnets from learning).
-JOINT_LAM = 10.0
+JOINT_LAM = 1.0
 JOINT_LAMS = (0.0, 1.0, 10.0, 100.0, 1000.0)
 
 
