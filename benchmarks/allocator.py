@@ -1,9 +1,10 @@
 """What keeping freed memory (``glimpse.allocator``) is worth, as ratios measured in one run.
 
 Times, in one process: with glibc's default malloc, inside ``reusing_freed_memory()`` (what
-``glimpse train``'s epochs run in) and again after leaving it (glibc's defaults back): collating a batch of B clips of T = 30 float16 cubes (8 x 8 x 1280) into float32 (what
-every training and evaluation batch does), and one ``soft`` training step (paper 002, hidden
-128) on such a batch. Prints each time and default / kept.
+``glimpse train``'s epochs run in) and again after leaving it (glibc's defaults back):
+collating a batch of B clips of T = 30 float16 cubes (8 x 8 x 1280) into float32 (what every
+training and evaluation batch does), and one ``soft`` training step (paper 002, hidden 128) on
+such a batch. Prints each time and default / kept.
 
     python benchmarks/allocator.py [--batch 32] [--repeats 5]
 """

@@ -21,7 +21,6 @@ per-video correctness), so a killed re-test continues where it stopped.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 import sys
@@ -258,10 +257,10 @@ def run_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig) -> di
                       log=lambda *_: None, **dict(row.options))
     else:
         hidden = {"hidden": HIDDEN} if "hidden" in model_options(row.model) else {}
-        train(features, run, row.model, {**hidden, **dict(row.options)},
-              replace(tc, seed=seed, split_seed=seed), progress=False, log=lambda *_: None)
+        best = train(features, run, row.model, {**hidden, **dict(row.options)},
+                     replace(tc, seed=seed, split_seed=seed), progress=False, log=lambda *_: None)
         m = evaluate_run(run, video_rule=video_rule, progress=False)
-        m["val_top1"] = _selected_validation(run, m["checkpoint_epoch"])
+        m["val_top1"] = best["val_top1"]  # the selected checkpoint's validation top-1
     if "attention" in m:
         m["attention"] = {k: v for k, v in m["attention"].items() if k != "per_class"}
     if correct is None:
@@ -269,15 +268,6 @@ def run_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig) -> di
     keep = ("top1", "mean_class_accuracy", "clip_accuracy", "attention", "checkpoint_epoch",
             "val_top1")
     return {**{k: m[k] for k in keep if k in m}, "correct": correct}
-
-
-def _selected_validation(run: Path, epoch: int) -> float | None:
-    """The validation top-1 of the epoch whose checkpoint was selected (from log.csv)."""
-    with open(run / "log.csv", newline="") as f:
-        for r in csv.DictReader(f):
-            if int(r["epoch"]) == epoch and r.get("val_top1"):
-                return float(r["val_top1"])
-    return None
 
 
 def main():

@@ -36,11 +36,7 @@ def test_one_run_key_per_configuration(pt):
     assert both == swept and no_reg == pt._by_name(joint["joint_lam"], "lambda = 0").key(0, "vote")
 
 
-def test_selected_validation_and_its_column(pt, tmp_path):
-    (tmp_path / "log.csv").write_text("epoch,train_loss,val_top1\n1,2.0,0.25\n2,1.5,0.5\n"
-                                      "3,1.2,0.4\n")
-    assert pt._selected_validation(tmp_path, 2) == 0.5
-    assert pt._selected_validation(tmp_path, 9) is None
+def test_validation_column(pt):
     table = next(t for t in pt.TABLES if t.key == "joint_lam")
     rows = {r.key(s, table.video_rule): {"top1": 0.5, "mean_class_accuracy": 0.5,
                                          "val_top1": v, "correct": [1, 0, 1, 1]}
