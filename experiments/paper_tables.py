@@ -33,7 +33,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from glimpse.allocator import keep_freed_memory  # noqa: E402
-from glimpse.compare import compare_correct, fuse_runs, read_predictions, run_correct  # noqa: E402
+from glimpse.compare import (MIN_SEEDS, compare_correct, fuse_runs, read_predictions,  # noqa: E402
+                             run_correct)
 from glimpse.config import TrainConfig  # noqa: E402
 from glimpse.datasets.clips import TEMPORAL_VIEWS  # noqa: E402
 from glimpse.evaluate import evaluate_run  # noqa: E402
@@ -274,8 +275,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("experiments/out"))
     ap.add_argument("--tables", nargs="+", default=[t.key for t in TABLES])
-    ap.add_argument("--seeds", type=int, default=3, help="seeds of Tables 5 and 1")
-    ap.add_argument("--sweep-seeds", type=int, default=2, help="seeds of Tables 3 and 4")
+    ap.add_argument("--seeds", type=int, default=MIN_SEEDS["headline"],
+                    help="seeds of the headline tables (5: README, Statistics)")
+    ap.add_argument("--sweep-seeds", type=int, default=MIN_SEEDS["sweep"],
+                    help="seeds of the sweeps (paper 000's Tables 3 and 4, joint_lam, ...: 3)")
     ap.add_argument("--first-seed", type=int, default=0,
                     help="start at this seed (two runners, each its own --out, can share the "
                          "seeds of one table; join them with --merge)")
@@ -339,18 +342,19 @@ def render(tables, results: dict, seeds: dict) -> str:
     lines = []
     for table in tables:
         lines += [f"**{table.title}**", "",
-                  "| row | top-1 % | difference to its reference, points [95% interval] | "
-                  "mean class % | attention mass on actor (uniform) | pointing (chance) | "
-                  "entropy (nats) | seeds |" + (" validation top-1 % |" if table.validation
-                                                else ""),
-                  "|---|---|---|---|---|---|---|---|" + ("---|" if table.validation else "")]
+                  "| row | top-1 % | difference to its reference, points [95% t-interval over "
+                  "seeds] | per-seed differences | mean class % | attention mass on actor "
+                  "(uniform) | pointing (chance) | entropy (nats) | seeds |" +
+                  (" validation top-1 % |" if table.validation else ""),
+                  "|---|---|---|---|---|---|---|---|---|" + ("---|" if table.validation else "")]
+        need = MIN_SEEDS["sweep" if table.seeds == "sweep_seeds" else "headline"]
         for row in table.rows:
             rs = [results.get(row.key(s, table.video_rule)) for s in seeds[table.seeds]]
             rs = [r for r in rs if r]
             if not rs:
-                lines.append(f"| {row.name} | (not run) | | | | | | 0 |")
+                lines.append(f"| {row.name} | (not run) | | | | | | | 0 |")
                 continue
-            diff = ""
+            diff = per_seed = ""
             if row.reference:
                 ref = _by_name(table, row.reference)
                 pairs = [(results.get(ref.key(s, table.video_rule)),
@@ -361,19 +365,31 @@ def render(tables, results: dict, seeds: dict) -> str:
                                         [y["correct"] for _, y in pairs])
                     mark = "**" if c.resolved else ""
                     diff = (f"{mark}{100 * c.diff:+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
-                            f"{mark} vs {ref.name.split(' (')[0]}")
+                            f"{mark} vs {ref.name.split(' (')[0]}" +
+                            (" (one seed: paired bootstrap over its videos)" if c.seeds == 1
+                             else ""))
+                    per_seed = c.per_seed_text()
             att = [r["attention"] for r in rs if r.get("attention", {}).get("steps")]
             mass = (f"{_fmt([x['mass_in_mask'] for x in att], False)} "
                     f"({np.mean([x['uniform_mass_in_mask'] for x in att]):.2f})") if att else "–"
             point = (f"{_fmt([x['pointing'] for x in att], False)} "
                      f"({np.mean([x['pointing_chance'] for x in att]):.2f})") if att else "–"
             ent = _fmt([x["entropy"] for x in att], False) if att else "–"
-            lines.append(f"| {row.name} | {_fmt([r['top1'] for r in rs])} | {diff} | "
+            n = f"{len(rs)}" + (f" (of {need})" if len(rs) < need else "")
+            lines.append(f"| {row.name} | {_fmt([r['top1'] for r in rs])} | {diff} | {per_seed} | "
                          f"{_fmt([r['mean_class_accuracy'] for r in rs])} | {mass} | {point} | "
-                         f"{ent} | {len(rs)} |" + (f" {_validation(rs)} |" if table.validation
+                         f"{ent} | {n} |" + (f" {_validation(rs)} |" if table.validation
                                                    else ""))
         if table.key == "table3":
             lines += ["", _entropy_trend(table, results, seeds[table.seeds])]
+        short = [r.name for r in table.rows
+                 if sum(bool(results.get(r.key(s, table.video_rule))) for s in seeds[table.seeds])
+                 < need]
+        if short:
+            lines += ["", f"Rows on fewer than the {need} seeds a "
+                          f"{'sweep' if need == MIN_SEEDS['sweep'] else 'headline comparison'} "
+                          f"needs (README: Statistics): {len(short)} of {len(table.rows)}; "
+                          f"their verdicts are provisional."]
         lines.append("")
     return "\n".join(lines)
 

@@ -44,4 +44,4 @@ def test_validation_column(pt):
     md = pt.render([table], rows, {"sweep_seeds": [0, 1]})
     header, line = md.splitlines()[2], md.splitlines()[4]
     assert header.endswith("validation top-1 % |")
-    assert line.endswith("| 2 | 50.0 ± 14.1 |")
+    assert line.endswith("| 2 (of 3) | 50.0 ± 14.1 |")
