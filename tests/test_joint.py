@@ -4,6 +4,7 @@ spatial pyramid, and the CLI's error for a store without a second level."""
 import pytest
 import torch
 
+from glimpse import GlimpseError
 from glimpse.losses import energy_attention_penalty
 from glimpse.models import ModelConfig, build_model
 from glimpse.models.joint import pyramid_pool
@@ -41,18 +42,54 @@ def test_model_energy_is_the_normalized_channel_sum():
 def test_pyramid_pooling_on_a_4x4_grid():
     K = 4
     Z = torch.arange(16.0).view(1, 16, 1)  # cell i holds the value i
-    uniform = torch.full((1, 16), 1 / 16)
+    uniform = torch.zeros(1, 16)  # logits: uniform attention
     # whole grid 7.5; quadrants (0, 1, 4, 5) 2.5, (2, 3, 6, 7) 4.5, (8, 9, 12, 13) 10.5, 12.5
     torch.testing.assert_close(pyramid_pool(uniform, Z, K)[0],
                                torch.tensor([7.5, 2.5, 4.5, 10.5, 12.5]))
-    att = torch.zeros(1, 16)
+    # "sum": each quadrant holds 1/4 of the attention -> a quarter of the rescaled figure
+    torch.testing.assert_close(pyramid_pool(uniform, Z, K, "sum")[0],
+                               torch.tensor([7.5, 2.5 / 4, 4.5 / 4, 10.5 / 4, 12.5 / 4]))
+    att = torch.full((1, 16), 1e-30)
     att[0, 0], att[0, 1], att[0, 15] = 0.5, 0.25, 0.25
+    logits = att.log()
     # top-left: cells 0 and 1 weighted 2:1 -> 1/3; bottom-right: all on cell 15
-    got = pyramid_pool(att, Z, K)[0]
+    got = pyramid_pool(logits, Z, K)[0]
     torch.testing.assert_close(got[[0, 1, 4]], torch.tensor([0.25 + 3.75, 1 / 3, 15.0]))
-    odd = pyramid_pool(torch.full((1, 9), 1 / 9), torch.arange(9.0).view(1, 9, 1), 3)[0]
+    # rescaled from the logits, an almost empty quadrant is still a distribution (cells 2, 3, 6,
+    # 7 equally: 4.5), where dividing the attention by its clamped sum was not
+    torch.testing.assert_close(got[2], torch.tensor(4.5))
+    got = pyramid_pool(logits, Z, K, "sum")[0]  # 0.5 * 0 + 0.25 * 1; 0.25 * 15; the rest ~0
+    torch.testing.assert_close(got, torch.tensor([4.0, 0.25, 0.0, 0.0, 3.75]))
+    odd = pyramid_pool(torch.zeros(1, 9), torch.arange(9.0).view(1, 9, 1), 3)[0]
     # K = 3: quadrants share the middle row and column: (0, 1, 3, 4) -> 2, ..., (4, 5, 7, 8) -> 6
     torch.testing.assert_close(odd, torch.tensor([4.0, 2.0, 3.0, 5.0, 6.0]))
+
+
+def test_2d_convnet_and_head_readings():
+    """kernel_t = 1: each frame's Z depends on that frame alone; head_fc: hidden FC layers."""
+    inputs = {"rgb": {"layer": "x", "channels": 6, "grid": 3},
+              "rgb_level2": {"layer": "y", "channels": 4, "grid": 3}}
+    torch.manual_seed(0)
+    m2d = build_model(ModelConfig("joint", 3, inputs, {"hidden": 8, "width": 4, "kernel_t": 1,
+                                                       "head_fc": 2}))
+    conv = m2d.conv[0]
+    assert conv.conv1.kernel_size == (1, 3, 3)
+    assert sum(isinstance(x, torch.nn.Linear) for x in conv.head) == 3  # 2 hidden + classifier
+    cube = torch.randn(1, 5, 3, 3, 6)
+    other = cube.clone()
+    other[:, 3] = 7.0  # change frame 3 only
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    z1, z2 = conv(cube, mask)[0], conv(other, mask)[0]
+    keep = [0, 1, 2, 4]
+    torch.testing.assert_close(z1[:, keep], z2[:, keep])
+    m3d = build_model(ModelConfig("joint", 3, inputs, {"hidden": 8, "width": 4}))
+    z1, z2 = m3d.conv[0](cube, mask)[0], m3d.conv[0](other, mask)[0]
+    assert not torch.allclose(z1[:, 2], z2[:, 2])  # 3 x 3 x 3: frame 2 sees frame 3
+    assert sum(isinstance(x, torch.nn.Linear) for x in m3d.conv[0].head) == 2
+    with pytest.raises(GlimpseError, match="kernel_t"):
+        build_model(ModelConfig("joint", 3, inputs, {"kernel_t": 2}))
+    with pytest.raises(GlimpseError, match="pyramid_norm"):
+        build_model(ModelConfig("joint", 3, inputs, {"pyramid_norm": "max"}))
 
 
 def test_joint_on_a_store_without_a_second_level_is_one_line(tiny_synth, tmp_path, capsys):

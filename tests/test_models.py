@@ -20,6 +20,7 @@ VARIANTS = [(n, {}) for n in MODELS] + [("structured", {"frame_aware": True})] +
     [("rstan", {"stream": "flow", "window": "current"}), ("rstan", {"attention": False}),
      ("rstan", {"fusion": "mean", "renormalize": True, "window": "next"}),
      ("joint", {"fusion": "late"}), ("joint", {"pyramid": False}), ("joint", {"conv3d": False}),
+     ("joint", {"pyramid_norm": "sum", "kernel_t": 1, "head_fc": 2}),
      ("joint", {"stream": "rgb_level2", "layers": 1}),
      ("reinforce", {"glimpses": 2, "glimpse_steps": 3, "entropy": 0.1}),
      ("reinforce", {"replacement": True, "pool": "mean", "baseline": False, "test_samples": 2})]
@@ -83,6 +84,36 @@ def test_padded_steps_do_not_change_valid_outputs(name):
     torch.testing.assert_close(o1.scores[1, :3], o2.scores[1, :3])
     if o1.attention is not None:
         torch.testing.assert_close(o1.attention[1, :3], o2.attention[1, :3])
+
+
+@pytest.mark.parametrize("name,options", VARIANTS)
+def test_a_padded_clips_valid_steps_equal_the_clip_unpadded(name, options):
+    """Video 1 of the batch has 3 valid steps of 5: its scores, attention and extras at those
+    steps equal the same 3 frames given as a clip of 3 steps with no padding."""
+    torch.manual_seed(0)
+    model = _model(name, **options).eval()
+    batch = _batch()
+    short = {k: (v[1:2, :3] if k != "label" else v[1:2]) for k, v in batch.items()}
+    with torch.no_grad():
+        torch.manual_seed(1)
+        padded = model(batch)
+        torch.manual_seed(1)
+        alone = model(short)
+    if name == "reinforce":  # sampled glimpses: the same draws only for the same batch size
+        return _check_greedy(model, batch, short)
+    torch.testing.assert_close(padded.scores[1, :3], alone.scores[0], atol=1e-5, rtol=1e-5)
+    if padded.attention is not None:
+        torch.testing.assert_close(padded.attention[1, :3], alone.attention[0], atol=1e-5,
+                                   rtol=1e-5)
+
+
+def _check_greedy(model, batch, short):
+    """reinforce is tested with its greedy (test-time) policy, which draws nothing."""
+    model.cfg.test_samples = 0
+    with torch.no_grad():
+        padded, alone = model(batch), model(short)
+    torch.testing.assert_close(padded.scores[1, :3], alone.scores[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(padded.attention[1, :3], alone.attention[0], atol=1e-5, rtol=1e-5)
 
 
 def test_loss_terms_are_the_papers():

@@ -53,18 +53,27 @@ def _batch(B=2, T=5, seed=0):
             "label": torch.tensor([0, 2]), "actor": torch.rand(B, T, K, K, generator=g)}
 
 
-@pytest.mark.parametrize("options", [{}, {"fusion": "mean", "renormalize": True},
-                                     {"window": "next"}, {"stream": "flow"}])
+@pytest.mark.parametrize("options", [{"window": w, **o} for w in ("all", "current", "next")
+                                     for o in ({}, {"fusion": "mean", "renormalize": True},
+                                               {"stream": "flow"})])
 def test_precomputed_attention_equals_the_naive_one(options):
+    """Every window, two streams or one: the same scores, maps and parameter gradients."""
     cfg = ModelConfig("rstan", C, INPUTS, {"hidden": 8, "att_dim": 5, **options})
     torch.manual_seed(0)
-    fast = build_model(cfg).eval()
-    naive = RSTAN(num_classes=C, inputs=INPUTS, cfg=fast.cfg, naive=True).eval()
+    fast = build_model(cfg)
+    naive = RSTAN(num_classes=C, inputs=INPUTS, cfg=fast.cfg, naive=True)
     naive.load_state_dict(fast.state_dict())
     b = _batch()
     a, n = fast(b), naive(b)
     torch.testing.assert_close(a.scores, n.scores, atol=1e-5, rtol=0)
     torch.testing.assert_close(a.attention, n.attention, atol=1e-5, rtol=0)
+    torch.testing.assert_close(a.extras["temporal"], n.extras["temporal"], atol=1e-5, rtol=0)
+    sum(fast.loss(a, b).values()).backward()
+    sum(naive.loss(n, b).values()).backward()
+    grads = dict(naive.named_parameters())
+    for name, p in fast.named_parameters():
+        assert p.grad is not None, name
+        torch.testing.assert_close(p.grad, grads[name].grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
 def test_windows_and_temporal_weights():
@@ -133,9 +142,11 @@ def test_rstan_through_the_cli(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["num_clips"] == metrics["num_videos"] and metrics["clip_rule"] == "last"
     assert "attention" in metrics
-    assert main(["evaluate", str(run), "--temporal-views", "--video-rule", "mean", "--quiet"]) == 0
+    assert main(["evaluate", str(run), "--temporal-views", "--video-rule", "vote", "--quiet"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["video_rule"] == "vote"
+    assert main(["evaluate", str(run), "--temporal-views", "--quiet"]) == 0  # averaged by default
     views = json.loads((run / "metrics.json").read_text())
-    assert views["views"] == ["first-2/3", "last-2/3", "whole"]
+    assert views["views"] == ["first-2/3", "last-2/3", "whole"] and views["video_rule"] == "mean"
     assert views["num_clips"] == 3 * views["num_videos"]
     assert main(["evaluate", str(run), "--quiet"]) == 0
     video = next(data.rglob("*.avi"))

@@ -281,6 +281,7 @@ def _store_verify(a):
 MODEL_FLAGS = ("hidden", "layers", "dropout", "frame_aware", "lam", "block_count", "block_side",
                "block_stride", "stream", "att_dim", "attention", "window", "gamma_a", "gamma_b",
                "fusion", "renormalize", "lam_aa", "aa_loss", "width", "conv3d", "pyramid",
+               "pyramid_norm", "kernel_t", "head_fc",
                "glimpses", "glimpse_steps", "samples", "replacement", "pool", "eta", "baseline",
                "entropy", "test_samples")  # each sets the model option of the same name, where it has one
 
@@ -351,6 +352,14 @@ glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend
                         "regularizer)")
     j.add_argument("--no-pyramid", dest="pyramid", action="store_const", const=False,
                    help="the whole grid only (no four quadrants)")
+    j.add_argument("--pyramid-norm", choices=["rescale", "sum"],
+                   help="a quadrant's weights: the attention rescaled to sum 1 inside it "
+                        "(default) or summed as it is")
+    j.add_argument("--kernel-t", type=int, choices=[1, 3],
+                   help="the convnet's temporal kernel: 3 (3D convnet, default) or 1 (a 2D "
+                        "convnet frame by frame, Table 3)")
+    j.add_argument("--head-fc", type=_nonnegative_int,
+                   help="hidden FC layers of each level's head before its classifier (default 1)")
     h = p.add_argument_group("reinforce (paper 004)")
     h.add_argument("--glimpses", type=_positive, help="m, cells looked at per step (default 1)")
     h.add_argument("--glimpse-steps", type=_nonnegative_int,
@@ -446,8 +455,9 @@ glimpse evaluate runs/hard --test-samples 5            # reinforce: mean of 5 sa
 glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's temporal test""")
     p.add_argument("run", type=Path)
     p.add_argument("--split", default="test", help="test (default), val or train")
-    p.add_argument("--video-rule", default="vote", choices=["vote", "mean"],
-                   help="video label: majority vote of clips (paper 000) or mean clip score")
+    p.add_argument("--video-rule", choices=["vote", "mean"],
+                   help="video label: majority vote of clips (paper 000; the default) or mean "
+                        "clip score (the default with --temporal-views)")
     p.add_argument("--clip-rule", type=_rule,
                    help="clip score: mean (of y(t) over the clip: 000, 002), last (step: 001), "
                         "last-L (mean of the last L steps) or vote-last-L (majority of their "
@@ -459,7 +469,8 @@ glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's t
     p.add_argument("--temporal-views", action="store_true",
                    help="runs that sample clips uniformly (rstan): one clip from each of the "
                         "first 2/3, the last 2/3 and the whole video, their scores averaged "
-                        "(paper 001's temporal multi-scale test)")
+                        "unless --video-rule vote is given (paper 001's temporal multi-scale "
+                        "test)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_evaluate)
@@ -471,7 +482,8 @@ def _evaluate(a):
 
     _check_device(a.device)
     options = {"test_samples": a.test_samples} if a.test_samples else None
-    m = evaluate_run(a.run, split=a.split, video_rule=a.video_rule, clip_rule=a.clip_rule,
+    video_rule = a.video_rule or ("mean" if a.temporal_views else "vote")
+    m = evaluate_run(a.run, split=a.split, video_rule=video_rule, clip_rule=a.clip_rule,
                      features=a.features, device=a.device, progress=not a.quiet, options=options,
                      views=TEMPORAL_VIEWS if a.temporal_views else ("whole",))
     line = (f"{m['model']} on {m['split']} ({m['num_videos']} videos, clip {m['clip_rule']}, "

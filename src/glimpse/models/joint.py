@@ -14,22 +14,37 @@ this is the choice made):
   ``width`` C' (the paper's 256; 64 by default here, for 2 cores), then two Conv3d layers with
   3 x 3 x 3 kernels, stride 1, padding 1, each followed by ReLU -> Z^k (T, K, K, C').
   ``conv3d = False`` feeds the level's cube straight to the attention (Table 3's "no 3D
-  convnet"; no head, no regularizer).
-- **Its own head**: spatio-temporal mean of Z^k -> FC(C', C') + ReLU -> FC(C', C) -> softmax,
-  cross-entropy against the clip's label; plus the **attention regularizer**
+  convnet"; no head, no regularizer). ``kernel_t = 1`` makes both layers 1 x 3 x 3: a 2D
+  convnet applied frame by frame, with the same head and regularizer (Table 3's "2d-convnet with
+  regularization"). Padded steps are zeroed after every layer (the projection's and the first
+  convolution's biases would otherwise reach the last valid steps through the 3-step kernels),
+  so a padded clip's valid steps are those of the same clip unpadded.
+- **Its own head**: spatio-temporal mean of Z^k -> ``head_fc`` hidden FC(C', C') + ReLU ->
+  FC(C', C) -> softmax, cross-entropy against the clip's label. The paper feeds Z "into 2 FC
+  layers to calculate the probabilities": read as one hidden layer and the classifier
+  (``head_fc = 1``, the default and the re-test tables' choice); ``head_fc = 2`` is the other
+  reading (two hidden layers, then the classifier). Plus the **attention regularizer**
   lambda sum_t sum_i (e_{t,i} - att_{t,i})^2, e_t = Z's channel energy sum_c Z_{t,i,c}
   normalized over the K^2 cells. att is detached inside this term (it trains the 3D convnet,
-  not the attention). lambda = 1000 in the paper (for K^2 = 121 cells of VGG16 maps); here
-  ``lam`` = 1 by default, the best validation top-1 of a sweep 0 / 1 / 10 / 100 / 1000 on
-  SynthActions' retest set (8 x 8 EfficientNet-Lite0 maps; ``experiments/paper_tables.py
-  --tables joint_lam``): at 1000 the regularizer swamps the head's cross-entropy and the 3D
-  convnets learn nothing (validation at chance), at 100 they learn little.
+  not the attention). The term is a **sum** over the T steps and K^2 cells here; the paper's
+  equation does not settle whether its lambda = 1000 weighs a sum or a mean over step-cells. If
+  a mean, its 1000 is about 1000 / (30 x 64) = 0.5 here (0.28 for its own 30 x 121); if a sum,
+  the paper's 121 cells against 64 change the term only ~1.9x. ``lam`` = 1 by default, the best
+  validation top-1 of a sweep (summed form) 0 / 0.3 / 0.5 / 1 / 10 / 100 / 1000 on
+  SynthActions' retest set (``experiments/paper_tables.py --tables joint_lam``): at 1000 the
+  summed term swamps the head's cross-entropy and the 3D convnets learn nothing (validation at
+  chance), at 100 they learn little.
 - **Joint attention** (sec. 3.3): one location softmax att_t = softmax(W_att h_{t-1}) over the
   K^2 cells from the top LSTM layer (h_0 = 0), shared by every level: x^k_t = sum_i att_{t,i}
   Z^k_{t,i}.
-- **Spatial pyramid** (sec. 3.4): x^k_t = [whole grid; the four quadrants], each quadrant's
-  cells weighted by the attention inside it, renormalized to sum 1 (with K odd the quadrants
-  share the middle row and column). ``pyramid = False``: the whole grid only.
+- **Spatial pyramid** (sec. 3.4): x^k_t = [whole grid; the four quadrants] (with K odd the
+  quadrants share the middle row and column). The paper does not say how a quadrant is
+  weighted; two readings (``pyramid_norm``): ``rescale`` (the default and the re-test tables'
+  choice), each quadrant's cells weighted by the attention renormalized inside it (computed as
+  the softmax of the attention logits over the quadrant's cells, exact however saturated the
+  attention), so every quadrant enters at full strength; ``sum``, the attended map summed over
+  the quadrant's cells without rescaling, so a quadrant enters in proportion to the attention
+  it holds. ``pyramid = False``: the whole grid only.
 - **Joint LSTM**: 3 layers (hidden 1024 in the paper). Layer 1 has, per input k, sub-gates
   i^k, f^k, o^k = tanh(W_x x^k + W_h h_{t-1} + b), combined as i = sigma(sum_k W_i^k i^k) (f and o
   likewise; the paper's f uses i^k, a typo read as f^k); **early fusion**
@@ -70,24 +85,35 @@ class JointConfig:
     lam: float = 1.0  # the 3D convnet's attention regularizer (paper 003: 1000; see docstring)
     fusion: str = "early"  # joint LSTM input fusion: early or late (Table 4)
     pyramid: bool = True  # whole grid + four quadrants (sec. 3.4)
+    pyramid_norm: str = "rescale"  # quadrant weights: rescale (sum 1 inside each) or sum
+    kernel_t: int = 3  # the convnet's temporal kernel: 3 (3D convnet) or 1 (2D, Table 3)
+    head_fc: int = 1  # hidden FC layers of the 3D head before its classifier (see docstring)
     hidden: int = 1024  # every LSTM layer (paper 003)
     layers: int = 3
     dropout: float = 0.0  # on the non-recurrent connections of layers 2-3 (the paper: none)
 
 
-def pyramid_pool(att: Tensor, Z: Tensor, K: int) -> Tensor:
-    """att (B, K^2), Z (B, K^2, C) -> (B, 5 C): [sum_i att_i Z_i; each quadrant's cells weighted
-    by att renormalized inside it]; quadrants are rows / columns [0, ceil(K/2)) and
-    [floor(K/2), K) (sharing the middle one when K is odd)."""
+PYRAMID_NORMS = ("rescale", "sum")
+
+
+def pyramid_pool(logits: Tensor, Z: Tensor, K: int, norm: str = "rescale") -> Tensor:
+    """Attention logits (B, K^2), Z (B, K^2, C) -> (B, 5 C): [sum_i att_i Z_i; each quadrant's
+    cells weighted by att] with att = softmax(logits); ``rescale``: the quadrant's weights
+    renormalized to sum 1 (the softmax of its own logits), ``sum``: att as it is. Quadrants are
+    rows / columns [0, ceil(K/2)) and [floor(K/2), K) (sharing the middle one when K is odd)."""
     B, _, C = Z.shape
-    a = att.view(B, K, K)
+    att = torch.softmax(logits, -1)
+    a, lg = att.view(B, K, K), logits.view(B, K, K)
     z = Z.view(B, K, K, C)
     out = [attend(Z, att)]
     lo, hi = (K + 1) // 2, K // 2
     for rows in (slice(0, lo), slice(hi, K)):
         for cols in (slice(0, lo), slice(hi, K)):
-            w = a[:, rows, cols]
-            w = w / w.sum((1, 2), keepdim=True).clamp_min(1e-12)
+            if norm == "rescale":
+                q = lg[:, rows, cols]
+                w = torch.softmax(q.flatten(1), -1).view_as(q)
+            else:
+                w = a[:, rows, cols]
             out.append(torch.einsum("bij,bijc->bc", w, z[:, rows, cols]))
     return torch.cat(out, -1)
 
@@ -95,17 +121,21 @@ def pyramid_pool(att: Tensor, Z: Tensor, K: int) -> Tensor:
 class _Conv3D(nn.Module):
     """One level: 1x1x1 projection, two 3x3x3 Conv3d + ReLU, and the deeply supervised head."""
 
-    def __init__(self, D: int, width: int, num_classes: int):
+    def __init__(self, D: int, width: int, num_classes: int, kernel_t: int = 3, head_fc: int = 1):
         super().__init__()
+        kernel, pad = (kernel_t, 3, 3), (kernel_t // 2, 1, 1)
         self.proj = nn.Conv3d(D, width, 1)
-        self.conv1 = nn.Conv3d(width, width, 3, padding=1)
-        self.conv2 = nn.Conv3d(width, width, 3, padding=1)
-        self.head = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, num_classes))
+        self.conv1 = nn.Conv3d(width, width, kernel, padding=pad)
+        self.conv2 = nn.Conv3d(width, width, kernel, padding=pad)
+        hidden = [m for _ in range(head_fc) for m in (nn.Linear(width, width), nn.ReLU())]
+        self.head = nn.Sequential(*hidden, nn.Linear(width, num_classes))
 
     def forward(self, cube: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """cube (B, T, K, K, D), mask (B, T) -> Z (B, T, K, K, C'), head logits (B, C)."""
-        x = cube.permute(0, 4, 1, 2, 3) * mask[:, None, :, None, None]  # padded steps: zeros
-        z = torch.relu(self.conv2(torch.relu(self.conv1(self.proj(x)))))
+        keep = mask[:, None, :, None, None].to(cube.dtype)  # padded steps: zeros after each layer
+        x = self.proj(cube.permute(0, 4, 1, 2, 3)) * keep
+        x = torch.relu(self.conv1(x)) * keep
+        z = torch.relu(self.conv2(x)) * keep
         z = z.permute(0, 2, 3, 4, 1)
         m = mask.to(z.dtype)
         pooled = (z.mean((2, 3)) * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp_min(1)
@@ -155,6 +185,14 @@ class JointAttentionLSTM(ActionModel):
             raise GlimpseError(f"joint: fusion must be early or late, got '{cfg.fusion}'")
         if cfg.layers < 1:
             raise GlimpseError("joint: layers must be >= 1")
+        if cfg.pyramid_norm not in PYRAMID_NORMS:
+            raise GlimpseError(f"joint: pyramid_norm must be one of {', '.join(PYRAMID_NORMS)}, "
+                               f"got '{cfg.pyramid_norm}'")
+        if cfg.kernel_t not in (1, 3):
+            raise GlimpseError(f"joint: kernel_t must be 3 (3D convnet) or 1 (2D convnet), got "
+                               f"{cfg.kernel_t}")
+        if cfg.head_fc < 0:
+            raise GlimpseError(f"joint: head_fc must be >= 0, got {cfg.head_fc}")
         self.streams = self.reads(asdict(cfg))
         grids = {inputs[s]["grid"] for s in self.streams}
         if len(grids) != 1:
@@ -162,8 +200,8 @@ class JointAttentionLSTM(ActionModel):
                                f"{sorted(grids)}; extract them with --levels 2 (one grid)")
         self.cfg, self.grid = cfg, grids.pop()
         dims = [inputs[s]["channels"] for s in self.streams]
-        self.conv = nn.ModuleList(_Conv3D(D, cfg.width, num_classes) for D in dims) \
-            if cfg.conv3d else None
+        self.conv = nn.ModuleList(_Conv3D(D, cfg.width, num_classes, cfg.kernel_t, cfg.head_fc)
+                                  for D in dims) if cfg.conv3d else None
         z_dims = [cfg.width] * len(dims) if cfg.conv3d else dims
         x_dims = [d * (5 if cfg.pyramid else 1) for d in z_dims]
         M = cfg.hidden
@@ -198,9 +236,10 @@ class JointAttentionLSTM(ActionModel):
         tops, atts = [], []
         for t in range(T):
             top = state[-1][0] if state is not None else h
-            att = torch.softmax(self.locate(top), -1)  # (B, K^2), shared by the levels
-            xs = [pyramid_pool(att, Z[:, t], K) if self.cfg.pyramid else
-                  attend(Z[:, t], att) for Z in Zs]
+            logits = self.locate(top)
+            att = torch.softmax(logits, -1)  # (B, K^2), shared by the levels
+            xs = [pyramid_pool(logits, Z[:, t], K, self.cfg.pyramid_norm) if self.cfg.pyramid
+                  else attend(Z[:, t], att) for Z in Zs]
             h, c = self.first(xs, h, c)
             top = h
             if self.upper is not None:

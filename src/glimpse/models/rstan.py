@@ -21,9 +21,9 @@ I-III that glimpse implements (the notation is the paper's, s = a (rgb) or m (fl
   frame only (``current``: Table III's current-frame attention) or {t, t+1} (``next``: JHMDB).
   Padded frames are never attended.
 - **Core**: one LSTM layer per stream (hidden 1024 in the paper), h0 = c0 = 0, input
-  [FC_t ; Phi_t] (eq. 8-13). FC_t is the frame's spatially pooled cube (the store's
-  ``rgb_pooled`` vector), a departure from the paper's fc6 / TSN pool vector, which glimpse does
-  not extract.
+  [FC_t ; Phi_t] (eq. 8-13). FC_t is the spatial mean of the stream's own cube at frame t,
+  computed here from the cube (the same vector as the store's ``rgb_pooled``, which is not
+  read), a departure from the paper's fc6 / TSN pool vector, which glimpse does not extract.
 - **A-M fusion** with two streams (eq. 14-15): each stream computes its alpha from its own
   h_{t-1}; alpha_com = max (or mean) of the two, applied to both streams' cubes; each stream's
   beta from its own L_t; beta_com = max (or mean); each stream's Phi into its own LSTM. The paper
@@ -67,7 +67,8 @@ class RSTANConfig:
     att_dim: int = 256  # width of the attention MLPs (the paper does not say)
     attention: bool = True  # False: the paper's "Baseline net" (LSTM on FC_t alone)
     window: str = "all"  # frames attended at each step: all, current, next ({t, t+1})
-    gamma_a: float = 5.0  # spatial sharpness (paper: 5 on UCF101 / HMDB51, 1 on JHMDB)
+    gamma_a: float = 5.0  # spatial sharpness (paper: 5 on UCF101 / HMDB51, 1 on JHMDB, the one
+    # dataset where it uses the actor term; the re-test keeps 5 / 10 with the term: declared)
     gamma_b: float = 10.0  # temporal sharpness (paper: 10 on UCF101 / HMDB51, 1 on JHMDB)
     fusion: str = "max"  # A-M fusion of the two streams' weights: max (paper) or mean
     renormalize: bool = False  # divide the fused weights by their sum (the paper does not)
