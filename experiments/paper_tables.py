@@ -3,6 +3,7 @@
     python experiments/paper_tables.py [--out experiments/out] [--tables table5 table1 ...]
                                        [--seeds 3] [--sweep-seeds 2] [--epochs N]
     python experiments/paper_tables.py --out experiments/out --tables-only
+    python experiments/paper_tables.py --out experiments/results --tables-only --readme README.md
     python experiments/paper_tables.py --out experiments/results --merge experiments/out-b \
         --tables-only   # a second runner's results (its own --out) joined to the first's
 
@@ -304,6 +305,9 @@ def main():
                          "40); the rstan, joint and reinforce tables set theirs")
     ap.add_argument("--tables-only", action="store_true",
                     help="rewrite tables.md from OUT/results.json without running anything")
+    ap.add_argument("--readme", type=Path,
+                    help="also rewrite each table between '<!-- table:KEY -->' and "
+                         "'<!-- /table:KEY -->' in this file (the README's tables)")
     ap.add_argument("--merge", type=Path, nargs="+", default=[], metavar="OTHER_OUT",
                     help="first add the runs of other out folders' results.json (a second "
                          "runner's) to OUT/results.json")
@@ -348,6 +352,20 @@ def main():
         print(f"total {time.time() - t0:.0f}s")
     (out / "tables.md").write_text(render(tables, results, seeds))
     print((out / "tables.md").read_text())
+    if a.readme:
+        a.readme.write_text(fill_markers(a.readme.read_text(), results, seeds))
+
+
+def fill_markers(text: str, results: dict, seeds: dict) -> str:
+    """``text`` with the block between '<!-- table:KEY -->' and '<!-- /table:KEY -->' of every
+    table in it rendered anew from ``results``."""
+    for table in TABLES:
+        start, end = f"<!-- table:{table.key} -->", f"<!-- /table:{table.key} -->"
+        if start in text:
+            head, rest = text.split(start, 1)
+            _, tail = rest.split(end, 1)
+            text = f"{head}{start}\n{render([table], results, seeds).rstrip()}\n{end}{tail}"
+    return text
 
 
 def _fmt(vals, pct=True):

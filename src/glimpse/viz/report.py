@@ -324,8 +324,10 @@ def _html(runs, loaded, names, metrics, gallery, videos, split, store_root, comp
     if comparisons:
         paired = ("<h2>Paired differences</h2><p>Each run against the first on the same "
                   f"{e(split)} videos: accuracy difference with a 95% paired bootstrap interval and "
-                  "the exact McNemar test. A difference whose interval holds 0 is not resolved."
-                  "</p><table><tr><th>run (B)</th><th>B − A, points</th><th>95% interval</th>"
+                  "the exact McNemar test. A difference whose interval holds 0 is not resolved. "
+                  "One run each: this counts only the test set's noise, not another seed's split "
+                  "or initialization; a claim that one model beats another needs the t-interval "
+                  "over 5 seeds (glimpse compare A_1 ... A_5 --vs B_1 ... B_5).</p><table><tr><th>run (B)</th><th>B − A, points</th><th>95% interval</th>"
                   "<th>only A right</th><th>only B right</th><th>McNemar p</th><th></th></tr>")
         for c in comparisons:
             verdict = ("better" if c.diff > 0 else "worse") if c.resolved else "not resolved"
