@@ -1,6 +1,7 @@
-"""Hard attention with REINFORCE (paper 004): reward, log-probabilities and surrogate on hand
-examples, where the gradients go, reproducible sampling, deterministic greedy testing, and a
-run through the CLI (the reward, baseline error and entropy logged; a resumed run = a straight
+"""Hard attention with REINFORCE (paper 004): reward, log-probabilities, surrogate and baselines
+on hand examples, where the gradients go, reproducible sampling, deterministic greedy testing,
+forced glimpses, a learning test that fails under the old settings, and a run through the CLI
+(the reward, baseline error, entropy and on-actor rate logged; a resumed run = a straight
 one)."""
 
 import math
@@ -8,8 +9,16 @@ import math
 import pytest
 import torch
 
+from glimpse import GlimpseError
 from glimpse.models import ModelConfig, build_model
-from glimpse.models.reinforce import draw_log_prob, episode_reward, reinforce_surrogate
+from glimpse.models.reinforce import (
+    draw_log_prob,
+    episode_reward,
+    forced_cells,
+    leave_one_out,
+    reinforce_surrogate,
+    reward_to_go,
+)
 from tests.conftest import small_videos
 
 K, D, C = 3, 5, 4
@@ -60,23 +69,161 @@ def _model(**options):
     return build_model(ModelConfig("reinforce", C, INPUTS, {"hidden": 8, **options}))
 
 
+def test_reward_to_go_and_leave_one_out_golden():
+    # right, wrong, right, right at eta 0.5: r = (.5, -.5, .5, .5), sums from each step / N = 4
+    R = reward_to_go(torch.tensor([[1, 0, 1, 1]]).bool(), torch.ones(1, 4, dtype=torch.bool), 0.5)
+    torch.testing.assert_close(R, torch.tensor([[0.25, 0.125, 0.25, 0.125]]))
+    assert float(R[0, 0]) == float(episode_reward(torch.tensor([[1, 0, 1, 1]]).bool(),
+                                                  torch.ones(1, 4, dtype=torch.bool), 0.5))
+    # a padded last step adds nothing and N = 3: (.5 - .5 + .5) / 3 ...
+    R = reward_to_go(torch.tensor([[1, 0, 1, 1]]).bool(), torch.tensor([[1, 1, 1, 0]]).bool(), 0.5)
+    torch.testing.assert_close(R, torch.tensor([[0.5, 0.0, 0.5, 0.0]]) / 3)
+    # three episodes of one clip: each one's baseline is the mean of the other two's returns
+    torch.testing.assert_close(leave_one_out(torch.tensor([[1.0], [0.0], [0.5]])),
+                               torch.tensor([[0.25], [0.75], [0.5]]))
+
+
 def test_policy_learns_from_reinforce_and_the_classifier_from_cross_entropy():
     m = _model(glimpses=2)
     b = _batch()
     terms = m.loss(m(b), b)
-    assert {"ce", "reinforce", "baseline_mse", "doubly_stochastic"} <= set(terms)
+    assert {"ce", "reinforce", "baseline_mse"} <= set(terms)
+    assert "doubly_stochastic" not in terms  # lambda = 0 by default
     terms["reinforce"].backward(retain_graph=True)
     assert m.locate.proj.weight.grad.abs().sum() > 0
     assert m.classify.weight.grad is None  # the head is not trained by the policy's term
     assert m.value.weight.grad is None  # nor the baseline (its own squared error trains it)
+    assert all(p.grad is None for p in m.lstm.parameters())  # nor the LSTM: the state is detached
     m.zero_grad()
     terms["ce"].backward(retain_graph=True)
     assert m.classify.weight.grad.abs().sum() > 0
     terms["baseline_mse"].backward()
     assert m.value.weight.grad.abs().sum() > 0
     stats = m.stats(m(b), b)
-    assert set(stats) == {"reward", "baseline_error", "policy_entropy"}
+    assert set(stats) == {"reward", "baseline_error", "policy_entropy"}  # no masks: no on-actor
     assert -1 <= stats["reward"] <= 1 and 0 <= stats["policy_entropy"] <= math.log(K * K) + 1e-6
+    attached = _model(glimpses=2, detach=False, lam=1.0)
+    terms = attached.loss(attached(b), b)
+    assert "doubly_stochastic" in terms
+    terms["reinforce"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in attached.lstm.parameters())
+
+
+def test_the_baseline_reads_the_state_that_drew_the_cell():
+    """b_1 comes from h0 (zeros: the bias alone), not from the state after the first glimpse."""
+    m = _model()
+    b = _batch()
+    out = m(b)
+    r = m._reinforce(out, b)
+    torch.testing.assert_close(r["b"][:, 0], m.value.bias.expand(r["b"].shape[0]))
+    assert not torch.allclose(r["b"][:, 1], r["b"][:, 0])
+
+
+def test_episodes_of_a_clip_share_their_dropout_masks():
+    """Looking at every cell, every episode sees the same input: with shared dropout masks their
+    scores are equal."""
+    m = _model(glimpses=K * K, dropout=0.5, samples=3)
+    out = m(_batch())
+    s = out.extras["episode_scores"]
+    torch.testing.assert_close(s[0], s[1])
+    torch.testing.assert_close(s[0], s[2])
+
+
+def test_leave_one_out_baseline_and_reward_to_go_train():
+    m = _model(baseline="loo", reward="to-go", samples=3)
+    assert m.value is None
+    b = _batch()
+    out = m(b)
+    terms = m.loss(out, b)
+    assert "baseline_mse" not in terms and torch.isfinite(terms["reinforce"])
+    R = m._reinforce(out, b)["R"]
+    assert R.shape == (3 * 3, 4) and not torch.allclose(R[:, 0], R[:, -1])
+    with pytest.raises(GlimpseError, match="leave-one-out"):
+        _model(baseline="loo", samples=1)
+
+
+def test_policy_lr_entropy_annealing_and_runs_saved_before():
+    m = _model(policy_lr=0.1, entropy=0.2)
+    groups = m.param_groups(1e-3)
+    assert [g["lr"] for g in groups] == [1e-3, 0.1]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in m.locate.parameters()}
+    assert sum(len(g["params"]) for g in groups) == len(list(m.parameters()))
+    m.set_epoch(0, 4)
+    assert m.entropy_weight == pytest.approx(0.2)
+    m.set_epoch(3, 4)
+    assert m.entropy_weight == pytest.approx(0.05)
+    b = _batch()
+    assert "entropy_bonus" in m.loss(m(b), b)
+    # a run saved before init / detach existed trained paper 002's initial state, undetached
+    old = ModelConfig.from_dict({"name": "reinforce", "num_classes": C, "inputs": INPUTS,
+                                 "options": {"hidden": 8, "baseline": False}})
+    model = build_model(old)
+    assert model.cfg.init == "mean" and model.init_h is not None and not model.cfg.detach
+    assert model.cfg.baseline == "none" and model.value is None
+
+
+def test_forced_cells_golden():
+    g = torch.Generator().manual_seed(0)
+    cover = torch.tensor([[0.0, 0.2, 0.9, 0.0, 0.6, 0.0, 0.0, 0.0, 0.1]])
+    assert forced_cells("actor", 2, 3, 1, cover, g).tolist() == [[2, 4]]
+    assert forced_cells("background", 1, 3, 1, cover, g)[0, 0] in (0, 3, 5, 6, 7)
+    assert forced_cells("centre", 1, 3, 2, None, g).tolist() == [[4], [4]]
+    r1 = forced_cells("random", 2, 3, 4, None, torch.Generator().manual_seed(1))
+    r2 = forced_cells("random", 2, 3, 4, None, torch.Generator().manual_seed(1))
+    assert r1.shape == (4, 2) and torch.equal(r1, r2) and (r1[:, 0] != r1[:, 1]).all()
+    with pytest.raises(GlimpseError, match="actor masks"):
+        forced_cells("actor", 1, 3, 1, None, g)
+    m = _model(force="centre").eval()
+    att = m(_batch()).attention.flatten(2)
+    assert (att[..., 4] == 1).all()
+
+
+# A tiny task where the label is written in one cell of otherwise uninformative cubes: the
+# agent learns only by looking there (h0 = 0 hands the classifier nothing).
+TK, TD, TC, TT, CELL = 3, 6, 3, 4, 7
+
+
+def _label_in_one_cell(g, B=32):
+    x = torch.randn(B, TT, TK * TK, TD, generator=g)
+    y = torch.randint(0, TC, (B,), generator=g)
+    x[:, :, CELL, :TC] += 3 * torch.nn.functional.one_hot(y, TC)[:, None].float()
+    return {"rgb": x.view(B, TT, TK, TK, TD), "mask": torch.ones(B, TT, dtype=torch.bool),
+            "label": y}
+
+
+def _share_on_the_label_cell(steps=150, **options) -> tuple[float, float]:
+    """Train 150 Adam steps (lr 1e-2) -> (the greedy policy's share of glimpses on the label
+    cell, clip accuracy) on 256 new clips."""
+    torch.manual_seed(0)
+    m = build_model(ModelConfig("reinforce", TC, {"rgb": {"layer": "x", "channels": TD,
+                                                          "grid": TK}},
+                                {"hidden": 16, "layers": 1, "dropout": 0.0, **options}))
+    opt = torch.optim.Adam(m.param_groups(1e-2), lr=1e-2)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        b = _label_in_one_cell(g)
+        loss = sum(m.loss(m(b), b).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    b = _label_in_one_cell(torch.Generator().manual_seed(2), 256)
+    with torch.no_grad():
+        out = m(b)
+    return (float(out.attention.flatten(2)[..., CELL].mean()),
+            float((out.scores.mean(1).argmax(-1) == b["label"]).float().mean()))
+
+
+def test_the_policy_learns_to_look_where_the_label_is():
+    share, acc = _share_on_the_label_cell()
+    assert share >= 0.9 and acc >= 0.9  # chance: 1/9 of the glimpses, 1/3 of the clips
+
+
+@pytest.mark.parametrize("old", [{"lam": 1.0},  # paper 002's penalty at its weight
+                                 {"lam": 1.0, "samples": 2, "init": "mean", "detach": False}])
+def test_under_the_old_settings_the_policy_does_not_learn_it(old):
+    share, _ = _share_on_the_label_cell(**old)
+    assert share < 0.9
 
 
 def test_sampling_is_reproducible_and_greedy_testing_deterministic():
@@ -112,7 +259,8 @@ def test_reinforce_through_the_cli_and_resume(tmp_path):
     assert main(["train", str(feats), "--out", str(tmp_path / "b"), "--epochs", "2", *common]) == 0
     rows = list(csv.DictReader(open(tmp_path / "a" / "log.csv")))
     assert {"train_reward", "train_baseline_error", "train_policy_entropy",
-            "train_reinforce"} <= set(rows[0])
+            "train_policy_on_actor", "train_reinforce"} <= set(rows[0])
+    assert 0 <= float(rows[-1]["train_policy_on_actor"]) <= 1
     for run in ("a", "b"):
         assert main(["evaluate", str(tmp_path / run), "--quiet"]) == 0
     ma, mb = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("a", "b"))
@@ -136,6 +284,10 @@ def test_reinforce_through_the_cli_and_resume(tmp_path):
     assert Run(tmp_path / "a").current_metrics("test") is None
     with pytest.raises(GlimpseError, match="hidden cannot change at test time"):
         evaluate_run(tmp_path / "a", options={"hidden": 4}, progress=False)
+    assert main(["evaluate", str(tmp_path / "a"), "--force-glimpse", "actor", "--quiet"]) == 0
+    forced = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert forced["test_options"] == {"force": "actor"}
+    assert forced["attention"]["pointing"] == pytest.approx(1.0)  # every glimpse on the actor
     assert main(["evaluate", str(tmp_path / "a"), "--quiet"]) == 0
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["top1"] == ma["top1"]
 

@@ -283,7 +283,8 @@ MODEL_FLAGS = ("hidden", "layers", "dropout", "frame_aware", "lam", "block_count
                "fusion", "renormalize", "lam_aa", "aa_loss", "width", "conv3d", "pyramid",
                "pyramid_norm", "kernel_t", "head_fc",
                "glimpses", "glimpse_steps", "samples", "replacement", "pool", "eta", "baseline",
-               "entropy", "test_samples")  # each sets the model option of the same name, where it has one
+               "reward", "init", "where", "detach", "policy_lr", "entropy", "entropy_anneal",
+               "test_samples")  # each sets the model option of the same name, where it has one
 
 
 def _model_defaults() -> str:
@@ -364,14 +365,30 @@ glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend
     h.add_argument("--glimpses", type=_positive, help="m, cells looked at per step (default 1)")
     h.add_argument("--glimpse-steps", type=_nonnegative_int,
                    help="N, the steps at which the agent chooses cells (default 0: all)")
-    h.add_argument("--samples", type=_positive, help="episodes per clip in training (default 2)")
+    h.add_argument("--samples", type=_positive, help="episodes per clip in training (default 4)")
     h.add_argument("--replacement", action="store_const", const=True,
                    help="draw the m cells with replacement")
     h.add_argument("--pool", choices=["sum", "mean"], help="the chosen slices (default sum)")
     h.add_argument("--eta", type=_fraction, help="reward trade-off eta (default 0.5)")
-    h.add_argument("--no-baseline", dest="baseline", action="store_const", const=False,
-                   help="REINFORCE without the learned baseline")
+    h.add_argument("--baseline", choices=["learned", "loo", "none"],
+                   help="learned (w^T h, default), loo (the mean return of the clip's other "
+                        "episodes) or none")
+    h.add_argument("--no-baseline", dest="baseline", action="store_const", const="none",
+                   help="REINFORCE without a baseline (= --baseline none)")
+    h.add_argument("--reward", choices=["episode", "to-go"],
+                   help="episode (eq. 7, default) or to-go (per-step rewards, the return after "
+                        "each glimpse)")
+    h.add_argument("--init", choices=["zeros", "mean"],
+                   help="h0, c0: zeros (default) or mean (paper 002's MLPs over the mean feature)")
+    h.add_argument("--where", action="store_const", const=True,
+                   help="feed the chosen cells' location to the core too (RAM; a departure)")
+    h.add_argument("--no-detach", dest="detach", action="store_const", const=False,
+                   help="let REINFORCE's gradient reach the LSTM through the policy's input")
+    h.add_argument("--policy-lr", type=_nonnegative,
+                   help="the policy head's own learning rate (default: the run's --lr)")
     h.add_argument("--entropy", type=_nonnegative, help="entropy bonus (a departure; default 0)")
+    h.add_argument("--no-entropy-anneal", dest="entropy_anneal", action="store_const",
+                   const=False, help="keep the entropy bonus constant (default: decays to 0)")
     h.add_argument("--test-samples", type=_nonnegative_int,
                    help="0: greedy testing (default); S: the mean of S sampled episodes")
     r = p.add_argument_group("attention penalty")
@@ -452,6 +469,7 @@ glimpse evaluate runs/soft --video-rule mean          # paper 002 / MMAction2: m
 glimpse evaluate runs/structured --split val
 glimpse evaluate runs/structured --features /new/place/of/the/store
 glimpse evaluate runs/hard --test-samples 5            # reinforce: mean of 5 sampled episodes
+glimpse evaluate runs/hard --force-glimpse actor       # reinforce: made to look at the actor
 glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's temporal test""")
     p.add_argument("run", type=Path)
     p.add_argument("--split", default="test", help="test (default), val or train")
@@ -466,6 +484,10 @@ glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's t
     p.add_argument("--test-samples", type=_positive,
                    help="reinforce: score the mean of S sampled episodes instead of the greedy "
                         "policy (paper 004's sampled testing; no retraining)")
+    p.add_argument("--force-glimpse", choices=["actor", "centre", "random", "background"],
+                   help="reinforce: make the agent look at the actor's cells (the store's actor "
+                        "masks), the centre, random cells or the background, to measure what "
+                        "looking is worth (no retraining)")
     p.add_argument("--temporal-views", action="store_true",
                    help="runs that sample clips uniformly (rstan): one clip from each of the "
                         "first 2/3, the last 2/3 and the whole video, their scores averaged "
@@ -481,7 +503,8 @@ def _evaluate(a):
     from glimpse.evaluate import evaluate_run
 
     _check_device(a.device)
-    options = {"test_samples": a.test_samples} if a.test_samples else None
+    options = {k: v for k, v in (("test_samples", a.test_samples),
+                                 ("force", a.force_glimpse)) if v} or None
     video_rule = a.video_rule or ("mean" if a.temporal_views else "vote")
     m = evaluate_run(a.run, split=a.split, video_rule=video_rule, clip_rule=a.clip_rule,
                      features=a.features, device=a.device, progress=not a.quiet, options=options,

@@ -149,7 +149,7 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     ds = ClipDataset(train_entries, tc.clip_len, tc.stride, streams=net.streams,
                      actor=net.needs_actor, sampling=tc.sampling, seed=tc.seed,
                      targets=len(labels) if store.multilabel else None, segments=True)
-    opt = torch.optim.Adam(net.parameters(), lr=tc.lr)
+    opt = torch.optim.Adam(net.param_groups(tc.lr), lr=tc.lr)
     start_epoch, start_step, history, best = 0, 0, [], {"val_top1": -1.0}
     resumed_sums = None
     if run.last_path.exists():
@@ -171,6 +171,7 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     with reusing_freed_memory():  # batches reuse memory already faulted in (allocator)
         for epoch in range(start_epoch, tc.epochs):
             net.train()
+            net.set_epoch(epoch, tc.epochs)
             ds.set_epoch(epoch)
             order = _epoch_order(len(ds), tc.seed, epoch)
             skip = start_step if epoch == start_epoch else 0

@@ -69,7 +69,13 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
-        return from_dict(cls, data)
+        """A saved config. Options a model gained after the run was made take the value that
+        reproduces the model the run trained (its class's ``SAVED_BEFORE``), not today's
+        default."""
+        mc = from_dict(cls, data)
+        before = getattr(model_class(mc.name), "SAVED_BEFORE", {})
+        mc.options = {**{k: v for k, v in before.items() if k not in mc.options}, **mc.options}
+        return mc
 
 
 def build_model(cfg: ModelConfig) -> ActionModel:

@@ -80,6 +80,16 @@ class ActionModel(nn.Module):
                                                          batch.get("mask"))}
         return {"ce": sequence_cross_entropy(output.scores, batch["label"], batch.get("mask"))}
 
+    def param_groups(self, lr: float) -> list[dict]:
+        """The optimizer's parameter groups (one at the run's ``lr``; a model may give a part of
+        itself its own rate, reinforce its policy head)."""
+        return [{"params": list(self.parameters()), "lr": lr}]
+
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        """Called by the trainer before each training epoch (0-based, of ``epochs``): for
+        schedules inside a model's loss (reinforce's annealed entropy bonus); nothing by
+        default."""
+
     def stats(self, output: ModelOutput, batch: dict) -> dict[str, float]:
         """Figures the trainer logs per epoch (mean over batches) as ``train_<name>`` without
         adding them to the loss (a policy's reward and entropy, say); none by default."""

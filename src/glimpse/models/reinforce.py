@@ -1,43 +1,65 @@
 """Hard attention trained with REINFORCE (paper 004): sampled glimpses, a reward on the
-predictions, a learned baseline.
+predictions, a baseline, and the variance reductions that let the policy learn.
 
 Paper 004 copies paper 002's network and loss and loses several equations in its text; the
-reading implemented here:
+reading implemented here, with every departure named:
 
-- **Core**: paper 002's LSTM (``glimpse.models.soft``): 3 layers, h0 and c0 from MLPs over the
-  clip's mean feature, y_t = softmax(W_y tanh(W_z h_t)).
+- **Core**: paper 002's LSTM (``glimpse.models.soft``): 3 layers, y_t = softmax(W_y tanh(W_z
+  h_t)). **h0 and c0** (``init``): ``zeros`` by default, a departure. Paper 002's MLPs over the
+  clip's mean feature (``init = "mean"``) hand the classifier the whole frame before the agent
+  has looked anywhere, so where it looks hardly changes the reward.
 - **Policy**: l_{t+1} = softmax(W_l h_t) over the K^2 cells (l_1 from h0). At each step m
   glimpses (``glimpses``) are drawn from it, without replacement by default, and the LSTM's
   input is the **sum** of the chosen cells' feature slices (eq. 3; ``pool = "mean"`` averages).
-  ``glimpse_steps`` N: the step budget (the paper's "limited N = 5" against all steps): the agent
-  chooses new cells at the first N steps and then keeps its last choice (no more actions);
-  0 = every step.
-- **Training**: the LSTM and classifier by cross-entropy at every step (+ paper 002's doubly
-  stochastic penalty on l, weight ``lam``); the policy by REINFORCE (eq. 6): the surrogate
-  -sum_n log pi(a_n) (R_n - b_n), averaged over ``samples`` episodes per clip (K in eq. 6), whose
-  gradient is the paper's estimate. log pi(a_n) of m draws without replacement is
-  sum_j log(p_{a_j} / (1 - sum_{i<j} p_{a_i})).
+  ``where = True`` also feeds the chosen cells' one-hot location (RAM's glimpse location; a
+  departure, off by default). ``glimpse_steps`` N: the step budget (the paper's "limited
+  N = 5" against all steps): the agent chooses new cells at the first N steps and then keeps its
+  last choice (no more actions); 0 = every step.
+- **Training**: the LSTM and classifier by cross-entropy at every step; the policy by REINFORCE
+  (eq. 6): the surrogate -sum_n log pi(a_n) (R_n - b_n), averaged over ``samples`` episodes per
+  clip (K in eq. 6; 4 by default). log pi(a_n) of m draws without replacement is
+  sum_j log(p_{a_j} / (1 - sum_{i<j} p_{a_i})). With ``detach`` (the default) the hidden state
+  enters the policy and the baseline detached, so REINFORCE trains only W_l. Its noisy gradient
+  then never reaches the LSTM, which the cross-entropy trains. ``policy_lr`` > 0 gives W_l its
+  own learning rate. The episodes of a clip share their dropout masks, so they differ only in
+  where they look.
+- **The penalty** (``lam``): paper 002's doubly stochastic term on l, **0 by default**. Over 30
+  steps and 64 cells, sum_i (1 - sum_t l_{t,i})^2 is smallest when the policy spreads evenly over
+  time. At paper 002's lambda = 1 the uniform policy is then optimal for any plausible reward,
+  and in every trained run the policy stayed uniform (4.10-4.15 of ln 64 = 4.16 nats). Paper
+  004 says its regularization "forces the model to focus on one region in time", the opposite
+  of this term. Its equation is lost in the text and it gives no lambda, so this reading
+  switches the term off and the re-test sweeps lambda over 0 / 0.01 / 0.1 / 1.
 - **Reward** (eq. 7): r_N = (eta N+ R+ + (1 - eta) N- R-) / N over the episode's N valid steps,
   N+ the steps whose prediction (argmax y_t) is right, N- the wrong ones, R+ = 1, R- = -1,
-  eta = 0.5; zero before the last step, so every step's return R_n is r_N.
-- **Baseline**: b_n = w^T h_n + b with h_n detached, trained by mean squared error against R_n
-  (``baseline = False``: b = 0). Optional entropy bonus (``entropy`` > 0, a departure, off by
-  default): -entropy * sum_n H(l_n).
+  eta = 0.5, zero before the last step, so every step's return R_n is r_N. The division by N is
+  not in eq. 7: it keeps the reward in [-1, 1] whatever the clip length. With R+ = -R- = 1, eta
+  only rescales and shifts the reward: eta = 0.5 makes it (N+ - N-) / 2N. ``reward =
+  "to-go"`` (a declared option) gives step n the return sum_{t >= n} r_t / N of per-step rewards
+  r_t = eta R+ or (1 - eta) R-: a glimpse is then credited only with what follows it.
+- **Baseline** (``baseline``): ``learned`` b_n = w^T h + b, read from the state that drew a_n
+  (the state before the chosen cell is fed in), trained by mean squared error against R_n;
+  ``loo``: the mean return of the clip's other episodes (leave-one-out, needs ``samples`` >= 2,
+  no parameters); ``none``: b = 0. An entropy bonus (``entropy`` > 0, off by default) adds
+  -entropy * sum_n H(l_n), annealed linearly to 0 over the run's epochs (``entropy_anneal``).
 - **Testing**: greedy (the top-m cells of l_t) by default; ``test_samples`` S > 0 averages the
   scores of S sampled episodes (drawn from a generator seeded per batch, so an evaluation is
-  reproducible).
-- Sampling in training uses torch's global generator, which the trainer seeds and checkpoints,
-  so a resumed run draws what an uninterrupted one would.
+  reproducible). ``force`` (``glimpse evaluate --force-glimpse``) makes the agent look where it
+  is told, to measure what looking is worth: ``actor`` (the m cells the actor covers most),
+  ``centre``, ``random`` or ``background`` (the cells the actor covers least).
+- Sampling in training uses a generator seeded from torch's global one, which the trainer seeds
+  and checkpoints, so a resumed run draws what an uninterrupted one would.
 
 The ``attention`` output is the indicator of the chosen cells, divided by m (greedy at test), so
 the attention metrics read which cells the agent looked at; ``extras["policy"]`` is l_t.
-Per epoch the trainer logs the mean reward, the baseline's squared error and the policy's
-entropy (``stats``), so a collapsing policy shows in log.csv.
+Per epoch the trainer logs the mean reward, the baseline's squared error, the policy's entropy
+and, where the store has actor masks, how often the chosen cells are on the actor
+(``stats``), so a collapsing or a uniform policy shows in log.csv.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
@@ -45,21 +67,39 @@ from torch import Tensor, nn
 from glimpse import GlimpseError
 from glimpse.losses import doubly_stochastic_penalty
 from glimpse.models.attention import attend
+from glimpse.models.lstm import StackedLSTM
 from glimpse.models.output import ModelOutput
 from glimpse.models.soft import SoftAttentionLSTM, SoftConfig
+
+BASELINES = ("learned", "loo", "none")
+REWARDS = ("episode", "to-go")
+INITS = ("zeros", "mean")
+FORCED = ("actor", "centre", "random", "background")
 
 
 @dataclass
 class ReinforceConfig(SoftConfig):
+    lam: float = 0.0  # paper 002's doubly stochastic penalty: off (see the docstring)
     glimpses: int = 1  # m, cells looked at per step
     glimpse_steps: int = 0  # N, steps at which the agent acts (0: all)
-    samples: int = 2  # episodes per clip in training (K in eq. 6)
+    samples: int = 4  # episodes per clip in training (K in eq. 6)
     replacement: bool = False  # draw the m cells with replacement
     pool: str = "sum"  # the chosen slices: sum (eq. 3) or mean
     eta: float = 0.5  # the reward's trade-off between right and wrong steps
-    baseline: bool = True  # the learned baseline b_n = w^T h_n
+    baseline: str = "learned"  # learned (w^T h), loo (leave-one-out over episodes) or none
+    reward: str = "episode"  # episode (eq. 7: one reward a clip) or to-go (per-step rewards)
+    init: str = "zeros"  # h0, c0: zeros (a departure) or mean (paper 002's MLPs)
+    where: bool = False  # the chosen cells' one-hot as an extra core input (RAM; a departure)
+    detach: bool = True  # the policy and the baseline read the hidden state detached
+    policy_lr: float = 0.0  # the policy head's own learning rate (0: the run's)
     entropy: float = 0.0  # entropy bonus on the policy (a departure; off)
+    entropy_anneal: bool = True  # the bonus decays linearly to 0 over the epochs
     test_samples: int = 0  # 0: greedy testing; S: the mean of S sampled episodes
+    force: str = ""  # testing only: look at the actor, centre, random or background cells
+
+    def __post_init__(self):
+        if isinstance(self.baseline, bool):  # runs made before the leave-one-out option
+            self.baseline = "learned" if self.baseline else "none"
 
 
 def sample_cells(p: Tensor, m: int, *, replacement: bool, generator=None) -> tuple[Tensor, Tensor]:
@@ -86,45 +126,124 @@ def episode_reward(correct: Tensor, mask: Tensor, eta: float) -> Tensor:
     return (eta * n_pos - (1 - eta) * n_neg) / m.sum(1).clamp_min(1)
 
 
+def reward_to_go(correct: Tensor, mask: Tensor, eta: float) -> Tensor:
+    """correct, mask (B, T) bool -> R (B, T): R_n = sum_{t >= n} r_t / N over the valid steps,
+    r_t = eta (right) or -(1 - eta) (wrong); R_1 is the episode reward."""
+    m = mask.to(torch.float32)
+    r = torch.where(correct, torch.full_like(m, eta), torch.full_like(m, eta - 1)) * m
+    return r.flip(1).cumsum(1).flip(1) / m.sum(1, keepdim=True).clamp_min(1)
+
+
+def leave_one_out(returns: Tensor) -> Tensor:
+    """returns (n, B, ...) of n >= 2 episodes of each clip -> each episode's baseline: the mean
+    return of the clip's other episodes."""
+    n = returns.shape[0]
+    return (returns.sum(0, keepdim=True) - returns) / (n - 1)
+
+
 def reinforce_surrogate(log_probs: Tensor, returns: Tensor, baseline: Tensor,
                         acted: Tensor) -> Tensor:
     """-sum_n log pi(a_n) (R_n - b_n) over the steps where the agent acted, averaged over
-    episodes; log_probs, baseline (E, T), returns (E,), acted (E, T). The advantage is a
-    constant (no gradient into the baseline or the reward)."""
-    adv = (returns[:, None] - baseline).detach()
+    episodes; log_probs, baseline, acted (E, T); returns (E,) (one per episode) or (E, T)
+    (reward-to-go). The advantage is a constant (no gradient into the baseline or reward)."""
+    R = returns[:, None] if returns.dim() == 1 else returns
+    adv = (R - baseline).detach()
     return -(log_probs * adv * acted.to(log_probs.dtype)).sum(1).mean()
+
+
+def forced_cells(how: str, m: int, K: int, B: int, actor: Tensor | None, generator) -> Tensor:
+    """The m cells (B, m) the agent is made to look at in one step: ``actor`` the most covered
+    by the actor, ``background`` the least (ties broken at random), ``centre`` the nearest the
+    grid's centre, ``random`` uniform. ``actor`` (B, K^2) is the step's actor coverage."""
+    if how in ("actor", "background"):
+        if actor is None:
+            raise GlimpseError(f"--force-glimpse {how} needs actor masks, which this store lacks")
+        jitter = torch.rand(actor.shape, generator=generator).to(actor.device) * 1e-6
+        score = actor.float() + jitter if how == "actor" else -actor.float() + jitter
+        return score.topk(m, 1).indices
+    if how == "centre":
+        idx = torch.arange(K * K)
+        dist = (idx // K - (K - 1) / 2) ** 2 + (idx % K - (K - 1) / 2) ** 2
+        return torch.sort(dist, stable=True).indices[:m].expand(B, m)
+    return torch.stack([torch.randperm(K * K, generator=generator)[:m] for _ in range(B)])
 
 
 class ReinforceLSTM(SoftAttentionLSTM):
     Config = ReinforceConfig
-    test_options = ("test_samples",)  # greedy or sampled testing of one trained policy
+    needs_actor = True  # not for the loss: the logged on-actor rate reads the masks where they exist
+    test_options = ("test_samples", "force")  # how one trained policy is tested
+    # what a run saved before these options existed trained with (ModelConfig.from_dict)
+    SAVED_BEFORE = {"init": "mean", "detach": False, "where": False, "reward": "episode",
+                    "policy_lr": 0.0, "entropy_anneal": False, "force": ""}
 
     def __init__(self, *, num_classes: int, inputs: dict, cfg: ReinforceConfig):
         super().__init__(num_classes=num_classes, inputs=inputs, cfg=cfg)
         K2 = self.grid * self.grid
         if not 1 <= cfg.glimpses <= K2:
             raise GlimpseError(f"reinforce: glimpses must be between 1 and K^2 = {K2}")
-        if cfg.pool not in ("sum", "mean"):
-            raise GlimpseError(f"reinforce: pool must be sum or mean, got '{cfg.pool}'")
-        if cfg.samples < 1 or cfg.test_samples < 0 or cfg.glimpse_steps < 0:
-            raise GlimpseError("reinforce: samples >= 1, test_samples >= 0, glimpse_steps >= 0")
-        self.value = nn.Linear(cfg.hidden, 1) if cfg.baseline else None
+        for name, value, allowed in (("pool", cfg.pool, ("sum", "mean")),
+                                     ("baseline", cfg.baseline, BASELINES),
+                                     ("reward", cfg.reward, REWARDS), ("init", cfg.init, INITS),
+                                     ("force", cfg.force, ("", *FORCED))):
+            if value not in allowed:
+                raise GlimpseError(f"reinforce: {name} must be one of "
+                                   f"{', '.join(a for a in allowed if a)}, got '{value}'")
+        if cfg.samples < 1 or cfg.test_samples < 0 or cfg.glimpse_steps < 0 or cfg.policy_lr < 0:
+            raise GlimpseError("reinforce: samples >= 1, test_samples >= 0, glimpse_steps >= 0, "
+                               "policy_lr >= 0")
+        if cfg.baseline == "loo" and cfg.samples < 2:
+            raise GlimpseError("reinforce: the leave-one-out baseline needs samples >= 2")
+        if cfg.where:  # the core also reads the chosen cells' one-hot location
+            _, D = self.cube_input(inputs, asdict(cfg))
+            self.lstm = StackedLSTM(input_size=D + K2, hidden=cfg.hidden, layers=cfg.layers,
+                                    dropout=cfg.dropout)
+        if cfg.init == "zeros":
+            self.init_h = self.init_c = None
+        self.value = nn.Linear(cfg.hidden, 1) if cfg.baseline == "learned" else None
+        self.entropy_weight = cfg.entropy
 
-    def _episode(self, cubes: Tensor, mask: Tensor | None, greedy: bool, generator=None):
+    def initial_state(self, cubes: Tensor, mask: Tensor | None):
+        if self.cfg.init == "mean":
+            return super().initial_state(cubes, mask)
+        z = cubes.new_zeros(cubes.shape[0], self.cfg.hidden)
+        return [(z, z) for _ in range(self.layers)]
+
+    def param_groups(self, lr: float) -> list[dict]:
+        """The optimizer's groups: the policy head at ``policy_lr`` when it has its own."""
+        if not self.cfg.policy_lr:
+            return super().param_groups(lr)
+        policy = set(map(id, self.locate.parameters()))
+        return [{"params": [p for p in self.parameters() if id(p) not in policy], "lr": lr},
+                {"params": list(self.locate.parameters()), "lr": self.cfg.policy_lr}]
+
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        """The entropy bonus of this epoch (annealed linearly to 0 over the run)."""
+        self.entropy_weight = self.cfg.entropy * (
+            1 - epoch / max(1, epochs) if self.cfg.entropy_anneal else 1)
+
+    def _episode(self, cubes: Tensor, mask: Tensor | None, greedy: bool, generator=None,
+                 actor: Tensor | None = None):
         """One pass over the clip: (scores (B, T, C), chosen-cell maps (B, T, K^2), policy
-        (B, T, K^2), log pi (B, T), acted (B, T) bool, top hidden states (B, T, M))."""
+        (B, T, K^2), log pi (B, T), acted (B, T) bool, the states that drew the cells
+        (B, T, M))."""
         cfg = self.cfg
         B, T, K2, _ = cubes.shape
         state = self.initial_state(cubes, mask)
         h_top = state[-1][0]
         tapes = self.lstm.new_tapes()
         budget = cfg.glimpse_steps or T
-        tops, maps, policies, logps = [], [], [], []
+        tops, maps, policies, logps, drew = [], [], [], [], []
         chosen = None
         for t in range(T):
-            p = self.locate(h_top)
+            query = h_top.detach() if cfg.detach and self.training else h_top
+            p = self.locate(query)
             if t < budget:
-                if greedy:
+                if cfg.force and not self.training:
+                    chosen = forced_cells(cfg.force, cfg.glimpses, self.grid, B,
+                                          None if actor is None else actor[:, t].flatten(1),
+                                          generator).to(cubes.device)
+                    logp = p.new_zeros(B)
+                elif greedy:
                     chosen, logp = p.topk(cfg.glimpses, 1).indices, p.new_zeros(B)
                 else:
                     chosen, logp = sample_cells(p, cfg.glimpses,
@@ -135,6 +254,9 @@ class ReinforceLSTM(SoftAttentionLSTM):
             onehot.scatter_add_(1, chosen, torch.ones_like(chosen, dtype=cubes.dtype))
             w = onehot / cfg.glimpses if cfg.pool == "mean" else onehot
             x = attend(cubes[:, t], w)  # the sum (or mean) of the chosen slices
+            if cfg.where:
+                x = torch.cat([x, onehot.clamp_max(1)], -1)
+            drew.append(query)
             h_top, state = self.lstm.step(x, state, tapes)
             tops.append(h_top)
             maps.append(onehot / cfg.glimpses)
@@ -142,27 +264,40 @@ class ReinforceLSTM(SoftAttentionLSTM):
             logps.append(logp)
         acted = torch.zeros(B, T, dtype=torch.bool, device=cubes.device)
         acted[:, :budget] = True
-        tops = torch.stack(tops, 1)
-        return (self.head(tops), torch.stack(maps, 1), torch.stack(policies, 1),
-                torch.stack(logps, 1), acted, tops)
+        return (self.head(torch.stack(tops, 1)), torch.stack(maps, 1), torch.stack(policies, 1),
+                torch.stack(logps, 1), acted, torch.stack(drew, 1))
 
     def forward(self, batch: dict) -> ModelOutput:
         """batch[stream] (B, T, K, K, D) -> scores (B, T, C) (the mean over episodes),
         attention (B, T, K, K) (the chosen cells); extras: policy, and in training every
-        episode's scores, log pi, hidden states."""
+        episode's scores, log pi, the states that drew the cells."""
         cfg = self.cfg
         features = self.cube(batch)
         B, T, K, _, D = features.shape
         cubes = features.reshape(B, T, K * K, D)
         mask = batch.get("mask")
-        if self.training:
-            n, greedy, gen = cfg.samples, False, None
+        device = cubes.device
+        if self.training:  # episodes differ in where they look, not in their dropout masks
+            n, greedy = cfg.samples, False
+            gen = torch.Generator(device=device).manual_seed(
+                int(torch.randint(2 ** 62, (1,))))
+        elif cfg.force:  # cells chosen for the agent, on the CPU's generator
+            n, greedy, gen = cfg.test_samples or 1, False, torch.Generator().manual_seed(0)
         elif cfg.test_samples:
             n, greedy = cfg.test_samples, False
-            gen = torch.Generator(device=cubes.device).manual_seed(0)
+            gen = torch.Generator(device=device).manual_seed(0)
         else:
             n, greedy, gen = 1, True, None
-        episodes = [self._episode(cubes, mask, greedy, gen) for _ in range(n)]
+        actor = batch.get("actor")
+        dropout_state = torch.get_rng_state()
+        cuda = device.type == "cuda"
+        cuda_state = torch.cuda.get_rng_state(device) if cuda else None
+        episodes = []
+        for _ in range(n):
+            torch.set_rng_state(dropout_state)
+            if cuda:
+                torch.cuda.set_rng_state(cuda_state, device)
+            episodes.append(self._episode(cubes, mask, greedy, gen, actor))
         scores = torch.stack([e[0] for e in episodes])  # (n, B, T, C)
         out = ModelOutput(scores.mean(0) if n > 1 else scores[0],
                           torch.stack([e[1] for e in episodes]).mean(0).view(B, T, K, K),
@@ -171,15 +306,18 @@ class ReinforceLSTM(SoftAttentionLSTM):
             out.extras.update(episode_scores=scores,
                               log_probs=torch.stack([e[3] for e in episodes]),
                               acted=episodes[0][4],
-                              hidden=torch.stack([e[5] for e in episodes]),
+                              drew=torch.stack([e[5] for e in episodes]),
+                              chosen=torch.stack([e[1] for e in episodes]),
                               policies=torch.stack([e[2] for e in episodes]))
         return out
 
     def _reinforce(self, output: ModelOutput, batch: dict) -> dict:
-        """The returns, baselines and policy entropies of the training episodes (E = samples x
-        B), computed once per output: the loss and the logged stats share them."""
+        """The returns (E, T), baselines, policy entropies and on-actor rate of the training
+        episodes (E = samples x B), computed once per output: the loss and the logged stats
+        share them."""
         if "reinforce" in output.extras:
             return output.extras["reinforce"]
+        cfg = self.cfg
         scores = output.extras["episode_scores"]  # (n, B, T, C)
         n, B, T, _ = scores.shape
         mask = batch.get("mask")
@@ -190,15 +328,27 @@ class ReinforceLSTM(SoftAttentionLSTM):
             correct = batch["targets"][None].expand(n, -1, -1).gather(2, top).bool()
         else:
             correct = top == batch["label"][None, :, None]
-        R = episode_reward(correct.reshape(n * B, T), mask.repeat(n, 1), self.cfg.eta)
-        hidden = output.extras["hidden"].reshape(n * B, T, -1).detach()
-        b = self.value(hidden).squeeze(-1) if self.value is not None else \
-            hidden.new_zeros(n * B, T)
-        acted = output.extras["acted"].repeat(n, 1) & mask.repeat(n, 1)
+        masks = mask.repeat(n, 1)
+        if cfg.reward == "to-go":
+            R = reward_to_go(correct.reshape(n * B, T), masks, cfg.eta)
+        else:
+            R = episode_reward(correct.reshape(n * B, T), masks, cfg.eta)[:, None].expand(-1, T)
+        if cfg.baseline == "learned":
+            b = self.value(output.extras["drew"].reshape(n * B, T, -1).detach()).squeeze(-1)
+        elif cfg.baseline == "loo" and n > 1:
+            b = leave_one_out(R.reshape(n, B, T)).reshape(n * B, T)
+        else:
+            b = R.new_zeros(n * B, T)
+        acted = output.extras["acted"].repeat(n, 1) & masks
         pol = output.extras["policies"]  # (n, B, T, K^2)
         H = -(pol * torch.log(pol.clamp_min(1e-12))).sum(-1).reshape(n * B, T)
-        output.extras["reinforce"] = {"R": R, "b": b, "acted": acted, "mask": mask, "H": H}
-        return output.extras["reinforce"]
+        r = {"R": R, "b": b, "acted": acted, "mask": mask, "H": H}
+        if "actor" in batch:  # the chosen cells' share of actor: a cell is on it at >= half cover
+            on = (batch["actor"].flatten(2) >= 0.5).to(pol.dtype)  # (B, T, K^2)
+            looked = (output.extras["chosen"] * on[None]).sum(-1).reshape(n * B, T)
+            r["on_actor"] = (looked * acted).sum() / acted.sum().clamp_min(1)
+        output.extras["reinforce"] = r
+        return r
 
     def loss(self, output: ModelOutput, batch: dict) -> dict[str, Tensor]:
         if not self.training or "episode_scores" not in output.extras:
@@ -222,9 +372,10 @@ class ReinforceLSTM(SoftAttentionLSTM):
         terms["reinforce"] = reinforce_surrogate(logp, r["R"], r["b"], r["acted"])
         if self.value is not None:
             m = r["acted"].to(r["b"].dtype)
-            terms["baseline_mse"] = (((r["b"] - r["R"][:, None]) ** 2) * m).sum(1).mean()
-        if cfg.entropy:
-            terms["entropy_bonus"] = -cfg.entropy * (r["H"] * r["acted"].float()).sum(1).mean()
+            terms["baseline_mse"] = (((r["b"] - r["R"]) ** 2) * m).sum(1).mean()
+        if self.entropy_weight:
+            terms["entropy_bonus"] = -self.entropy_weight * (
+                r["H"] * r["acted"].float()).sum(1).mean()
         return terms
 
     def stats(self, output: ModelOutput, batch: dict) -> dict[str, float]:
@@ -233,7 +384,10 @@ class ReinforceLSTM(SoftAttentionLSTM):
             return {}
         r = self._reinforce(output, batch)
         m = r["acted"].float()
-        return {"reward": float(r["R"].mean()),
-                "baseline_error": float((((r["b"] - r["R"][:, None]) ** 2) * m).sum()
-                                        / m.sum().clamp_min(1)),
-                "policy_entropy": float((r["H"] * m).sum() / m.sum().clamp_min(1))}
+        out = {"reward": float(r["R"][:, 0].mean()),
+               "baseline_error": float((((r["b"] - r["R"]) ** 2) * m).sum()
+                                       / m.sum().clamp_min(1)),
+               "policy_entropy": float((r["H"] * m).sum() / m.sum().clamp_min(1))}
+        if "on_actor" in r:
+            out["policy_on_actor"] = float(r["on_actor"])
+        return out
