@@ -80,6 +80,7 @@ class Table:
     validation: bool = False  # show the selected checkpoint's validation top-1 (a sweep that
     # picks a default: the choice is made on that column, never on test)
     also: tuple = ()  # (row, reference) pairs compared below the table (a paper's other rows)
+    archived: bool = False  # runs of a model since changed: rendered from results, never run
 
 
 # Paper 001 (RSTAN): uniform clips of 8 frames in training, 16 at test (the paper: 16 / 8 and 32),
@@ -164,15 +165,18 @@ JOINT_ALSO = {"joint3": ((_FULL, "no 3D convnet (cubes straight in)"),
                          (_FULL, f"2D convnet + regularizer (lambda {JOINT_LAM:g})")),
               "joint2": (("both levels", "second level (rgb_level2)"),)}
 
-# Paper 004 (reinforce): paper 002's protocol (mean of clip scores).
+# Paper 004 (reinforce): paper 002's protocol (mean of clip scores). The tables of the model
+# before issue 20 (paper 002's penalty at lambda = 1, 2 episodes, the baseline one step late,
+# h0 from the clip's mean): kept as they ran, never run again.
 HARD = "hard attention (REINFORCE"
-REINFORCE_TABLES = [
-    ("rl1", "Paper 004 Table I: soft against hard attention",
+REINFORCE_V1 = [
+    ("rl1_v1", "Paper 004 Table I, the model before issue 20 (lambda = 1, 2 episodes): soft "
+     "against hard attention",
      [Row("soft attention (paper 002)", "soft"),
       Row(f"{HARD}, N = 5 steps)", "reinforce", (("glimpse_steps", 5),),
           "soft attention (paper 002)"),
       Row(f"{HARD}, all steps)", "reinforce", (), "soft attention (paper 002)")]),
-    ("rl2", "Paper 004: glimpses per step, testing, baseline",
+    ("rl2_v1", "Paper 004, the model before issue 20: glimpses per step, testing, baseline",
      [Row(f"{HARD}, m = 1)", "reinforce"),
       Row(f"{HARD}, m = 2)", "reinforce", (("glimpses", 2),), f"{HARD}, m = 1)"),
       Row(f"{HARD}, m = 4)", "reinforce", (("glimpses", 4),), f"{HARD}, m = 1)"),
@@ -181,6 +185,45 @@ REINFORCE_TABLES = [
       Row(f"{HARD}, m = 1, no baseline)", "reinforce", (("baseline", False),),
           f"{HARD}, m = 1)")]),
 ]
+RL_LAMS = (0.0, 0.01, 0.1, 1.0)
+
+
+def _rl(**options) -> tuple:
+    """A reinforce row's options: lambda always named (its runs' keys differ from the model's
+    before issue 20), then the row's own."""
+    return tuple({"lam": 0.0, **options}.items())
+
+
+RL = "hard (REINFORCE"
+REINFORCE_TABLES = [
+    ("rl_lam", "Paper 004: the doubly stochastic penalty's weight lambda (all steps, m = 1; "
+     "the validation column chooses)",
+     [Row("lambda = 0", "reinforce", _rl())] +
+     [Row(f"lambda = {lam:g}", "reinforce", _rl(lam=lam), "lambda = 0") for lam in RL_LAMS[1:]]),
+    ("rl1", "Paper 004 Table I: soft against hard attention; the learned policy against a "
+     "frozen uniform one",
+     [Row("soft attention (paper 002)", "soft"),
+      Row(f"{RL}, N = 5 steps)", "reinforce", _rl(glimpse_steps=5), "soft attention (paper 002)"),
+      Row(f"{RL}, all steps)", "reinforce", _rl(), "soft attention (paper 002)"),
+      Row(f"{RL}, all steps, frozen uniform policy)", "reinforce", _rl(policy="uniform"),
+          "soft attention (paper 002)")]),
+    ("rl2", "Paper 004: glimpses per step, testing, baselines; what looking is worth (the agent "
+     "made to look at the actor, the centre, random cells, the background)",
+     [Row(f"{RL}, m = 1)", "reinforce", _rl()),
+      Row(f"{RL}, m = 2)", "reinforce", _rl(glimpses=2), f"{RL}, m = 1)"),
+      Row(f"{RL}, m = 4)", "reinforce", _rl(glimpses=4), f"{RL}, m = 1)"),
+      Row(f"{RL}, m = 1, sampled testing)", "evaluate",
+          (("of", f"{RL}, m = 1)"), ("test_samples", 5)), f"{RL}, m = 1)"),
+      Row(f"{RL}, m = 1, no baseline)", "reinforce", _rl(baseline="none"), f"{RL}, m = 1)"),
+      Row(f"{RL}, m = 1, leave-one-out baseline)", "reinforce", _rl(baseline="loo"),
+          f"{RL}, m = 1)")] +
+     [Row(f"{RL}, m = 1, made to look at the {where})", "evaluate",
+          (("of", f"{RL}, m = 1)"), ("force", where)), f"{RL}, m = 1)")
+      for where in ("actor", "centre", "random", "background")]),
+]
+RL_ALSO = {"rl1": ((f"{RL}, all steps)", f"{RL}, all steps, frozen uniform policy)"),),
+           "rl2": ((f"{RL}, m = 1, made to look at the actor)",
+                    f"{RL}, m = 1, made to look at the background)"),)}
 
 PROBES = [Row("linear probe: pooled mean + std", "probe"),
           Row("linear probe: actor cells (ideal attention)", "probe-actor", (), "probe")]
@@ -219,7 +262,10 @@ TABLES = [
             {"epochs": 30}, store="features-levels", validation=key == "joint_lam",
             also=JOINT_ALSO.get(key, ()))
       for key, title, rows in JOINT_TABLES],
-    *[Table(key, title, "mean", "seeds", rows, {"epochs": 30})
+    *[Table(key, title, "mean", "seeds", rows, {"epochs": 30}, archived=True)
+      for key, title, rows in REINFORCE_V1],
+    *[Table(key, title, "mean", "sweep_seeds" if key == "rl_lam" else "seeds", rows,
+            {"epochs": 30}, validation=key == "rl_lam", also=RL_ALSO.get(key, ()))
       for key, title, rows in REINFORCE_TABLES],
     Table("flow", "What the flow stream is worth: linear probes", "mean", "seeds",
           [Row("linear probe: rgb", "probe"),
@@ -327,7 +373,7 @@ def main():
         t0 = time.time()
         generate(out / "videos", PRESETS[PRESET])
         pending = [(t, r) for t in tables for s in run_seeds[t.seeds] for r in t.rows
-                   if r.key(s, t.video_rule) not in results]
+                   if r.key(s, t.video_rule) not in results and not t.archived]
         for store in dict.fromkeys(r.store or t.store for t, r in pending):  # only what is read
             s = extract(out / "videos", out / store, fps=0, workers=2, **STORES[store])
             print(f"{store} ready: {s.total} videos [{time.time() - t0:.0f}s]", flush=True)
@@ -336,6 +382,9 @@ def main():
         # glibc may keep freed batches for reuse: ~2x faster steps (benchmarks/allocator.py).
         keep_freed_memory()
         for table in tables:
+            if table.archived:
+                print(f"{table.key}: archived (a model since changed), not run", flush=True)
+                continue
             for seed in run_seeds[table.seeds]:  # seed by seed: a stop leaves whole seeds
                 for row in table.rows:
                     key = row.key(seed, table.video_rule)

@@ -23,7 +23,10 @@ VARIANTS = [(n, {}) for n in MODELS] + [("structured", {"frame_aware": True})] +
      ("joint", {"pyramid_norm": "sum", "kernel_t": 1, "head_fc": 2}),
      ("joint", {"stream": "rgb_level2", "layers": 1}),
      ("reinforce", {"glimpses": 2, "glimpse_steps": 3, "entropy": 0.1}),
-     ("reinforce", {"replacement": True, "pool": "mean", "baseline": False, "test_samples": 2})]
+     ("reinforce", {"replacement": True, "pool": "mean", "baseline": False, "test_samples": 2}),
+     ("reinforce", {"init": "mean", "where": True, "detach": False, "baseline": "loo",
+                    "reward": "to-go", "lam": 1.0}),
+     ("reinforce", {"policy": "uniform"})]
 
 
 def _model(name, **options):
@@ -108,8 +111,11 @@ def test_a_padded_clips_valid_steps_equal_the_clip_unpadded(name, options):
 
 
 def _check_greedy(model, batch, short):
-    """reinforce is tested with its greedy (test-time) policy, which draws nothing."""
+    """reinforce is tested with its greedy (test-time) policy, which draws nothing (a uniform
+    policy, which has no greedy choice, made to look at the centre)."""
     model.cfg.test_samples = 0
+    if model.cfg.policy == "uniform":
+        model.cfg.force = "centre"
     with torch.no_grad():
         padded, alone = model(batch), model(short)
     torch.testing.assert_close(padded.scores[1, :3], alone.scores[0], atol=1e-5, rtol=1e-5)

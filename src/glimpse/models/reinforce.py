@@ -47,6 +47,8 @@ reading implemented here, with every departure named:
   reproducible). ``force`` (``glimpse evaluate --force-glimpse``) makes the agent look where it
   is told, to measure what looking is worth: ``actor`` (the m cells the actor covers most),
   ``centre``, ``random`` or ``background`` (the cells the actor covers least).
+- ``policy = "uniform"``: a frozen uniform policy, the same network looking at cells drawn
+  uniformly at random in training and testing (the reference a learned policy must beat).
 - Sampling in training uses a generator seeded from torch's global one, which the trainer seeds
   and checkpoints, so a resumed run draws what an uninterrupted one would.
 
@@ -96,6 +98,7 @@ class ReinforceConfig(SoftConfig):
     entropy_anneal: bool = True  # the bonus decays linearly to 0 over the epochs
     test_samples: int = 0  # 0: greedy testing; S: the mean of S sampled episodes
     force: str = ""  # testing only: look at the actor, centre, random or background cells
+    policy: str = "learned"  # learned, or uniform: a frozen uniform policy (the reference row)
 
     def __post_init__(self):
         if isinstance(self.baseline, bool):  # runs made before the leave-one-out option
@@ -184,7 +187,8 @@ class ReinforceLSTM(SoftAttentionLSTM):
         for name, value, allowed in (("pool", cfg.pool, ("sum", "mean")),
                                      ("baseline", cfg.baseline, BASELINES),
                                      ("reward", cfg.reward, REWARDS), ("init", cfg.init, INITS),
-                                     ("force", cfg.force, ("", *FORCED))):
+                                     ("force", cfg.force, ("", *FORCED)),
+                                     ("policy", cfg.policy, ("learned", "uniform"))):
             if value not in allowed:
                 raise GlimpseError(f"reinforce: {name} must be one of "
                                    f"{', '.join(a for a in allowed if a)}, got '{value}'")
@@ -199,7 +203,10 @@ class ReinforceLSTM(SoftAttentionLSTM):
                                     dropout=cfg.dropout)
         if cfg.init == "zeros":
             self.init_h = self.init_c = None
-        self.value = nn.Linear(cfg.hidden, 1) if cfg.baseline == "learned" else None
+        if cfg.policy == "uniform":  # nothing to learn where to look: no policy, no REINFORCE
+            self.locate = None
+        self.value = nn.Linear(cfg.hidden, 1) if cfg.baseline == "learned" and \
+            cfg.policy == "learned" else None
         self.entropy_weight = cfg.entropy
 
     def initial_state(self, cubes: Tensor, mask: Tensor | None):
@@ -210,7 +217,7 @@ class ReinforceLSTM(SoftAttentionLSTM):
 
     def param_groups(self, lr: float) -> list[dict]:
         """The optimizer's groups: the policy head at ``policy_lr`` when it has its own."""
-        if not self.cfg.policy_lr:
+        if not self.cfg.policy_lr or self.locate is None:
             return super().param_groups(lr)
         policy = set(map(id, self.locate.parameters()))
         return [{"params": [p for p in self.parameters() if id(p) not in policy], "lr": lr},
@@ -236,7 +243,8 @@ class ReinforceLSTM(SoftAttentionLSTM):
         chosen = None
         for t in range(T):
             query = h_top.detach() if cfg.detach and self.training else h_top
-            p = self.locate(query)
+            p = self.locate(query) if self.locate is not None else \
+                query.new_full((B, K2), 1.0 / K2)
             if t < budget:
                 if cfg.force and not self.training:
                     chosen = forced_cells(cfg.force, cfg.glimpses, self.grid, B,
@@ -283,8 +291,8 @@ class ReinforceLSTM(SoftAttentionLSTM):
                 int(torch.randint(2 ** 62, (1,))))
         elif cfg.force:  # cells chosen for the agent, on the CPU's generator
             n, greedy, gen = cfg.test_samples or 1, False, torch.Generator().manual_seed(0)
-        elif cfg.test_samples:
-            n, greedy = cfg.test_samples, False
+        elif cfg.test_samples or self.locate is None:  # a uniform policy is sampled
+            n, greedy = max(1, cfg.test_samples), False
             gen = torch.Generator(device=device).manual_seed(0)
         else:
             n, greedy, gen = 1, True, None
@@ -333,7 +341,7 @@ class ReinforceLSTM(SoftAttentionLSTM):
             R = reward_to_go(correct.reshape(n * B, T), masks, cfg.eta)
         else:
             R = episode_reward(correct.reshape(n * B, T), masks, cfg.eta)[:, None].expand(-1, T)
-        if cfg.baseline == "learned":
+        if self.value is not None:
             b = self.value(output.extras["drew"].reshape(n * B, T, -1).detach()).squeeze(-1)
         elif cfg.baseline == "loo" and n > 1:
             b = leave_one_out(R.reshape(n, B, T)).reshape(n * B, T)
@@ -368,6 +376,8 @@ class ReinforceLSTM(SoftAttentionLSTM):
             terms["doubly_stochastic"] = cfg.lam * doubly_stochastic_penalty(
                 policies.reshape(n * B, T, -1).view(n * B, T, self.grid, self.grid),
                 r["mask"].repeat(n, 1))
+        if self.locate is None:  # the frozen uniform policy: the core and classifier only
+            return terms
         logp = output.extras["log_probs"].reshape(n * B, T)
         terms["reinforce"] = reinforce_surrogate(logp, r["R"], r["b"], r["acted"])
         if self.value is not None:
