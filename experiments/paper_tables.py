@@ -265,7 +265,8 @@ TABLES = [
     *[Table(key, title, "mean", "seeds", rows, {"epochs": 30}, archived=True)
       for key, title, rows in REINFORCE_V1],
     *[Table(key, title, "mean", "sweep_seeds" if key == "rl_lam" else "seeds", rows,
-            {"epochs": 30}, validation=key == "rl_lam", also=RL_ALSO.get(key, ()))
+            {"epochs": 30}, store="features-levels", validation=key == "rl_lam",
+            also=RL_ALSO.get(key, ()))  # rgb only: the store without the flow pass
       for key, title, rows in REINFORCE_TABLES],
     Table("flow", "What the flow stream is worth: linear probes", "mean", "seeds",
           [Row("linear probe: rgb", "probe"),

@@ -61,7 +61,8 @@ def _read_log(run: Path) -> list[dict]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-POLICY_COLUMNS = ("train_reward", "train_policy_entropy", "train_baseline_error")  # reinforce
+POLICY_COLUMNS = ("train_reward", "train_policy_entropy", "train_baseline_error",
+                  "train_policy_on_actor")  # reinforce (the last where the store has actor masks)
 
 
 def _curves(runs, names, path: Path):
@@ -90,7 +91,8 @@ def _curves(runs, names, path: Path):
     ax2.legend(fontsize=7)
     ax1.legend(fontsize=7)
     if policy:
-        axes[2].set(xlabel="epoch", title="policy (reward, entropy in nats, baseline error)")
+        axes[2].set(xlabel="epoch", title="policy (reward, entropy in nats, baseline error, "
+                                          "share of glimpses on the actor)")
         axes[2].legend(fontsize=7)
     _save(fig, path)
 
