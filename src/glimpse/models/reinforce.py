@@ -29,7 +29,8 @@ reading implemented here, with every departure named:
   and in every trained run the policy stayed uniform (4.10-4.15 of ln 64 = 4.16 nats). Paper
   004 says its regularization "forces the model to focus on one region in time", the opposite
   of this term. Its equation is lost in the text and it gives no lambda, so this reading
-  switches the term off and the re-test sweeps lambda over 0 / 0.01 / 0.1 / 1.
+  switches the term off and the re-test sweeps lambda over 0 / 0.01 / 0.1 / 1. When on, it
+  covers only the steps where the agent acts (the first N with a budget).
 - **Reward** (eq. 7): r_N = (eta N+ R+ + (1 - eta) N- R-) / N over the episode's N valid steps,
   N+ the steps whose prediction (argmax y_t) is right, N- the wrong ones, R+ = 1, R- = -1,
   eta = 0.5, zero before the last step, so every step's return R_n is r_N. The division by N is
@@ -373,9 +374,8 @@ class ReinforceLSTM(SoftAttentionLSTM):
             {"ce": sequence_cross_entropy(flat, batch["label"].repeat(n), mask)}
         policies = output.extras["policies"]  # (n, B, T, K^2)
         if cfg.lam:
-            terms["doubly_stochastic"] = cfg.lam * doubly_stochastic_penalty(
-                policies.reshape(n * B, T, -1).view(n * B, T, self.grid, self.grid),
-                r["mask"].repeat(n, 1))
+            terms["doubly_stochastic"] = cfg.lam * doubly_stochastic_penalty(  # where it acted
+                policies.reshape(n * B, T, -1).view(n * B, T, self.grid, self.grid), r["acted"])
         if self.locate is None:  # the frozen uniform policy: the core and classifier only
             return terms
         logp = output.extras["log_probs"].reshape(n * B, T)
