@@ -62,6 +62,31 @@ def test_ucf101_lists_crlf_and_spellings(tmp_path):
         read_format("ucf101", root, ann)
 
 
+def test_ucf101_keeps_classind_order_through_extract(tmp_path):
+    """Label indices are classInd's ids minus 1, not sorted names: Hammering (id 1) before
+    HammerThrow (id 2), which sorts first."""
+    from glimpse.features.extract import extract
+    from glimpse.video import write_video
+    from tests.conftest import moving_bar_frames
+
+    root, ann = tmp_path / "UCF-101", tmp_path / "ucfTrainTestlist"
+    ann.mkdir()
+    vids = ["Hammering/v_Hammering_g01_c01.avi", "HammerThrow/v_HammerThrow_g01_c01.avi"]
+    for v in vids:
+        (root / v).parent.mkdir(parents=True, exist_ok=True)
+        write_video(root / v, moving_bar_frames(4), fps=25)
+    (ann / "classInd.txt").write_text("1 Hammering\n2 HammerThrow\n")
+    (ann / "trainlist01.txt").write_text(f"{vids[0]} 1\n{vids[1]} 2\n")
+    (ann / "testlist01.txt").write_text("")
+    assert sorted(["Hammering", "HammerThrow"]) == ["HammerThrow", "Hammering"]
+    assert read_format("ucf101", root, ann).classes == ["Hammering", "HammerThrow"]
+    extract(root, tmp_path / "f", fps=0, format="ucf101", annotations=ann, progress=False)
+    assert json.loads((tmp_path / "f" / "manifest.json").read_text())["labels"] == \
+        ["Hammering", "HammerThrow"]
+    metas = [json.loads(m.read_text()) for m in (tmp_path / "f" / "entries").glob("*/meta.json")]
+    assert {m["label"]: m["label_index"] for m in metas} == {"Hammering": 0, "HammerThrow": 1}
+
+
 def test_hollywood2_clip_sets_are_multilabel(tmp_path):
     root, ann = tmp_path / "Hollywood2", tmp_path / "ClipSets"
     ann.mkdir()

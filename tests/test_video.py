@@ -1,3 +1,4 @@
+import json
 from fractions import Fraction
 
 import av
@@ -105,6 +106,48 @@ def test_truncated_file_is_an_error(tmp_path, ext):
     path.write_bytes(data[: len(data) // 3])
     with pytest.raises(VideoError, match=f"cut{ext}"):
         read_frames(path)
+
+
+def _overstate_avi_frames(path, by: int) -> int:
+    """Raise the frame count an AVI's headers declare (avih dwTotalFrames, the video strh
+    dwLength) by ``by``, as in UCF101 / HMDB-51 files whose last declared frame does not decode;
+    returns the new count."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    avih = data.index(b"avih") + 8  # fourcc, size, then MainAVIHeader
+    total = struct.unpack_from("<I", data, avih + 16)[0] + by
+    struct.pack_into("<I", data, avih + 16, total)
+    strh = data.index(b"strh") + 8  # fcc type, handler, flags, priority, language, initial
+    struct.pack_into("<I", data, strh + 32, struct.unpack_from("<I", data, strh + 32)[0] + by)
+    path.write_bytes(bytes(data))  # frames, scale, rate, start, then dwLength at +32
+    return total
+
+
+def test_a_header_off_by_one_frame_is_accepted_and_recorded(tmp_path):
+    """A 9-frame AVI whose header declares 10 decodes its 9 frames (no longer 'truncated'), and
+    the extracted entry records both counts; losing a real part of a clip is still an error."""
+    import av
+
+    from glimpse.features.extract import extract
+
+    clip = tmp_path / "v" / "a" / "clip.avi"
+    clip.parent.mkdir(parents=True)
+    write_video(clip, moving_bar_frames(9), fps=25)
+    assert _overstate_avi_frames(clip, 1) == 10
+    with av.open(str(clip)) as c:
+        assert c.streams.video[0].frames == 10  # what PyAV reads from the header
+    b = read_frames(clip, fps=0)
+    assert len(b.frames) == 9 and b.decoded == 9 and b.declared == 10
+    extract(tmp_path / "v", tmp_path / "f", fps=0, progress=False)
+    meta = json.loads(next((tmp_path / "f" / "entries").iterdir()).joinpath("meta.json")
+                      .read_text())
+    assert meta["frames"] == 9 and (meta["decoded_frames"], meta["declared_frames"]) == (9, 10)
+    short = tmp_path / "short.avi"
+    write_video(short, moving_bar_frames(9), fps=25)
+    _overstate_avi_frames(short, 6)  # 9 of 15 declared: 40% missing
+    with pytest.raises(VideoError, match="truncated: decoded 9 of the 15"):
+        read_frames(short, fps=0)
 
 
 def test_a_folder_of_frame_images_is_a_video(tmp_path):

@@ -12,7 +12,7 @@ Frames are streamed in batches so memory does not grow with the video's length.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -50,6 +50,10 @@ class Batch:
     # (past the video's end: its last frame again) and their source indices (n, L)
     successors: np.ndarray | None = None
     successor_indices: np.ndarray | None = None
+    # on the video's last batch only: the frames decoded and the count its header declares
+    # (0 where it declares none)
+    decoded: int | None = None
+    declared: int | None = None
 
 
 def _open(path: Path):
@@ -83,8 +87,14 @@ def _images(path: Path, image_fps: float) -> Iterator[tuple[av.VideoFrame, float
         yield av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24"), i / image_fps
 
 
-def _decoded(path: Path, container) -> Iterator[tuple[av.VideoFrame, float]]:
-    """Yield (frame, time in seconds) in presentation order."""
+TRUNCATED = (3, 0.1)  # missing more than max(3 frames, 10%) of the declared count: truncated
+
+
+def _decoded(path: Path, container, counts: dict) -> Iterator[tuple[av.VideoFrame, float]]:
+    """Yield (frame, time in seconds) in presentation order; at the end ``counts`` holds
+    "decoded" and "declared" (the header's frame count, 0 if none). A header off by a few frames
+    (UCF101's and HMDB-51's AVIs often declare a last frame that does not decode) is accepted;
+    losing more than max(3 frames, 10%) of the declared count is truncation."""
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     base = float(stream.time_base) if stream.time_base else None
@@ -104,7 +114,8 @@ def _decoded(path: Path, container) -> Iterator[tuple[av.VideoFrame, float]]:
     except av.error.FFmpegError as e:
         raise VideoError(path, f"decoding failed ({e.__class__.__name__}: {e})") from None
     declared = stream.frames  # the container's own frame count (0 where it has none)
-    if declared and i + 1 < 0.9 * declared:
+    counts.update(decoded=i + 1, declared=declared)
+    if declared and declared - (i + 1) > max(TRUNCATED[0], TRUNCATED[1] * declared):
         raise VideoError(path, f"truncated: decoded {i + 1} of the {declared} frames its header "
                                f"declares")
 
@@ -150,11 +161,34 @@ def iter_frames(
         raise GlimpseError(f"image fps must be > 0, got {image_fps}")
     if successors < 0:
         raise GlimpseError(f"successors must be >= 0, got {successors}")
+    counts: dict = {}
     if path.is_dir():
         container, decoded = None, _images(path, image_fps)
     else:
         container = _open(path)
-        decoded = _decoded(path, container)
+        decoded = _decoded(path, container, counts)
+    yield from _last_with_counts(_batches(path, container, decoded, fps, size, batch_size,
+                                          successors), counts)
+
+
+def _last_with_counts(batches: Iterator[Batch], counts: dict) -> Iterator[Batch]:
+    """The batches, the last one carrying the decoded and declared frame counts."""
+    prev = None
+    try:
+        for b in batches:
+            if prev is not None:
+                yield prev
+            prev = b
+    except Exception:  # what decoded before a failure still comes out first
+        if prev is not None:
+            yield prev
+        raise
+    if prev is not None:
+        yield replace(prev, decoded=counts.get("decoded"), declared=counts.get("declared"))
+
+
+def _batches(path, container, decoded, fps, size, batch_size, successors) -> Iterator[Batch]:
+    """iter_frames' sampling and batching of the decoded (frame, time) pairs."""
     frames, times, indices, nexts, next_idx = [], [], [], [], []
     emitted = 0
 
@@ -223,7 +257,7 @@ def read_frames(path: str | Path, **kwargs) -> Batch:
     cat = (lambda name: None if getattr(batches[0], name) is None else
            np.concatenate([getattr(b, name) for b in batches]))
     return Batch(cat("frames"), cat("times"), cat("indices"), cat("successors"),
-                 cat("successor_indices"))
+                 cat("successor_indices"), batches[-1].decoded, batches[-1].declared)
 
 
 def write_video(path: str | Path, frames, fps: int, *, codec: str | None = None,

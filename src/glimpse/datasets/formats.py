@@ -55,6 +55,7 @@ class Dataset:
     labels: dict[str, list[str]] | None = None  # relpath -> every label (multi-label sets)
     segments: dict[str, list] = field(default_factory=dict)  # relpath -> [[start, end] s, ...]
     missing: list[str] = field(default_factory=list)  # annotated videos not found
+    classes: list[str] | None = None  # the release's own class order (label index i = classes[i])
 
 
 def _lines(path: Path) -> list[tuple[int, str]]:
@@ -159,7 +160,8 @@ def _ucf101(root: Path, ann: Path) -> Dataset:
                 g = _UCF_GROUP.search(rel)
                 items[rel] = _item(root, rel, label, f"{label}/g{g.group(1)}" if g else None)
             splits[rel][sid] = part
-    return Dataset(sorted(items.values(), key=lambda it: it.relpath), root, dict(splits))
+    return Dataset(sorted(items.values(), key=lambda it: it.relpath), root, dict(splits),
+                   classes=[classes[i] for i in sorted(classes)])  # classInd ids 1.. -> 0..
 
 
 def _jhmdb(root: Path, ann: Path) -> Dataset:

@@ -194,9 +194,14 @@ class VideoMeta:
     def add(self, b: Batch) -> None:
         self.times.extend(round(float(t), 6) for t in b.times)
         self.index.extend(int(i) for i in b.indices)
+        if b.decoded is not None:
+            self.counts = (b.decoded, b.declared)
 
     def fields(self) -> dict:
         meta = {"frames": len(self.times), "times": self.times, "source_frames": self.index}
+        decoded, declared = getattr(self, "counts", (None, None))
+        if declared and declared != decoded:  # a header off by a few frames, accepted
+            meta["decoded_frames"], meta["declared_frames"] = decoded, declared
         if self.path.is_dir():
             meta["image_fps"] = self.image_fps
         return meta
@@ -346,18 +351,22 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
         all_items, data_root, split_of = ds.items, ds.root, ds.splits
         segments, missing = ds.segments, ds.missing
         extra = ds.labels
+        classes = ds.classes
         if multilabel is not None:
             raise GlimpseError("--multilabel is for folders and list files; a --format reads "
                                "its own labels")
     else:
         all_items, data_root = load_dataset(data, root)
         extra = read_label_file(multilabel) if multilabel is not None else None
+        classes = None
     if extra is not None:
         unknown = sorted(set(extra) - {it.relpath for it in all_items})
         if unknown:
             raise GlimpseError(f"{multilabel} names {len(unknown)} video(s) the dataset lacks "
                                f"(e.g. '{unknown[0]}'); paths are relative to the dataset root")
-    labels = label_map(all_items, extra)  # from the whole dataset, so every shard agrees
+    # from the whole dataset, so every shard agrees; a release's own class order where it has one
+    labels = {name: i for i, name in enumerate(classes)} if classes else \
+        label_map(all_items, extra)
     items = shard_items(all_items, shard)
     if levels not in (1, 2):
         raise GlimpseError(f"--levels must be 1 or 2, got {levels}")
