@@ -84,7 +84,7 @@ def test_store_verify_names_what_is_missing_or_corrupt(extracted, tiny_synth, tm
     sh.copytree(extracted[0], out)
     assert main(["store", "verify", str(out)]) == 0
     assert "6 entries whole, 0 corrupt, 0 missing" in capsys.readouterr().out
-    entries = sorted((out / "entries").iterdir())
+    entries = [out / "entries" / e for e in FeatureStore(out).ids()]
     (entries[0] / "rgb.npy").unlink()  # a deleted array
     data = (entries[1] / "masks.npy").read_bytes()
     (entries[1] / "masks.npy").write_bytes(data[:-100])  # a truncated one

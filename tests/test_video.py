@@ -1,4 +1,3 @@
-import json
 from fractions import Fraction
 
 import av
@@ -130,6 +129,7 @@ def test_a_header_off_by_one_frame_is_accepted_and_recorded(tmp_path):
     import av
 
     from glimpse.features.extract import extract
+    from glimpse.features.store import FeatureStore
 
     clip = tmp_path / "v" / "a" / "clip.avi"
     clip.parent.mkdir(parents=True)
@@ -140,8 +140,7 @@ def test_a_header_off_by_one_frame_is_accepted_and_recorded(tmp_path):
     b = read_frames(clip, fps=0)
     assert len(b.frames) == 9 and b.decoded == 9 and b.declared == 10
     extract(tmp_path / "v", tmp_path / "f", fps=0, progress=False)
-    meta = json.loads(next((tmp_path / "f" / "entries").iterdir()).joinpath("meta.json")
-                      .read_text())
+    meta = next(e.meta for e in FeatureStore(tmp_path / "f").entries())
     assert meta["frames"] == 9 and (meta["decoded_frames"], meta["declared_frames"]) == (9, 10)
     short = tmp_path / "short.avi"
     write_video(short, moving_bar_frames(9), fps=25)

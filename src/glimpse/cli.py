@@ -6,6 +6,7 @@ A GlimpseError becomes one line on stderr and exit status 2; never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import textwrap
 from pathlib import Path
@@ -749,6 +750,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+OS_ADVICE = {errno.ENOSPC: "free some space (or write elsewhere) and run the command again: "
+                           "finished work is kept, nothing half-written is trusted",
+             errno.EDQUOT: "the disk quota is used up: free some space and run it again",
+             errno.EACCES: "check the permissions of that path, or write elsewhere",
+             errno.EPERM: "check the permissions of that path, or write elsewhere",
+             errno.EROFS: "that filesystem is read-only: write elsewhere",
+             errno.ENOENT: "it vanished while glimpse was working: check the path and run "
+                           "the command again"}
+
+
+def os_error_line(e: OSError) -> str:
+    """One line for an OSError: what the system said, the path, what to do."""
+    where = f": {e.filename}" if e.filename else ""
+    what = e.strerror or str(e)
+    advice = OS_ADVICE.get(e.errno, "run the command again once that is fixed")
+    return f"{what}{where} ({advice})"
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -756,6 +775,9 @@ def main(argv=None) -> int:
     except GlimpseError as e:
         print(f"glimpse: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the machine refused: a full disk, permissions, a vanished file
+        print(f"glimpse: error: {os_error_line(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("glimpse: interrupted", file=sys.stderr)
         return 130

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,36 @@ def load_checkpoint(path: Path, device="cpu") -> tuple[dict[str, torch.Tensor], 
         raise GlimpseError(f"cannot read checkpoint {path} ({e.__class__.__name__}: {e}); it is "
                            f"not a glimpse safetensors checkpoint") from None
     return tensors, meta
+
+
+def check_shapes(mc, path: Path) -> None:
+    """Refuse a config whose tensors disagree with the checkpoint's (an edited config.json): the
+    model is built on the meta device (shapes only, no memory) and compared with the shapes in
+    the file's header."""
+    from safetensors import safe_open
+
+    from glimpse.models import build_model
+
+    try:
+        with torch.device("meta"):
+            want = {k: tuple(v.shape) for k, v in build_model(mc).state_dict().items()}
+    except (RuntimeError, ValueError, OverflowError, TypeError) as e:
+        raise GlimpseError(f"the model in {path.parent / 'config.json'} cannot be built "
+                           f"({e.__class__.__name__}: {str(e).splitlines()[0]}); the config was "
+                           f"edited: restore it or train a new run") from None
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            have = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # noqa: BLE001 - a corrupt or foreign file: one line
+        raise GlimpseError(f"cannot read checkpoint {path} ({e.__class__.__name__}: {e}); it is "
+                           f"not a glimpse safetensors checkpoint") from None
+    bad = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+    if bad:
+        k = bad[0]
+        raise GlimpseError(f"{path.parent / 'config.json'} does not match the weights in {path}: "
+                           f"{k} is {have.get(k, 'absent')} in the file but {want.get(k, 'absent')} "
+                           f"by the config ({len(bad)} tensor(s) differ); the config was edited: "
+                           f"restore it or train a new run")
 
 
 def _prefixed(prefix: str, d: dict) -> dict:
@@ -145,6 +176,26 @@ class Run:
     metrics_path = property(lambda self: self.root / "metrics.json")
     log_path = property(lambda self: self.root / "log.csv")
 
+    @contextmanager
+    def lock(self):
+        """Hold ``RUN/.lock`` (an advisory flock the OS drops when the process dies) while
+        training: a second trainer of the same folder is refused in one line."""
+        from glimpse.features.store import try_lock
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".lock"
+        fd = try_lock(path)
+        if fd is None:
+            pid = path.read_text().strip() or "unknown"
+            raise GlimpseError(f"{self.root} is being trained by another process (pid {pid}); "
+                               f"wait for it to finish, or train into another --out")
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            yield
+        finally:
+            os.close(fd)
+
     def _refuse_old(self) -> None:
         if (self.root / "best.pt").exists() or (self.root / "last.pt").exists():
             raise GlimpseError(f"{self.root} was written by glimpse 0.1 (pickled best.pt / "
@@ -199,10 +250,11 @@ class Run:
         """The best model in eval mode, and {"epoch", "val", "digest"} of its checkpoint;
         ``options`` set the model's test-time options (its class's ``test_options``)."""
         self._require_best()
-        tensors, meta = load_checkpoint(self.best_path, device=device)
         mc = ModelConfig.from_dict(self.config["model"])
         if options:
             mc = with_test_options(mc, options)
+        check_shapes(mc, self.best_path)  # before a byte of the model or the weights is allocated
+        tensors, meta = load_checkpoint(self.best_path, device=device)
         model = build_model(mc).to(device)
         try:
             model.load_state_dict(tensors)

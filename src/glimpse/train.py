@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -121,126 +122,128 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     if store.multilabel:  # one sigmoid per class, binary cross-entropy, mean AP
         config["multilabel"] = True
     run = Run(out)
-    if lead:
-        run.start(config)
-        if not run.split_path.exists():
-            write_json_atomic(run.split_path, split_store(
-                store, test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
-                seed=tc.split_seed, official=tc.split))
-    if world > 1:
-        torch.distributed.barrier()  # the run folder and split exist for every rank
-    split = run.split
-    if not split["train"] or not split["val"]:
-        raise GlimpseError("the split left no training or no validation videos: the store needs "
-                           "at least 3 groups (or videos) per class")
-    train_entries = [store.entry(i) for i in split["train"]]
-    val_entries = [store.entry(i) for i in split["val"]]
+    with run.lock() if lead else nullcontext():  # one trainer a run folder
+        if lead:
+            run.start(config)
+            if not run.split_path.exists():
+                write_json_atomic(run.split_path, split_store(
+                    store, test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
+                    seed=tc.split_seed, official=tc.split))
+        if world > 1:
+            torch.distributed.barrier()  # the run folder and split exist for every rank
+        split = run.split
+        if not split["train"] or not split["val"]:
+            raise GlimpseError("the split left no training or no validation videos: the store "
+                               "needs at least 3 groups (or videos) per class")
+        train_entries = [store.entry(i) for i in split["train"]]
+        val_entries = [store.entry(i) for i in split["val"]]
 
-    device = torch.device(device_name)
-    torch.manual_seed(tc.seed)
-    np.random.seed(tc.seed)
-    net = build_model(mc).to(device)
-    step_net = net
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
+        device = torch.device(device_name)
+        torch.manual_seed(tc.seed)
+        np.random.seed(tc.seed)
+        net = build_model(mc).to(device)
+        step_net = net
+        if world > 1:
+            from torch.nn.parallel import DistributedDataParallel
 
-        step_net = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda"
-                                           else None)
-    ds = ClipDataset(train_entries, tc.clip_len, tc.stride, streams=net.streams,
-                     actor=net.needs_actor, sampling=tc.sampling, seed=tc.seed,
-                     targets=len(labels) if store.multilabel else None, segments=True)
-    opt = torch.optim.Adam(net.param_groups(tc.lr), lr=tc.lr)
-    start_epoch, start_step, history, best = 0, 0, [], {"val_top1": -1.0}
-    resumed_sums = None
-    if run.last_path.exists():
-        tensors, meta = load_checkpoint(run.last_path, device="cpu")
-        restore_training_state(net, opt, tensors, meta)
-        start_epoch, start_step, history, best = meta["epoch"], meta["step"], meta["history"], \
-            meta["best"]
-        resumed_sums = meta["sums"]
-        log(f"resuming {out} at epoch {start_epoch + 1}, batch {start_step}")
+            step_net = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda"
+                                               else None)
+        ds = ClipDataset(train_entries, tc.clip_len, tc.stride, streams=net.streams,
+                         actor=net.needs_actor, sampling=tc.sampling, seed=tc.seed,
+                         targets=len(labels) if store.multilabel else None, segments=True)
+        opt = torch.optim.Adam(net.param_groups(tc.lr), lr=tc.lr)
+        start_epoch, start_step, history, best = 0, 0, [], {"val_top1": -1.0}
+        resumed_sums = None
+        if run.last_path.exists():
+            tensors, meta = load_checkpoint(run.last_path, device="cpu")
+            restore_training_state(net, opt, tensors, meta)
+            start_epoch, start_step, history, best = meta["epoch"], meta["step"], meta["history"], \
+                meta["best"]
+            resumed_sums = meta["sums"]
+            log(f"resuming {out} at epoch {start_epoch + 1}, batch {start_step}")
 
-    def checkpoint(epoch, step, sums=None):
-        if not lead:
-            return
-        save_checkpoint(run.last_path, *training_state(
-            net, opt, {"epoch": epoch, "step": step, "history": history, "best": best,
-                       "sums": sums}))
-
-    n_batches = (len(ds) + tc.batch_size - 1) // tc.batch_size
-    with reusing_freed_memory():  # batches reuse memory already faulted in (allocator)
-        for epoch in range(start_epoch, tc.epochs):
-            net.train()
-            net.set_epoch(epoch, tc.epochs)
-            ds.set_epoch(epoch)
-            order = _epoch_order(len(ds), tc.seed, epoch)
-            skip = start_step if epoch == start_epoch else 0
-            # a mid-epoch checkpoint carries the epoch's running sums, so the logged row is whole
-            sums = dict(resumed_sums) if skip else {"loss": 0.0, "terms": {}, "correct": 0,
-                                                    "steps": 0}
-            t0 = time.time()
-            bar = progress_bar(total=n_batches, initial=skip, unit="batch",
-                               desc=f"epoch {epoch + 1}/{tc.epochs}", enabled=progress)
-            rest = order[skip * tc.batch_size:]
-            if world > 1:  # this rank's part of each global batch
-                rest = [i for k in range(0, len(rest), tc.batch_size)
-                        for i in _rank_share(rest[k:k + tc.batch_size], rank, world)]
-            for step, b in enumerate(batches(ds, tc.batch_size // world, rest), start=skip):
-                b = to_device(b, device)
-                output = step_net(b)
-                terms = net.loss(output, b)
-                terms["wd"] = weight_decay(net, tc.gamma) if tc.gamma else \
-                    output.scores.new_zeros(())
-                loss = sum(terms.values())
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                y, mask = b["label"], b["mask"]
-                sums["loss"] += loss.item() * len(y)
-                for k, v in terms.items():
-                    sums["terms"][k] = sums["terms"].get(k, 0.0) + v.item() * len(y)
-                with torch.no_grad():
-                    for k, v in net.stats(output, b).items():
-                        sums["terms"][k] = sums["terms"].get(k, 0.0) + v * len(y)
-                if "targets" in b:  # a step is right when its top class is one of the labels
-                    right = b["targets"].gather(1, output.scores.argmax(-1)).bool()
-                else:
-                    right = output.scores.argmax(-1) == y[:, None]
-                sums["correct"] += (right & mask).sum().item()
-                sums["steps"] += mask.sum().item()
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-                bar.update(1)
-                if tc.checkpoint_every and (step + 1) % tc.checkpoint_every == 0 \
-                        and step + 1 < n_batches:
-                    checkpoint(epoch, step + 1, sums)
-            bar.close()
-            seen = len(ds)
-            if world > 1:  # the epoch's sums over every rank
-                sums = _sum_across_ranks(sums, device)
-                seen = sum(-(-min(tc.batch_size, len(ds) - k) // world) * world  # with padding
-                           for k in range(0, len(ds), tc.batch_size))
+        def checkpoint(epoch, step, sums=None):
             if not lead:
-                continue
-            val = validate(net, val_entries, tc, labels, device, store.multilabel)
-            row = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen,
-                   **{f"train_{k}": v / seen for k, v in sums["terms"].items()},
-                   "train_step_accuracy": sums["correct"] / max(1, sums["steps"]), **val,
-                   "seconds": round(time.time() - t0, 2)}
-            history.append(row)
-            improved = val["val_top1"] > best["val_top1"] or (
-                val["val_top1"] == best["val_top1"]
-                and val["val_clip_accuracy"] > best.get("val_clip_accuracy", -1))
-            if improved:
-                best = {**val, "epoch": epoch + 1}
-                save_checkpoint(run.best_path, net.state_dict(), {"epoch": epoch + 1, "val": val})
-            checkpoint(epoch + 1, 0)
-            _write_log(run.log_path, history)
-            log(f"epoch {epoch + 1}/{tc.epochs}: loss {row['train_loss']:.3f}, train acc "
-                f"{row['train_step_accuracy']:.3f}, val top1 {val['val_top1']:.3f}"
-                f"{' (best)' if improved else ''} [{row['seconds']:.0f}s]")
-    if world > 1:
-        torch.distributed.barrier()
-    return best
+                return
+            save_checkpoint(run.last_path, *training_state(
+                net, opt, {"epoch": epoch, "step": step, "history": history, "best": best,
+                           "sums": sums}))
+
+        n_batches = (len(ds) + tc.batch_size - 1) // tc.batch_size
+        with reusing_freed_memory():  # batches reuse memory already faulted in (allocator)
+            for epoch in range(start_epoch, tc.epochs):
+                net.train()
+                net.set_epoch(epoch, tc.epochs)
+                ds.set_epoch(epoch)
+                order = _epoch_order(len(ds), tc.seed, epoch)
+                skip = start_step if epoch == start_epoch else 0
+                # a mid-epoch checkpoint carries the epoch's running sums: the logged row is whole
+                sums = dict(resumed_sums) if skip else {"loss": 0.0, "terms": {}, "correct": 0,
+                                                        "steps": 0}
+                t0 = time.time()
+                bar = progress_bar(total=n_batches, initial=skip, unit="batch",
+                                   desc=f"epoch {epoch + 1}/{tc.epochs}", enabled=progress)
+                rest = order[skip * tc.batch_size:]
+                if world > 1:  # this rank's part of each global batch
+                    rest = [i for k in range(0, len(rest), tc.batch_size)
+                            for i in _rank_share(rest[k:k + tc.batch_size], rank, world)]
+                for step, b in enumerate(batches(ds, tc.batch_size // world, rest), start=skip):
+                    b = to_device(b, device)
+                    output = step_net(b)
+                    terms = net.loss(output, b)
+                    terms["wd"] = weight_decay(net, tc.gamma) if tc.gamma else \
+                        output.scores.new_zeros(())
+                    loss = sum(terms.values())
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    y, mask = b["label"], b["mask"]
+                    sums["loss"] += loss.item() * len(y)
+                    for k, v in terms.items():
+                        sums["terms"][k] = sums["terms"].get(k, 0.0) + v.item() * len(y)
+                    with torch.no_grad():
+                        for k, v in net.stats(output, b).items():
+                            sums["terms"][k] = sums["terms"].get(k, 0.0) + v * len(y)
+                    if "targets" in b:  # a step is right when its top class is one of the labels
+                        right = b["targets"].gather(1, output.scores.argmax(-1)).bool()
+                    else:
+                        right = output.scores.argmax(-1) == y[:, None]
+                    sums["correct"] += (right & mask).sum().item()
+                    sums["steps"] += mask.sum().item()
+                    bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+                    bar.update(1)
+                    if tc.checkpoint_every and (step + 1) % tc.checkpoint_every == 0 \
+                            and step + 1 < n_batches:
+                        checkpoint(epoch, step + 1, sums)
+                bar.close()
+                seen = len(ds)
+                if world > 1:  # the epoch's sums over every rank
+                    sums = _sum_across_ranks(sums, device)
+                    seen = sum(-(-min(tc.batch_size, len(ds) - k) // world) * world  # with padding
+                               for k in range(0, len(ds), tc.batch_size))
+                if not lead:
+                    continue
+                val = validate(net, val_entries, tc, labels, device, store.multilabel)
+                row = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen,
+                       **{f"train_{k}": v / seen for k, v in sums["terms"].items()},
+                       "train_step_accuracy": sums["correct"] / max(1, sums["steps"]), **val,
+                       "seconds": round(time.time() - t0, 2)}
+                history.append(row)
+                improved = val["val_top1"] > best["val_top1"] or (
+                    val["val_top1"] == best["val_top1"]
+                    and val["val_clip_accuracy"] > best.get("val_clip_accuracy", -1))
+                if improved:
+                    best = {**val, "epoch": epoch + 1}
+                    save_checkpoint(run.best_path, net.state_dict(),
+                                    {"epoch": epoch + 1, "val": val})
+                checkpoint(epoch + 1, 0)
+                _write_log(run.log_path, history)
+                log(f"epoch {epoch + 1}/{tc.epochs}: loss {row['train_loss']:.3f}, train acc "
+                    f"{row['train_step_accuracy']:.3f}, val top1 {val['val_top1']:.3f}"
+                    f"{' (best)' if improved else ''} [{row['seconds']:.0f}s]")
+        if world > 1:
+            torch.distributed.barrier()
+        return best
 
 
 def _sum_across_ranks(sums: dict, device) -> dict:

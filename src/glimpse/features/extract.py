@@ -387,16 +387,28 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     summary.skipped = len(items) - len(todo)
     bar = progress_bar(total=len(todo), unit="video", desc="extract", enabled=progress)
     open_: dict[int, tuple] = {}  # video number -> (writer, masks, meta) while it streams in
+    elsewhere: set[int] = set()  # videos another live process is writing (or has written)
     try:
         for kind, v, payload in _messages(fz.decoder, [it.path for it in todo], workers):
             if kind == "fatal":
                 raise payload
             item = todo[v]
+            if v in elsewhere:  # its batches and its end are the other process's to write
+                if kind != "batch":
+                    bar.update(1)
+                continue
             if kind == "batch":
                 if v not in open_:
+                    eid = entry_id(item.relpath)
+                    claim = store.claim(eid)
+                    if claim is None or store.has(eid):
+                        if claim is not None:
+                            claim.release()
+                        elsewhere.add(v)
+                        summary.skipped += 1
+                        continue
                     masks = ActorMasks(item.mask_path) if item.mask_path is not None else None
-                    open_[v] = (store.writer(entry_id(item.relpath)), masks,
-                                VideoMeta(item.path, image_fps))
+                    open_[v] = (store.writer(eid, claim), masks, VideoMeta(item.path, image_fps))
                 writer, masks, meta = open_[v]
                 b, flow_images = payload
                 fz.write_batch(writer, b, flow_images, masks)

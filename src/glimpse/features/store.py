@@ -31,13 +31,19 @@ extension dropped. An entry exists only once all its files are complete: arrays 
 chunk by chunk into ``entries/.tmp-<id>-<pid>/`` (an ``.npy`` whose header is rewritten with the
 final length when the video ends, so memory does not grow with the video's length), then the
 folder is renamed into place, so a run killed at any moment leaves at most a ``.tmp-*`` folder,
-which nothing reads and the next run deletes. The ``.npy`` files are memory-mapped on read, so
+which nothing reads and the next run deletes. A writer holds an advisory lock on
+``entries/.claims/<id>`` (``fcntl.flock``, released by the OS when the process dies) from
+before its temporary folder exists until the entry is in place: a second process extracting
+into the same store skips the entries another live process is writing, and deletes a
+temporary folder only when nobody holds its claim. The ``.npy`` files are memory-mapped on read, so
 reading frames [s, s + T) of one video touches only those frames, and a store can be read from
 several DataLoader worker processes at once.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -163,12 +169,41 @@ def check_array(path: Path, record: dict | None, frames: int) -> str | None:
     return None
 
 
+class Claim:
+    """An exclusive advisory lock on one entry (``FeatureStore.claim``); the OS releases it when
+    the process dies, so a killed writer never blocks the next."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = None
+
+
+def try_lock(path: Path) -> int | None:
+    """An exclusive, non-blocking flock on ``path`` (created if missing): its descriptor, or
+    None if another live process holds it."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return None
+        raise
+    return fd
+
+
 class EntryWriter:
     """Writes one video's entry: ``append`` chunks of each stream (and of ``masks``) as they are
-    computed, then ``commit(meta)``; on an exception inside ``with`` nothing is left behind."""
+    computed, then ``commit(meta)``; on an exception inside ``with`` nothing is left behind.
+    It holds the entry's claim (taken here unless given) until it commits or aborts."""
 
-    def __init__(self, store: "FeatureStore", eid: str):
+    def __init__(self, store: "FeatureStore", eid: str, claim: Claim | None = None):
         self.store, self.eid = store, eid
+        self.claim = claim if claim is not None else store.claim(eid, wait=True)
         self.tmp = store.entries_dir / f".tmp-{eid}-{os.getpid()}"
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
@@ -195,11 +230,13 @@ class EntryWriter:
         os.rename(self.tmp, final)
         _fsync_dir(self.store.entries_dir)
         self.files = {}
+        self.claim.release()
 
     def abort(self) -> None:
         for f in self.files.values():
             f.discard()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        self.claim.release()
 
     def __enter__(self):
         return self
@@ -387,20 +424,37 @@ class FeatureStore:
             self._manifest = want
 
     def clean_stale(self, eids=None) -> None:
-        """Delete the temporary folders a killed run left (never trusted): all of them, or only
-        those of ``eids`` (a shard must not touch the entries another process is writing)."""
+        """Delete the temporary folders a killed run left (never trusted), of every entry or of
+        ``eids``: only where nobody holds the entry's claim, so the folders another live process
+        is writing stay."""
         patterns = [".tmp-*"] if eids is None else [f".tmp-{eid}-*" for eid in eids]
         for pattern in patterns:
             for stale in self.entries_dir.glob(pattern):
-                shutil.rmtree(stale, ignore_errors=True)
+                claim = self.claim(stale.name[len(".tmp-"):].rsplit("-", 1)[0])
+                if claim is not None:
+                    shutil.rmtree(stale, ignore_errors=True)
+                    claim.release()
+
+    def claim(self, eid: str, *, wait: bool = False) -> Claim | None:
+        """The entry's lock, or None if another live process holds it (``wait``: block until
+        it is free)."""
+        folder = self.entries_dir / ".claims"
+        folder.mkdir(parents=True, exist_ok=True)
+        if not wait:
+            fd = try_lock(folder / eid)
+            return None if fd is None else Claim(fd)
+        fd = os.open(folder / eid, os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return Claim(fd)
 
     # -- entries ------------------------------------------------------------------------------
     def has(self, eid: str) -> bool:
         return (self.entries_dir / eid / "meta.json").exists()
 
-    def writer(self, eid: str) -> EntryWriter:
-        """``with store.writer(eid) as w: w.append("rgb", chunk); ...; w.commit(meta)``."""
-        return EntryWriter(self, eid)
+    def writer(self, eid: str, claim: Claim | None = None) -> EntryWriter:
+        """``with store.writer(eid) as w: w.append("rgb", chunk); ...; w.commit(meta)``; holds
+        ``claim`` (or waits for the entry's) while it writes."""
+        return EntryWriter(self, eid, claim)
 
     def write_entry(self, eid: str, meta: dict, streams: dict[str, np.ndarray], *,
                     masks: np.ndarray | None = None) -> None:
@@ -448,11 +502,18 @@ class FeatureStore:
                                        f"{other.root}; verify both and re-extract it")
                 had += 1
                 continue
-            tmp = self.entries_dir / f".tmp-{eid}-{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(theirs.folder, tmp)
-            os.rename(tmp, self.entries_dir / eid)
-            copied += 1
+            claim = self.claim(eid, wait=True)
+            try:
+                if self.has(eid):  # another process put it in place meanwhile
+                    had += 1
+                    continue
+                tmp = self.entries_dir / f".tmp-{eid}-{os.getpid()}"
+                shutil.rmtree(tmp, ignore_errors=True)
+                shutil.copytree(theirs.folder, tmp)
+                os.rename(tmp, self.entries_dir / eid)
+                copied += 1
+            finally:
+                claim.release()
         _fsync_dir(self.entries_dir)
         return copied, had
 
