@@ -56,6 +56,10 @@ def test_a_second_training_of_one_run_is_refused(tmp_path, capsys):
     assert main(["extract", str(data), str(feats), "--fps", "0", "--quiet"]) == 0
     args = ["train", str(feats), "--out", str(run), "--model", "avgpool", "--hidden", "8",
             "--epochs", "1", "--clip-len", "6", "--quiet"]
+    bad = tmp_path / "bad"  # a value the model refuses: refused before the folder exists
+    assert main(["train", str(feats), "--out", str(bad), "--model", "rstan", "--stream", "rgb",
+                 "--fusion", "early", "--quiet"]) == 2
+    assert "fusion" in capsys.readouterr().err and not bad.exists()
     with Run(run).lock():  # another process training it (its own lock on RUN/.lock)
         assert main(args) == 2
     err = capsys.readouterr().err

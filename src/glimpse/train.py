@@ -116,6 +116,8 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
         tc = replace(tc, sampling=model_class(model).sampling)
     mc = ModelConfig(model, len(labels), model_inputs(store, model, options),
                      model_options(model, options))
+    with torch.device("meta"):  # every option checked by the model itself, before the run
+        build_model(mc)          # folder is made (shapes only: nothing is allocated)
     config = {"format": RUN_FORMAT, "model": mc.to_dict(), "train": tc.to_dict(),
               "feature": store.feature, "labels": labels,
               "features": str(Path(features).resolve())}
