@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/glimpse demo --out demo-out
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests experiments benchmarks scripts
 	bash scripts/ensure-chromium.sh
 	$(PY) -m pytest -q
 

@@ -19,8 +19,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from glimpse.compare import (seeds_bootstrap, simulate_coverage,  # noqa: E402
-                             t_interval_of_pairs)
+from glimpse.compare import (  # noqa: E402
+    seeds_bootstrap,
+    simulate_coverage,
+    t_interval_of_pairs,
+)
 
 
 def main():

@@ -34,8 +34,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from glimpse.allocator import keep_freed_memory  # noqa: E402
-from glimpse.compare import (MIN_SEEDS, compare_correct, fuse_runs, read_predictions,  # noqa: E402
-                             run_correct)
+from glimpse.compare import (  # noqa: E402
+    MIN_SEEDS,
+    compare_correct,
+    fuse_runs,
+    read_predictions,
+    run_correct,
+)
 from glimpse.config import TrainConfig  # noqa: E402
 from glimpse.datasets.clips import TEMPORAL_VIEWS  # noqa: E402
 from glimpse.evaluate import evaluate_run  # noqa: E402

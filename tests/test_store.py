@@ -86,7 +86,7 @@ def test_other_features_are_refused(tmp_path):
     with pytest.raises(GlimpseError, match="other classes"):
         FeatureStore(tmp_path).create_or_check(FEATURE, STREAMS, ["a", "c"])
     with pytest.raises(GlimpseError, match="not a feature store"):
-        FeatureStore(tmp_path / "nothing").manifest
+        _ = FeatureStore(tmp_path / "nothing").manifest
     store = FeatureStore(tmp_path)
     store.check_inputs(FEATURE, {"rgb": STREAMS["rgb"]}, "run r")
     with pytest.raises(GlimpseError, match="no stream 'flow'"):
@@ -126,4 +126,4 @@ def test_format_1_stores_still_read(tmp_path):
     assert store.entry("v").stream("rgb_pooled").shape == (3, 4)
     (tmp_path / "manifest.json").write_text(json.dumps({"format": 7, "feature": {}, "labels": []}))
     with pytest.raises(GlimpseError, match="store format 7"):
-        FeatureStore(tmp_path).manifest
+        _ = FeatureStore(tmp_path).manifest

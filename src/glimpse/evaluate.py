@@ -140,7 +140,7 @@ def compute_metrics(results: list[VideoResult], labels: np.ndarray, class_names:
     conf = confusion_matrix(pred, labels, C)
     per_class = per_class_accuracy(conf)
     clip_pred = np.concatenate([r.clip_scores.argmax(1) for r in results])
-    clip_labels = np.concatenate([np.full(len(r.clip_scores), l) for r, l in zip(results, labels)])
+    clip_labels = np.concatenate([np.full(len(r.clip_scores), y) for r, y in zip(results, labels)])
     metrics = {
         "num_videos": int(len(results)), "num_clips": int(len(clip_pred)),
         "top1": float((pred == labels).mean()),

@@ -12,9 +12,9 @@ Frames are streamed in batches so memory does not grow with the video's length.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -99,7 +99,7 @@ class Featurizer:
 
     @classmethod
     def for_run(cls, feature: dict, inputs: dict, *, weights=None, flow_weights=None,
-                device="cpu") -> "Featurizer":
+                device="cpu") -> Featurizer:
         """The featurizer that reproduces a run's features (``feature``: the store's shared spec;
         ``inputs``: the streams its model reads). Other backbone weights, or features this
         version would compute differently, are refused."""
@@ -145,7 +145,7 @@ class Featurizer:
         return {s: specs[s] for s in self.streams}
 
     @property
-    def decoder(self) -> "Decoder":
+    def decoder(self) -> Decoder:
         return Decoder(fps=self.fps, size=self.size, batch_size=self.batch_size,
                        image_fps=self.image_fps,
                        flow_preset=self.flow.preset if self.flow is not None else None,

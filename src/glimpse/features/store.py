@@ -201,7 +201,7 @@ class EntryWriter:
     computed, then ``commit(meta)``; on an exception inside ``with`` nothing is left behind.
     It holds the entry's claim (taken here unless given) until it commits or aborts."""
 
-    def __init__(self, store: "FeatureStore", eid: str, claim: Claim | None = None):
+    def __init__(self, store: FeatureStore, eid: str, claim: Claim | None = None):
         self.store, self.eid = store, eid
         self.claim = claim if claim is not None else store.claim(eid, wait=True)
         self.tmp = store.entries_dir / f".tmp-{eid}-{os.getpid()}"
@@ -487,7 +487,7 @@ class FeatureStore:
     def __len__(self) -> int:
         return len(self.ids())
 
-    def merge_from(self, other: "FeatureStore") -> tuple[int, int]:
+    def merge_from(self, other: FeatureStore) -> tuple[int, int]:
         """Copy the entries of ``other`` (same features, streams and labels) that this store
         lacks, each atomically; an entry both hold must be identical. -> (copied, already had)."""
         if (other.feature, other.streams, other.labels) != (self.feature, self.streams, self.labels):

@@ -68,7 +68,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
+    def from_dict(cls, data: dict) -> ModelConfig:
         """A saved config. Options a model gained after the run was made take the value that
         reproduces the model the run trained (its class's ``SAVED_BEFORE``), not today's
         default."""

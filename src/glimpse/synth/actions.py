@@ -10,8 +10,8 @@ those classes need motion over time, not one frame.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -8,7 +8,7 @@ in, so a clip is a pure function of its seed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from PIL import Image
@@ -20,7 +20,7 @@ PHOTOS = ("astronaut", "coffee", "rocket", "chelsea", "immunohistochemistry", "h
           "retina", "cat", "camera", "brick", "grass", "gravel")
 
 
-@lru_cache(maxsize=None)
+@cache
 def photo(name: str) -> np.ndarray:
     """A photograph bundled with scikit-image, as float32 RGB in [0, 1]."""
     import skimage.data
@@ -31,7 +31,7 @@ def photo(name: str) -> np.ndarray:
     return img[..., :3].astype(np.float32) / 255.0
 
 
-@lru_cache(maxsize=None)
+@cache
 def available_photos() -> tuple[str, ...]:
     names = []
     for n in PHOTOS:

@@ -242,7 +242,7 @@ def _gallery(runs, loaded, store, names, assets: Path, videos: int, split: str,
             frames = np.full((e.num_frames, CELL, CELL, 3), 90, np.uint8)
         pick = np.linspace(0, e.num_frames - 1, min(GIF_FRAMES, e.num_frames)).round().astype(int)
         columns, verdicts = [], []
-        for k, (ld, res) in enumerate(zip(loaded, per_run)):
+        for k, res in enumerate(per_run):
             att = frame_attention(res[i], e.num_frames)
             pred = video_decision(res[i].clip_scores, "vote")
             verdicts.append((labels[pred], pred == e.label_index,
