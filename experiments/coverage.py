@@ -4,7 +4,7 @@
 
 Each simulated experiment is S seeds of two models tested on 600 videos a seed, both near 55%,
 seed i's true difference drawn around +2 points with a seed-to-seed standard deviation sd, the
-two models agreeing on a fraction of the videos (``glimpse.compare.simulate_paired_runs``).
+two models agreeing on a fraction of the videos (``glimpse.stats.simulate_paired_runs``).
 Printed: the fraction of experiments whose 95% interval holds the true mean difference, for the
 t-interval over seeds (used everywhere) and the retired two-stage bootstrap, and their widths.
 """
@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from glimpse.compare import (  # noqa: E402
+from glimpse.stats import (  # noqa: E402
     seeds_bootstrap,
     simulate_coverage,
     t_interval_of_pairs,

@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from glimpse.allocator import keep_freed_memory  # noqa: E402
 from glimpse.compare import (  # noqa: E402
-    MIN_SEEDS,
     compare_correct,
     fuse_runs,
     read_predictions,
@@ -47,6 +46,7 @@ from glimpse.evaluate import evaluate_run  # noqa: E402
 from glimpse.features.extract import extract  # noqa: E402
 from glimpse.models import model_options  # noqa: E402
 from glimpse.probe import run_probe  # noqa: E402
+from glimpse.stats import MIN_SEEDS  # noqa: E402
 from glimpse.synth import PRESETS, generate  # noqa: E402
 from glimpse.train import train  # noqa: E402
 

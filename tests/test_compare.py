@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from glimpse import GlimpseError
-from glimpse.compare import (
-    compare_correct,
+from glimpse.compare import compare_correct
+from glimpse.stats import (
     mcnemar_exact,
     paired_bootstrap,
     seeds_bootstrap,

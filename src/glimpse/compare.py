@@ -1,140 +1,32 @@
 """Paired comparisons of runs: is one model really better than another on the same videos?
 
-Two runs evaluated on the same test videos give, per video, a pair (A right?, B right?). From
-these pairs:
-
-- the accuracy difference acc(B) - acc(A) with a 95% **paired bootstrap** interval (resample the
-  videos with replacement, 10,000 times by default; percentile interval);
-- an **exact McNemar test**: under "A and B are equally good", each video that only one of them
-  gets right is that one's with probability 1/2, so with n01 (only A right) and n10 (only B
-  right) discordant videos, p = min(1, 2 P[Binomial(n01 + n10, 1/2) <= min(n01, n10)]).
-
-Across seeds (each seed its own split and initialization; pairs A_i, B_i), the per-seed
-differences d_i = acc(B_i) - acc(A_i) are the evidence: the mean of the d_i with a 95%
-**t-interval over seeds**, mean +- t_{S-1} * sd(d_i) / sqrt(S). Each d_i already carries its own
-test set's noise, so this one interval counts both the seed-to-seed spread and the finite test
-sets, and it is exact when the d_i are normal (they are sums of hundreds of videos). The
-two-stage percentile bootstrap used before (seeds, then videos: ``seeds_bootstrap``, kept for
-the coverage comparison) under-covers at few seeds: with 3 seeds there are only 10 distinct seed
-multisets and its lower bound sits near the worst seed. ``simulate_coverage`` measures both on
-simulated paired runs (``tests/test_compare.py`` asserts >= 93% for the t-interval at 3, 5 and
-10 seeds; ``experiments/coverage.py`` prints the README's table). McNemar is reported on the
-pooled discordant videos, which counts the test sets' noise only. A difference whose interval
-holds 0 is reported as not resolved; with one seed the interval is the paired bootstrap over
-that seed's videos, which says nothing of another seed.
+Two runs evaluated on the same test videos give, per video, a pair (A right?, B right?).
+``compare_correct`` pairs them by video name within each seed and reports (``Comparison``) the
+accuracy difference B - A, its 95% interval and the exact McNemar test: with one seed the paired
+bootstrap over that seed's videos (which says nothing of another seed), with several the
+t-interval over the per-seed differences, which are kept and shown. The statistics themselves
+are ``glimpse.stats``. A difference whose interval holds 0 is reported as not resolved.
+``compare_runs`` reads runs (evaluating them again where stale), ``fuse_runs`` makes paper 001's
+score-fusion baseline as a folder ``compare`` reads like a run.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from glimpse import GlimpseError
-
-N_BOOT = 10_000
-MIN_SEEDS = {"headline": 5, "sweep": 3}  # seeds a comparison needs (README: Statistics)
-
-
-def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided exact McNemar p-value of paired bool arrays (A right?, B right?)."""
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    n01, n10 = int((a & ~b).sum()), int((~a & b).sum())
-    n = n01 + n10
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(n01, n10) + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
-
-
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0,
-                     level: float = 0.95) -> tuple[float, float, float]:
-    """(acc(B) - acc(A), low, high) with a percentile interval over videos resampled in pairs."""
-    d = np.asarray(b, float) - np.asarray(a, float)  # per video: +1, 0 or -1
-    if len(d) == 0:
-        raise GlimpseError("no shared videos to compare")
-    rng = np.random.default_rng(seed)
-    boots = np.empty(n_boot)
-    for i in range(0, n_boot, 1000):  # in chunks: memory stays small for large test sets
-        k = min(1000, n_boot - i)
-        boots[i:i + k] = d[rng.integers(0, len(d), (k, len(d)))].mean(1)
-    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    return float(d.mean()), float(lo), float(hi)
-
-
-def seeds_t_interval(diffs, *, level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high) of per-seed differences ``diffs`` (S >= 2): the Student t-interval
-    mean +- t_{level, S-1} sd / sqrt(S) (sd with ddof 1)."""
-    d = np.asarray(diffs, float)
-    S = len(d)
-    if S < 2:
-        raise GlimpseError("a t-interval over seeds needs at least 2 seeds")
-    half = stats.t.ppf((1 + level) / 2, S - 1) * d.std(ddof=1) / math.sqrt(S)
-    return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
-
-
-def _outcome_counts(d: np.ndarray) -> tuple[int, np.ndarray]:
-    """Per-video differences in {-1, 0, +1} -> (n, their frequencies (p-, p0, p+))."""
-    n = len(d)
-    return n, np.array([(d < 0).sum(), (d == 0).sum(), (d > 0).sum()]) / n
-
-
-def seeds_bootstrap(pairs: list[tuple[np.ndarray, np.ndarray]], *, n_boot: int = N_BOOT,
-                    seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    """The retired across-seed interval (kept to show its coverage): mean over seeds of
-    acc(B_i) - acc(A_i) with a two-stage percentile bootstrap (draw S seeds with replacement,
-    then each drawn seed's videos with replacement). Resampling n videos of outcomes -1 / 0 / +1
-    is a multinomial draw of their counts, which is how it is computed."""
-    rng = np.random.default_rng(seed)
-    counts = [_outcome_counts(np.asarray(b, float) - np.asarray(a, float)) for a, b in pairs]
-    S = len(counts)
-    # each seed's resampled mean difference, for every bootstrap draw: (n_boot, S)
-    means = np.stack([(lambda c: (c[:, 2] - c[:, 0]) / n)(rng.multinomial(n, p, n_boot))
-                      for n, p in counts], 1)
-    picked = rng.integers(0, S, (n_boot, S))
-    boots = np.take_along_axis(means, picked, 1).mean(1)
-    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    return float(np.mean([p[2] - p[0] for _, p in counts])), float(lo), float(hi)
-
-
-def simulate_paired_runs(rng: np.random.Generator, *, seeds: int, videos: int = 600,
-                         sd_seed: float = 0.03, mean_diff: float = 0.02, acc: float = 0.55,
-                         agree: float = 0.5) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Paired runs of two models: seed i's true difference is mean_diff + sd_seed * z_i; on its
-    own ``videos`` test videos A is right with probability acc - d_i / 2 and B with acc + d_i / 2,
-    B's outcome following A's draw on a fraction ``agree`` of the videos (paired runs agree on
-    most videos) -> [(A right?, B right?)] per seed."""
-    out = []
-    for d in mean_diff + sd_seed * rng.standard_normal(seeds):
-        u = rng.random(videos)
-        v = np.where(rng.random(videos) < agree, u, rng.random(videos))
-        out.append((u < acc - d / 2, v < acc + d / 2))
-    return out
-
-
-def simulate_coverage(interval, *, seeds: int, sd_seed: float, reps: int = 2000,
-                      videos: int = 600, mean_diff: float = 0.02, agree: float = 0.5,
-                      seed: int = 0) -> float:
-    """Fraction of ``reps`` simulated paired experiments whose interval (``interval(pairs) ->
-    (mean, low, high)``) holds the true mean difference."""
-    rng = np.random.default_rng(seed)
-    hits = 0
-    for _ in range(reps):
-        pairs = simulate_paired_runs(rng, seeds=seeds, videos=videos, sd_seed=sd_seed,
-                                     mean_diff=mean_diff, agree=agree)
-        _, lo, hi = interval(pairs)
-        hits += lo <= mean_diff <= hi
-    return hits / reps
-
-
-def t_interval_of_pairs(pairs, *, level: float = 0.95) -> tuple[float, float, float]:
-    """seeds_t_interval over [(A right?, B right?)] per seed."""
-    return seeds_t_interval([np.mean(b) - np.mean(a) for a, b in pairs], level=level)
+from glimpse.stats import (
+    MIN_SEEDS,
+    N_BOOT,
+    mcnemar_exact,
+    paired_bootstrap,
+    seeds_t_interval,
+)
 
 
 @dataclass
