@@ -10,15 +10,9 @@ import pytest
 import torch
 
 from glimpse import GlimpseError
+from glimpse.losses import episode_reward, leave_one_out, reinforce_surrogate, reward_to_go
 from glimpse.models import ModelConfig, build_model
-from glimpse.models.reinforce import (
-    draw_log_prob,
-    episode_reward,
-    forced_cells,
-    leave_one_out,
-    reinforce_surrogate,
-    reward_to_go,
-)
+from glimpse.models.reinforce import draw_log_prob, forced_cells
 from tests.conftest import small_videos
 
 K, D, C = 3, 5, 4

@@ -6,7 +6,14 @@ a batch. Padded steps (mask False) contribute nothing.
 - ``sequence_cross_entropy``: - sum_t log p_t(label)           (papers 000 eq. 11, 002 eq. 7)
 - ``weight_decay``:           gamma * sum theta^2               (papers 000, 002)
 - ``l21_block_penalty``:      sum_t sum_r ||a(t)_{S_r}||_2      (paper 000 eq. 10-11)
+- ``sequence_binary_cross_entropy``: the multi-label form, one sigmoid per class
 - ``doubly_stochastic_penalty``: sum_i (1 - sum_t l_{t,i})^2    (paper 002 eq. 7)
+- ``actor_target``, ``actor_attention_penalty``: sum_t sum_k (alpha_t(t, k) - M(t, k))^2 or its
+  cross-entropy form                                           (paper 001 eq. 18, Table II)
+- ``energy_attention_penalty``: sum_t sum_i (e_{t,i} - att_{t,i})^2   (paper 003 sec. 3.2)
+- ``episode_reward``, ``reward_to_go``: paper 004's reward (eq. 7) and its per-step form
+- ``reinforce_surrogate``: -sum_n log pi(a_n) (R_n - b_n)      (paper 004 eq. 6)
+- ``leave_one_out``: each episode's baseline from a clip's other episodes
 """
 
 from __future__ import annotations
@@ -146,3 +153,36 @@ def energy_attention_penalty(energy: Tensor, attention: Tensor, mask: Tensor | N
     attention (B, T, K^2); summed over valid steps, averaged over clips."""
     per_step = ((energy - attention.detach()) ** 2).sum(-1)
     return (per_step * _masked(mask, energy)).sum(1).mean()
+
+
+def episode_reward(correct: Tensor, mask: Tensor, eta: float) -> Tensor:
+    """correct, mask (B, T) bool -> r_N (B,) = (eta N+ R+ + (1 - eta) N- R-) / N, R+- = +-1."""
+    m = mask.to(torch.float32)
+    n_pos = (correct.float() * m).sum(1)
+    n_neg = m.sum(1) - n_pos
+    return (eta * n_pos - (1 - eta) * n_neg) / m.sum(1).clamp_min(1)
+
+
+def reward_to_go(correct: Tensor, mask: Tensor, eta: float) -> Tensor:
+    """correct, mask (B, T) bool -> R (B, T): R_n = sum_{t >= n} r_t / N over the valid steps,
+    r_t = eta (right) or -(1 - eta) (wrong); R_1 is the episode reward."""
+    m = mask.to(torch.float32)
+    r = torch.where(correct, torch.full_like(m, eta), torch.full_like(m, eta - 1)) * m
+    return r.flip(1).cumsum(1).flip(1) / m.sum(1, keepdim=True).clamp_min(1)
+
+
+def leave_one_out(returns: Tensor) -> Tensor:
+    """returns (n, B, ...) of n >= 2 episodes of each clip -> each episode's baseline: the mean
+    return of the clip's other episodes."""
+    n = returns.shape[0]
+    return (returns.sum(0, keepdim=True) - returns) / (n - 1)
+
+
+def reinforce_surrogate(log_probs: Tensor, returns: Tensor, baseline: Tensor,
+                        acted: Tensor) -> Tensor:
+    """-sum_n log pi(a_n) (R_n - b_n) over the steps where the agent acted, averaged over
+    episodes; log_probs, baseline, acted (E, T); returns (E,) (one per episode) or (E, T)
+    (reward-to-go). The advantage is a constant (no gradient into the baseline or reward)."""
+    R = returns[:, None] if returns.dim() == 1 else returns
+    adv = (R - baseline).detach()
+    return -(log_probs * adv * acted.to(log_probs.dtype)).sum(1).mean()

@@ -63,12 +63,19 @@ and, where the store has actor masks, how often the chosen cells are on the acto
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from glimpse import GlimpseError
-from glimpse.losses import doubly_stochastic_penalty
+from glimpse.losses import (
+    doubly_stochastic_penalty,
+    episode_reward,
+    leave_one_out,
+    reinforce_surrogate,
+    reward_to_go,
+)
 from glimpse.models.attention import attend
 from glimpse.models.lstm import StackedLSTM
 from glimpse.models.output import ModelOutput
@@ -106,6 +113,17 @@ class ReinforceConfig(SoftConfig):
             self.baseline = "learned" if self.baseline else "none"
 
 
+class Episode(NamedTuple):
+    """One pass of the agent over a clip."""
+
+    scores: Tensor  # (B, T, C)
+    chosen: Tensor  # (B, T, K^2): the chosen cells, 1/m each
+    policy: Tensor  # (B, T, K^2): l_t
+    log_prob: Tensor  # (B, T): log pi of the step's draw (0 where it did not act)
+    acted: Tensor  # (B, T) bool: the steps within the budget
+    drew: Tensor  # (B, T, M): the states that drew the cells (the baseline reads them)
+
+
 def sample_cells(p: Tensor, m: int, *, replacement: bool, generator=None) -> tuple[Tensor, Tensor]:
     """p (B, K^2) -> chosen cells (B, m) and log pi of the ordered draw (B,)."""
     cells = torch.multinomial(p, m, replacement=replacement, generator=generator)
@@ -120,39 +138,6 @@ def draw_log_prob(p: Tensor, cells: Tensor, *, replacement: bool) -> Tensor:
         return logp.sum(1)
     taken = torch.cumsum(chosen, 1) - chosen  # mass drawn before each draw
     return (logp - torch.log((1 - taken).clamp_min(1e-12))).sum(1)
-
-
-def episode_reward(correct: Tensor, mask: Tensor, eta: float) -> Tensor:
-    """correct, mask (B, T) bool -> r_N (B,) = (eta N+ R+ + (1 - eta) N- R-) / N, R+- = +-1."""
-    m = mask.to(torch.float32)
-    n_pos = (correct.float() * m).sum(1)
-    n_neg = m.sum(1) - n_pos
-    return (eta * n_pos - (1 - eta) * n_neg) / m.sum(1).clamp_min(1)
-
-
-def reward_to_go(correct: Tensor, mask: Tensor, eta: float) -> Tensor:
-    """correct, mask (B, T) bool -> R (B, T): R_n = sum_{t >= n} r_t / N over the valid steps,
-    r_t = eta (right) or -(1 - eta) (wrong); R_1 is the episode reward."""
-    m = mask.to(torch.float32)
-    r = torch.where(correct, torch.full_like(m, eta), torch.full_like(m, eta - 1)) * m
-    return r.flip(1).cumsum(1).flip(1) / m.sum(1, keepdim=True).clamp_min(1)
-
-
-def leave_one_out(returns: Tensor) -> Tensor:
-    """returns (n, B, ...) of n >= 2 episodes of each clip -> each episode's baseline: the mean
-    return of the clip's other episodes."""
-    n = returns.shape[0]
-    return (returns.sum(0, keepdim=True) - returns) / (n - 1)
-
-
-def reinforce_surrogate(log_probs: Tensor, returns: Tensor, baseline: Tensor,
-                        acted: Tensor) -> Tensor:
-    """-sum_n log pi(a_n) (R_n - b_n) over the steps where the agent acted, averaged over
-    episodes; log_probs, baseline, acted (E, T); returns (E,) (one per episode) or (E, T)
-    (reward-to-go). The advantage is a constant (no gradient into the baseline or reward)."""
-    R = returns[:, None] if returns.dim() == 1 else returns
-    adv = (R - baseline).detach()
-    return -(log_probs * adv * acted.to(log_probs.dtype)).sum(1).mean()
 
 
 def forced_cells(how: str, m: int, K: int, B: int, actor: Tensor | None, generator) -> Tensor:
@@ -230,10 +215,8 @@ class ReinforceLSTM(SoftAttentionLSTM):
             1 - epoch / max(1, epochs) if self.cfg.entropy_anneal else 1)
 
     def _episode(self, cubes: Tensor, mask: Tensor | None, greedy: bool, generator=None,
-                 actor: Tensor | None = None):
-        """One pass over the clip: (scores (B, T, C), chosen-cell maps (B, T, K^2), policy
-        (B, T, K^2), log pi (B, T), acted (B, T) bool, the states that drew the cells
-        (B, T, M))."""
+                 actor: Tensor | None = None) -> Episode:
+        """One pass over the clip (cubes (B, T, K^2, D))."""
         cfg = self.cfg
         B, T, K2, _ = cubes.shape
         state = self.initial_state(cubes, mask)
@@ -273,8 +256,9 @@ class ReinforceLSTM(SoftAttentionLSTM):
             logps.append(logp)
         acted = torch.zeros(B, T, dtype=torch.bool, device=cubes.device)
         acted[:, :budget] = True
-        return (self.head(torch.stack(tops, 1)), torch.stack(maps, 1), torch.stack(policies, 1),
-                torch.stack(logps, 1), acted, torch.stack(drew, 1))
+        return Episode(self.head(torch.stack(tops, 1)), torch.stack(maps, 1),
+                       torch.stack(policies, 1), torch.stack(logps, 1), acted,
+                       torch.stack(drew, 1))
 
     def forward(self, batch: dict) -> ModelOutput:
         """batch[stream] (B, T, K, K, D) -> scores (B, T, C) (the mean over episodes),
@@ -307,17 +291,15 @@ class ReinforceLSTM(SoftAttentionLSTM):
             if cuda:
                 torch.cuda.set_rng_state(cuda_state, device)
             episodes.append(self._episode(cubes, mask, greedy, gen, actor))
-        scores = torch.stack([e[0] for e in episodes])  # (n, B, T, C)
+        every = Episode(*(torch.stack(parts) for parts in zip(*episodes)))  # (n, ...) each
+        scores = every.scores  # (n, B, T, C)
         out = ModelOutput(scores.mean(0) if n > 1 else scores[0],
-                          torch.stack([e[1] for e in episodes]).mean(0).view(B, T, K, K),
-                          {"policy": episodes[0][2].view(B, T, K, K)})
+                          every.chosen.mean(0).view(B, T, K, K),
+                          {"policy": every.policy[0].view(B, T, K, K)})
         if self.training:
-            out.extras.update(episode_scores=scores,
-                              log_probs=torch.stack([e[3] for e in episodes]),
-                              acted=episodes[0][4],
-                              drew=torch.stack([e[5] for e in episodes]),
-                              chosen=torch.stack([e[1] for e in episodes]),
-                              policies=torch.stack([e[2] for e in episodes]))
+            out.extras.update(episode_scores=scores, log_probs=every.log_prob,
+                              acted=every.acted[0], drew=every.drew, chosen=every.chosen,
+                              policies=every.policy)
         return out
 
     def _reinforce(self, output: ModelOutput, batch: dict) -> dict:
@@ -351,7 +333,9 @@ class ReinforceLSTM(SoftAttentionLSTM):
         acted = output.extras["acted"].repeat(n, 1) & masks
         pol = output.extras["policies"]  # (n, B, T, K^2)
         H = -(pol * torch.log(pol.clamp_min(1e-12))).sum(-1).reshape(n * B, T)
-        r = {"R": R, "b": b, "acted": acted, "mask": mask, "H": H}
+        m = acted.to(b.dtype)
+        r = {"R": R, "b": b, "acted": acted, "mask": mask, "H": H,
+             "baseline_sq": ((b - R) ** 2) * m}  # the baseline's squared error where it acted
         if "actor" in batch:  # the chosen cells' share of actor: a cell is on it at >= half cover
             on = (batch["actor"].flatten(2) >= 0.5).to(pol.dtype)  # (B, T, K^2)
             looked = (output.extras["chosen"] * on[None]).sum(-1).reshape(n * B, T)
@@ -381,8 +365,7 @@ class ReinforceLSTM(SoftAttentionLSTM):
         logp = output.extras["log_probs"].reshape(n * B, T)
         terms["reinforce"] = reinforce_surrogate(logp, r["R"], r["b"], r["acted"])
         if self.value is not None:
-            m = r["acted"].to(r["b"].dtype)
-            terms["baseline_mse"] = (((r["b"] - r["R"]) ** 2) * m).sum(1).mean()
+            terms["baseline_mse"] = r["baseline_sq"].sum(1).mean()
         if self.entropy_weight:
             terms["entropy_bonus"] = -self.entropy_weight * (
                 r["H"] * r["acted"].float()).sum(1).mean()
@@ -395,8 +378,7 @@ class ReinforceLSTM(SoftAttentionLSTM):
         r = self._reinforce(output, batch)
         m = r["acted"].float()
         out = {"reward": float(r["R"][:, 0].mean()),
-               "baseline_error": float((((r["b"] - r["R"]) ** 2) * m).sum()
-                                       / m.sum().clamp_min(1)),
+               "baseline_error": float(r["baseline_sq"].detach().sum() / m.sum().clamp_min(1)),
                "policy_entropy": float((r["H"] * m).sum() / m.sum().clamp_min(1))}
         if "on_actor" in r:
             out["policy_on_actor"] = float(r["on_actor"])
