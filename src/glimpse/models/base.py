@@ -100,4 +100,9 @@ class ActionModel(nn.Module):
         return clip_score(probs, check_rule(rule or self.prediction))
 
 
+def valid_steps(mask: Tensor | None, B: int, T: int, device) -> Tensor:
+    """The batch's ``mask`` (B, T) as bool, or every step valid where it has none."""
+    return torch.ones(B, T, dtype=torch.bool, device=device) if mask is None else mask.bool()
+
+
 CUBE_STREAMS = ("rgb", "flow", "rgb_level2")  # the store's (T, K, K, D) streams

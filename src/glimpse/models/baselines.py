@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from torch import nn
 
 from glimpse.models.base import ActionModel
-from glimpse.models.lstm import dropout_mask
+from glimpse.models.lstm import dropout
 from glimpse.models.output import ModelOutput
 from glimpse.models.soft import PooledConfig, SoftAttentionLSTM, SoftConfig
 
@@ -39,8 +39,7 @@ class SoftmaxRegression(ActionModel):
         features = self.cube(batch)
         B, T, K, _, D = features.shape
         x = features.reshape(B, T, K * K * D)
-        if self.training and self.dropout > 0:
-            x = x * dropout_mask(x, self.dropout)
+        x = dropout(x, self.dropout, self.training)
         return ModelOutput(self.classify(x))
 
 

@@ -72,7 +72,7 @@ from torch import Tensor, nn
 from glimpse import GlimpseError
 from glimpse.losses import energy_attention_penalty
 from glimpse.models.attention import attend
-from glimpse.models.base import ActionModel
+from glimpse.models.base import ActionModel, valid_steps
 from glimpse.models.lstm import StackedLSTM
 from glimpse.models.output import ModelOutput
 
@@ -216,9 +216,7 @@ class JointAttentionLSTM(ActionModel):
         (B, T, K, K); extras: the 3D heads' logits and energy maps."""
         cubes = [batch[s] for s in self.streams]
         B, T, K, _, _ = cubes[0].shape
-        mask = batch.get("mask")
-        mask = torch.ones(B, T, dtype=torch.bool, device=cubes[0].device) if mask is None \
-            else mask.bool()
+        mask = valid_steps(batch.get("mask"), B, T, cubes[0].device)
         extras = {}
         if self.conv is not None:
             outs = [conv(c, mask) for conv, c in zip(self.conv, cubes)]

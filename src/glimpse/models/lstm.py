@@ -114,6 +114,11 @@ def dropout_mask(like: Tensor, p: float) -> Tensor:
     return (torch.rand_like(like) < keep).to(like.dtype) * (1.0 / keep)
 
 
+def dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Inverted dropout of ``x`` in training (the one guard every model uses)."""
+    return x * dropout_mask(x, p) if training and p > 0 else x
+
+
 class StackedLSTM(nn.Module):
     def __init__(self, *, input_size: int, hidden: int, layers: int, dropout: float):
         super().__init__()
@@ -134,8 +139,7 @@ class StackedLSTM(nn.Module):
         new = []
         inp = x
         for k, (cell, hc) in enumerate(zip(self.cells, state)):
-            if self.training and self.dropout > 0:
-                inp = inp * dropout_mask(inp, self.dropout)
+            inp = dropout(inp, self.dropout, self.training)
             h, c = cell(inp, hc, tapes[k] if tapes else None)
             new.append((h, c))
             inp = h

@@ -77,6 +77,7 @@ from glimpse.losses import (
     reward_to_go,
 )
 from glimpse.models.attention import attend
+from glimpse.models.base import valid_steps
 from glimpse.models.lstm import StackedLSTM
 from glimpse.models.output import ModelOutput
 from glimpse.models.soft import SoftAttentionLSTM, SoftConfig
@@ -311,9 +312,7 @@ class ReinforceLSTM(SoftAttentionLSTM):
         cfg = self.cfg
         scores = output.extras["episode_scores"]  # (n, B, T, C)
         n, B, T, _ = scores.shape
-        mask = batch.get("mask")
-        mask = torch.ones(B, T, dtype=torch.bool, device=scores.device) if mask is None \
-            else mask.bool()
+        mask = valid_steps(batch.get("mask"), B, T, scores.device)
         top = scores.argmax(-1)  # (n, B, T)
         if "targets" in batch:  # multi-label: a step is right when its top class is a label
             correct = batch["targets"][None].expand(n, -1, -1).gather(2, top).bool()

@@ -53,7 +53,7 @@ from torch import Tensor, nn
 
 from glimpse import GlimpseError
 from glimpse.losses import actor_attention_penalty
-from glimpse.models.base import ActionModel
+from glimpse.models.base import ActionModel, valid_steps
 from glimpse.models.lstm import StackedLSTM
 from glimpse.models.output import ModelOutput
 
@@ -172,9 +172,7 @@ class RSTAN(ActionModel):
         cubes = [batch[s] for s in self.streams]
         B, T, K, _, _ = cubes[0].shape
         cubes = [c.reshape(B, T, K * K, c.shape[-1]) for c in cubes]
-        valid = batch.get("mask")
-        valid = torch.ones(B, T, dtype=torch.bool, device=cubes[0].device) if valid is None \
-            else valid.bool()
+        valid = valid_steps(batch.get("mask"), B, T, cubes[0].device)
         fc = [c.mean(2) for c in cubes]  # FC_t (B, T, D): the pooled cube
         state = [lstm.zero_state(B, cubes[0].device, cubes[0].dtype) for lstm in self.lstms]
         tapes = [lstm.new_tapes() for lstm in self.lstms]

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from glimpse.losses import doubly_stochastic_penalty
 from glimpse.models.attention import LocationSoftmax, attend
 from glimpse.models.base import ActionModel
-from glimpse.models.lstm import StackedLSTM, dropout_mask
+from glimpse.models.lstm import StackedLSTM, dropout
 from glimpse.models.output import ModelOutput
 
 
@@ -107,11 +107,9 @@ class SoftAttentionLSTM(ActionModel):
 
     def head(self, h: Tensor) -> Tensor:
         """(B, T, M) -> logits (B, T, C), for all steps in one pass."""
-        if self.training and self.dropout > 0:
-            h = h * dropout_mask(h, self.dropout)
+        h = dropout(h, self.dropout, self.training)
         z = torch.tanh(self.hidden_layer(h))
-        if self.training and self.dropout > 0:
-            z = z * dropout_mask(z, self.dropout)
+        z = dropout(z, self.dropout, self.training)
         return self.classify(z)
 
     def loss(self, output: ModelOutput, batch: dict) -> dict[str, Tensor]:

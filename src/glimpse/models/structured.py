@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from glimpse.losses import block_index_sets, l21_block_penalty, paper_blocks
 from glimpse.models.attention import FrameSummary, LocationSoftmax, attend
 from glimpse.models.base import ActionModel
-from glimpse.models.lstm import StackedLSTM, dropout_mask
+from glimpse.models.lstm import StackedLSTM, dropout
 from glimpse.models.output import ModelOutput
 
 
@@ -87,8 +87,7 @@ class StructuredAttentionLSTM(ActionModel):
             tops.append(h_top)
             weights.append(a)
         h2 = torch.stack(tops, 1)  # (B, T, M): the head runs once over all steps
-        if self.training and self.dropout > 0:
-            h2 = h2 * dropout_mask(h2, self.dropout)
+        h2 = dropout(h2, self.dropout, self.training)
         scores = torch.tanh(self.classify(h2))
         return ModelOutput(scores, torch.stack(weights, 1).view(B, T, K, K))
 
