@@ -60,6 +60,34 @@ def _parser(name, sub, help, examples):
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+# -- options shared by several commands, each defined once --------------------------------------
+# evaluate: vote (paper 000), or mean with --temporal-views (paper 001's views averaged)
+VIDEO_RULE_DEFAULTS = {"compare": "vote", "fuse": "mean"}
+
+
+def _add_quiet(p) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_device(p) -> None:
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+
+
+def _add_features(p) -> None:
+    p.add_argument("--features", type=Path,
+                   help="the feature store, where it moved since training (default: the one the "
+                        "run was trained on)")
+
+
+def _add_video_rule(p, command: str, extra: str = "") -> None:
+    """--video-rule with ``command``'s default (VIDEO_RULE_DEFAULTS; None: decided later)."""
+    default = VIDEO_RULE_DEFAULTS.get(command)
+    p.add_argument("--video-rule", default=default, choices=["vote", "mean"],
+                   help="a video's label: the majority vote of its clips (paper 000) or the "
+                        "argmax of its mean clip score (papers 002, 004, MMAction2)" +
+                        (f"; default {default}" if default else "") + extra)
+
+
 # -- synth ------------------------------------------------------------------------------------
 def _add_synth(sub):
     p = _parser("synth", sub, "write the SynthActions benchmark as encoded videos + actor masks", """
@@ -174,8 +202,8 @@ glimpse extract UCF-101/ feats/ --format ucf101 --annotations ucfTrainTestlist/ 
                    help="videos with several labels: lines '<relpath> <label>[,<label>...]' "
                         "adding to each video's own label; training then uses one sigmoid per "
                         "class and evaluation mean AP")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_device(p)
+    _add_quiet(p)
     p.set_defaults(func=_extract)
 
 
@@ -425,8 +453,8 @@ glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend
                                    "--format); validation is carved from its training part")
     c.add_argument("--test-fraction", type=_fraction, default=d.test_fraction)
     c.add_argument("--val-fraction", type=_fraction, default=d.val_fraction)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_device(p)
+    _add_quiet(p)
     p.set_defaults(func=_train)
 
 
@@ -478,14 +506,12 @@ glimpse evaluate runs/hard --force-glimpse actor       # reinforce: made to look
 glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's temporal test""")
     p.add_argument("run", type=Path)
     p.add_argument("--split", default="test", help="test (default), val or train")
-    p.add_argument("--video-rule", choices=["vote", "mean"],
-                   help="video label: majority vote of clips (paper 000; the default) or mean "
-                        "clip score (the default with --temporal-views)")
+    _add_video_rule(p, "evaluate-views", "; default vote, or mean with --temporal-views")
     p.add_argument("--clip-rule", type=_rule,
                    help="clip score: mean (of y(t) over the clip: 000, 002), last (step: 001), "
                         "last-L (mean of the last L steps) or vote-last-L (majority of their "
                         "argmax: 003); default: the model's own rule")
-    p.add_argument("--features", type=Path, help="feature store (default: the one trained on)")
+    _add_features(p)
     p.add_argument("--test-samples", type=_positive,
                    help="reinforce: score the mean of S sampled episodes instead of the greedy "
                         "policy (paper 004's sampled testing; no retraining)")
@@ -498,8 +524,8 @@ glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's t
                         "first 2/3, the last 2/3 and the whole video, their scores averaged "
                         "unless --video-rule vote is given (paper 001's temporal multi-scale "
                         "test)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--quiet", action="store_true")
+    _add_device(p)
+    _add_quiet(p)
     p.set_defaults(func=_evaluate)
 
 
@@ -546,7 +572,7 @@ glimpse predict runs/structured clip.mp4 --json > clip.json""")
     p.add_argument("--weights", type=Path, help="backbone weights file, if the run's needs one")
     p.add_argument("--flow-weights", type=Path,
                    help="the flow network's weights file, if the run's flow stream came from one")
-    p.add_argument("--device", default="cpu")
+    _add_device(p)
     p.set_defaults(func=_predict)
 
 
@@ -589,9 +615,8 @@ glimpse report runs/structured --features /new/place/of/the/store""")
     p.add_argument("--out", type=Path, help="report folder (default RUN/report)")
     p.add_argument("--videos", type=_positive, default=40, help="videos in the gallery")
     p.add_argument("--split", default="test", help="the split the metrics and gallery use")
-    p.add_argument("--features", type=Path,
-                   help="feature store, where it moved since training (default: the one trained on)")
-    p.add_argument("--quiet", action="store_true")
+    _add_features(p)
+    _add_quiet(p)
     p.set_defaults(func=_report)
 
 
@@ -647,9 +672,8 @@ glimpse compare runs/rstan-score-fusion runs/rstan        # A-M fusion against s
     p.add_argument("runs", type=Path, nargs="+", help="two or more runs evaluated on one split")
     p.add_argument("--out", type=Path, required=True, help="fusion folder (metrics, predictions)")
     p.add_argument("--split", default="test")
-    p.add_argument("--video-rule", default="mean", choices=["vote", "mean"],
-                   help="how each run's video score is made (default mean)")
-    p.add_argument("--features", type=Path, help="the store, if it moved since training")
+    _add_video_rule(p, "fuse")
+    _add_features(p)
     p.set_defaults(func=_fuse)
 
 
@@ -676,10 +700,10 @@ glimpse compare runs/a runs/b --json""")
     p.add_argument("--vs", type=Path, nargs="+",
                    help="the B run of each seed, in the same order as the A runs")
     p.add_argument("--split", default="test")
-    p.add_argument("--video-rule", default="vote", choices=["vote", "mean"])
-    p.add_argument("--features", type=Path, help="feature store, where it moved since training")
+    _add_video_rule(p, "compare")
+    _add_features(p)
     p.add_argument("--json", action="store_true", help="one JSON object per comparison")
-    p.add_argument("--quiet", action="store_true")
+    _add_quiet(p)
     p.set_defaults(func=_compare)
 
 
@@ -711,7 +735,7 @@ def _add_demo(sub):
 glimpse demo                     # everything under demo-out/, the report at demo-out/report/
 glimpse demo --out /tmp/demo     # a second run reuses every finished stage""")
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="output folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_quiet(p)
     p.set_defaults(func=_demo)
 
 
