@@ -247,7 +247,9 @@ TABLES = [
            Row("max-pooled LSTM", "maxpool", (), "avgpool"),
            Row("soft attention (paper 002)", "soft", (), "avgpool"),
            Row("soft attention, lambda = 0 (no doubly stochastic penalty)", "soft",
-               (("lam", 0.0),), "soft attention (paper 002)", store="features-levels")]),
+               (("lam", 0.0),), "soft attention (paper 002)", store="features-levels")],
+          also=(("soft attention, lambda = 0 (no doubly stochastic penalty)",
+                 "avg-pooled LSTM"),)),
     Table("table3", "Paper 000 Table 3: the structured penalty's weight (vote)", "vote",
           "sweep_seeds",
           [Row("lambda = 0 (classic)", "structured", (("lam", 0.0),))] +
