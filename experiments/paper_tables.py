@@ -168,7 +168,9 @@ JOINT_TABLES = [
 _FULL = f"3D convnet + regularizer (lambda {JOINT_LAM:g})"
 JOINT_ALSO = {"joint3": ((_FULL, "no 3D convnet (cubes straight in)"),
                          (_FULL, f"2D convnet + regularizer (lambda {JOINT_LAM:g})")),
-              "joint2": (("both levels", "second level (rgb_level2)"),)}
+              "joint2": (("both levels", "second level (rgb_level2)"),),
+              "joint_lam": (("lambda = 0.3", f"lambda = {JOINT_LAM:g}"),
+                            ("lambda = 0.5", f"lambda = {JOINT_LAM:g}"))}
 
 # Paper 004 (reinforce): paper 002's protocol (mean of clip scores). The tables of the model
 # before issue 20 (paper 002's penalty at lambda = 1, 2 episodes, the baseline one step late,
