@@ -202,6 +202,8 @@ def _rl(**options) -> tuple:
 
 
 RL = "hard (REINFORCE"
+FORCED_AT = (("actor", "the actor"), ("centre", "the centre"), ("random", "random cells"),
+             ("background", "the background"))
 REINFORCE_TABLES = [
     ("rl_lam", "Paper 004: the doubly stochastic penalty's weight lambda (all steps, m = 1; "
      "the validation column chooses)",
@@ -224,13 +226,15 @@ REINFORCE_TABLES = [
       Row(f"{RL}, m = 1, no baseline)", "reinforce", _rl(baseline="none"), f"{RL}, m = 1)"),
       Row(f"{RL}, m = 1, leave-one-out baseline)", "reinforce", _rl(baseline="loo"),
           f"{RL}, m = 1)")] +
-     [Row(f"{RL}, m = 1, made to look at the {where})", "evaluate",
-          (("of", f"{RL}, m = 1)"), ("force", where)), f"{RL}, m = 1)")
-      for where in ("actor", "centre", "random", "background")]),
+     [Row(f"{RL}, m = 1, made to look at {where})", "evaluate",
+          (("of", f"{RL}, m = 1)"), ("force", force)), f"{RL}, m = 1)")
+      for force, where in FORCED_AT]),
 ]
 RL_ALSO = {"rl1": ((f"{RL}, all steps)", f"{RL}, all steps, frozen uniform policy)"),),
            "rl2": ((f"{RL}, m = 1, made to look at the actor)",
-                    f"{RL}, m = 1, made to look at the background)"),)}
+                    f"{RL}, m = 1, made to look at the background)"),
+                   (f"{RL}, m = 1, made to look at the actor)",
+                    f"{RL}, m = 1, made to look at random cells)"))}
 
 PROBES = [Row("linear probe: pooled mean + std", "probe"),
           Row("linear probe: actor cells (ideal attention)", "probe-actor", (), "probe")]
