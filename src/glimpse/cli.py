@@ -61,8 +61,9 @@ def _parser(name, sub, help, examples):
 
 
 # -- options shared by several commands, each defined once --------------------------------------
-# evaluate: vote (paper 000), or mean with --temporal-views (paper 001's views averaged)
-VIDEO_RULE_DEFAULTS = {"compare": "vote", "fuse": "mean"}
+# evaluate: None, decided in _evaluate: vote (paper 000), or mean with --temporal-views (paper
+# 001's views averaged)
+VIDEO_RULE_DEFAULTS = {"evaluate": None, "compare": "vote", "fuse": "mean"}
 
 
 def _add_quiet(p) -> None:
@@ -81,7 +82,7 @@ def _add_features(p) -> None:
 
 def _add_video_rule(p, command: str, extra: str = "") -> None:
     """--video-rule with ``command``'s default (VIDEO_RULE_DEFAULTS; None: decided later)."""
-    default = VIDEO_RULE_DEFAULTS.get(command)
+    default = VIDEO_RULE_DEFAULTS[command]
     p.add_argument("--video-rule", default=default, choices=["vote", "mean"],
                    help="a video's label: the majority vote of its clips (paper 000) or the "
                         "argmax of its mean clip score (papers 002, 004, MMAction2)" +
@@ -506,7 +507,7 @@ glimpse evaluate runs/hard --force-glimpse actor       # reinforce: made to look
 glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's temporal test""")
     p.add_argument("run", type=Path)
     p.add_argument("--split", default="test", help="test (default), val or train")
-    _add_video_rule(p, "evaluate-views", "; default vote, or mean with --temporal-views")
+    _add_video_rule(p, "evaluate", "; default vote, or mean with --temporal-views")
     p.add_argument("--clip-rule", type=_rule,
                    help="clip score: mean (of y(t) over the clip: 000, 002), last (step: 001), "
                         "last-L (mean of the last L steps) or vote-last-L (majority of their "

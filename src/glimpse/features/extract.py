@@ -190,6 +190,7 @@ class VideoMeta:
         self.path, self.image_fps = Path(path), image_fps
         self.times: list[float] = []
         self.index: list[int] = []
+        self.counts: tuple = (None, None)  # (decoded, declared), from the last batch
 
     def add(self, b: Batch) -> None:
         self.times.extend(round(float(t), 6) for t in b.times)
@@ -199,7 +200,7 @@ class VideoMeta:
 
     def fields(self) -> dict:
         meta = {"frames": len(self.times), "times": self.times, "source_frames": self.index}
-        decoded, declared = getattr(self, "counts", (None, None))
+        decoded, declared = self.counts
         if declared and declared != decoded:  # a header off by a few frames, accepted
             meta["decoded_frames"], meta["declared_frames"] = decoded, declared
         if self.path.is_dir():

@@ -182,12 +182,12 @@ class Claim:
             self.fd = None
 
 
-def try_lock(path: Path) -> int | None:
-    """An exclusive, non-blocking flock on ``path`` (created if missing): its descriptor, or
-    None if another live process holds it."""
+def try_lock(path: Path, *, wait: bool = False) -> int | None:
+    """An exclusive flock on ``path`` (created if missing): its descriptor, or None if another
+    live process holds it (``wait``: block until it is free instead)."""
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except OSError as e:
         os.close(fd)
         if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
@@ -440,12 +440,8 @@ class FeatureStore:
         it is free)."""
         folder = self.entries_dir / ".claims"
         folder.mkdir(parents=True, exist_ok=True)
-        if not wait:
-            fd = try_lock(folder / eid)
-            return None if fd is None else Claim(fd)
-        fd = os.open(folder / eid, os.O_CREAT | os.O_RDWR, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        return Claim(fd)
+        fd = try_lock(folder / eid, wait=wait)
+        return None if fd is None else Claim(fd)
 
     # -- entries ------------------------------------------------------------------------------
     def has(self, eid: str) -> bool:
