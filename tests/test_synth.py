@@ -1,10 +1,13 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 
 from glimpse.cli import main
 from glimpse.datasets.masks import load_masks
-from glimpse.synth import ACTIONS, CLASSES, generate
+from glimpse.synth import ACTIONS, CLASSES, PRESETS, SynthConfig, generate
+from glimpse.synth.scene import HELD
+from glimpse.synth.writer import make_clip, synth_meta
 from glimpse.video import read_frames
 from tests.conftest import TINY
 
@@ -59,3 +62,57 @@ def test_cli_synth(tmp_path, capsys):
     assert "wrote 2 clips" in capsys.readouterr().out
     b = read_frames(tmp_path / "s" / "walk" / "group_01" / "walk_g01_c01.mp4", fps=0)
     assert b.frames.shape == (5, 48, 64, 3)
+
+
+# -- the attention preset: three people, the labelled one holding a ball ------------------------
+SMALL_ATTENTION = replace(PRESETS["attention"], groups=1, frames=6, width=96, height=96)
+
+
+def test_attention_classes_are_motions_with_balls():
+    names = PRESETS["attention"].class_names
+    assert len(names) == 10 and names[:2] == ("walk_with_red_ball", "walk_with_blue_ball")
+    cast = PRESETS["attention"].cast(3, np.random.default_rng(0))  # run with the blue ball
+    assert cast["action_name"] == "run" and cast["held"] == HELD["blue_ball"]
+    others = [m for m, _ in cast["others"]]
+    assert len(others) == 2 and "run" not in others and len(set(others)) == 2
+    assert sorted([cast["lane"]] + [lane for _, lane in cast["others"]]) == [0, 1, 2]
+
+
+def test_attention_preset_rebuilds_identical_frames(tmp_path):
+    generate(tmp_path / "a", SMALL_ATTENTION, jobs=1, progress=False)
+    generate(tmp_path / "b", SMALL_ATTENTION, jobs=2, progress=False)
+    clips = sorted((tmp_path / "a").rglob("*.avi"))
+    assert len(clips) == 10
+    for clip in clips:
+        other = tmp_path / "b" / clip.relative_to(tmp_path / "a")
+        np.testing.assert_array_equal(read_frames(clip, fps=0).frames,
+                                      read_frames(other, fps=0).frames)
+    meta = json.loads((tmp_path / "a" / "synth.json").read_text())
+    assert meta["held"] == ["red_ball", "blue_ball"] and meta["difficulty"]["actors"] == 3
+
+
+def test_attention_masks_cover_the_labelled_actor_only():
+    cfg = replace(SMALL_ATTENTION, width=128, height=128, frames=4)
+    for c in (0, 5, 9):
+        frames, mask, others = make_clip(cfg, c, 0, 0, every_mask=True)
+        assert len(others) == 2
+        for f in range(len(frames)):
+            assert mask[f].sum() > 30  # the labelled actor is in view ...
+            for o in others:
+                assert o[f].sum() > 30 and not (mask[f] & o[f]).any()  # ... and only them
+        # the ball is inside the mask: its colour is where the mask is, not elsewhere
+        ball = np.asarray(cfg.cast(c, np.random.default_rng(0))["held"]) * 255
+        close = (np.abs(frames.astype(float) - ball).max(-1) < 40)
+        assert close[mask].any()
+
+
+def test_presets_made_before_the_cast_are_unchanged():
+    """retest and demo clips render as before the attention preset existed (hash of clip 0)."""
+    import hashlib
+
+    f, m = make_clip(PRESETS["retest"], 0, 0, 0)
+    assert hashlib.sha1(f.tobytes()).hexdigest()[:12] == "211a7a1c16ec"
+    assert hashlib.sha1(m.tobytes()).hexdigest()[:12] == "bd4fe7c2c468"
+    meta_keys = SynthConfig.__dataclass_fields__
+    assert "held" in meta_keys  # the new setting exists, but older sets' synth.json lack it:
+    assert "held" not in synth_meta(PRESETS["retest"]) and "actors" not in synth_meta(PRESETS["retest"])["difficulty"]

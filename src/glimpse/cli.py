@@ -95,13 +95,18 @@ def _add_synth(sub):
 glimpse synth /tmp/synth
 glimpse synth /tmp/s --classes 10 --groups 3 --clips-per-group 2 --frames 40 --seed 0
 glimpse synth /tmp/hard --actor-scale 0.3,0.4 --distractors 4 --jitter 5 --ext .mp4
-glimpse synth data/retest --preset retest      # the set behind the README's tables""")
+glimpse synth data/retest --preset retest      # the set behind the README's tables
+glimpse synth data/att --preset attention      # three people, the labelled one holds a ball
+glimpse synth /tmp/crowd --actors 3 --held red_ball,blue_ball --classes 5""")
     p.add_argument("out", type=Path, help="output folder (UCF-11 layout: class/group_XX/clip.ext)")
-    p.add_argument("--preset", choices=["demo", "retest"],
+    p.add_argument("--preset", choices=["demo", "retest", "attention"],
                    help="named settings (demo: the demo's 400 clips; retest: the README tables' "
-                        "1,500); options given beside it override it")
+                        "1,500; attention: 1,500 clips where attention and motion both matter); "
+                        "options given beside it override it")
     g = p.add_argument_group("size")
-    g.add_argument("--classes", type=_positive, help="number of action classes (1-10; default 10)")
+    g.add_argument("--classes", type=_positive,
+                   help="number of motions (1-10; default 10); with --held, each motion with "
+                        "each ball is a class")
     g.add_argument("--groups", type=_positive, help="groups per class (scene + actor; default 5)")
     g.add_argument("--clips-per-group", type=_positive, help="default 4")
     g.add_argument("--frames", type=_positive, help="frames per clip (default 40)")
@@ -115,6 +120,12 @@ glimpse synth data/retest --preset retest      # the set behind the README's tab
                    help="actor height as a fraction of the frame, MIN,MAX (default 0.42,0.58)")
     d.add_argument("--distractors", type=int, help="moving distractor objects (default 2)")
     d.add_argument("--jitter", type=float, help="camera shake in pixels (default 3)")
+    d.add_argument("--actors", type=_positive,
+                   help="people in the scene, each in its own lane; the labelled one acts out "
+                        "the class, the others other motions of the set (default 1)")
+    d.add_argument("--held", type=lambda s: tuple(x for x in s.split(",") if x),
+                   help="balls the labelled actor holds, comma-separated (red_ball, blue_ball): "
+                        "each class is then a motion with a ball (default none)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
     p.set_defaults(func=_synth)
 
@@ -126,14 +137,14 @@ def _synth(a):
 
     base = PRESETS[a.preset] if a.preset else SynthConfig()
     given = {k: getattr(a, k) for k in ("classes", "groups", "clips_per_group", "frames", "fps",
-                                        "ext", "seed") if getattr(a, k) is not None}
+                                        "ext", "seed", "held") if getattr(a, k) is not None}
     if a.size is not None:
         given.update(width=a.size[0], height=a.size[1])
-    hard = {k: getattr(a, k) for k in ("actor_scale", "distractors", "jitter")
+    hard = {k: getattr(a, k) for k in ("actor_scale", "distractors", "jitter", "actors")
             if getattr(a, k) is not None}
     cfg = replace(base, **given, difficulty=replace(base.difficulty, **hard))
     rels = generate(a.out, cfg, jobs=a.jobs)
-    print(f"wrote {len(rels)} clips of {cfg.classes} classes to {a.out}")
+    print(f"wrote {len(rels)} clips of {len(cfg.class_names)} classes to {a.out}")
     print(f"contact sheet: {a.out / 'contact_sheet.png'}")
     return 0
 

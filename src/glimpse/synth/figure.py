@@ -17,6 +17,7 @@ TORSO, NECK, HEAD_R = 0.30, 0.03, 0.085
 UPPER_ARM, FOREARM, THIGH, SHIN = 0.17, 0.16, 0.25, 0.24
 HIP_HEIGHT = THIGH + SHIN
 R_TORSO, R_ARM, R_LEG = 0.12, 0.06, 0.075
+R_BALL = 0.09  # a held ball's radius
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,9 @@ def _capsule(canvas, mask, a, b, r, color, look: Look | None):
 
 
 def draw_figure(canvas: np.ndarray, mask: np.ndarray, pose: Pose, look: Look, *, hip_xy, height,
-                facing: int, frontal: bool) -> None:
-    """Render the figure into canvas (H, W, 3 float in [0, 1]) and OR its silhouette into mask."""
+                facing: int, frontal: bool, held: tuple | None = None) -> None:
+    """Render the figure into canvas (H, W, 3 float in [0, 1]) and OR its silhouette into mask;
+    ``held``: the colour of a ball in the near hand (drawn last, part of the silhouette)."""
     sk = skeleton(pose, facing, frontal)
     hx, hy = hip_xy
 
@@ -126,3 +128,6 @@ def draw_figure(canvas: np.ndarray, mask: np.ndarray, pose: Pose, look: Look, *,
     _capsule(canvas, mask, head, head, HEAD_R * height, look.skin, None)
     hair = px(sk["head"] + np.array([0, 0.035]))
     _capsule(canvas, mask, hair, hair, HEAD_R * 0.75 * height, look.hair, None)
+    if held is not None:
+        hand = px(segs["lower_arm_r"][1])
+        _capsule(canvas, mask, hand, hand, R_BALL * height, held, None)

@@ -20,6 +20,11 @@ PHOTOS = ("astronaut", "coffee", "rocket", "chelsea", "immunohistochemistry", "h
           "retina", "cat", "camera", "brick", "grass", "gravel")
 
 
+# the balls a labelled actor may hold (SynthConfig.held): the same shape, only the colour differs,
+# so optical flow cannot tell them apart
+HELD = {"red_ball": (0.92, 0.12, 0.10), "blue_ball": (0.10, 0.30, 0.95)}
+
+
 @cache
 def photo(name: str) -> np.ndarray:
     """A photograph bundled with scikit-image, as float32 RGB in [0, 1]."""
@@ -49,6 +54,7 @@ class Difficulty:
     distractors: int = 2
     jitter: float = 3.0  # camera shake, pixels
     pan: float = 12.0  # idle camera pan, pixels per second
+    actors: int = 1  # people in the scene (one labelled, each in its own lane)
 
 
 @dataclass(frozen=True)
@@ -111,14 +117,29 @@ def _draw_distractor(canvas, d, pos):
     region[:] = region * (1 - alpha[..., None]) + col * alpha[..., None]
 
 
-def render_clip(action_name: str, style: GroupStyle, rng: np.random.Generator, *, frames: int,
-                fps: float, size: tuple[int, int], diff: Difficulty):
-    """-> uint8 frames (F, H, W, 3), bool actor masks (F, H, W)."""
+@dataclass
+class Track:
+    """One actor's path through the clip: a pose, a hip position and a size per frame."""
+
+    action: str
+    poses: list
+    hip_x: np.ndarray
+    hip_y: np.ndarray
+    height: float
+    facing: int
+    look: Look
+    held: tuple | None  # the colour of the ball in the near hand, or None
+    travel: np.ndarray  # pixels travelled in the world
+    follow: float  # the share of the travel the camera follows (0: it stays put)
+
+
+def _track(action_name: str, look: Look, scale: float, rng: np.random.Generator, *, frames: int,
+           fps: float, H: int, CW: int, CH: int, J: int, lane=(0.0, 1.0),
+           held: tuple | None = None) -> Track:
+    """An actor's path, kept inside its lane (a horizontal share of the canvas) by a camera that
+    follows it just enough."""
     action = ACTIONS[action_name]
-    W, H = size
-    J = int(np.ceil(diff.jitter))
-    CH, CW = H + 2 * J, W + 2 * J
-    height = style.scale * H * rng.uniform(0.92, 1.08)
+    height = scale * H * rng.uniform(0.92, 1.08)
     facing = 1 if rng.uniform() < 0.5 else -1
     speed = rng.uniform(0.85, 1.15)
     phase0 = rng.uniform(0, 2 * np.pi)
@@ -128,31 +149,60 @@ def render_clip(action_name: str, style: GroupStyle, rng: np.random.Generator, *
     travel = np.array([p.travel - poses[0].travel for p in poses]) * height  # pixels
     lifts = np.array([p.lift for p in poses])
 
-    # camera: follow just enough to keep the actor in frame
+    # camera: follow just enough to keep the actor in frame (in its lane)
+    a, b = lane[0] * CW, lane[1] * CW
     margin = 0.3 * height
-    room = max(CW - 2 * margin - 2 * J, 1.0)
+    room = max(b - a - 2 * margin - 2 * J, 1.0)
     span = travel[-1]
     follow = 0.0 if span <= 0.6 * room else 1.0 - 0.6 * room / span
     screen = (1.0 - follow) * travel
-    lo, hi = J + margin, CW - J - margin - screen[-1]
+    lo, hi = a + J + margin, b - J - margin - screen[-1]
     start = rng.uniform(lo, max(lo, hi))
-    hip_x = start + screen if facing > 0 else CW - start - screen
+    hip_x = start + screen if facing > 0 else a + b - start - screen
     top_need = (1.03 + max(lifts.max(), 0.0)) * height  # feet to head top, plus the jump
     ground = rng.uniform(min(top_need + J, CH - J - 2), CH - J - 2)
     hip_y = ground - (HIP_HEIGHT + lifts) * height
+    return Track(action_name, poses, hip_x, hip_y, height, facing, look, held, travel, follow)
+
+
+def render_clip(action_name: str, style: GroupStyle, rng: np.random.Generator, *, frames: int,
+                fps: float, size: tuple[int, int], diff: Difficulty, held: tuple | None = None,
+                lane: int = 0, others: tuple = (), every_mask: bool = False):
+    """-> uint8 frames (F, H, W, 3), bool actor masks (F, H, W).
+
+    ``others``: (action, lane) of the other people in the scene, who never hold anything; the
+    canvas is split into ``diff.actors`` lanes, the labelled actor in ``lane``. The camera pans
+    with the labelled actor; the others are kept in their lanes the same way. The masks cover
+    the labelled actor (and the ball it holds) only; ``every_mask`` also returns each other
+    actor's masks (F, H, W) in a list (for tests)."""
+    W, H = size
+    J = int(np.ceil(diff.jitter))
+    CH, CW = H + 2 * J, W + 2 * J
+    lanes = max(diff.actors, 1)
+
+    def lane_of(i):
+        return (i / lanes, (i + 1) / lanes)
+
+    kw = dict(frames=frames, fps=fps, H=H, CW=CW, CH=CH, J=J)
+    main = _track(action_name, style.look, style.scale, rng, lane=lane_of(lane), held=held, **kw)
+    times = np.arange(frames) / fps
 
     strip = _background_strip(style, CH, CW)
     SH, SW, _ = strip.shape
     oy = int(style.origin[1] * (SH - CH))
     ox0 = style.origin[0] * SW + rng.uniform(0, SW)
     idle = rng.uniform(-1, 1) * diff.pan
-    pan = ox0 + facing * follow * travel + idle * times
+    pan = ox0 + main.facing * main.follow * main.travel + idle * times
     shake = np.cumsum(rng.normal(0, diff.jitter / 2, (frames, 2)), axis=0)
     shake = np.clip(shake, -J, J).round().astype(int) if J else np.zeros((frames, 2), int)
     distractors = _distractors(rng, diff.distractors, CH, CW)
+    tracks = [main] + [_track(a, random_look(rng), float(rng.uniform(*diff.actor_scale)), rng,
+                              lane=lane_of(i), **kw) for a, i in others]
+    order = sorted(range(len(tracks)), key=lambda i: tracks[i].hip_y[0] + HIP_HEIGHT *
+                   tracks[i].height)  # the farther (higher) feet first
 
     out = np.empty((frames, H, W, 3), np.uint8)
-    masks = np.empty((frames, H, W), bool)
+    masks = np.empty((len(tracks) if every_mask else 1, frames, H, W), bool)
     for f in range(frames):
         cols = (int(pan[f]) + np.arange(CW)) % SW
         canvas = strip[oy:oy + CH][:, cols].copy()
@@ -160,10 +210,17 @@ def render_clip(action_name: str, style: GroupStyle, rng: np.random.Generator, *
             p = d["pos"] + d["vel"] * times[f]
             p = np.abs((p + [CW, CH]) % (2 * np.array([CW, CH])) - [CW, CH])  # bounce off walls
             _draw_distractor(canvas, d, p)
-        mask = np.zeros((CH, CW), bool)
-        draw_figure(canvas, mask, poses[f], style.look, hip_xy=(hip_x[f], hip_y[f]),
-                    height=height, facing=facing, frontal=action.frontal)
+        mask = np.zeros((len(tracks), CH, CW), bool)
+        for k, i in enumerate(order):
+            t = tracks[i]
+            draw_figure(canvas, mask[i], t.poses[f], t.look, hip_xy=(t.hip_x[f], t.hip_y[f]),
+                        height=t.height, facing=t.facing, frontal=ACTIONS[t.action].frontal,
+                        held=t.held)
+            for j in order[:k]:  # a nearer actor hides the ones behind it
+                mask[j] &= ~mask[i]
         dy, dx = J + shake[f, 0], J + shake[f, 1]
         out[f] = (np.clip(canvas[dy:dy + H, dx:dx + W], 0, 1) * 255 + 0.5).astype(np.uint8)
-        masks[f] = mask[dy:dy + H, dx:dx + W]
-    return out, masks
+        masks[:, f] = mask[: masks.shape[0], dy:dy + H, dx:dx + W]
+    if every_mask:
+        return out, masks[0], list(masks[1:])
+    return out, masks[0]

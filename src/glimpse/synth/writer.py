@@ -28,7 +28,7 @@ from glimpse import GlimpseError
 from glimpse.datasets.masks import save_masks
 from glimpse.progress import progress_bar
 from glimpse.synth.actions import CLASSES
-from glimpse.synth.scene import Difficulty, group_style, render_clip
+from glimpse.synth.scene import HELD, Difficulty, group_style, render_clip
 from glimpse.video import CODEC_FOR_EXT, read_frames, write_video
 
 
@@ -44,6 +44,7 @@ class SynthConfig:
     ext: str = ".avi"  # MPEG-4 part 2, bit-reproducible (see video.write_video)
     seed: int = 0
     difficulty: Difficulty = field(default_factory=Difficulty)
+    held: tuple = ()  # balls the labelled actor holds (HELD): each class is a motion and a ball
 
     def __post_init__(self):
         if not 1 <= self.classes <= len(CLASSES):
@@ -54,10 +55,34 @@ class SynthConfig:
             raise GlimpseError(f"--ext must be one of {sorted(CODEC_FOR_EXT)}, got '{self.ext}'")
         if self.width % 2 or self.height % 2 or self.width < 32 or self.height < 32:
             raise GlimpseError("frame width and height must be even and >= 32")
+        unknown = [h for h in self.held if h not in HELD]
+        if unknown:
+            raise GlimpseError(f"unknown held object '{unknown[0]}'; choose from {', '.join(HELD)}")
+
+    @property
+    def motions(self) -> tuple[str, ...]:
+        return CLASSES[: self.classes]
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return CLASSES[: self.classes]
+        """The motions, or with ``held`` every motion with every ball ('walk_with_red_ball')."""
+        if not self.held:
+            return self.motions
+        return tuple(f"{m}_with_{h}" for m in self.motions for h in self.held)
+
+    def cast(self, c: int, rng: np.random.Generator) -> dict:
+        """Who is in clip of class c: the labelled actor's motion, ball and lane, and the
+        others' (motion, lane), each other doing a motion of the set other than the label's
+        (without repeats while there are enough)."""
+        held = self.held[c % len(self.held)] if self.held else None
+        motion = self.motions[c // len(self.held)] if self.held else self.motions[c]
+        n = max(self.difficulty.actors, 1)
+        lane = int(rng.integers(n)) if n > 1 else 0
+        pool = [m for m in self.motions if m != motion] or [motion]
+        picks = rng.choice(len(pool), n - 1, replace=n - 1 > len(pool)) if n > 1 else []
+        lanes = [i for i in range(n) if i != lane]
+        return {"action_name": motion, "held": HELD[held] if held else None, "lane": lane,
+                "others": tuple((pool[k], i) for k, i in zip(picks, lanes))}
 
 
 def clip_relpath(cfg: SynthConfig, c: int, g: int, n: int) -> str:
@@ -65,12 +90,15 @@ def clip_relpath(cfg: SynthConfig, c: int, g: int, n: int) -> str:
     return f"{name}/group_{g + 1:02d}/{name}_g{g + 1:02d}_c{n + 1:02d}{cfg.ext}"
 
 
-def make_clip(cfg: SynthConfig, c: int, g: int, n: int):
+def make_clip(cfg: SynthConfig, c: int, g: int, n: int, **kw):
     """The frames and masks of clip n of group g of class c: a pure function of the seed."""
     style = group_style(np.random.default_rng([cfg.seed, c, g, 1 << 20]), cfg.difficulty)
     rng = np.random.default_rng([cfg.seed, c, g, n])
-    return render_clip(cfg.class_names[c], style, rng, frames=cfg.frames, fps=cfg.fps,
-                       size=(cfg.width, cfg.height), diff=cfg.difficulty)
+    cast = cfg.cast(c, np.random.default_rng([cfg.seed, c, g, n, 2]))
+    if not cast["others"] and cast["held"] is None:  # the presets made before the cast
+        cast = {"action_name": cast["action_name"]}
+    return render_clip(style=style, rng=rng, frames=cfg.frames, fps=cfg.fps,
+                       size=(cfg.width, cfg.height), diff=cfg.difficulty, **cast, **kw)
 
 
 def _write_clip(args) -> str:
@@ -114,7 +142,24 @@ PRESETS = {
     # scenes and 600 test videos per split resolve a 3-point paired difference
     "retest": SynthConfig(classes=10, groups=150, clips_per_group=1, frames=30, seed=0,
                           difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1)),
+    # where attention and motion both matter (README, "The attention preset"): three people, the
+    # labelled one holding a ball whose colour is half the class, the others doing other motions
+    "attention": SynthConfig(classes=5, held=("red_ball", "blue_ball"), groups=150,
+                             clips_per_group=1, frames=30, seed=0,
+                             difficulty=Difficulty(actor_scale=(0.3, 0.42), distractors=2,
+                                                   actors=3)),
 }
+
+
+def synth_meta(cfg: SynthConfig) -> dict:
+    """synth.json's content. Settings added later are written only when used, so that a set
+    made before them resumes (its synth.json still matches)."""
+    meta = {"generator": "glimpse.synth", **asdict(cfg), "class_names": list(cfg.class_names)}
+    if not cfg.held:
+        del meta["held"]
+    if cfg.difficulty.actors == 1:
+        del meta["difficulty"]["actors"]
+    return meta
 
 
 def generate(out: str | Path, cfg: SynthConfig, *, jobs: int | None = None,
@@ -122,14 +167,15 @@ def generate(out: str | Path, cfg: SynthConfig, *, jobs: int | None = None,
     """Write the whole set; returns the clips' relative paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"generator": "glimpse.synth", **asdict(cfg), "class_names": list(cfg.class_names)}
+    meta = synth_meta(cfg)
     meta_path = out / "synth.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
         if old != json.loads(json.dumps(meta)):
             raise GlimpseError(f"{out} holds a SynthActions set made with other settings; "
                                f"use a new folder")
-    tasks = [(cfg, str(out), c, g, n) for c in range(cfg.classes) for g in range(cfg.groups)
+    tasks = [(cfg, str(out), c, g, n) for c in range(len(cfg.class_names))
+             for g in range(cfg.groups)
              for n in range(cfg.clips_per_group)]
     jobs = jobs or min(os.cpu_count() or 1, 8)
     bar = progress_bar(total=len(tasks), unit="clip", desc="synth", enabled=progress)
