@@ -58,3 +58,42 @@ def test_scoped_reuse_keeps_freed_memory_inside_and_returns_it_after():
     off = subprocess.run([sys.executable, "-c", SCOPED], env={**env, "GLIMPSE_MALLOC": "default"},
                          capture_output=True, text=True, check=True).stdout.split()
     assert off[1] == off[2] == "False" and int(off[3]) < 20
+
+
+BOUNDED = """
+from glimpse.allocator import bounded_reuse, resident_bytes
+import numpy as np
+
+def churn(mb):  # a batch's activations: written, then freed
+    a = np.ones(mb * 2**20 // 8)
+    del a
+
+MB = 2**20
+with bounded_reuse(slack=0.05, warmup=2) as tick:
+    churn(200); first = tick()
+    churn(200); second = tick()
+    base = resident_bytes()
+    churn(200); steady = tick()  # the same batch again: reused, not faulted in again
+    kept = (resident_bytes() - base) // MB
+    churn(600)  # one batch far larger (a long video's last chunk, fragmentation): kept ...
+    grown = (resident_bytes() - base) // MB
+    trimmed = tick()  # ... past the slack, so handed back
+    after = (resident_bytes() - base) // MB
+    churn(200); again = tick()
+print(first, second, steady, kept, grown, trimmed, after, again)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
+def test_bounded_reuse_keeps_a_batch_and_hands_back_growth():
+    env = {k: v for k, v in os.environ.items() if k != "GLIMPSE_MALLOC"}
+    first, second, steady, kept, grown, trimmed, after, again = subprocess.run(
+        [sys.executable, "-c", BOUNDED], env=env, capture_output=True, text=True,
+        check=True).stdout.split()
+    assert first == second == steady == "False" and abs(int(kept)) < 20  # a batch is reused
+    assert int(grown) > 350 and trimmed == "True"  # growth past the slack is handed back ...
+    assert int(after) < -150  # ... with the kept batch (malloc_trim returns all free pages)
+    assert again == "False"  # the next batch fits the working set again: no trim
+    off = subprocess.run([sys.executable, "-c", BOUNDED], env={**env, "GLIMPSE_MALLOC": "default"},
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert off[5] == "False"  # off: nothing is kept, nothing trimmed

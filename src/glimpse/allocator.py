@@ -11,12 +11,18 @@ performance guides recommend, without a preload.
 
 mallopt is process-wide, and a process that decodes video while it is tuned grows without bound
 (``glimpse predict``: 1.7 GB for a 10 s video, 5.7 GB for 100 s; ``make demo``, whose report
-decodes videos after training in one process, was killed at 24 GB). So glimpse tunes it only
+decodes videos after training in one process, was killed at 24 GB): the freed holes between
+long-lived small blocks are kept but never fit the next request exactly. So glimpse tunes it only
 *around batch loops* (``reusing_freed_memory``: ``train``'s epochs), and on leaving puts glibc's
 thresholds back to their default values and returns the kept memory to the kernel
-(``malloc_trim``). ``keep_freed_memory`` tunes it for the whole process, for a process that
-reads only stored features (the re-test runner, the benchmark). ``GLIMPSE_MALLOC=default`` turns
-both off.
+(``malloc_trim``). Loops that decode video as they go (``extract``, ``predict``, the report) use
+``bounded_reuse``: the same tuning, plus a check after every batch that hands the kept memory
+back (``malloc_trim``, which also releases free pages inside the heap) whenever the resident set
+has grown past its working set by ``slack``: the faults of one batch now and then instead of every
+batch, and memory flat in a video's length (``benchmarks/memory.py``, ``benchmarks/extract.py``
+measure both). ``keep_freed_memory`` tunes it for the whole process, for a process that reads
+only stored features (the re-test runner, the benchmark). ``GLIMPSE_MALLOC=default`` turns all
+of it off.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
@@ -71,3 +78,39 @@ def reusing_freed_memory():
         if tuned and not _open and not _whole_process:
             _set(DEFAULT_THRESHOLD, DEFAULT_THRESHOLD)
             _libc().malloc_trim(0)
+
+
+def resident_bytes() -> int:
+    """The process's resident set now (Linux; 0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+@contextmanager
+def bounded_reuse(slack: float = 0.05, warmup: int = 2) -> Iterator[Callable[[], bool]]:
+    """``reusing_freed_memory`` for loops that also decode video: yields ``tick``, to call after
+    each batch. The resident set after the first ``warmup`` batches is the working set; a later
+    tick that finds it more than ``slack`` above trims the kept memory (and returns True). If the
+    live data itself has grown (a larger video), the working set is raised to what stays after
+    the trim, so a loop never trims every batch."""
+    with reusing_freed_memory() as tuned:
+        state = {"ticks": 0, "base": 0}
+
+        def tick() -> bool:
+            if not tuned:
+                return False
+            rss = resident_bytes()
+            state["ticks"] += 1
+            if state["ticks"] <= warmup:
+                state["base"] = max(state["base"], rss)
+                return False
+            if rss <= state["base"] * (1 + slack):
+                return False
+            _libc().malloc_trim(0)
+            state["base"] = max(state["base"], resident_bytes())
+            return True
+
+        yield tick

@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from glimpse import GlimpseError
+from glimpse.allocator import bounded_reuse
 from glimpse.datasets.layouts import label_map, load_dataset, read_label_file
 from glimpse.datasets.masks import ActorMasks, mask_grid
 from glimpse.features.backbones import Backbone
@@ -171,15 +173,17 @@ class Featurizer:
         """Stream one video through decode (in a thread) -> CNN into ``writer``; returns the meta
         fields ``frames``, ``times``, ``source_frames``."""
         meta = VideoMeta(path, self.image_fps)
-        for kind, _, payload in _messages(self.decoder, [path], workers=1):
-            if kind == "batch":
-                b, flow_images = payload
-                self.write_batch(writer, b, flow_images, masks)
-                meta.add(b)
-            elif kind == "error":
-                raise VideoError(path, payload)
-            elif kind == "fatal":
-                raise payload
+        with bounded_reuse() as tick:  # no page-fault churn, memory flat in the video's length
+            for kind, _, payload in _messages(self.decoder, [path], workers=1):
+                if kind == "batch":
+                    b, flow_images = payload
+                    self.write_batch(writer, b, flow_images, masks)
+                    meta.add(b)
+                    tick()
+                elif kind == "error":
+                    raise VideoError(path, payload)
+                elif kind == "fatal":
+                    raise payload
         return meta.fields()
 
 
@@ -319,6 +323,18 @@ def _messages(decoder: Decoder, paths, workers: int) -> Iterator[tuple]:
             p.join(timeout=5)
 
 
+@contextmanager
+def _aborting_on_exit(open_: dict, bar):
+    """On leaving (interrupted or not), the entries still streaming in are aborted: nothing
+    half-written stays."""
+    try:
+        yield
+    finally:
+        for writer, _, _ in open_.values():
+            writer.abort()
+        bar.close()
+
+
 def shard_items(items: list, shard: tuple[int, int] | None) -> list:
     """The I-th of N disjoint parts of a dataset: every N-th video of the sorted list from the
     I-th on (deterministic; classes spread evenly over the shards)."""
@@ -389,7 +405,8 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     bar = progress_bar(total=len(todo), unit="video", desc="extract", enabled=progress)
     open_: dict[int, tuple] = {}  # video number -> (writer, masks, meta) while it streams in
     elsewhere: set[int] = set()  # videos another live process is writing (or has written)
-    try:
+    # freed batches are reused, not faulted in again; memory stays bounded (allocator)
+    with bounded_reuse() as tick, _aborting_on_exit(open_, bar):
         for kind, v, payload in _messages(fz.decoder, [it.path for it in todo], workers):
             if kind == "fatal":
                 raise payload
@@ -413,6 +430,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                 writer, masks, meta = open_[v]
                 b, flow_images = payload
                 fz.write_batch(writer, b, flow_images, masks)
+                tick()
                 meta.add(b)
                 summary.frames += len(b.times)
                 bar.set_postfix(frames=summary.frames, refresh=False)
@@ -435,10 +453,6 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                     writer.abort()
                 summary.failures[item.relpath] = payload
             bar.update(1)
-    finally:
-        for writer, _, _ in open_.values():  # interrupted: nothing half-written stays
-            writer.abort()
-        bar.close()
     name = "failures.json" if shard is None else f"failures-shard-{shard[0]}-of-{shard[1]}.json"
     write_json_atomic(Path(out) / name, summary.failures)
     return summary
