@@ -136,8 +136,8 @@ class Track:
 def _track(action_name: str, look: Look, scale: float, rng: np.random.Generator, *, frames: int,
            fps: float, H: int, CW: int, CH: int, J: int, lane=(0.0, 1.0),
            held: tuple | None = None) -> Track:
-    """An actor's path, kept inside its lane (a horizontal share of the canvas) by a camera that
-    follows it just enough."""
+    """An actor's path: it starts in its lane (a horizontal share of the canvas) and a camera
+    that follows it just enough keeps it in frame."""
     action = ACTIONS[action_name]
     height = scale * H * rng.uniform(0.92, 1.08)
     facing = 1 if rng.uniform() < 0.5 else -1
@@ -149,16 +149,17 @@ def _track(action_name: str, look: Look, scale: float, rng: np.random.Generator,
     travel = np.array([p.travel - poses[0].travel for p in poses]) * height  # pixels
     lifts = np.array([p.lift for p in poses])
 
-    # camera: follow just enough to keep the actor in frame (in its lane)
-    a, b = lane[0] * CW, lane[1] * CW
+    # camera: follow just enough to keep the actor in frame. The actor starts in its lane (a
+    # share of the canvas, measured along the way it faces) and may travel out of it.
     margin = 0.3 * height
-    room = max(b - a - 2 * margin - 2 * J, 1.0)
+    room = max(CW - 2 * margin - 2 * J, 1.0)
     span = travel[-1]
     follow = 0.0 if span <= 0.6 * room else 1.0 - 0.6 * room / span
     screen = (1.0 - follow) * travel
-    lo, hi = a + J + margin, b - J - margin - screen[-1]
+    a, b = (lane[0] * CW, lane[1] * CW) if facing > 0 else ((1 - lane[1]) * CW, (1 - lane[0]) * CW)
+    lo, hi = a + J + margin, min(b - J - margin, CW - J - margin - screen[-1])
     start = rng.uniform(lo, max(lo, hi))
-    hip_x = start + screen if facing > 0 else a + b - start - screen
+    hip_x = start + screen if facing > 0 else CW - start - screen
     top_need = (1.03 + max(lifts.max(), 0.0)) * height  # feet to head top, plus the jump
     ground = rng.uniform(min(top_need + J, CH - J - 2), CH - J - 2)
     hip_y = ground - (HIP_HEIGHT + lifts) * height
@@ -171,8 +172,10 @@ def render_clip(action_name: str, style: GroupStyle, rng: np.random.Generator, *
     """-> uint8 frames (F, H, W, 3), bool actor masks (F, H, W).
 
     ``others``: (action, lane) of the other people in the scene, who never hold anything; the
-    canvas is split into ``diff.actors`` lanes, the labelled actor in ``lane``. The camera pans
-    with the labelled actor; the others are kept in their lanes the same way. The masks cover
+    canvas is split into ``diff.actors`` lanes where they start, the labelled actor in ``lane``;
+    they may walk past each other (the nearer one hides the farther). With others, the camera
+    pans on its own (``diff.pan``), and every actor travels on screen as a lone actor would under
+    a camera following them (less than their steps say). The masks cover
     the labelled actor (and the ball it holds) only; ``every_mask`` also returns each other
     actor's masks (F, H, W) in a list (for tests)."""
     W, H = size
@@ -192,7 +195,10 @@ def render_clip(action_name: str, style: GroupStyle, rng: np.random.Generator, *
     oy = int(style.origin[1] * (SH - CH))
     ox0 = style.origin[0] * SW + rng.uniform(0, SW)
     idle = rng.uniform(-1, 1) * diff.pan
-    pan = ox0 + main.facing * main.follow * main.travel + idle * times
+    # one actor: the camera follows them (as handheld sports footage). Several: it follows no one,
+    # or the background's motion alone would tell which of them is labelled
+    follow = main.facing * main.follow * main.travel if not others else 0.0
+    pan = ox0 + follow + idle * times
     shake = np.cumsum(rng.normal(0, diff.jitter / 2, (frames, 2)), axis=0)
     shake = np.clip(shake, -J, J).round().astype(int) if J else np.zeros((frames, 2), int)
     distractors = _distractors(rng, diff.distractors, CH, CW)

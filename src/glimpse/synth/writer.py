@@ -147,7 +147,7 @@ PRESETS = {
     "attention": SynthConfig(classes=5, held=("red_ball", "blue_ball"), groups=150,
                              clips_per_group=1, frames=30, seed=0,
                              difficulty=Difficulty(actor_scale=(0.3, 0.42), distractors=2,
-                                                   actors=3)),
+                                                   actors=3, pan=25.0)),
 }
 
 
