@@ -53,7 +53,19 @@ from glimpse.train import train  # noqa: E402
 PRESET = "retest"
 HIDDEN = 128
 STORES = {"features": {"streams": ("rgb", "flow")},  # the stores under OUT/ and how to make them
-          "features-levels": {"streams": ("rgb",), "levels": 2}}
+          "features-levels": {"streams": ("rgb",), "levels": 2},
+          # the attention preset (issue 21): every stream a row needs, in one store
+          "attention-features": {"streams": ("rgb", "flow"), "levels": 2, "preset": "attention"}}
+
+
+def preset_of(store: str) -> str:
+    return STORES[store].get("preset", PRESET)
+
+
+def videos_of(store: str) -> str:
+    """The folder under OUT/ holding the videos a store is made from."""
+    preset = preset_of(store)
+    return "videos" if preset == PRESET else f"videos-{preset}"
 TRAIN = TrainConfig(epochs=40, batch_size=32, lr=1e-3, gamma=1e-5, clip_len=30, stride=2)
 LAM = 1e-2  # the structured default here: paper 000's 1e-4 scaled to our loss (see README)
 
@@ -66,10 +78,15 @@ class Row:
     reference: str | None = None  # the row this one is compared with
     store: str | None = None  # the store under OUT/ it reads, where not its table's (the same
     # rgb stream in another store: features-levels holds rgb too, without the flow pass)
+    train: tuple = ()  # (key, value) training settings of its own, over its table's
+    preset: str = PRESET  # the SynthActions preset its videos come from (a key prefix if not
+    # the retest's, so that one configuration on two sets gets two runs)
 
     def key(self, seed: int, video_rule: str) -> str:
         opts = "_".join(f"{k}={v}" for k, v in self.options)
         key = f"{self.model}{'_' + opts if opts else ''}_seed{seed}_{video_rule}"
+        if self.preset != PRESET:
+            key = f"{self.preset}-{key}"
         return re.sub(r"[^A-Za-z0-9=._+-]+", "-", key)
 
 
@@ -243,6 +260,40 @@ CLASSIC = Row("classic attention (structured, lambda = 0)", "structured", (("lam
 STRUCTURED = Row(f"structured attention (lambda = {LAM:g})", "structured", (("lam", LAM),),
                  "classic")
 
+# The attention preset (issue 21): what each stream, and looking at the labelled actor, is worth
+# to a linear probe (the criteria (a)-(d) of the preset), and a quick check of the models on it.
+def _att(name, model, options=(), reference=None, train=()) -> Row:
+    return Row(name, model, tuple(options), reference, train=tuple(train), preset="attention")
+
+
+ATT_STREAMS = (("rgb", "rgb"), ("flow", "flow"), ("rgb + flow", "rgb+flow"))
+ATTENTION_TABLES = [
+    Table("att_probes", "The attention preset: linear probes on each stream, pooled and on the "
+          "labelled actor's cells (ideal attention)", "mean", "sweep_seeds",
+          [_att(f"pooled: {n}", "probe", (("stream", s),),
+                None if s == "rgb" else "pooled: rgb") for n, s in ATT_STREAMS] +
+          [_att(f"actor cells: {n}", "probe-actor", (("stream", s),), f"pooled: {n}")
+           for n, s in ATT_STREAMS],
+          store="attention-features", also=(("pooled: rgb + flow", "pooled: flow"),)),
+    Table("att_models", "The attention preset: a quick check of the models (rgb + flow where a "
+          "model reads one cube; video score = mean of clip scores)", "mean", "sweep_seeds",
+          [_att("linear probe: rgb + flow, pooled", "probe", (("stream", "rgb+flow"),)),
+           _att("avg-pooled LSTM (rgb + flow)", "avgpool", (("stream", "rgb+flow"),),
+                "linear probe: rgb + flow, pooled"),
+           _att(f"structured attention (rgb + flow, lambda = {LAM:g})", "structured",
+                (("stream", "rgb+flow"), ("lam", LAM)), "avg-pooled LSTM (rgb + flow)"),
+           _att("soft attention (rgb + flow)", "soft", (("stream", "rgb+flow"),),
+                "avg-pooled LSTM (rgb + flow)"),
+           _att("RSTAN: S-T + A-M (max) + A-A (CE), two streams", "rstan",
+                (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.5), ("aa_loss", "ce")),
+                "avg-pooled LSTM (rgb + flow)", (("clip_len", RSTAN_T),
+                                                  ("eval_clip_len", RSTAN_EVAL_T),
+                                                  ("epochs", RSTAN_EPOCHS))),
+           _att("joint: both levels (rgb, rgb_level2)", "joint", _joint(),
+                "avg-pooled LSTM (rgb + flow)")],
+          {"epochs": 30}, store="attention-features"),
+]
+
 TABLES = [
     Table("table5", "Paper 000 Table 5: attention mechanisms (video label by majority vote)",
           "vote", "seeds", [*PROBES, NONE, CLASSIC, STRUCTURED]),
@@ -294,6 +345,7 @@ TABLES = [
            Row("avg-pooled LSTM: rgb + flow", "avgpool", (("stream", "rgb+flow"),),
                "avg-pooled LSTM: rgb")],
           also=(("avg-pooled LSTM: rgb + flow", "avg-pooled LSTM: flow"),)),
+    *ATTENTION_TABLES,
 ]
 
 
@@ -385,11 +437,12 @@ def main():
     tables = [t for t in TABLES if t.key in a.tables]
     if not a.tables_only:
         t0 = time.time()
-        generate(out / "videos", PRESETS[PRESET])
         pending = [(t, r) for t in tables for s in run_seeds[t.seeds] for r in t.rows
                    if r.key(s, t.video_rule) not in results and not t.archived]
         for store in dict.fromkeys(r.store or t.store for t, r in pending):  # only what is read
-            s = extract(out / "videos", out / store, fps=0, workers=2, **STORES[store])
+            generate(out / videos_of(store), PRESETS[preset_of(store)])
+            options = {k: v for k, v in STORES[store].items() if k != "preset"}
+            s = extract(out / videos_of(store), out / store, fps=0, workers=2, **options)
             print(f"{store} ready: {s.total} videos [{time.time() - t0:.0f}s]", flush=True)
         tc = replace(TRAIN, epochs=a.epochs)
         # Only training and evaluating on stored features from here on (no video decoding), so
@@ -405,7 +458,8 @@ def main():
                     if key in results:
                         continue
                     t = time.time()
-                    results[key] = {**run_row(row, seed, table, out, replace(tc, **table.train)),
+                    train = replace(tc, **{**table.train, **dict(row.train)})
+                    results[key] = {**run_row(row, seed, table, out, train),
                                     "seconds": round(time.time() - t, 1)}
                     results_path.write_text(json.dumps(results, indent=1))
                     at = results[key].get("attention", {})
