@@ -21,7 +21,7 @@ from glimpse.train import train
 from glimpse.viz.report import make_report
 
 SYNTH = PRESETS["demo"]
-TRAIN = TrainConfig(epochs=10, batch_size=32, lr=1e-3, clip_len=30, stride=2)
+TRAIN = TrainConfig(epochs=10, batch_size=32, lr=1e-3, clip_len=SYNTH.frames, stride=2)
 HIDDEN = 128
 MODELS = [("structured", "structured", dict(hidden=HIDDEN, lam=1e-2)),  # (run, model, options)
           ("soft", "soft", dict(hidden=HIDDEN)),

@@ -135,9 +135,13 @@ def contact_sheet(paths, out_png: Path, *, columns: int = 6, cell: int = 128) ->
 
 # Named settings, so anyone can rebuild the exact set behind a table (``glimpse synth --preset``)
 PRESETS = {
-    # the demo: 400 clips of 40 frames, minutes on a laptop
-    "demo": SynthConfig(classes=10, groups=20, clips_per_group=2, frames=40, seed=0,
+    # the demo: 300 clips of 24 frames, one per group (many groups: less memorization than more
+    # clips of fewer groups), a few minutes on 2 cores
+    "demo": SynthConfig(classes=10, groups=30, clips_per_group=1, frames=24, seed=0,
                         difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1)),
+    # the demo until issue 22 (400 clips of 40 frames; the README's older demo figures)
+    "demo-v1": SynthConfig(classes=10, groups=20, clips_per_group=2, frames=40, seed=0,
+                           difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1)),
     # the re-test of the papers' tables (README): many groups, so models cannot memorize the
     # scenes and 600 test videos per split resolve a 3-point paired difference
     "retest": SynthConfig(classes=10, groups=150, clips_per_group=1, frames=30, seed=0,
