@@ -71,7 +71,8 @@ SMALL_ATTENTION = replace(PRESETS["attention"], groups=1, frames=6, width=96, he
 def test_attention_classes_are_motions_with_balls():
     names = PRESETS["attention"].class_names
     assert len(names) == 10 and names[:2] == ("walk_with_red_ball", "walk_with_blue_ball")
-    cast = PRESETS["attention"].cast(3, np.random.default_rng(0))  # run with the blue ball
+    assert PRESETS["attention-3"].class_names == names
+    cast = PRESETS["attention-3"].cast(3, np.random.default_rng(0))  # run with the blue ball
     assert cast["action_name"] == "run" and cast["held"] == HELD["blue_ball"]
     others = [m for m, _ in cast["others"]]
     assert len(others) == 2 and "run" not in others and len(set(others)) == 2
@@ -88,11 +89,11 @@ def test_attention_preset_rebuilds_identical_frames(tmp_path):
         np.testing.assert_array_equal(read_frames(clip, fps=0).frames,
                                       read_frames(other, fps=0).frames)
     meta = json.loads((tmp_path / "a" / "synth.json").read_text())
-    assert meta["held"] == ["red_ball", "blue_ball"] and meta["difficulty"]["actors"] == 3
+    assert meta["held"] == ["red_ball", "blue_ball"] and meta["difficulty"]["actors"] == 2
 
 
 def test_attention_masks_cover_the_labelled_actor_only():
-    cfg = replace(SMALL_ATTENTION, width=128, height=128, frames=4)
+    cfg = replace(PRESETS["attention-3"], groups=1, width=128, height=128, frames=4)
     for c in (0, 5, 9):
         frames, mask, others = make_clip(cfg, c, 0, 0, every_mask=True)
         assert len(others) == 2
@@ -115,4 +116,5 @@ def test_presets_made_before_the_cast_are_unchanged():
     assert hashlib.sha1(m.tobytes()).hexdigest()[:12] == "bd4fe7c2c468"
     meta_keys = SynthConfig.__dataclass_fields__
     assert "held" in meta_keys  # the new setting exists, but older sets' synth.json lack it:
-    assert "held" not in synth_meta(PRESETS["retest"]) and "actors" not in synth_meta(PRESETS["retest"])["difficulty"]
+    meta = synth_meta(PRESETS["retest"])
+    assert "held" not in meta and not {"actors", "ball"} & set(meta["difficulty"])

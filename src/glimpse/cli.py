@@ -99,10 +99,11 @@ glimpse synth data/retest --preset retest      # the set behind the README's tab
 glimpse synth data/att --preset attention      # three people, the labelled one holds a ball
 glimpse synth /tmp/crowd --actors 3 --held red_ball,blue_ball --classes 5""")
     p.add_argument("out", type=Path, help="output folder (UCF-11 layout: class/group_XX/clip.ext)")
-    p.add_argument("--preset", choices=["demo", "demo-v1", "retest", "attention"],
+    p.add_argument("--preset", choices=["demo", "demo-v1", "retest", "attention", "attention-3"],
                    help="named settings (demo: the demo's 300 clips; demo-v1: its 400 before "
                         "issue 22; retest: the README tables' "
-                        "1,500; attention: 1,500 clips where attention and motion both matter); "
+                        "1,500; attention: 1,500 clips where attention and motion both matter; "
+                        "attention-3: its first calibration, three people); "
                         "options given beside it override it")
     g = p.add_argument_group("size")
     g.add_argument("--classes", type=_positive,

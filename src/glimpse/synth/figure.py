@@ -17,7 +17,6 @@ TORSO, NECK, HEAD_R = 0.30, 0.03, 0.085
 UPPER_ARM, FOREARM, THIGH, SHIN = 0.17, 0.16, 0.25, 0.24
 HIP_HEIGHT = THIGH + SHIN
 R_TORSO, R_ARM, R_LEG = 0.12, 0.06, 0.075
-R_BALL = 0.09  # a held ball's radius
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,8 @@ def _capsule(canvas, mask, a, b, r, color, look: Look | None):
 def draw_figure(canvas: np.ndarray, mask: np.ndarray, pose: Pose, look: Look, *, hip_xy, height,
                 facing: int, frontal: bool, held: tuple | None = None) -> None:
     """Render the figure into canvas (H, W, 3 float in [0, 1]) and OR its silhouette into mask;
-    ``held``: the colour of a ball in the near hand (drawn last, part of the silhouette)."""
+    ``held``: (colour, radius in figure heights) of a ball in the near hand (drawn last, part of
+    the silhouette)."""
     sk = skeleton(pose, facing, frontal)
     hx, hy = hip_xy
 
@@ -130,4 +130,5 @@ def draw_figure(canvas: np.ndarray, mask: np.ndarray, pose: Pose, look: Look, *,
     _capsule(canvas, mask, hair, hair, HEAD_R * 0.75 * height, look.hair, None)
     if held is not None:
         hand = px(segs["lower_arm_r"][1])
-        _capsule(canvas, mask, hand, hand, R_BALL * height, held, None)
+        color, radius = held
+        _capsule(canvas, mask, hand, hand, radius * height, color, None)

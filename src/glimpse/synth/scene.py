@@ -55,6 +55,7 @@ class Difficulty:
     jitter: float = 3.0  # camera shake, pixels
     pan: float = 12.0  # idle camera pan, pixels per second
     actors: int = 1  # people in the scene (one labelled, each in its own lane)
+    ball: float = 0.13  # the held ball's radius, in figure heights (SynthConfig.held)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class Track:
     height: float
     facing: int
     look: Look
-    held: tuple | None  # the colour of the ball in the near hand, or None
+    held: tuple | None  # (colour, radius in figure heights) of the ball in the near hand, or None
     travel: np.ndarray  # pixels travelled in the world
     follow: float  # the share of the travel the camera follows (0: it stays put)
 
@@ -187,7 +188,8 @@ def render_clip(action_name: str, style: GroupStyle, rng: np.random.Generator, *
         return (i / lanes, (i + 1) / lanes)
 
     kw = dict(frames=frames, fps=fps, H=H, CW=CW, CH=CH, J=J)
-    main = _track(action_name, style.look, style.scale, rng, lane=lane_of(lane), held=held, **kw)
+    main = _track(action_name, style.look, style.scale, rng, lane=lane_of(lane),
+                  held=None if held is None else (held, diff.ball), **kw)
     times = np.arange(frames) / fps
 
     strip = _background_strip(style, CH, CW)

@@ -146,12 +146,17 @@ PRESETS = {
     # scenes and 600 test videos per split resolve a 3-point paired difference
     "retest": SynthConfig(classes=10, groups=150, clips_per_group=1, frames=30, seed=0,
                           difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1)),
-    # where attention and motion both matter (README, "The attention preset"): three people, the
-    # labelled one holding a ball whose colour is half the class, the others doing other motions
+    # where attention and motion both matter (README, "The attention preset"): two people, the
+    # labelled one holding a ball whose colour is half the class, the other doing another motion
     "attention": SynthConfig(classes=5, held=("red_ball", "blue_ball"), groups=150,
                              clips_per_group=1, frames=30, seed=0,
                              difficulty=Difficulty(actor_scale=(0.3, 0.42), distractors=2,
-                                                   actors=3, pan=25.0)),
+                                                   actors=2, pan=25.0, ball=0.13)),
+    # the first calibration of it (README): three people, a smaller ball
+    "attention-3": SynthConfig(classes=5, held=("red_ball", "blue_ball"), groups=150,
+                               clips_per_group=1, frames=30, seed=0,
+                               difficulty=Difficulty(actor_scale=(0.3, 0.42), distractors=2,
+                                                     actors=3, pan=25.0, ball=0.09)),
 }
 
 
@@ -160,7 +165,7 @@ def synth_meta(cfg: SynthConfig) -> dict:
     made before them resumes (its synth.json still matches)."""
     meta = {"generator": "glimpse.synth", **asdict(cfg), "class_names": list(cfg.class_names)}
     if not cfg.held:
-        del meta["held"]
+        del meta["held"], meta["difficulty"]["ball"]
     if cfg.difficulty.actors == 1:
         del meta["difficulty"]["actors"]
     return meta
