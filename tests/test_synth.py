@@ -118,3 +118,17 @@ def test_presets_made_before_the_cast_are_unchanged():
     assert "held" in meta_keys  # the new setting exists, but older sets' synth.json lack it:
     meta = synth_meta(PRESETS["retest"])
     assert "held" not in meta and not {"actors", "ball"} & set(meta["difficulty"])
+
+
+def test_cli_attention_preset_with_overrides(tmp_path, capsys):
+    rc = main(["synth", str(tmp_path / "a"), "--preset", "attention", "--groups", "1",
+               "--frames", "4", "--size", "64x64", "--jobs", "1", "--quiet"])
+    assert rc == 0 and "wrote 10 clips of 10 classes" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "a" / "synth.json").read_text())
+    assert meta["difficulty"]["actors"] == 2 and meta["frames"] == 4
+    assert (tmp_path / "a" / "run_with_blue_ball" / "group_01").is_dir()
+    rc = main(["synth", str(tmp_path / "b"), "--classes", "2", "--groups", "1", "--frames", "3",
+               "--size", "64x64", "--actors", "3", "--held", "blue_ball", "--jobs", "1",
+               "--quiet"])
+    assert rc == 0 and "wrote 2 clips of 2 classes" in capsys.readouterr().out
+    assert (tmp_path / "b" / "walk_with_blue_ball").is_dir()

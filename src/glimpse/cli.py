@@ -129,6 +129,7 @@ glimpse synth /tmp/crowd --actors 3 --held red_ball,blue_ball --classes 5""")
                    help="balls the labelled actor holds, comma-separated (red_ball, blue_ball): "
                         "each class is then a motion with a ball (default none)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
+    _add_quiet(p)
     p.set_defaults(func=_synth)
 
 
@@ -145,7 +146,7 @@ def _synth(a):
     hard = {k: getattr(a, k) for k in ("actor_scale", "distractors", "jitter", "actors")
             if getattr(a, k) is not None}
     cfg = replace(base, **given, difficulty=replace(base.difficulty, **hard))
-    rels = generate(a.out, cfg, jobs=a.jobs)
+    rels = generate(a.out, cfg, jobs=a.jobs, progress=not a.quiet)
     print(f"wrote {len(rels)} clips of {len(cfg.class_names)} classes to {a.out}")
     print(f"contact sheet: {a.out / 'contact_sheet.png'}")
     return 0
