@@ -128,7 +128,8 @@ def test_cli_attention_preset_with_overrides(tmp_path, capsys):
     assert meta["difficulty"]["actors"] == 2 and meta["frames"] == 4
     assert (tmp_path / "a" / "run_with_blue_ball" / "group_01").is_dir()
     rc = main(["synth", str(tmp_path / "b"), "--classes", "2", "--groups", "1", "--frames", "3",
-               "--size", "64x64", "--actors", "3", "--held", "blue_ball", "--jobs", "1",
+               "--size", "64x64", "--clips-per-group", "1", "--actors", "3", "--held", "blue_ball",
+               "--jobs", "1",
                "--quiet"])
     assert rc == 0 and "wrote 2 clips of 2 classes" in capsys.readouterr().out
     assert (tmp_path / "b" / "walk_with_blue_ball").is_dir()
