@@ -206,6 +206,8 @@ def main():
     ap.add_argument("--long-frames", type=int, default=1000, help="the long clip (default 1000)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--no-two-streams", action="store_true", help="skip the flow figures")
+    ap.add_argument("--workloads", default="short,long,real",
+                    help="which workloads, comma-separated (default short,long,real)")
     ap.add_argument("--child", nargs=3, metavar=("KIND", "DATA", "STORE"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -214,7 +216,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name, data in workloads(tmp, a.clips, a.frames, a.long_frames):
-            report(name, data, a.batch_size, tmp)
+            if data.name in a.workloads.split(","):
+                report(name, data, a.batch_size, tmp)
         if not a.no_two_streams:
             two_streams(tmp / "short", a.batch_size, tmp)
 
