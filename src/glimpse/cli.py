@@ -96,7 +96,7 @@ glimpse synth /tmp/synth
 glimpse synth /tmp/s --classes 10 --groups 3 --clips-per-group 2 --frames 40 --seed 0
 glimpse synth /tmp/hard --actor-scale 0.3,0.4 --distractors 4 --jitter 5 --ext .mp4
 glimpse synth data/retest --preset retest      # the set behind the README's tables
-glimpse synth data/att --preset attention      # three people, the labelled one holds a ball
+glimpse synth data/att --preset attention      # two people, the labelled one holds a ball
 glimpse synth /tmp/crowd --actors 3 --held red_ball,blue_ball --classes 5""")
     p.add_argument("out", type=Path, help="output folder (UCF-11 layout: class/group_XX/clip.ext)")
     p.add_argument("--preset", choices=["demo", "demo-v1", "retest", "attention", "attention-3"],
