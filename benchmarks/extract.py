@@ -70,7 +70,7 @@ def decode(paths, size=256) -> tuple[float, np.ndarray]:
 
 
 # -- the measured processes -------------------------------------------------------------------
-def _cnn(frames: np.ndarray, batch: int) -> None:
+def _cnn(frames: np.ndarray, batch: int) -> dict:
     from glimpse.allocator import bounded_reuse
 
     net = Backbone("efficientnet_lite0")
@@ -84,7 +84,7 @@ def _cnn(frames: np.ndarray, batch: int) -> None:
     return start
 
 
-def _eager(frames: np.ndarray, batch: int) -> None:
+def _eager(frames: np.ndarray, batch: int) -> dict:
     plain = build_efficientnet_lite0().eval()
     mean = torch.tensor([127.5] * 3).view(1, 3, 1, 1)
     with torch.no_grad():

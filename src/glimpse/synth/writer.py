@@ -95,8 +95,6 @@ def make_clip(cfg: SynthConfig, c: int, g: int, n: int, **kw):
     style = group_style(np.random.default_rng([cfg.seed, c, g, 1 << 20]), cfg.difficulty)
     rng = np.random.default_rng([cfg.seed, c, g, n])
     cast = cfg.cast(c, np.random.default_rng([cfg.seed, c, g, n, 2]))
-    if not cast["others"] and cast["held"] is None:  # the presets made before the cast
-        cast = {"action_name": cast["action_name"]}
     return render_clip(style=style, rng=rng, frames=cfg.frames, fps=cfg.fps,
                        size=(cfg.width, cfg.height), diff=cfg.difficulty, **cast, **kw)
 
