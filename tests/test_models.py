@@ -26,7 +26,7 @@ VARIANTS = [(n, {}) for n in MODELS] + [("structured", {"frame_aware": True})] +
      ("reinforce", {"replacement": True, "pool": "mean", "baseline": False, "test_samples": 2}),
      ("reinforce", {"init": "mean", "where": True, "detach": False, "baseline": "loo",
                     "reward": "to-go", "lam": 1.0}),
-     ("reinforce", {"policy": "uniform"})]
+     ("reinforce", {"policy": "uniform"}), ("reinforce", {"policy": "content", "policy_dim": 5})]
 
 
 def _model(name, **options):

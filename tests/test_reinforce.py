@@ -220,6 +220,65 @@ def test_under_the_old_settings_the_policy_does_not_learn_it(old):
     assert share < 0.9
 
 
+def test_content_policy_golden():
+    from glimpse.models.attention import ContentSoftmax
+
+    m = ContentSoftmax(query=2, feature_dim=3, dim=2)
+    with torch.no_grad():
+        m.W_x.weight.copy_(torch.tensor([[1.0, 0, 0], [0, 1, 0]]))
+        m.W_x.bias.zero_()
+        m.W_h.weight.copy_(torch.tensor([[0.5, 0], [0, 0]]))
+        m.v.copy_(torch.tensor([1.0, -1.0]))
+    cube = torch.tensor([[[1.0, 0, 9], [0, 1, 9]]])  # 2 cells; the third channel is unread
+    h = torch.tensor([[2.0, 7.0]])
+    # cell 0: tanh(1 + 1) - tanh(0) ; cell 1: tanh(0 + 1) - tanh(1)
+    s0, s1 = math.tanh(2.0), 0.0
+    want = torch.softmax(torch.tensor([[s0, s1]]), -1)
+    torch.testing.assert_close(m(h, m.cells(cube)), want)
+
+
+# The label's cell moves from clip to clip and step to step, and a marker in its slice says
+# where it is: only a policy that reads the cells can follow it.
+def _label_in_a_moving_cell(g, B=32):
+    x = torch.randn(B, TT, TK * TK, TD, generator=g)
+    y = torch.randint(0, TC, (B,), generator=g)
+    cell = torch.randint(0, TK * TK, (B, TT), generator=g)
+    mark = torch.cat([3 * torch.nn.functional.one_hot(y, TC).float(),
+                      torch.full((B, TD - TC), 3.0)], -1)  # the label, then the marker
+    x.scatter_add_(2, cell[..., None, None].expand(B, TT, 1, TD),
+                   mark[:, None, None].expand(B, TT, 1, TD))
+    return {"rgb": x.view(B, TT, TK, TK, TD), "mask": torch.ones(B, TT, dtype=torch.bool),
+            "label": y}, cell
+
+
+def _share_on_the_moving_cell(steps=150, **options) -> tuple[float, float]:
+    torch.manual_seed(0)
+    m = build_model(ModelConfig("reinforce", TC, {"rgb": {"layer": "x", "channels": TD,
+                                                          "grid": TK}},
+                                {"hidden": 16, "layers": 1, "dropout": 0.0, **options}))
+    opt = torch.optim.Adam(m.param_groups(1e-2), lr=1e-2)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        b, _ = _label_in_a_moving_cell(g)
+        loss = sum(m.loss(m(b), b).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    b, cell = _label_in_a_moving_cell(torch.Generator().manual_seed(2), 256)
+    with torch.no_grad():
+        out = m(b)
+    return (float(out.attention.flatten(2).gather(2, cell[..., None]).mean()),
+            float((out.scores.mean(1).argmax(-1) == b["label"]).float().mean()))
+
+
+def test_a_content_policy_follows_what_moves_and_a_location_policy_cannot():
+    share, acc = _share_on_the_moving_cell(policy="content")
+    assert share >= 0.9 and acc >= 0.9  # measured: 1.00, 1.00
+    share, acc = _share_on_the_moving_cell()  # paper 002's location softmax: only h
+    assert share < 0.3 and acc < 0.8  # measured: 0.11 (chance 1/9), 0.54
+
+
 def test_sampling_is_reproducible_and_greedy_testing_deterministic():
     m = _model(glimpses=2, glimpse_steps=2, samples=1)
     b = _batch()

@@ -327,7 +327,8 @@ MODEL_FLAGS = ("hidden", "layers", "dropout", "frame_aware", "lam", "block_count
                "fusion", "renormalize", "lam_aa", "aa_loss", "width", "conv3d", "pyramid",
                "pyramid_norm", "kernel_t", "head_fc",
                "glimpses", "glimpse_steps", "samples", "replacement", "pool", "eta", "baseline",
-               "reward", "init", "where", "detach", "policy_lr", "policy", "entropy",
+               "reward", "init", "where", "detach", "policy_lr", "policy", "policy_dim",
+               "entropy",
                "entropy_anneal",
                "test_samples")  # each sets the model option of the same name, where it has one
 
@@ -429,9 +430,13 @@ glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend
                    help="feed the chosen cells' location to the core too (RAM; a departure)")
     h.add_argument("--no-detach", dest="detach", action="store_const", const=False,
                    help="let REINFORCE's gradient reach the LSTM through the policy's input")
-    h.add_argument("--policy", choices=["learned", "uniform"],
-                   help="learned (default) or uniform: a frozen uniform policy, the reference a "
-                        "learned one must beat")
+    h.add_argument("--policy", choices=["learned", "content", "uniform"],
+                   help="learned (default: from the state, paper 002's location softmax), "
+                        "content (from the state and each cell's features, Xu et al.'s hard "
+                        "attention; a departure) or uniform (frozen: the reference a learned "
+                        "one must beat)")
+    h.add_argument("--policy-dim", type=_positive,
+                   help="the content policy's tanh layer (default 64)")
     h.add_argument("--policy-lr", type=_nonnegative,
                    help="the policy head's own learning rate (default: the run's --lr)")
     h.add_argument("--entropy", type=_nonnegative, help="entropy bonus (a departure; default 0)")

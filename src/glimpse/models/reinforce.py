@@ -48,6 +48,14 @@ reading implemented here, with every departure named:
   reproducible). ``force`` (``glimpse evaluate --force-glimpse``) makes the agent look where it
   is told, to measure what looking is worth: ``actor`` (the m cells the actor covers most),
   ``centre``, ``random`` or ``background`` (the cells the actor covers least).
+- ``policy = "content"`` (a declared departure): l_t scores each cell from its own feature slice
+  and the state, softmax_i(v^T tanh(W_x X_{t,i} + W_h h_{t-1} + b)) (``attention.ContentSoftmax``,
+  Xu et al. 2015's hard attention; RSTAN eq. 2's form), where paper 002's location softmax sees
+  only h_{t-1}. Paper 004 calls L_{t+1} "an attention policy over input cube X_t" without its
+  equation. A location-only policy never sees the frame it chooses in: it can learn a prior
+  (the centre) and follow what its earlier glimpses told it, but it cannot find an actor who
+  moves across a panning frame. The cube enters the policy detached (with ``detach``), so the
+  agent still feeds the core only the m cells it chose. ``policy_dim``: the size a.
 - ``policy = "uniform"``: a frozen uniform policy, the same network looking at cells drawn
   uniformly at random in training and testing (the reference a learned policy must beat).
 - Sampling in training uses a generator seeded from torch's global one, which the trainer seeds
@@ -76,7 +84,7 @@ from glimpse.losses import (
     reinforce_surrogate,
     reward_to_go,
 )
-from glimpse.models.attention import attend
+from glimpse.models.attention import ContentSoftmax, attend
 from glimpse.models.base import valid_steps
 from glimpse.models.lstm import StackedLSTM
 from glimpse.models.output import ModelOutput
@@ -86,6 +94,7 @@ BASELINES = ("learned", "loo", "none")
 REWARDS = ("episode", "to-go")
 INITS = ("zeros", "mean")
 FORCED = ("actor", "centre", "random", "background")
+POLICIES = ("learned", "content", "uniform")  # uniform: the frozen reference
 
 
 @dataclass
@@ -107,7 +116,8 @@ class ReinforceConfig(SoftConfig):
     entropy_anneal: bool = True  # the bonus decays linearly to 0 over the epochs
     test_samples: int = 0  # 0: greedy testing; S: the mean of S sampled episodes
     force: str = ""  # testing only: look at the actor, centre, random or background cells
-    policy: str = "learned"  # learned, or uniform: a frozen uniform policy (the reference row)
+    policy: str = "learned"  # learned (from h), content (from h and each cell), or uniform
+    policy_dim: int = 64  # the content policy's tanh layer
 
     def __post_init__(self):
         if isinstance(self.baseline, bool):  # runs made before the leave-one-out option
@@ -175,7 +185,7 @@ class ReinforceLSTM(SoftAttentionLSTM):
                                      ("baseline", cfg.baseline, BASELINES),
                                      ("reward", cfg.reward, REWARDS), ("init", cfg.init, INITS),
                                      ("force", cfg.force, ("", *FORCED)),
-                                     ("policy", cfg.policy, ("learned", "uniform"))):
+                                     ("policy", cfg.policy, POLICIES)):
             if value not in allowed:
                 raise GlimpseError(f"reinforce: {name} must be one of "
                                    f"{', '.join(a for a in allowed if a)}, got '{value}'")
@@ -192,8 +202,11 @@ class ReinforceLSTM(SoftAttentionLSTM):
             self.init_h = self.init_c = None
         if cfg.policy == "uniform":  # nothing to learn where to look: no policy, no REINFORCE
             self.locate = None
+        elif cfg.policy == "content":
+            _, D = self.cube_input(inputs, asdict(cfg))
+            self.locate = ContentSoftmax(query=cfg.hidden, feature_dim=D, dim=cfg.policy_dim)
         self.value = nn.Linear(cfg.hidden, 1) if cfg.baseline == "learned" and \
-            cfg.policy == "learned" else None
+            cfg.policy != "uniform" else None
         self.entropy_weight = cfg.entropy
 
     def initial_state(self, cubes: Tensor, mask: Tensor | None):
@@ -216,8 +229,9 @@ class ReinforceLSTM(SoftAttentionLSTM):
             1 - epoch / max(1, epochs) if self.cfg.entropy_anneal else 1)
 
     def _episode(self, cubes: Tensor, mask: Tensor | None, greedy: bool, generator=None,
-                 actor: Tensor | None = None) -> Episode:
-        """One pass over the clip (cubes (B, T, K^2, D))."""
+                 actor: Tensor | None = None, cells: Tensor | None = None) -> Episode:
+        """One pass over the clip (cubes (B, T, K^2, D); cells: the content policy's
+        projection of every slice, (B, T, K^2, a))."""
         cfg = self.cfg
         B, T, K2, _ = cubes.shape
         state = self.initial_state(cubes, mask)
@@ -228,8 +242,10 @@ class ReinforceLSTM(SoftAttentionLSTM):
         chosen = None
         for t in range(T):
             query = h_top.detach() if cfg.detach and self.training else h_top
-            p = self.locate(query) if self.locate is not None else \
-                query.new_full((B, K2), 1.0 / K2)
+            if self.locate is None:
+                p = query.new_full((B, K2), 1.0 / K2)
+            else:
+                p = self.locate(query) if cells is None else self.locate(query, cells[:, t])
             if t < budget:
                 if cfg.force and not self.training:
                     chosen = forced_cells(cfg.force, cfg.glimpses, self.grid, B,
@@ -286,12 +302,15 @@ class ReinforceLSTM(SoftAttentionLSTM):
         dropout_state = torch.get_rng_state()
         cuda = device.type == "cuda"
         cuda_state = torch.cuda.get_rng_state(device) if cuda else None
+        cells = None
+        if cfg.policy == "content":  # shared by the episodes: projected once
+            cells = self.locate.cells(cubes.detach() if cfg.detach and self.training else cubes)
         episodes = []
         for _ in range(n):
             torch.set_rng_state(dropout_state)
             if cuda:
                 torch.cuda.set_rng_state(cuda_state, device)
-            episodes.append(self._episode(cubes, mask, greedy, gen, actor))
+            episodes.append(self._episode(cubes, mask, greedy, gen, actor, cells))
         every = Episode(*(torch.stack(parts) for parts in zip(*episodes)))  # (n, ...) each
         scores = every.scores  # (n, B, T, C)
         out = ModelOutput(scores.mean(0) if n > 1 else scores[0],
