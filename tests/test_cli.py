@@ -45,3 +45,62 @@ def test_bad_values_are_refused_at_parse_time(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def _train_flag(field):
+    """The flag of a model option and a value to give it other than its default."""
+    from glimpse.models.options import default_of
+
+    dashed = "--" + field.name.replace("_", "-")
+    if field.type == "bool":
+        return ([f"--no-{field.name.replace('_', '-')}"] if default_of(field) else [dashed],
+                not default_of(field))
+    choices = [c for c in field.metadata["choices"] or () if c not in ("", default_of(field))]
+    if choices:
+        return [dashed, str(choices[0])], choices[0]
+    if field.name == "stream":
+        return [dashed, "flow"], "flow"
+    value = {"int": 3, "int | None": 3, "float": 0.25}[field.type]
+    return [dashed, str(value)], value
+
+
+def test_every_model_option_is_reachable_from_train(monkeypatch):
+    """Each field of every model's Config (but the testing-only ones) has a flag of its own in
+    glimpse train, which sets that option and no other."""
+    import glimpse.train
+    from glimpse.models import MODELS
+    from glimpse.models.options import described
+
+    seen = []
+    monkeypatch.setattr(glimpse.train, "train",
+                        lambda features, out, model, options, tc, **kw: seen.append(options)
+                        or {"val_top1": 0.0})
+    for name, cls in MODELS.items():
+        fields = described(cls.Config)
+        assert {f.name for f in fields} == {f.name for f in __import__("dataclasses").fields(
+            cls.Config)}, f"{name}: every Config field is declared with option()"
+        for field in fields:
+            if not field.metadata["cli"]:
+                continue
+            argv, value = _train_flag(field)
+            seen.clear()
+            assert main(["train", "f", "--out", "r", "--model", name, *argv, "--quiet"]) == 0
+            assert seen == [{field.name: value}], (name, field.name)
+
+
+def test_a_bad_model_option_leaves_no_run_folder(tmp_path, capsys):
+    from tests.conftest import small_videos
+
+    videos = small_videos(tmp_path / "videos", frames=4, groups=1)
+    assert main(["extract", str(videos), str(tmp_path / "feats"), "--fps", "0", "--quiet",
+                 "--streams", "rgb,flow"]) == 0
+    capsys.readouterr()
+    for argv in (["--model", "rstan", "--fusion", "early"],  # an option of another model
+                 ["--model", "joint", "--fusion", "max"],
+                 ["--model", "reinforce", "--samples", "1", "--baseline", "loo"],  # together
+                 ["--model", "none", "--lam", "0.5"]):  # an option the model lacks
+        run = tmp_path / "run"
+        rc = main(["train", str(tmp_path / "feats"), "--out", str(run), *argv, "--quiet"])
+        err = capsys.readouterr().err
+        assert rc != 0 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert not run.exists(), argv

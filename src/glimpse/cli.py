@@ -322,15 +322,80 @@ def _store_verify(a):
 
 
 # -- train ----------------------------------------------------------------------------------
-MODEL_FLAGS = ("hidden", "layers", "dropout", "frame_aware", "lam", "block_count", "block_side",
-               "block_stride", "stream", "att_dim", "attention", "window", "gamma_a", "gamma_b",
-               "fusion", "renormalize", "lam_aa", "aa_loss", "width", "conv3d", "pyramid",
-               "pyramid_norm", "kernel_t", "head_fc",
-               "glimpses", "glimpse_steps", "samples", "replacement", "pool", "eta", "baseline",
-               "reward", "init", "where", "detach", "policy_lr", "policy", "policy_dim",
-               "entropy",
-               "entropy_anneal",
-               "test_samples")  # each sets the model option of the same name, where it has one
+PAPERS = {"structured": "paper 000", "none": "paper 000", "soft": "paper 002",
+          "avgpool": "paper 002", "maxpool": "paper 002", "softmax-regression": "paper 002",
+          "rstan": "paper 001", "joint": "paper 003", "reinforce": "paper 004"}
+_OPTION_TYPES = {"int": int, "float": float, "str": str, "int | None": int}
+
+
+def _model_option_fields() -> dict:
+    """Every model option that ``glimpse train`` offers: name -> [(model, Field), ...]."""
+    from glimpse.models import MODELS
+    from glimpse.models.options import described
+
+    found: dict = {}
+    for name, cls in MODELS.items():
+        for f in described(cls.Config):
+            if f.metadata["cli"]:
+                found.setdefault(f.name, []).append((name, f))
+    return found
+
+
+def _option_parser(f):
+    """An argparse type from an option's type and check."""
+    from glimpse.models.options import POSITIVE
+
+    cast = _OPTION_TYPES[f.type]
+    c = f.metadata["check"]
+    if c is None:
+        return cast
+    if c is POSITIVE and cast is float:
+        cast = int
+    return _number(cast, c.ok, c.want)
+
+
+def _add_model_options(p) -> None:
+    """--model and one flag per model option, built from the models' Configs
+    (glimpse.models.options): an option most models share in the model group, the others in
+    the group of their paper; its help gives each model's default and, where the models'
+    meanings differ, each model's."""
+    from glimpse.models import MODELS
+    from glimpse.models.options import default_of
+
+    shared = p.add_argument_group("model (unset options take the model's paper default)")
+    shared.add_argument("--model", required=True, choices=list(MODELS))
+    groups: dict = {}
+    for option, owners in _model_option_fields().items():
+        first, f = owners[0]
+        meta = f.metadata
+        helps: dict = {}  # help -> the models that give it
+        defaults: dict = {}  # default -> the models that have it
+        for m, o_f in owners:
+            helps.setdefault(o_f.metadata["help"], []).append(m)
+            defaults.setdefault(default_of(o_f), []).append(m)
+        text = meta["help"] if len(helps) == 1 else \
+            "; ".join(f"{', '.join(ms)}: {h}" for h, ms in helps.items())
+        if f.type != "bool" and len(defaults) > 1:
+            text += " (default " + "; ".join(f"{d} for {', '.join(ms)}"
+                                              for d, ms in defaults.items()) + ")"
+        elif f.type != "bool" and default_of(f) not in (None, ""):
+            text += f" (default {default_of(f)})"
+        key = PAPERS.get(first, first)
+        title = f"{key}: {', '.join(m for m, v in PAPERS.items() if v == key)}"
+        g = shared if len(owners) > len(MODELS) // 2 else \
+            groups.get(title) or groups.setdefault(title, p.add_argument_group(title))
+        dashed = option.replace("_", "-")
+        if f.type == "bool":
+            flag, const = (f"--no-{dashed}", False) if default_of(f) else (f"--{dashed}", True)
+            text += " (on by default)" if default_of(f) else ""
+            g.add_argument(flag, dest=option, action="store_const", const=const, help=text)
+            continue
+        choices = [c for _, o_f in owners for c in (o_f.metadata["choices"] or ())]
+        g.add_argument(f"--{dashed}", dest=option, type=_option_parser(f), help=text,
+                       choices=list(dict.fromkeys(c for c in choices if c != "")) or None)
+        if option == "baseline":  # the older spelling
+            g.add_argument("--no-baseline", dest="baseline", action="store_const",
+                           const="none", help="REINFORCE without a baseline (= --baseline none)")
 
 
 def _model_defaults() -> str:
@@ -346,7 +411,6 @@ def _model_defaults() -> str:
 
 
 def _add_train(sub):
-    from glimpse.models import MODELS
 
     p = _parser("train", sub, "train an attention model on a feature store (resumable)", """
 glimpse train /tmp/features --model structured --out runs/structured
@@ -364,92 +428,7 @@ glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend
     p.add_argument("features", type=Path, help="feature store made by 'glimpse extract'")
     p.add_argument("--out", type=Path, required=True,
                    help="run folder (re-run to resume; raise --epochs to extend a finished run)")
-    m = p.add_argument_group("model (unset options take the model's paper default)")
-    m.add_argument("--model", required=True, choices=list(MODELS))
-    m.add_argument("--hidden", type=_positive, help="LSTM hidden size M")
-    m.add_argument("--layers", type=_positive, help="LSTM layers")
-    m.add_argument("--dropout", type=_number(float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
-                   help="dropout on non-recurrent connections")
-    m.add_argument("--stream",
-                   help="the cube stream(s) a one-cube model reads: rgb (default), flow, "
-                        "rgb_level2, or several joined by + (rgb+flow: side by side)")
-    m.add_argument("--frame-aware", action="store_const", const=True,
-                   help="structured: attention also sees the current frame (paper 000 sec. 4.4)")
-    s = p.add_argument_group("rstan (paper 001)")
-    s.add_argument("--att-dim", type=_positive, help="width of the attention MLPs")
-    s.add_argument("--no-attention", dest="attention", action="store_const", const=False,
-                   help="the paper's Baseline net: the LSTM(s) on the pooled vector alone")
-    s.add_argument("--window", choices=["all", "current", "next"],
-                   help="frames attended at each step: all (default), current (Table III), "
-                        "next ({t, t+1}, JHMDB)")
-    s.add_argument("--gamma-a", type=_nonnegative, help="spatial sharpness (default 5)")
-    s.add_argument("--gamma-b", type=_nonnegative, help="temporal sharpness (default 10)")
-    s.add_argument("--fusion", choices=["max", "mean", "early", "late"],
-                   help="rstan: A-M fusion of the two streams (max, mean); joint: input fusion "
-                        "of its first LSTM layer (early, late)")
-    s.add_argument("--renormalize", action="store_const", const=True,
-                   help="renormalize the fused weights (the paper does not)")
-    s.add_argument("--lam-aa", type=_nonnegative,
-                   help="actor-attention weight lambda_AA (default 0.5; where masks exist)")
-    s.add_argument("--aa-loss", choices=["l2", "ce"], help="actor-attention loss (default l2)")
-    j = p.add_argument_group("joint (paper 003)")
-    j.add_argument("--width", type=_positive, help="the 3D convnets' channels C' (default 64)")
-    j.add_argument("--no-conv3d", dest="conv3d", action="store_const", const=False,
-                   help="the level cubes straight to the attention (no 3D convnet, head or "
-                        "regularizer)")
-    j.add_argument("--no-pyramid", dest="pyramid", action="store_const", const=False,
-                   help="the whole grid only (no four quadrants)")
-    j.add_argument("--pyramid-norm", choices=["rescale", "sum"],
-                   help="a quadrant's weights: the attention rescaled to sum 1 inside it "
-                        "(default) or summed as it is")
-    j.add_argument("--kernel-t", type=int, choices=[1, 3],
-                   help="the convnet's temporal kernel: 3 (3D convnet, default) or 1 (a 2D "
-                        "convnet frame by frame, Table 3)")
-    j.add_argument("--head-fc", type=_nonnegative_int,
-                   help="hidden FC layers of each level's head before its classifier (default 1)")
-    h = p.add_argument_group("reinforce (paper 004)")
-    h.add_argument("--glimpses", type=_positive, help="m, cells looked at per step (default 1)")
-    h.add_argument("--glimpse-steps", type=_nonnegative_int,
-                   help="N, the steps at which the agent chooses cells (default 0: all)")
-    h.add_argument("--samples", type=_positive, help="episodes per clip in training (default 4)")
-    h.add_argument("--replacement", action="store_const", const=True,
-                   help="draw the m cells with replacement")
-    h.add_argument("--pool", choices=["sum", "mean"], help="the chosen slices (default sum)")
-    h.add_argument("--eta", type=_fraction, help="reward trade-off eta (default 0.5)")
-    h.add_argument("--baseline", choices=["learned", "loo", "none"],
-                   help="learned (w^T h, default), loo (the mean return of the clip's other "
-                        "episodes) or none")
-    h.add_argument("--no-baseline", dest="baseline", action="store_const", const="none",
-                   help="REINFORCE without a baseline (= --baseline none)")
-    h.add_argument("--reward", choices=["episode", "to-go"],
-                   help="episode (eq. 7, default) or to-go (per-step rewards, the return after "
-                        "each glimpse)")
-    h.add_argument("--init", choices=["zeros", "mean"],
-                   help="h0, c0: zeros (default) or mean (paper 002's MLPs over the mean feature)")
-    h.add_argument("--where", action="store_const", const=True,
-                   help="feed the chosen cells' location to the core too (RAM; a departure)")
-    h.add_argument("--no-detach", dest="detach", action="store_const", const=False,
-                   help="let REINFORCE's gradient reach the LSTM through the policy's input")
-    h.add_argument("--policy", choices=["learned", "content", "uniform"],
-                   help="learned (default: from the state, paper 002's location softmax), "
-                        "content (from the state and each cell's features, Xu et al.'s hard "
-                        "attention; a departure) or uniform (frozen: the reference a learned "
-                        "one must beat)")
-    h.add_argument("--policy-dim", type=_positive,
-                   help="the content policy's tanh layer (default 64)")
-    h.add_argument("--policy-lr", type=_nonnegative,
-                   help="the policy head's own learning rate (default: the run's --lr)")
-    h.add_argument("--entropy", type=_nonnegative, help="entropy bonus (a departure; default 0)")
-    h.add_argument("--no-entropy-anneal", dest="entropy_anneal", action="store_const",
-                   const=False, help="keep the entropy bonus constant (default: decays to 0)")
-    h.add_argument("--test-samples", type=_nonnegative_int,
-                   help="0: greedy testing (default); S: the mean of S sampled episodes")
-    r = p.add_argument_group("attention penalty")
-    r.add_argument("--lam", type=_nonnegative, help="penalty weight lambda")
-    r.add_argument("--block-count", type=_positive, help="structured: N, N x N blocks")
-    r.add_argument("--block-side", type=_positive, help="structured: block side L (default floor(K / N))")
-    r.add_argument("--block-stride", type=_positive,
-                   help="structured: block stride (default: side; smaller overlaps)")
+    _add_model_options(p)
     o = p.add_argument_group("optimization")
     d = TrainConfig()
     o.add_argument("--epochs", type=_positive, default=d.epochs)
@@ -491,7 +470,7 @@ def _train(a):
     from glimpse.train import train
 
     _check_device(a.device)
-    options = {k: getattr(a, k) for k in MODEL_FLAGS if getattr(a, k) is not None}
+    options = {k: getattr(a, k) for k in _model_option_fields() if getattr(a, k) is not None}
     model_options(a.model, options)  # an option the model lacks fails here, before any work
     tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, gamma=a.gamma,
                      clip_len=a.clip_len, stride=a.stride, sampling=a.sampling,

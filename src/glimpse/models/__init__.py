@@ -14,6 +14,7 @@ from glimpse.config import from_dict
 from glimpse.models.base import ActionModel
 from glimpse.models.baselines import AvgPooledLSTM, MaxPooledLSTM, SoftmaxRegression
 from glimpse.models.joint import JointAttentionLSTM
+from glimpse.models.options import check
 from glimpse.models.output import ModelOutput
 from glimpse.models.reinforce import ReinforceLSTM
 from glimpse.models.rstan import RSTAN
@@ -52,7 +53,9 @@ def model_options(name: str, given: dict | None = None) -> dict:
     if unknown:
         raise GlimpseError(f"model '{name}' has no option {', '.join(unknown)} "
                            f"(its options: {', '.join(known) or 'none'})")
-    return asdict(cls.Config(**given))
+    cfg = cls.Config(**given)
+    check(name, cfg)  # values outside an option's choices or range, before any work
+    return asdict(cfg)
 
 
 @dataclass

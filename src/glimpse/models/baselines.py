@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 from torch import nn
 
+from glimpse.models import options
 from glimpse.models.base import ActionModel
 from glimpse.models.lstm import dropout
 from glimpse.models.output import ModelOutput
@@ -21,8 +22,8 @@ from glimpse.models.soft import PooledConfig, SoftAttentionLSTM, SoftConfig
 
 @dataclass
 class SoftmaxRegressionConfig:
-    dropout: float = 0.5
-    stream: str = "rgb"  # the cube stream(s) read: rgb, flow, rgb_level2, or e.g. rgb+flow
+    dropout: float = options.dropout(0.5, "dropout on the flattened cube")
+    stream: str = options.stream()
 
 
 class SoftmaxRegression(ActionModel):

@@ -71,29 +71,41 @@ from torch import Tensor, nn
 
 from glimpse import GlimpseError
 from glimpse.losses import energy_attention_penalty
+from glimpse.models import options
 from glimpse.models.attention import attend
 from glimpse.models.base import ActionModel, valid_steps
 from glimpse.models.lstm import StackedLSTM
 from glimpse.models.output import ModelOutput
 
+PYRAMID_NORMS = ("rescale", "sum")
+
 
 @dataclass
 class JointConfig:
-    stream: str = "rgb+rgb_level2"  # the levels, each its own branch (or one alone)
-    width: int = 64  # C', the 3D convnet's channels (the paper's 256)
-    conv3d: bool = True  # False: the cubes straight to the attention (Table 3)
-    lam: float = 1.0  # the 3D convnet's attention regularizer (paper 003: 1000; see docstring)
-    fusion: str = "early"  # joint LSTM input fusion: early or late (Table 4)
-    pyramid: bool = True  # whole grid + four quadrants (sec. 3.4)
-    pyramid_norm: str = "rescale"  # quadrant weights: rescale (sum 1 inside each) or sum
-    kernel_t: int = 3  # the convnet's temporal kernel: 3 (3D convnet) or 1 (2D, Table 3)
-    head_fc: int = 1  # hidden FC layers of the 3D head before its classifier (see docstring)
-    hidden: int = 1024  # every LSTM layer (paper 003)
-    layers: int = 3
-    dropout: float = 0.0  # on the non-recurrent connections of layers 2-3 (the paper: none)
+    stream: str = options.stream("rgb+rgb_level2", "the levels, each its own branch "
+                                 "(rgb+rgb_level2), or one alone")
+    width: int = options.option(64, "C', the 3D convnets' channels (the paper's 256)",
+                                check=options.POSITIVE)
+    conv3d: bool = options.option(True, "off: the level cubes straight to the attention (no 3D "
+                                  "convnet, head or regularizer; Table 3)")
+    lam: float = options.option(1.0, "the 3D convnet's attention regularizer (paper 003: 1000; "
+                                "see the model's docstring)", check=options.NONNEGATIVE)
+    fusion: str = options.option("early", "the joint LSTM's input fusion: early or late (Table "
+                                 "4)", choices=("early", "late"))
+    pyramid: bool = options.option(True, "off: the whole grid only (no four quadrants, sec. 3.4)")
+    pyramid_norm: str = options.option("rescale", "a quadrant's weights: the attention rescaled "
+                                       "to sum 1 inside it, or summed as it is",
+                                       choices=PYRAMID_NORMS)
+    kernel_t: int = options.option(3, "the convnet's temporal kernel: 3 (3D convnet) or 1 (a 2D "
+                                   "convnet frame by frame, Table 3)", choices=(1, 3))
+    head_fc: int = options.option(1, "hidden FC layers of each level's head before its "
+                                  "classifier (see the docstring)", check=options.NONNEGATIVE_INT)
+    hidden: int = options.hidden(1024)
+    layers: int = options.layers(3)
+    dropout: float = options.dropout(0.0, "dropout on the non-recurrent connections of layers "
+                                     "2-3 (the paper: none)")
 
 
-PYRAMID_NORMS = ("rescale", "sum")
 
 
 def pyramid_pool(logits: Tensor, Z: Tensor, K: int, norm: str = "rescale") -> Tensor:
@@ -181,18 +193,6 @@ class JointAttentionLSTM(ActionModel):
 
     def __init__(self, *, num_classes: int, inputs: dict, cfg: JointConfig):
         super().__init__()
-        if cfg.fusion not in ("early", "late"):
-            raise GlimpseError(f"joint: fusion must be early or late, got '{cfg.fusion}'")
-        if cfg.layers < 1:
-            raise GlimpseError("joint: layers must be >= 1")
-        if cfg.pyramid_norm not in PYRAMID_NORMS:
-            raise GlimpseError(f"joint: pyramid_norm must be one of {', '.join(PYRAMID_NORMS)}, "
-                               f"got '{cfg.pyramid_norm}'")
-        if cfg.kernel_t not in (1, 3):
-            raise GlimpseError(f"joint: kernel_t must be 3 (3D convnet) or 1 (2D convnet), got "
-                               f"{cfg.kernel_t}")
-        if cfg.head_fc < 0:
-            raise GlimpseError(f"joint: head_fc must be >= 0, got {cfg.head_fc}")
         self.streams = self.reads(asdict(cfg))
         grids = {inputs[s]["grid"] for s in self.streams}
         if len(grids) != 1:

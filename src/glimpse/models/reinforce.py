@@ -87,6 +87,13 @@ from glimpse.losses import (
 from glimpse.models.attention import ContentSoftmax, attend
 from glimpse.models.base import valid_steps
 from glimpse.models.lstm import StackedLSTM
+from glimpse.models.options import (
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    OPEN_FRACTION,
+    POSITIVE,
+    option,
+)
 from glimpse.models.output import ModelOutput
 from glimpse.models.soft import SoftAttentionLSTM, SoftConfig
 
@@ -99,25 +106,42 @@ POLICIES = ("learned", "content", "uniform")  # uniform: the frozen reference
 
 @dataclass
 class ReinforceConfig(SoftConfig):
-    lam: float = 0.0  # paper 002's doubly stochastic penalty: off (see the docstring)
-    glimpses: int = 1  # m, cells looked at per step
-    glimpse_steps: int = 0  # N, steps at which the agent acts (0: all)
-    samples: int = 4  # episodes per clip in training (K in eq. 6)
-    replacement: bool = False  # draw the m cells with replacement
-    pool: str = "sum"  # the chosen slices: sum (eq. 3) or mean
-    eta: float = 0.5  # the reward's trade-off between right and wrong steps
-    baseline: str = "learned"  # learned (w^T h), loo (leave-one-out over episodes) or none
-    reward: str = "episode"  # episode (eq. 7: one reward a clip) or to-go (per-step rewards)
-    init: str = "zeros"  # h0, c0: zeros (a departure) or mean (paper 002's MLPs)
-    where: bool = False  # the chosen cells' one-hot as an extra core input (RAM; a departure)
-    detach: bool = True  # the policy and the baseline read the hidden state detached
-    policy_lr: float = 0.0  # the policy head's own learning rate (0: the run's)
-    entropy: float = 0.0  # entropy bonus on the policy (a departure; off)
-    entropy_anneal: bool = True  # the bonus decays linearly to 0 over the epochs
-    test_samples: int = 0  # 0: greedy testing; S: the mean of S sampled episodes
-    force: str = ""  # testing only: look at the actor, centre, random or background cells
-    policy: str = "learned"  # learned (from h), content (from h and each cell), or uniform
-    policy_dim: int = 64  # the content policy's tanh layer
+    lam: float = option(0.0, "lambda, paper 002's doubly stochastic penalty: off (at 1 the uniform "
+                        "policy is optimal: see the docstring)", check=NONNEGATIVE)
+    glimpses: int = option(1, "m, cells looked at per step", check=POSITIVE)
+    glimpse_steps: int = option(0, "N, the steps at which the agent chooses cells (0: all)",
+                                check=NONNEGATIVE_INT)
+    samples: int = option(4, "episodes per clip in training (K in eq. 6)", check=POSITIVE)
+    replacement: bool = option(False, "draw the m cells with replacement")
+    pool: str = option("sum", "the chosen slices: summed (eq. 3) or averaged",
+                       choices=("sum", "mean"))
+    eta: float = option(0.5, "the reward's trade-off eta between right and wrong steps",
+                        check=OPEN_FRACTION)
+    baseline: str = option("learned", "learned (w^T h), loo (the mean return of the clip's other "
+                           "episodes) or none", choices=BASELINES)
+    reward: str = option("episode", "episode (eq. 7: one reward a clip) or to-go (per-step "
+                         "rewards, the return after each glimpse)", choices=REWARDS)
+    init: str = option("zeros", "h0, c0: zeros (a departure) or mean (paper 002's MLPs over the "
+                       "mean feature)", choices=INITS)
+    where: bool = option(False, "feed the chosen cells' location to the core too (RAM; a "
+                         "departure)")
+    detach: bool = option(True, "the policy and the baseline read the hidden state detached (off: "
+                          "REINFORCE's gradient reaches the LSTM)")
+    policy_lr: float = option(0.0, "the policy head's own learning rate (0: the run's)",
+                              check=NONNEGATIVE)
+    entropy: float = option(0.0, "entropy bonus on the policy (a departure; 0: off)",
+                            check=NONNEGATIVE)
+    entropy_anneal: bool = option(True, "the entropy bonus decays linearly to 0 over the epochs "
+                                  "(off: constant)")
+    test_samples: int = option(0, "testing: 0 greedy, S the mean of S sampled episodes",
+                               check=NONNEGATIVE_INT)
+    force: str = option("", "testing only: look at the actor, centre, random or background cells "
+                        "(glimpse evaluate --force-glimpse)", choices=("", *FORCED), cli=False)
+    policy: str = option("learned", "learned (from the state: paper 002's location softmax), "
+                         "content (from the state and each cell's features, Xu et al.'s hard "
+                         "attention; a departure) or uniform (frozen: the reference a learned "
+                         "one must beat)", choices=POLICIES)
+    policy_dim: int = option(64, "the content policy's tanh layer", check=POSITIVE)
 
     def __post_init__(self):
         if isinstance(self.baseline, bool):  # runs made before the leave-one-out option
@@ -181,17 +205,6 @@ class ReinforceLSTM(SoftAttentionLSTM):
         K2 = self.grid * self.grid
         if not 1 <= cfg.glimpses <= K2:
             raise GlimpseError(f"reinforce: glimpses must be between 1 and K^2 = {K2}")
-        for name, value, allowed in (("pool", cfg.pool, ("sum", "mean")),
-                                     ("baseline", cfg.baseline, BASELINES),
-                                     ("reward", cfg.reward, REWARDS), ("init", cfg.init, INITS),
-                                     ("force", cfg.force, ("", *FORCED)),
-                                     ("policy", cfg.policy, POLICIES)):
-            if value not in allowed:
-                raise GlimpseError(f"reinforce: {name} must be one of "
-                                   f"{', '.join(a for a in allowed if a)}, got '{value}'")
-        if cfg.samples < 1 or cfg.test_samples < 0 or cfg.glimpse_steps < 0 or cfg.policy_lr < 0:
-            raise GlimpseError("reinforce: samples >= 1, test_samples >= 0, glimpse_steps >= 0, "
-                               "policy_lr >= 0")
         if cfg.baseline == "loo" and cfg.samples < 2:
             raise GlimpseError("reinforce: the leave-one-out baseline needs samples >= 2")
         if cfg.where:  # the core also reads the chosen cells' one-hot location

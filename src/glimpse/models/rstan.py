@@ -53,6 +53,7 @@ from torch import Tensor, nn
 
 from glimpse import GlimpseError
 from glimpse.losses import actor_attention_penalty
+from glimpse.models import options
 from glimpse.models.base import ActionModel, valid_steps
 from glimpse.models.lstm import StackedLSTM
 from glimpse.models.output import ModelOutput
@@ -62,19 +63,28 @@ WINDOWS = ("all", "current", "next")
 
 @dataclass
 class RSTANConfig:
-    stream: str = "rgb+flow"  # two streams with A-M fusion, or one (rgb, flow) alone
-    hidden: int = 1024  # each stream's LSTM (paper 001)
-    att_dim: int = 256  # width of the attention MLPs (the paper does not say)
-    attention: bool = True  # False: the paper's "Baseline net" (LSTM on FC_t alone)
-    window: str = "all"  # frames attended at each step: all, current, next ({t, t+1})
-    gamma_a: float = 5.0  # spatial sharpness (paper: 5 on UCF101 / HMDB51, 1 on JHMDB, the one
-    # dataset where it uses the actor term; the re-test keeps 5 / 10 with the term: declared)
-    gamma_b: float = 10.0  # temporal sharpness (paper: 10 on UCF101 / HMDB51, 1 on JHMDB)
-    fusion: str = "max"  # A-M fusion of the two streams' weights: max (paper) or mean
-    renormalize: bool = False  # divide the fused weights by their sum (the paper does not)
-    lam_aa: float = 0.5  # lambda_AA, the actor-attention term's weight (where masks exist)
-    aa_loss: str = "l2"  # l2 (eq. 18) or ce (Table II's variant)
-    dropout: float = 0.0  # on the LSTM input (the paper uses none)
+    stream: str = options.stream("rgb+flow", "two streams with A-M fusion (rgb+flow), or one "
+                                 "(rgb, flow) alone")
+    hidden: int = options.hidden(1024, "each stream's LSTM (paper 001)")
+    att_dim: int = options.option(256, "width of the attention MLPs (the paper does not say)",
+                                  check=options.POSITIVE)
+    attention: bool = options.option(True, "off: the paper's Baseline net (the LSTM on the "
+                                     "pooled FC_t alone)")
+    window: str = options.option("all", "frames attended at each step: all, current (Table "
+                                 "III), next ({t, t+1}, JHMDB)", choices=WINDOWS)
+    # the paper: 5 / 10 on UCF101 and HMDB51, 1 / 1 on JHMDB, the one dataset where it uses the
+    # actor term; the re-test keeps 5 / 10 with the term (declared)
+    gamma_a: float = options.option(5.0, "spatial sharpness gamma_a", check=options.NONNEGATIVE)
+    gamma_b: float = options.option(10.0, "temporal sharpness gamma_b", check=options.NONNEGATIVE)
+    fusion: str = options.option("max", "A-M fusion of the two streams' weights: max (paper) or "
+                                 "mean", choices=("max", "mean"))
+    renormalize: bool = options.option(False, "divide the fused weights by their sum (the paper "
+                                       "does not)")
+    lam_aa: float = options.option(0.5, "lambda_AA, the actor-attention term's weight (where "
+                                   "masks exist)", check=options.NONNEGATIVE)
+    aa_loss: str = options.option("l2", "the actor-attention loss: l2 (eq. 18) or ce (Table "
+                                  "II's variant)", choices=("l2", "ce"))
+    dropout: float = options.dropout(0.0, "dropout on the LSTM input (the paper: none)")
 
 
 def fuse(weights: list[Tensor], op: str, renormalize: bool, dim: int = -1) -> Tensor:
@@ -130,13 +140,6 @@ class RSTAN(ActionModel):
 
     def __init__(self, *, num_classes: int, inputs: dict, cfg: RSTANConfig, naive: bool = False):
         super().__init__()
-        if cfg.window not in WINDOWS:
-            raise GlimpseError(f"rstan: window must be one of {', '.join(WINDOWS)}, got "
-                               f"'{cfg.window}'")
-        if cfg.fusion not in ("max", "mean"):
-            raise GlimpseError(f"rstan: fusion must be max or mean, got '{cfg.fusion}'")
-        if cfg.aa_loss not in ("l2", "ce"):
-            raise GlimpseError(f"rstan: aa_loss must be l2 or ce, got '{cfg.aa_loss}'")
         self.streams = self.reads(asdict(cfg))
         if len(self.streams) > 2:
             raise GlimpseError("rstan fuses at most two streams (e.g. rgb+flow)")

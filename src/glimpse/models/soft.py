@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from glimpse.losses import doubly_stochastic_penalty
+from glimpse.models import options
 from glimpse.models.attention import LocationSoftmax, attend
 from glimpse.models.base import ActionModel
 from glimpse.models.lstm import StackedLSTM, dropout
@@ -28,15 +29,16 @@ from glimpse.models.output import ModelOutput
 
 @dataclass
 class PooledConfig:
-    hidden: int = 512
-    layers: int = 3  # paper 002
-    dropout: float = 0.5
-    stream: str = "rgb"  # the cube stream(s) read: rgb, flow, rgb_level2, or e.g. rgb+flow
+    hidden: int = options.hidden(512)
+    layers: int = options.layers(3)
+    dropout: float = options.dropout(0.5)
+    stream: str = options.stream()
 
 
 @dataclass
 class SoftConfig(PooledConfig):
-    lam: float = 1.0  # paper 002 fig. 6
+    lam: float = options.option(1.0, "lambda, the doubly stochastic penalty's weight (paper 002 "
+                                "fig. 6)", check=options.NONNEGATIVE)
 
 
 class SoftAttentionLSTM(ActionModel):

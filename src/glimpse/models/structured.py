@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from glimpse.losses import block_index_sets, l21_block_penalty, paper_blocks
+from glimpse.models import options
 from glimpse.models.attention import FrameSummary, LocationSoftmax, attend
 from glimpse.models.base import ActionModel
 from glimpse.models.lstm import StackedLSTM, dropout
@@ -29,20 +30,25 @@ from glimpse.models.output import ModelOutput
 
 @dataclass
 class NoAttentionConfig:
-    hidden: int = 512  # M, every LSTM layer (paper 000)
-    layers: int = 2
-    dropout: float = 0.5  # on non-recurrent connections
-    stream: str = "rgb"  # the cube stream(s) read: rgb, flow, rgb_level2, or e.g. rgb+flow
+    hidden: int = options.hidden(512)
+    layers: int = options.layers(2)
+    dropout: float = options.dropout(0.5)
+    stream: str = options.stream()
 
 
 @dataclass
 class StructuredConfig(NoAttentionConfig):
-    lam: float = 1e-4  # lambda, the penalty's weight (paper 000)
-    block_count: int = 4  # N: N x N blocks (paper 000)
-    block_side: int | None = None  # Table 4's blocks of this side (None: the paper's N x N)
-    block_stride: int | None = None  # with block_side: None = side (non-overlapping), smaller
-    #                                  overlaps (Table 4)
-    frame_aware: bool = False  # sec. 4.4: attention also sees the current frame
+    lam: float = options.option(1e-4, "lambda, the l2,1 block penalty's weight (paper 000; 0: "
+                                "its classic attention)", check=options.NONNEGATIVE)
+    block_count: int = options.option(4, "N: N x N blocks (paper 000)", check=options.POSITIVE)
+    block_side: int | None = options.option(None, "Table 4's blocks of this side (unset: the "
+                                            "paper's N x N, side floor(K / N))",
+                                            check=options.POSITIVE)
+    block_stride: int | None = options.option(None, "with block_side: the blocks' stride "
+                                              "(unset: the side; smaller overlaps, Table 4)",
+                                              check=options.POSITIVE)
+    frame_aware: bool = options.option(False, "attention also sees the current frame (paper 000 "
+                                       "sec. 4.4)")
 
 
 class StructuredAttentionLSTM(ActionModel):
