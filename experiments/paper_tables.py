@@ -3,7 +3,7 @@
     python experiments/paper_tables.py [--out experiments/out] [--tables table5 table1 ...]
                                        [--seeds 3] [--sweep-seeds 2] [--epochs N]
     python experiments/paper_tables.py --out experiments/out --tables-only
-    python experiments/paper_tables.py --out experiments/results --tables-only --readme README.md
+    python experiments/paper_tables.py --out experiments/results --tables-only --docs docs
     python experiments/paper_tables.py --out experiments/results --merge experiments/out-b \
         --tables-only   # a second runner's results (its own --out) joined to the first's
 
@@ -67,7 +67,7 @@ def videos_of(store: str) -> str:
     preset = preset_of(store)
     return "videos" if preset == PRESET else f"videos-{preset}"
 TRAIN = TrainConfig(epochs=40, batch_size=32, lr=1e-3, gamma=1e-5, clip_len=30, stride=2)
-LAM = 1e-2  # the structured default here: paper 000's 1e-4 scaled to our loss (see README)
+LAM = 1e-2  # the structured default here: paper 000's 1e-4 scaled to our loss (docs/retest)
 
 
 @dataclass(frozen=True)
@@ -406,7 +406,7 @@ def main():
     ap.add_argument("--out", type=Path, default=Path("experiments/out"))
     ap.add_argument("--tables", nargs="+", default=[t.key for t in TABLES])
     ap.add_argument("--seeds", type=int, default=MIN_SEEDS["headline"],
-                    help="seeds of the headline tables (5: README, Statistics)")
+                    help="seeds of the headline tables (5: docs/statistics.md)")
     ap.add_argument("--sweep-seeds", type=int, default=MIN_SEEDS["sweep"],
                     help="seeds of the sweeps (paper 000's Tables 3 and 4, joint_lam, ...: 3)")
     ap.add_argument("--first-seed", type=int, default=0,
@@ -417,9 +417,10 @@ def main():
                          "40); the rstan, joint and reinforce tables set theirs")
     ap.add_argument("--tables-only", action="store_true",
                     help="rewrite tables.md from OUT/results.json without running anything")
-    ap.add_argument("--readme", type=Path,
+    ap.add_argument("--docs", type=Path,
                     help="also rewrite each table between '<!-- table:KEY -->' and "
-                         "'<!-- /table:KEY -->' in this file (the README's tables)")
+                         "'<!-- /table:KEY -->' in the markdown files under this folder (the "
+                         "re-test pages: docs)")
     ap.add_argument("--merge", type=Path, nargs="+", default=[], metavar="OTHER_OUT",
                     help="first add the runs of other out folders' results.json (a second "
                          "runner's) to OUT/results.json")
@@ -469,8 +470,10 @@ def main():
         print(f"total {time.time() - t0:.0f}s")
     (out / "tables.md").write_text(render(tables, results, seeds))
     print((out / "tables.md").read_text())
-    if a.readme:
-        a.readme.write_text(fill_markers(a.readme.read_text(), results, seeds))
+    for page in sorted(a.docs.rglob("*.md")) if a.docs else ():
+        text = page.read_text()
+        if "<!-- table:" in text:
+            page.write_text(fill_markers(text, results, seeds))
 
 
 def fill_markers(text: str, results: dict, seeds: dict) -> str:
@@ -542,7 +545,7 @@ def render(tables, results: dict, seeds: dict) -> str:
         if short:
             lines += ["", f"Rows on fewer than the {need} seeds a "
                           f"{'sweep' if need == MIN_SEEDS['sweep'] else 'headline comparison'} "
-                          f"needs (README: Statistics): {len(short)} of {len(table.rows)}; "
+                          f"needs (docs/statistics.md): {len(short)} of {len(table.rows)}; "
                           f"their verdicts are provisional."]
         lines.append("")
     return "\n".join(lines)

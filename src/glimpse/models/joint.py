@@ -1,6 +1,8 @@
 """Joint attention on multi-level features (paper 003): a 3D convnet per CNN level with its own
 deeply supervised head and attention regularizer, one attention shared by the levels, a spatial
-pyramid, and a joint LSTM whose first layer has per-input sub-gates.
+pyramid, and a joint LSTM whose first layer has per-input sub-gates. (Wu, Wang, Yang, Ji,
+"Action recognition with joint attention on multi-level deep features", arXiv 1607.02556, 2016;
+docs/papers.md.)
 
 Reading of the paper (its equations lose symbols in the text; where it is silent or inconsistent
 this is the choice made):

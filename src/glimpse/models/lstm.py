@@ -9,7 +9,7 @@ with P_k in R^{4M x (in + M)} one matrix, as in the papers. Dropout sits on the 
 connections only (each layer's input), never on h(t-1) -> h(t).
 
 Speed. The attention makes each step's input depend on h(t-1), so no fused sequence kernel
-applies (DESIGN.md); the step's matrix products dominate. Each step is one autograd node with a
+applies (docs/design.md); the step's matrix products dominate. Each step is one autograd node with a
 hand-written backward (one GEMM forward, one GEMM for the input gradients), and the weight
 gradient is not computed per step: the backward records each step's gate gradients and the
 step's input and h(t-1) rows on a ``Tape``, and when the clip's first step is back-propagated

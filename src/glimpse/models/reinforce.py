@@ -1,5 +1,6 @@
 """Hard attention trained with REINFORCE (paper 004): sampled glimpses, a reward on the
-predictions, a baseline, and the variance reductions that let the policy learn.
+predictions, a baseline, and the variance reductions that let the policy learn. ("Deep visual
+attention with REINFORCE for action recognition"; docs/papers.md.)
 
 Paper 004 copies paper 002's network and loss and loses several equations in its text; the
 reading implemented here, with every departure named:

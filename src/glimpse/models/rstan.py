@@ -1,5 +1,7 @@
 """RSTAN (paper 001, Du, Wang and Qiao): recurrent spatial-temporal attention over two streams,
-attention-driven appearance-motion fusion, actor-attention regularization.
+attention-driven appearance-motion fusion, actor-attention regularization. ("Recurrent
+spatial-temporal attention network for action recognition in videos", IEEE TIP 2017;
+docs/papers.md.)
 
 The paper's equations are garbled in its text; this is the reading of its sec. III and Tables
 I-III that glimpse implements (the notation is the paper's, s = a (rgb) or m (flow)):

@@ -1,4 +1,5 @@
-"""Paper 002 (Sharma, Kiros, Salakhutdinov 2015): soft attention in a 3-layer LSTM.
+"""Paper 002 (Sharma, Kiros, Salakhutdinov, "Action recognition using visual attention", arXiv
+1511.04119, 2015): soft attention in a 3-layer LSTM.
 
     c0_k, h0_k = f_init,c(mean X), f_init,h(mean X)   MLPs over the clip's mean feature (app. B.1)
     l(t) = softmax(W h_top(t-1))                      the location softmax (eq. 1), l(1) from h0

@@ -1,4 +1,6 @@
 """Paper 000: an LSTM whose spatial attention is regularized by an l2,1 block-sparsity prior.
+(Quan, Chen, Xu, Ji, "Attention with structure regularization for action recognition", CVIU
+2019; docs/papers.md.)
 
     a(1) = 1 / K^2,  a(t) = softmax(W h2(t-1))            (eq. 8; a(1) uniform, sec. 3.3)
     x(t) = X(t) a(t)                                       (eq. 9)
