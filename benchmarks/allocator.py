@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from glimpse.allocator import reusing_freed_memory  # noqa: E402
-from glimpse.datasets.clips import collate  # noqa: E402
+from glimpse.features.clips import collate  # noqa: E402
 from glimpse.losses import weight_decay  # noqa: E402
 from glimpse.models import ModelConfig, build_model, model_options  # noqa: E402
 

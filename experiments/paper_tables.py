@@ -41,8 +41,8 @@ from glimpse.compare import (  # noqa: E402
     run_correct,
 )
 from glimpse.config import TrainConfig  # noqa: E402
-from glimpse.datasets.clips import TEMPORAL_VIEWS  # noqa: E402
 from glimpse.evaluate import evaluate_run  # noqa: E402
+from glimpse.features.clips import TEMPORAL_VIEWS  # noqa: E402
 from glimpse.features.extract import extract  # noqa: E402
 from glimpse.models import model_options  # noqa: E402
 from glimpse.probe import run_probe  # noqa: E402

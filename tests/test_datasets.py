@@ -119,7 +119,7 @@ def test_uniform_sampling_spreads_the_clip_over_the_video(tmp_path):
     name their frames."""
     import numpy as np
 
-    from glimpse.datasets.clips import ClipDataset, uniform_frames
+    from glimpse.features.clips import ClipDataset, uniform_frames
     from glimpse.features.store import FeatureStore
 
     assert uniform_frames(30, 5).tolist() == [3, 9, 15, 21, 27]  # floor((j + 1/2) * 6)
@@ -151,7 +151,7 @@ def test_uniform_sampling_spreads_the_clip_over_the_video(tmp_path):
     assert [seg[i]["frames"].tolist() for i in range(len(seg))] == \
         [list(range(s, s + 5)) for s in (0, 10, 20)]
     # paper 001's temporal test: first 2/3 = frames [0, 20), last 2/3 = [10, 30), whole [0, 30)
-    from glimpse.datasets.clips import TEMPORAL_VIEWS, view_range
+    from glimpse.features.clips import TEMPORAL_VIEWS, view_range
 
     views = ClipDataset(e, 5, 2, sampling="uniform", views=TEMPORAL_VIEWS)
     assert [views[i]["frames"].tolist() for i in range(len(views))] == \

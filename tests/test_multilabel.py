@@ -95,8 +95,8 @@ def test_activitynet_json_segments_and_training_clips(tmp_path):
     """The v1.3 JSON: training / validation subsets -> official split 1, every label, the
     segments; training clips are cut only inside the segments; videos not found are listed."""
     from glimpse.cli import main
-    from glimpse.datasets.clips import ClipDataset
     from glimpse.datasets.formats import read_format
+    from glimpse.features.clips import ClipDataset
     from glimpse.features.store import FeatureStore
     from glimpse.video import write_video
 

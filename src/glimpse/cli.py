@@ -95,13 +95,13 @@ def _add_synth(sub):
 glimpse synth /tmp/synth
 glimpse synth /tmp/s --classes 10 --groups 3 --clips-per-group 2 --frames 40 --seed 0
 glimpse synth /tmp/hard --actor-scale 0.3,0.4 --distractors 4 --jitter 5 --ext .mp4
-glimpse synth data/retest --preset retest      # the set behind the README's tables
+glimpse synth data/retest --preset retest      # the set behind the re-test tables (docs/retest)
 glimpse synth data/att --preset attention      # two people, the labelled one holds a ball
 glimpse synth /tmp/crowd --actors 3 --held red_ball,blue_ball --classes 5""")
     p.add_argument("out", type=Path, help="output folder (UCF-11 layout: class/group_XX/clip.ext)")
     p.add_argument("--preset", choices=["demo", "demo-v1", "retest", "attention", "attention-3"],
                    help="named settings (demo: the demo's 300 clips; demo-v1: its 400 before "
-                        "issue 22; retest: the README tables' "
+                        "issue 22; retest: the re-test tables' "
                         "1,500; attention: 1,500 clips where attention and motion both matter; "
                         "attention-3: its first calibration, three people); "
                         "options given beside it override it")
@@ -529,8 +529,8 @@ glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's t
 
 
 def _evaluate(a):
-    from glimpse.datasets.clips import TEMPORAL_VIEWS
     from glimpse.evaluate import evaluate_run
+    from glimpse.features.clips import TEMPORAL_VIEWS
 
     _check_device(a.device)
     options = {k: v for k, v in (("test_samples", a.test_samples),

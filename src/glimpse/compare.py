@@ -167,7 +167,8 @@ def fuse_runs(runs, out, *, split: str = "test", video_rule: str = "mean",
     runs' video scores (each run evaluated on ``split`` by ``video_rule`` where stale). Writes a
     fusion folder ``out`` (fusion.json, metrics.json, predictions_<split>.csv) that ``compare``
     and the report's paired statistics read like a run."""
-    from glimpse.evaluate import write_json_atomic, write_prediction_rows
+    from glimpse.evaluate import write_prediction_rows
+    from glimpse.io import write_json_atomic
     from glimpse.metrics import confusion_matrix, per_class_accuracy
 
     if len(runs) < 2:

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from glimpse import GlimpseError
-from glimpse.datasets.clips import ClipDataset, batches, to_device
-from glimpse.features.store import FeatureStore, write_json_atomic
+from glimpse.features.clips import ClipDataset, batches, to_device
+from glimpse.features.store import FeatureStore
+from glimpse.io import write_json_atomic
 from glimpse.metrics import (
     activitynet_map,
     attention_scores,

@@ -24,9 +24,10 @@ import numpy as np
 import torch
 
 from glimpse import GlimpseError
-from glimpse.datasets.clips import split_store
 from glimpse.evaluate import MASK_THRESHOLD, write_predictions
-from glimpse.features.store import FeatureStore, write_json_atomic
+from glimpse.features.clips import split_store
+from glimpse.features.store import FeatureStore
+from glimpse.io import write_json_atomic
 from glimpse.metrics import confusion_matrix, per_class_accuracy, topk_accuracy
 
 DECAYS = (1e-4, 1e-3, 1e-2, 1e-1)

@@ -39,8 +39,7 @@ import torch
 
 from glimpse import GlimpseError
 from glimpse.config import NOT_IDENTITY, TrainConfig, from_dict
-from glimpse.features.backbones import file_digest
-from glimpse.features.store import write_json_atomic
+from glimpse.io import file_digest, replace_synced, temporary_beside, write_json_atomic
 from glimpse.models import MODELS, ModelConfig, build_model
 
 RUN_FORMAT = 2
@@ -53,12 +52,10 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) ->
     from safetensors.torch import save_file
 
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temporary_beside(path)
     flat = {k: v.detach().to("cpu").clone().contiguous() for k, v in tensors.items()}
     save_file(flat, str(tmp), metadata={META_KEY: json.dumps(meta)})
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    replace_synced(tmp, path)
 
 
 def load_checkpoint(path: Path, device="cpu") -> tuple[dict[str, torch.Tensor], dict]:

@@ -1,5 +1,5 @@
 """Paired statistics of two models tested on the same videos: what ``glimpse compare``, the
-report and the re-test tables rest on (see the README's "Statistics" section).
+report and the re-test tables rest on (see docs/statistics.md).
 
 - ``paired_bootstrap``: one seed's accuracy difference with a percentile interval over its
   videos resampled in pairs; ``mcnemar_exact``: the exact McNemar test of the discordant videos.
@@ -21,7 +21,7 @@ from scipy import stats
 from glimpse import GlimpseError
 
 N_BOOT = 10_000
-MIN_SEEDS = {"headline": 5, "sweep": 3}  # seeds a comparison needs (README: Statistics)
+MIN_SEEDS = {"headline": 5, "sweep": 3}  # seeds a comparison needs (docs/statistics.md)
 
 
 def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:

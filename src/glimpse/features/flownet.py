@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from glimpse import GlimpseError
-from glimpse.features.backbones import _load_state_dict, file_digest, fold_batchnorm
+from glimpse.features.backbones import _load_state_dict, fold_batchnorm
+from glimpse.io import file_digest
 
 FLOW_MEAN, FLOW_STD = 128.0, 128.0
 _DEPTHS = {("basic", (2, 2, 2, 2)): 18, ("basic", (3, 4, 6, 3)): 34,

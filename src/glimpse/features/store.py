@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from glimpse import GlimpseError
+from glimpse.io import write_json_atomic
 
 FORMAT_VERSION = 2
 _V1_FILES = {"rgb": "cube", "rgb_pooled": "pooled"}  # format 1's file names for the streams
@@ -64,16 +65,6 @@ _V1_STREAM_KEYS = ("layer", "channels", "grid", "pooled")
 def entry_id(relpath: str) -> str:
     stem = relpath.rsplit(".", 1)[0] if "." in Path(relpath).name else relpath
     return stem.replace("\\", "/").replace("/", "__")
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -34,7 +34,7 @@ class ActionModel(nn.Module):
     needs_actor: bool = False
     prediction: str = "mean"
     sampling: str = "segments"  # how clips are cut: consecutive "segments" or "uniform" over the
-    #                              video (glimpse.datasets.clips)
+    #                              video (glimpse.features.clips)
     maps: tuple[str, ...] = ()  # extras that are more (B, T, K, K) maps to draw beside the
     #                             attention (joint: its 3D convnet's "energy")
     test_options: tuple[str, ...] = ()  # Config fields that change only how the model is tested
@@ -54,13 +54,15 @@ class ActionModel(nn.Module):
                                f" or several of them joined by '+' (e.g. rgb+flow)")
         return names
 
-    def cube_input(self, inputs: dict, options: dict) -> tuple[int, int]:
+    def cube_input(self, inputs: dict, options: dict, why: str = "") -> tuple[int, int]:
         """Set the model's ``streams`` from its options -> (K, D) of the cube it reads (the
-        channels of all its streams)."""
+        channels of all its streams). Its streams must share one K x K grid (``why`` says what
+        needs it in the error)."""
         self.streams = self.reads(options)
         grids = {inputs[s]["grid"] for s in self.streams}
         if len(grids) != 1:
-            raise GlimpseError(f"streams {', '.join(self.streams)} have different grids {grids}")
+            raise GlimpseError(f"streams {', '.join(self.streams)} have different grids "
+                               f"{sorted(grids)}" + (f"; {why}" if why else ""))
         return grids.pop(), sum(inputs[s]["channels"] for s in self.streams)
 
     def cube(self, batch: dict) -> Tensor:

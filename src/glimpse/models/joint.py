@@ -71,7 +71,6 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from glimpse import GlimpseError
 from glimpse.losses import energy_attention_penalty
 from glimpse.models import options
 from glimpse.models.attention import attend
@@ -195,12 +194,9 @@ class JointAttentionLSTM(ActionModel):
 
     def __init__(self, *, num_classes: int, inputs: dict, cfg: JointConfig):
         super().__init__()
-        self.streams = self.reads(asdict(cfg))
-        grids = {inputs[s]["grid"] for s in self.streams}
-        if len(grids) != 1:
-            raise GlimpseError(f"joint: levels {', '.join(self.streams)} have different grids "
-                               f"{sorted(grids)}; extract them with --levels 2 (one grid)")
-        self.cfg, self.grid = cfg, grids.pop()
+        K, _ = self.cube_input(inputs, asdict(cfg), "extract the levels with --levels 2 (one "
+                                                    "grid)")
+        self.cfg, self.grid = cfg, K
         dims = [inputs[s]["channels"] for s in self.streams]
         self.conv = nn.ModuleList(_Conv3D(D, cfg.width, num_classes, cfg.kernel_t, cfg.head_fc)
                                   for D in dims) if cfg.conv3d else None

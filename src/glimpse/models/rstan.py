@@ -142,14 +142,10 @@ class RSTAN(ActionModel):
 
     def __init__(self, *, num_classes: int, inputs: dict, cfg: RSTANConfig, naive: bool = False):
         super().__init__()
-        self.streams = self.reads(asdict(cfg))
+        K, _ = self.cube_input(inputs, asdict(cfg), "A-M fusion needs one K x K grid")
         if len(self.streams) > 2:
             raise GlimpseError("rstan fuses at most two streams (e.g. rgb+flow)")
-        grids = {inputs[s]["grid"] for s in self.streams}
-        if len(grids) != 1:
-            raise GlimpseError(f"rstan: streams {', '.join(self.streams)} have different grids "
-                               f"{sorted(grids)}; A-M fusion needs one K x K grid")
-        self.cfg, self.grid, self.naive = cfg, grids.pop(), naive
+        self.cfg, self.grid, self.naive = cfg, K, naive
         self.needs_actor = cfg.attention and cfg.lam_aa > 0
         M = cfg.hidden
         dims = [inputs[s]["channels"] for s in self.streams]

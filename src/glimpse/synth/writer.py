@@ -26,6 +26,7 @@ import numpy as np
 
 from glimpse import GlimpseError
 from glimpse.datasets.masks import save_masks
+from glimpse.io import write_json_atomic
 from glimpse.progress import progress_bar
 from glimpse.synth.actions import CLASSES
 from glimpse.synth.scene import HELD, Difficulty, group_style, render_clip
@@ -137,20 +138,20 @@ PRESETS = {
     # clips of fewer groups), a few minutes on 2 cores
     "demo": SynthConfig(classes=10, groups=30, clips_per_group=1, frames=24, seed=0,
                         difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1)),
-    # the demo until issue 22 (400 clips of 40 frames; the README's older demo figures)
+    # the demo until issue 22 (400 clips of 40 frames; docs/commands.md's older demo figures)
     "demo-v1": SynthConfig(classes=10, groups=20, clips_per_group=2, frames=40, seed=0,
                            difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1)),
-    # the re-test of the papers' tables (README): many groups, so models cannot memorize the
+    # the re-test of the papers' tables (docs/retest): many groups, so models cannot memorize the
     # scenes and 600 test videos per split resolve a 3-point paired difference
     "retest": SynthConfig(classes=10, groups=150, clips_per_group=1, frames=30, seed=0,
                           difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1)),
-    # where attention and motion both matter (README, "The attention preset"): two people, the
+    # where attention and motion both matter (docs/retest/attention-preset.md): two people, the
     # labelled one holding a ball whose colour is half the class, the other doing another motion
     "attention": SynthConfig(classes=5, held=("red_ball", "blue_ball"), groups=150,
                              clips_per_group=1, frames=30, seed=0,
                              difficulty=Difficulty(actor_scale=(0.3, 0.42), distractors=2,
                                                    actors=2, pan=25.0, ball=0.13)),
-    # the first calibration of it (README): three people, a smaller ball
+    # the first calibration of it (docs/retest/attention-preset.md): three people, a smaller ball
     "attention-3": SynthConfig(classes=5, held=("red_ball", "blue_ball"), groups=150,
                                clips_per_group=1, frames=30, seed=0,
                                difficulty=Difficulty(actor_scale=(0.3, 0.42), distractors=2,
@@ -203,7 +204,5 @@ def generate(out: str | Path, cfg: SynthConfig, *, jobs: int | None = None,
     for name, paths in first.items():
         contact_sheet(paths[:: max(1, len(paths) // 3)][:3], out / "contact_sheets" / f"{name}.png")
     contact_sheet([p[0] for p in first.values()], out / "contact_sheet.png")
-    tmp = meta_path.with_name(".synth.json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, meta_path)
+    write_json_atomic(meta_path, meta)
     return rels
