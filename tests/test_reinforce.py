@@ -77,6 +77,19 @@ def test_reward_to_go_and_leave_one_out_golden():
                                torch.tensor([[0.25], [0.75], [0.5]]))
 
 
+def test_entropy_baseline_error_and_entropy_bonus_golden():
+    from glimpse.losses import baseline_error, entropy_bonus, policy_entropy
+
+    H = policy_entropy(torch.tensor([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]]))
+    torch.testing.assert_close(H, torch.tensor([math.log(2), 0.0]))
+    acted = torch.tensor([[True, True, False]])
+    err = baseline_error(torch.tensor([[0.5, 0.0, 9.0]]), torch.tensor([[1.0, 1.0, 1.0]]), acted)
+    torch.testing.assert_close(err, torch.tensor([[0.25, 1.0, 0.0]]))  # not where it did not act
+    bonus = entropy_bonus(torch.tensor([[1.0, 2.0, 4.0], [0.5, 0.5, 0.5]]),
+                          torch.tensor([[True, True, False], [True, False, False]]), 0.1)
+    assert float(bonus) == pytest.approx(-0.1 * (3.0 + 0.5) / 2)
+
+
 def test_policy_learns_from_reinforce_and_the_classifier_from_cross_entropy():
     m = _model(glimpses=2)
     b = _batch()

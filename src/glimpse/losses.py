@@ -14,6 +14,8 @@ a batch. Padded steps (mask False) contribute nothing.
 - ``episode_reward``, ``reward_to_go``: paper 004's reward (eq. 7) and its per-step form
 - ``reinforce_surrogate``: -sum_n log pi(a_n) (R_n - b_n)      (paper 004 eq. 6)
 - ``leave_one_out``: each episode's baseline from a clip's other episodes
+- ``baseline_error``: sum_n (b_n - R_n)^2 where the agent acted   (the learned baseline's fit)
+- ``entropy_bonus``: -beta sum_n H(l_n) where the agent acted      (a declared departure)
 """
 
 from __future__ import annotations
@@ -176,6 +178,22 @@ def leave_one_out(returns: Tensor) -> Tensor:
     return of the clip's other episodes."""
     n = returns.shape[0]
     return (returns.sum(0, keepdim=True) - returns) / (n - 1)
+
+
+def policy_entropy(policy: Tensor) -> Tensor:
+    """policy (..., K^2), rows summing to 1 -> H (...) = -sum_i l_i log l_i (nats)."""
+    return -(policy * torch.log(policy.clamp_min(1e-12))).sum(-1)
+
+
+def baseline_error(baseline: Tensor, returns: Tensor, acted: Tensor) -> Tensor:
+    """baseline, returns, acted (E, T) -> (E, T): (b_n - R_n)^2 where the agent acted, else 0."""
+    return (baseline - returns) ** 2 * acted.to(baseline.dtype)
+
+
+def entropy_bonus(entropy: Tensor, acted: Tensor, weight: float) -> Tensor:
+    """entropy, acted (E, T) -> -weight sum_n H(l_n) over the steps where the agent acted,
+    averaged over episodes (added to the loss: minimizing it raises the entropy)."""
+    return -weight * (entropy * acted.to(entropy.dtype)).sum(1).mean()
 
 
 def reinforce_surrogate(log_probs: Tensor, returns: Tensor, baseline: Tensor,

@@ -79,9 +79,12 @@ from torch import Tensor, nn
 
 from glimpse import GlimpseError
 from glimpse.losses import (
+    baseline_error,
     doubly_stochastic_penalty,
+    entropy_bonus,
     episode_reward,
     leave_one_out,
+    policy_entropy,
     reinforce_surrogate,
     reward_to_go,
 )
@@ -364,10 +367,9 @@ class ReinforceLSTM(SoftAttentionLSTM):
             b = R.new_zeros(n * B, T)
         acted = output.extras["acted"].repeat(n, 1) & masks
         pol = output.extras["policies"]  # (n, B, T, K^2)
-        H = -(pol * torch.log(pol.clamp_min(1e-12))).sum(-1).reshape(n * B, T)
-        m = acted.to(b.dtype)
+        H = policy_entropy(pol).reshape(n * B, T)
         r = {"R": R, "b": b, "acted": acted, "mask": mask, "H": H,
-             "baseline_sq": ((b - R) ** 2) * m}  # the baseline's squared error where it acted
+             "baseline_sq": baseline_error(b, R, acted)}
         if "actor" in batch:  # the chosen cells' share of actor: a cell is on it at >= half cover
             on = (batch["actor"].flatten(2) >= 0.5).to(pol.dtype)  # (B, T, K^2)
             looked = (output.extras["chosen"] * on[None]).sum(-1).reshape(n * B, T)
@@ -399,8 +401,7 @@ class ReinforceLSTM(SoftAttentionLSTM):
         if self.value is not None:
             terms["baseline_mse"] = r["baseline_sq"].sum(1).mean()
         if self.entropy_weight:
-            terms["entropy_bonus"] = -self.entropy_weight * (
-                r["H"] * r["acted"].float()).sum(1).mean()
+            terms["entropy_bonus"] = entropy_bonus(r["H"], r["acted"], self.entropy_weight)
         return terms
 
     def stats(self, output: ModelOutput, batch: dict) -> dict[str, float]:
