@@ -16,7 +16,7 @@ import csv
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -155,75 +155,22 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                          actor=net.needs_actor, sampling=tc.sampling, seed=tc.seed,
                          targets=len(labels) if store.multilabel else None, segments=True)
         opt = torch.optim.Adam(net.param_groups(tc.lr), lr=tc.lr)
-        start_epoch, start_step, history, best = 0, 0, [], {"val_top1": -1.0}
-        resumed_sums = None
-        if run.last_path.exists():
-            tensors, meta = load_checkpoint(run.last_path, device="cpu")
-            restore_training_state(net, opt, tensors, meta)
-            start_epoch, start_step, history, best = meta["epoch"], meta["step"], meta["history"], \
-                meta["best"]
-            resumed_sums = meta["sums"]
-            log(f"resuming {out} at epoch {start_epoch + 1}, batch {start_step}")
+        at = _resume(run, net, opt, log)
+        ctx = _Epoch(step_net, net, opt, ds, tc, device, rank, world, progress)
 
         def checkpoint(epoch, step, sums=None):
-            if not lead:
-                return
-            save_checkpoint(run.last_path, *training_state(
-                net, opt, {"epoch": epoch, "step": step, "history": history, "best": best,
-                           "sums": sums}))
+            if lead:
+                save_checkpoint(run.last_path, *training_state(
+                    net, opt, {"epoch": epoch, "step": step, "history": at.history,
+                               "best": at.best, "sums": sums}))
 
-        n_batches = (len(ds) + tc.batch_size - 1) // tc.batch_size
         with reusing_freed_memory():  # batches reuse memory already faulted in (allocator)
-            for epoch in range(start_epoch, tc.epochs):
-                net.train()
-                net.set_epoch(epoch, tc.epochs)
-                ds.set_epoch(epoch)
-                order = _epoch_order(len(ds), tc.seed, epoch)
-                skip = start_step if epoch == start_epoch else 0
-                # a mid-epoch checkpoint carries the epoch's running sums: the logged row is whole
-                sums = dict(resumed_sums) if skip else {"loss": 0.0, "terms": {}, "correct": 0,
-                                                        "steps": 0}
+            for epoch in range(at.epoch, tc.epochs):
+                skip = at.step if epoch == at.epoch else 0
                 t0 = time.time()
-                bar = progress_bar(total=n_batches, initial=skip, unit="batch",
-                                   desc=f"epoch {epoch + 1}/{tc.epochs}", enabled=progress)
-                rest = order[skip * tc.batch_size:]
-                if world > 1:  # this rank's part of each global batch
-                    rest = [i for k in range(0, len(rest), tc.batch_size)
-                            for i in _rank_share(rest[k:k + tc.batch_size], rank, world)]
-                for step, b in enumerate(batches(ds, tc.batch_size // world, rest), start=skip):
-                    b = to_device(b, device)
-                    output = step_net(b)
-                    terms = net.loss(output, b)
-                    terms["wd"] = weight_decay(net, tc.gamma) if tc.gamma else \
-                        output.scores.new_zeros(())
-                    loss = sum(terms.values())
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    y, mask = b["label"], b["mask"]
-                    sums["loss"] += loss.item() * len(y)
-                    for k, v in terms.items():
-                        sums["terms"][k] = sums["terms"].get(k, 0.0) + v.item() * len(y)
-                    with torch.no_grad():
-                        for k, v in net.stats(output, b).items():
-                            sums["terms"][k] = sums["terms"].get(k, 0.0) + v * len(y)
-                    if "targets" in b:  # a step is right when its top class is one of the labels
-                        right = b["targets"].gather(1, output.scores.argmax(-1)).bool()
-                    else:
-                        right = output.scores.argmax(-1) == y[:, None]
-                    sums["correct"] += (right & mask).sum().item()
-                    sums["steps"] += mask.sum().item()
-                    bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-                    bar.update(1)
-                    if tc.checkpoint_every and (step + 1) % tc.checkpoint_every == 0 \
-                            and step + 1 < n_batches:
-                        checkpoint(epoch, step + 1, sums)
-                bar.close()
-                seen = len(ds)
-                if world > 1:  # the epoch's sums over every rank
-                    sums = _sum_across_ranks(sums, device)
-                    seen = sum(-(-min(tc.batch_size, len(ds) - k) // world) * world  # with padding
-                               for k in range(0, len(ds), tc.batch_size))
+                sums, seen = train_one_epoch(
+                    ctx, epoch, skip, dict(at.sums) if skip else None,
+                    lambda step, sums, epoch=epoch: checkpoint(epoch, step, sums))
                 if not lead:
                     continue
                 val = validate(net, val_entries, tc, labels, device, store.multilabel)
@@ -231,22 +178,128 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                        **{f"train_{k}": v / seen for k, v in sums["terms"].items()},
                        "train_step_accuracy": sums["correct"] / max(1, sums["steps"]), **val,
                        "seconds": round(time.time() - t0, 2)}
-                history.append(row)
-                improved = val["val_top1"] > best["val_top1"] or (
-                    val["val_top1"] == best["val_top1"]
-                    and val["val_clip_accuracy"] > best.get("val_clip_accuracy", -1))
-                if improved:
-                    best = {**val, "epoch": epoch + 1}
-                    save_checkpoint(run.best_path, net.state_dict(),
-                                    {"epoch": epoch + 1, "val": val})
+                at.history.append(row)
+                improved = _select(run, net, at, val, epoch)
                 checkpoint(epoch + 1, 0)
-                _write_log(run.log_path, history)
+                _write_log(run.log_path, at.history)
                 log(f"epoch {epoch + 1}/{tc.epochs}: loss {row['train_loss']:.3f}, train acc "
                     f"{row['train_step_accuracy']:.3f}, val top1 {val['val_top1']:.3f}"
                     f"{' (best)' if improved else ''} [{row['seconds']:.0f}s]")
         if world > 1:
             torch.distributed.barrier()
-        return best
+        return at.best
+
+
+@dataclass
+class _Progress:
+    """Where a run stands: the epoch and batch to start at, the log so far, the best epoch, and
+    the running sums of an epoch interrupted mid-way."""
+
+    epoch: int = 0
+    step: int = 0
+    history: list = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"val_top1": -1.0})
+    sums: dict | None = None
+
+
+def _resume(run: Run, net, opt, log) -> _Progress:
+    """The run's last checkpoint restored into ``net`` and ``opt``, or a fresh start."""
+    if not run.last_path.exists():
+        return _Progress()
+    tensors, meta = load_checkpoint(run.last_path, device="cpu")
+    restore_training_state(net, opt, tensors, meta)
+    log(f"resuming {run.root} at epoch {meta['epoch'] + 1}, batch {meta['step']}")
+    return _Progress(meta["epoch"], meta["step"], meta["history"], meta["best"], meta["sums"])
+
+
+@dataclass
+class _Epoch:
+    """What one training epoch needs."""
+
+    step_net: torch.nn.Module  # the model as stepped (DistributedDataParallel under torchrun)
+    net: torch.nn.Module
+    opt: torch.optim.Optimizer
+    ds: ClipDataset
+    tc: TrainConfig
+    device: torch.device
+    rank: int
+    world: int
+    progress: bool
+
+
+def train_one_epoch(e: _Epoch, epoch: int, skip: int, sums: dict | None,
+                    checkpoint) -> tuple[dict, int]:
+    """One epoch from batch ``skip`` on (with the running ``sums`` of a run resumed mid-epoch:
+    the logged row is then whole) -> the epoch's sums over every rank and the clips they
+    cover. ``checkpoint(step, sums)`` is called every ``checkpoint_every`` batches."""
+    tc, ds, net = e.tc, e.ds, e.net
+    net.train()
+    net.set_epoch(epoch, tc.epochs)
+    ds.set_epoch(epoch)
+    order = _epoch_order(len(ds), tc.seed, epoch)
+    sums = sums or {"loss": 0.0, "terms": {}, "correct": 0, "steps": 0}
+    n_batches = (len(ds) + tc.batch_size - 1) // tc.batch_size
+    bar = progress_bar(total=n_batches, initial=skip, unit="batch",
+                       desc=f"epoch {epoch + 1}/{tc.epochs}", enabled=e.progress)
+    rest = order[skip * tc.batch_size:]
+    if e.world > 1:  # this rank's part of each global batch
+        rest = [i for k in range(0, len(rest), tc.batch_size)
+                for i in _rank_share(rest[k:k + tc.batch_size], e.rank, e.world)]
+    for step, b in enumerate(batches(ds, tc.batch_size // e.world, rest), start=skip):
+        b = to_device(b, e.device)
+        loss = _train_step(e, b, sums)
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        bar.update(1)
+        if tc.checkpoint_every and (step + 1) % tc.checkpoint_every == 0 \
+                and step + 1 < n_batches:
+            checkpoint(step + 1, sums)
+    bar.close()
+    seen = len(ds)
+    if e.world > 1:  # the epoch's sums over every rank
+        sums = _sum_across_ranks(sums, e.device)
+        seen = sum(-(-min(tc.batch_size, len(ds) - k) // e.world) * e.world  # with padding
+                   for k in range(0, len(ds), tc.batch_size))
+    return sums, seen
+
+
+def _train_step(e: _Epoch, b: dict, sums: dict) -> float:
+    """One optimizer step on batch ``b``: the model's loss terms plus the weight decay; the
+    terms, the model's stats and the right steps added to ``sums``. -> the loss."""
+    net = e.net
+    output = e.step_net(b)
+    terms = net.loss(output, b)
+    terms["wd"] = weight_decay(net, e.tc.gamma) if e.tc.gamma else output.scores.new_zeros(())
+    loss = sum(terms.values())
+    e.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    e.opt.step()
+    y, mask = b["label"], b["mask"]
+    sums["loss"] += loss.item() * len(y)
+    for k, v in terms.items():
+        sums["terms"][k] = sums["terms"].get(k, 0.0) + v.item() * len(y)
+    with torch.no_grad():
+        for k, v in net.stats(output, b).items():
+            sums["terms"][k] = sums["terms"].get(k, 0.0) + v * len(y)
+    if "targets" in b:  # a step is right when its top class is one of the labels
+        right = b["targets"].gather(1, output.scores.argmax(-1)).bool()
+    else:
+        right = output.scores.argmax(-1) == y[:, None]
+    sums["correct"] += (right & mask).sum().item()
+    sums["steps"] += mask.sum().item()
+    return loss.item()
+
+
+def _select(run: Run, net, at: _Progress, val: dict, epoch: int) -> bool:
+    """Keep the epoch as the best when its validation top-1 is higher (ties: its clip
+    accuracy); -> whether it was."""
+    best = at.best
+    improved = val["val_top1"] > best["val_top1"] or (
+        val["val_top1"] == best["val_top1"]
+        and val["val_clip_accuracy"] > best.get("val_clip_accuracy", -1))
+    if improved:
+        at.best = {**val, "epoch": epoch + 1}
+        save_checkpoint(run.best_path, net.state_dict(), {"epoch": epoch + 1, "val": val})
+    return improved
 
 
 def _sum_across_ranks(sums: dict, device) -> dict:
