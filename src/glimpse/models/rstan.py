@@ -187,31 +187,8 @@ class RSTAN(ActionModel):
         for t in range(T):
             hs = [st[0][0] for st in state]
             if cfg.attention:
-                pres = pre or [att.A_cv(c) for att, c in zip(self.att, cubes)]
-                alphas = [torch.softmax(cfg.gamma_a * att.spatial_logits(p, h), -1)
-                          for att, p, h in zip(self.att, pres, hs)]
-                alpha = fuse(alphas, cfg.fusion, cfg.renormalize)  # (B, T, K^2)
-                if self.naive:  # the equations as written: L_t(n), then B_L L_t(n)
-                    Ls = [_per_frame(alpha, c) for c in cubes]
-                    BLs = [att.B_L(L) for att, L in zip(self.att, Ls)] if temporal_att else None
-                else:
-                    BLs = [_per_frame(alpha, p) + att.B_L.bias
-                           for att, p in zip(self.att, pre_b)] if temporal_att else None
-                if not temporal_att:  # the current frame: Phi_t = L_t(t), beta is 1 on t
-                    beta = torch.zeros_like(valid, dtype=alpha.dtype)
-                    beta[:, t] = 1.0
-                else:
-                    allowed = self._window(valid, t)
-                    betas = [torch.softmax((cfg.gamma_b * att.temporal_logits(bl, h))
-                                           .masked_fill(~allowed, float("-inf")), -1)
-                             for att, bl, h in zip(self.att, BLs, hs)]
-                    beta = fuse(betas, cfg.fusion, cfg.renormalize)  # (B, T)
-                if self.naive:
-                    phis = [torch.einsum("bn,bnd->bd", beta, L) for L in Ls]
-                else:
-                    w = (beta[:, :, None] * alpha).reshape(B, 1, -1)  # (B, 1, T K^2)
-                    phis = [torch.bmm(w, c.reshape(B, -1, c.shape[-1])).squeeze(1)
-                            for c in cubes]
+                alpha = self._spatial(cubes, pre, hs)
+                beta, phis = self._temporal(cubes, pre_b, alpha, hs, valid, t)
                 inputs = [torch.cat([f[:, t], phi], -1) for f, phi in zip(fc, phis)]
                 spatial.append(alpha[:, t])
                 temporal.append(beta)
@@ -229,6 +206,44 @@ class RSTAN(ActionModel):
             out.extras["spatial"] = literal
             out.extras["temporal"] = torch.stack(temporal, 1)
         return out
+
+    def _spatial(self, cubes: list[Tensor], pre: list[Tensor] | None,
+                 hs: list[Tensor]) -> Tensor:
+        """Eqs. 2-4: each stream's alpha_t(n, .) over the cells of every frame n, from h_{t-1}
+        and A_cv CV(n, k) + b_a (``pre``, projected once; the naive path projects every step),
+        fused across the streams -> (B, T, K^2)."""
+        cfg = self.cfg
+        pres = pre or [att.A_cv(c) for att, c in zip(self.att, cubes)]
+        alphas = [torch.softmax(cfg.gamma_a * att.spatial_logits(p, h), -1)
+                  for att, p, h in zip(self.att, pres, hs)]
+        return fuse(alphas, cfg.fusion, cfg.renormalize)
+
+    def _temporal(self, cubes: list[Tensor], pre_b: list[Tensor] | None, alpha: Tensor,
+                  hs: list[Tensor], valid: Tensor, t: int) -> tuple[Tensor, list[Tensor]]:
+        """Eqs. 5-7: beta_t(n) over the frames the window allows, from h_{t-1} and B_L L_t(n),
+        fused across the streams; then Phi_t = sum_n beta_t(n) L_t(n) per stream -> beta (B, T),
+        [Phi_t (B, D)]. The fast path never forms L_t(n): B_L L_t(n) = sum_k alpha (B_L CV) and
+        Phi_t is one product of beta alpha with the cube; the naive path is the equations as
+        written. The current-frame window (Table III) has beta 1 on t."""
+        cfg = self.cfg
+        B, T = alpha.shape[:2]
+        if self.naive:  # the equations as written: L_t(n), then B_L L_t(n)
+            Ls = [_per_frame(alpha, c) for c in cubes]
+        if cfg.window == "current":  # Phi_t = L_t(t): beta is 1 on t
+            beta = torch.zeros_like(valid, dtype=alpha.dtype)
+            beta[:, t] = 1.0
+        else:
+            BLs = [att.B_L(L) for att, L in zip(self.att, Ls)] if self.naive else \
+                [_per_frame(alpha, p) + att.B_L.bias for att, p in zip(self.att, pre_b)]
+            allowed = self._window(valid, t)
+            betas = [torch.softmax((cfg.gamma_b * att.temporal_logits(bl, h))
+                                   .masked_fill(~allowed, float("-inf")), -1)
+                     for att, bl, h in zip(self.att, BLs, hs)]
+            beta = fuse(betas, cfg.fusion, cfg.renormalize)  # (B, T)
+        if self.naive:
+            return beta, [torch.einsum("bn,bnd->bd", beta, L) for L in Ls]
+        w = (beta[:, :, None] * alpha).reshape(B, 1, -1)  # (B, 1, T K^2)
+        return beta, [torch.bmm(w, c.reshape(B, -1, c.shape[-1])).squeeze(1) for c in cubes]
 
     def loss(self, output: ModelOutput, batch: dict) -> dict[str, Tensor]:
         terms = super().loss(output, batch)
