@@ -24,31 +24,28 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from glimpse.allocator import keep_freed_memory  # noqa: E402
-from glimpse.compare import (  # noqa: E402
+from glimpse.allocator import keep_freed_memory
+from glimpse.compare import (
     compare_correct,
     fuse_runs,
     read_predictions,
     run_correct,
 )
-from glimpse.config import TrainConfig  # noqa: E402
-from glimpse.evaluate import evaluate_run  # noqa: E402
-from glimpse.features.clips import TEMPORAL_VIEWS  # noqa: E402
-from glimpse.features.extract import extract  # noqa: E402
-from glimpse.models import model_options  # noqa: E402
-from glimpse.probe import run_probe  # noqa: E402
-from glimpse.stats import MIN_SEEDS  # noqa: E402
-from glimpse.synth import PRESETS, generate  # noqa: E402
-from glimpse.train import train  # noqa: E402
+from glimpse.config import TrainConfig
+from glimpse.evaluate import evaluate_run
+from glimpse.features.clips import TEMPORAL_VIEWS
+from glimpse.features.extract import extract
+from glimpse.models import model_options
+from glimpse.probe import run_probe
+from glimpse.stats import MIN_SEEDS
+from glimpse.synth import PRESETS, generate
+from glimpse.train import train
 
 PRESET = "retest"
 HIDDEN = 128
@@ -70,10 +67,19 @@ TRAIN = TrainConfig(epochs=40, batch_size=32, lr=1e-3, gamma=1e-5, clip_len=30, 
 LAM = 1e-2  # the structured default here: paper 000's 1e-4 scaled to our loss (docs/retest)
 
 
+KINDS = ("train", "probe", "probe-actor", "fuse", "evaluate")
+
+
 @dataclass(frozen=True)
 class Row:
+    """One row of a table. ``model`` is a glimpse model to train (``train``, the default), or
+    the row's kind when it trains nothing: ``probe`` / ``probe-actor`` (a linear probe on the
+    pooled cube / the actor's cells; options: the stream), ``fuse`` (score fusion of the runs
+    of rows ``of``, joined by '|') or ``evaluate`` (the run of row ``of`` tested another way:
+    test-time options, temporal views)."""
+
     name: str
-    model: str  # a glimpse model, or "probe" / "probe-actor"
+    model: str  # a glimpse model, or a kind that trains nothing (KINDS[1:])
     options: tuple = ()  # (key, value) pairs
     reference: str | None = None  # the row this one is compared with
     store: str | None = None  # the store under OUT/ it reads, where not its table's (the same
@@ -81,6 +87,10 @@ class Row:
     train: tuple = ()  # (key, value) training settings of its own, over its table's
     preset: str = PRESET  # the SynthActions preset its videos come from (a key prefix if not
     # the retest's, so that one configuration on two sets gets two runs)
+
+    @property
+    def kind(self) -> str:
+        return self.model if self.model in KINDS else "train"
 
     def key(self, seed: int, video_rule: str) -> str:
         opts = "_".join(f"{k}={v}" for k, v in self.options)
@@ -103,6 +113,25 @@ class Table:
     # picks a default: the choice is made on that column, never on test)
     also: tuple = ()  # (row, reference) pairs compared below the table (a paper's other rows)
     archived: bool = False  # runs of a model since changed: rendered from results, never run
+    notes: tuple = ()  # functions (table, results, seeds) -> a line under the table
+
+
+def _entropy_trend(table: Table, results: dict, seeds: list) -> str:
+    """The claim that the l2,1 penalty flattens a softmax: entropy vs lambda (Spearman rho)."""
+    xs, ys = [], []
+    for row in table.rows:
+        lam = dict(row.options)["lam"]
+        for s in seeds:
+            r = results.get(row.key(s, table.video_rule))
+            if r and r.get("attention", {}).get("steps"):
+                xs.append(lam)
+                ys.append(r["attention"]["entropy"])
+    if len(set(xs)) < 3:
+        return "(entropy trend: too few lambdas run)"
+    rank = lambda v: np.argsort(np.argsort(v, kind="stable"), kind="stable")  # noqa: E731
+    rho = float(np.corrcoef(rank(xs), rank(ys))[0, 1])
+    return (f"Entropy against lambda over all {len(xs)} runs: Spearman rho = {rho:+.2f} "
+            f"({'entropy rises with lambda' if rho > 0.5 else 'no clear rise'}).")
 
 
 # Paper 001 (RSTAN): uniform clips of 8 frames in training, 16 at test (the paper: 16 / 8 and 32),
@@ -110,37 +139,39 @@ class Table:
 RSTAN_T, RSTAN_EVAL_T, RSTAN_EPOCHS = 8, 16, 20
 ST = (("att_dim", 64), ("lam_aa", 0.0))  # spatial-temporal attention, no actor term
 BASE = (("attention", False), ("lam_aa", 0.0))
+RSTAN = {"video_rule": "mean", "seeds": "seeds",
+         "train": {"clip_len": RSTAN_T, "eval_clip_len": RSTAN_EVAL_T, "epochs": RSTAN_EPOCHS}}
 RSTAN_TABLES = [
-    ("rstan1", "Paper 001 Table I: spatial-temporal attention against the Baseline net "
-     "(two streams: score fusion; last-step score)",
-     [Row("Baseline net: rgb", "rstan", (("stream", "rgb"), *BASE)),
-      Row("S-T: rgb", "rstan", (("stream", "rgb"), *ST), "Baseline net: rgb"),
-      Row("Baseline net: flow", "rstan", (("stream", "flow"), *BASE)),
-      Row("S-T: flow", "rstan", (("stream", "flow"), *ST), "Baseline net: flow"),
-      Row("Baseline net: rgb + flow (score fusion)", "fuse",
-          (("of", "Baseline net: rgb|Baseline net: flow"),)),
-      Row("S-T: rgb + flow (score fusion)", "fuse", (("of", "S-T: rgb|S-T: flow"),),
-          "Baseline net: rgb + flow (score fusion)")]),
-    ("rstan2", "Paper 001 Table II: A-M fusion and actor-attention regularization",
-     [Row("S-T (score fusion)", "fuse", (("of", "S-T: rgb|S-T: flow"),)),
-      Row("S-T + A-M (mean)", "rstan", (("fusion", "mean"), *ST), "S-T (score fusion)"),
-      Row("S-T + A-M (max)", "rstan", (("fusion", "max"), *ST), "S-T (score fusion)"),
-      Row("S-T + A-M (max) + A-A (CE)", "rstan",
-          (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.5), ("aa_loss", "ce")),
-          "S-T + A-M (max)"),
-      Row("S-T + A-M (max) + A-A (L2)", "rstan",
-          (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.5), ("aa_loss", "l2")),
-          "S-T + A-M (max)")]),
-    ("rstan3", "Paper 001 Table III: current-frame against spatial-temporal attention "
-     "(the rgb stream with the A-A term: flow alone saturates SynthActions)",
-     [Row("current-frame attention (rgb, A-A)", "rstan",
-          (("stream", "rgb"), ("att_dim", 64), ("lam_aa", 0.5), ("window", "current"))),
-      Row("spatial-temporal attention (rgb, A-A)", "rstan",
-          (("stream", "rgb"), ("att_dim", 64), ("lam_aa", 0.5)),
-          "current-frame attention (rgb, A-A)"),
-      Row("spatial-temporal attention (rgb, A-A), temporal test views", "evaluate",
-          (("of", "spatial-temporal attention (rgb, A-A)"), ("views", "temporal")),
-          "spatial-temporal attention (rgb, A-A)")]),
+    Table("rstan1", "Paper 001 Table I: spatial-temporal attention against the Baseline net "
+          "(two streams: score fusion; last-step score)",
+          rows=[Row("Baseline net: rgb", "rstan", (("stream", "rgb"), *BASE)),
+          Row("S-T: rgb", "rstan", (("stream", "rgb"), *ST), "Baseline net: rgb"),
+          Row("Baseline net: flow", "rstan", (("stream", "flow"), *BASE)),
+          Row("S-T: flow", "rstan", (("stream", "flow"), *ST), "Baseline net: flow"),
+          Row("Baseline net: rgb + flow (score fusion)", "fuse",
+              (("of", "Baseline net: rgb|Baseline net: flow"),)),
+          Row("S-T: rgb + flow (score fusion)", "fuse", (("of", "S-T: rgb|S-T: flow"),),
+              "Baseline net: rgb + flow (score fusion)")], **RSTAN),
+    Table("rstan2", "Paper 001 Table II: A-M fusion and actor-attention regularization",
+          rows=[Row("S-T (score fusion)", "fuse", (("of", "S-T: rgb|S-T: flow"),)),
+          Row("S-T + A-M (mean)", "rstan", (("fusion", "mean"), *ST), "S-T (score fusion)"),
+          Row("S-T + A-M (max)", "rstan", (("fusion", "max"), *ST), "S-T (score fusion)"),
+          Row("S-T + A-M (max) + A-A (CE)", "rstan",
+              (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.5), ("aa_loss", "ce")),
+              "S-T + A-M (max)"),
+          Row("S-T + A-M (max) + A-A (L2)", "rstan",
+              (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.5), ("aa_loss", "l2")),
+              "S-T + A-M (max)")], **RSTAN),
+    Table("rstan3", "Paper 001 Table III: current-frame against spatial-temporal attention "
+          "(the rgb stream with the A-A term: flow alone saturates SynthActions)",
+          rows=[Row("current-frame attention (rgb, A-A)", "rstan",
+              (("stream", "rgb"), ("att_dim", 64), ("lam_aa", 0.5), ("window", "current"))),
+          Row("spatial-temporal attention (rgb, A-A)", "rstan",
+              (("stream", "rgb"), ("att_dim", 64), ("lam_aa", 0.5)),
+              "current-frame attention (rgb, A-A)"),
+          Row("spatial-temporal attention (rgb, A-A), temporal test views", "evaluate",
+              (("of", "spatial-temporal attention (rgb, A-A)"), ("views", "temporal")),
+              "spatial-temporal attention (rgb, A-A)")], **RSTAN),
 ]
 
 # Paper 003 (joint): clips of L1 = 30 frames (one per video here), 3D convnets of width 32 and
@@ -157,29 +188,6 @@ def _joint(**options) -> tuple:
     return tuple({"width": 32, "lam": JOINT_LAM, **options}.items())
 
 
-JOINT_TABLES = [
-    ("joint2", "Paper 003 Table 2: which level (vote of the last 16 steps)",
-     [Row("main level (rgb)", "joint", _joint(stream="rgb")),
-      Row("second level (rgb_level2)", "joint", _joint(stream="rgb_level2"), "main level (rgb)"),
-      Row("both levels", "joint", _joint(), "main level (rgb)")]),
-    ("joint3", "Paper 003 Table 3: the 3D convnet and its regularizer",
-     [Row("no 3D convnet (cubes straight in)", "joint", _joint(conv3d=False)),
-      Row(f"2D convnet + regularizer (lambda {JOINT_LAM:g})", "joint", _joint(kernel_t=1),
-          "no 3D convnet (cubes straight in)"),
-      Row("3D convnet, no regularizer", "joint", _joint(lam=0.0),
-          "no 3D convnet (cubes straight in)"),
-      Row(f"3D convnet + regularizer (lambda {JOINT_LAM:g})", "joint", _joint(),
-          "3D convnet, no regularizer")]),
-    ("joint4", "Paper 003 Table 4: early against late fusion; the spatial pyramid",
-     [Row("early fusion", "joint", _joint()),
-      Row("late fusion", "joint", _joint(fusion="late"), "early fusion"),
-      Row("early fusion, no pyramid", "joint", _joint(pyramid=False), "early fusion")]),
-    ("joint_lam", "Paper 003: the attention regularizer's weight lambda (both levels; the "
-     "default is chosen on the validation column)",
-     [Row("lambda = 0", "joint", _joint(lam=0.0))] +
-     [Row(f"lambda = {lam:g}", "joint", _joint(lam=lam), "lambda = 0") for lam in JOINT_LAMS[1:]]),
-]
-
 # The paper's Table 3 compares its full model with the other rows (HMDB51 split 1: +4.4 over the
 # 2D convnet, +4.6 over VGG16 straight into the LSTM); Table 2 its two levels with each one.
 _FULL = f"3D convnet + regularizer (lambda {JOINT_LAM:g})"
@@ -188,26 +196,57 @@ JOINT_ALSO = {"joint3": ((_FULL, "no 3D convnet (cubes straight in)"),
               "joint2": (("both levels", "second level (rgb_level2)"),),
               "joint_lam": (("lambda = 0.3", f"lambda = {JOINT_LAM:g}"),
                             ("lambda = 0.5", f"lambda = {JOINT_LAM:g}"))}
+JOINT = {"video_rule": "vote", "seeds": "seeds", "train": {"epochs": 30},
+         "store": "features-levels"}
+JOINT_TABLES = [
+    Table("joint2", "Paper 003 Table 2: which level (vote of the last 16 steps)",
+          rows=[Row("main level (rgb)", "joint", _joint(stream="rgb")),
+          Row("second level (rgb_level2)", "joint", _joint(stream="rgb_level2"),
+              "main level (rgb)"),
+          Row("both levels", "joint", _joint(), "main level (rgb)")],
+          **JOINT, also=JOINT_ALSO.get("joint2", ())),
+    Table("joint3", "Paper 003 Table 3: the 3D convnet and its regularizer",
+          rows=[Row("no 3D convnet (cubes straight in)", "joint", _joint(conv3d=False)),
+          Row(f"2D convnet + regularizer (lambda {JOINT_LAM:g})", "joint", _joint(kernel_t=1),
+              "no 3D convnet (cubes straight in)"),
+          Row("3D convnet, no regularizer", "joint", _joint(lam=0.0),
+              "no 3D convnet (cubes straight in)"),
+          Row(f"3D convnet + regularizer (lambda {JOINT_LAM:g})", "joint", _joint(),
+              "3D convnet, no regularizer")], **JOINT, also=JOINT_ALSO.get("joint3", ())),
+    Table("joint4", "Paper 003 Table 4: early against late fusion; the spatial pyramid",
+          rows=[Row("early fusion", "joint", _joint()),
+          Row("late fusion", "joint", _joint(fusion="late"), "early fusion"),
+          Row("early fusion, no pyramid", "joint", _joint(pyramid=False), "early fusion")],
+          **JOINT, also=JOINT_ALSO.get("joint4", ())),
+    Table("joint_lam", "Paper 003: the attention regularizer's weight lambda (both levels; the "
+          "default is chosen on the validation column)",
+          rows=[Row("lambda = 0", "joint", _joint(lam=0.0))] +
+          [Row(f"lambda = {lam:g}", "joint", _joint(lam=lam), "lambda = 0")
+           for lam in JOINT_LAMS[1:]],
+          **{**JOINT, "seeds": "sweep_seeds"}, validation=True,
+          also=JOINT_ALSO.get("joint_lam", ())),
+]
 
 # Paper 004 (reinforce): paper 002's protocol (mean of clip scores). The tables of the model
 # before issue 20 (paper 002's penalty at lambda = 1, 2 episodes, the baseline one step late,
 # h0 from the clip's mean): kept as they ran, never run again.
 HARD = "hard attention (REINFORCE"
+RL_V1 = {"video_rule": "mean", "seeds": "seeds", "train": {"epochs": 30}, "archived": True}
 REINFORCE_V1 = [
-    ("rl1_v1", "Paper 004 Table I, the model before issue 20 (lambda = 1, 2 episodes): soft "
-     "against hard attention",
-     [Row("soft attention (paper 002)", "soft"),
-      Row(f"{HARD}, N = 5 steps)", "reinforce", (("glimpse_steps", 5),),
-          "soft attention (paper 002)"),
-      Row(f"{HARD}, all steps)", "reinforce", (), "soft attention (paper 002)")]),
-    ("rl2_v1", "Paper 004, the model before issue 20: glimpses per step, testing, baseline",
-     [Row(f"{HARD}, m = 1)", "reinforce"),
-      Row(f"{HARD}, m = 2)", "reinforce", (("glimpses", 2),), f"{HARD}, m = 1)"),
-      Row(f"{HARD}, m = 4)", "reinforce", (("glimpses", 4),), f"{HARD}, m = 1)"),
-      Row(f"{HARD}, m = 1, sampled testing)", "evaluate",
-          (("of", f"{HARD}, m = 1)"), ("test_samples", 5)), f"{HARD}, m = 1)"),
-      Row(f"{HARD}, m = 1, no baseline)", "reinforce", (("baseline", False),),
-          f"{HARD}, m = 1)")]),
+    Table("rl1_v1", "Paper 004 Table I, the model before issue 20 (lambda = 1, 2 episodes): soft "
+          "against hard attention",
+          rows=[Row("soft attention (paper 002)", "soft"),
+          Row(f"{HARD}, N = 5 steps)", "reinforce", (("glimpse_steps", 5),),
+              "soft attention (paper 002)"),
+          Row(f"{HARD}, all steps)", "reinforce", (), "soft attention (paper 002)")], **RL_V1),
+    Table("rl2_v1", "Paper 004, the model before issue 20: glimpses per step, testing, baseline",
+          rows=[Row(f"{HARD}, m = 1)", "reinforce"),
+          Row(f"{HARD}, m = 2)", "reinforce", (("glimpses", 2),), f"{HARD}, m = 1)"),
+          Row(f"{HARD}, m = 4)", "reinforce", (("glimpses", 4),), f"{HARD}, m = 1)"),
+          Row(f"{HARD}, m = 1, sampled testing)", "evaluate",
+              (("of", f"{HARD}, m = 1)"), ("test_samples", 5)), f"{HARD}, m = 1)"),
+          Row(f"{HARD}, m = 1, no baseline)", "reinforce", (("baseline", False),),
+              f"{HARD}, m = 1)")], **RL_V1),
 ]
 RL_LAMS = (0.0, 0.01, 0.1, 1.0)
 
@@ -221,44 +260,51 @@ def _rl(**options) -> tuple:
 RL = "hard (REINFORCE"
 FORCED_AT = (("actor", "the actor"), ("centre", "the centre"), ("random", "random cells"),
              ("background", "the background"))
-REINFORCE_TABLES = [
-    ("rl_lam", "Paper 004: the doubly stochastic penalty's weight lambda (all steps, m = 1; "
-     "the validation column chooses)",
-     [Row("lambda = 0", "reinforce", _rl())] +
-     [Row(f"lambda = {lam:g}", "reinforce", _rl(lam=lam), "lambda = 0") for lam in RL_LAMS[1:]]),
-    ("rl1", "Paper 004 Table I: soft against hard attention; the learned policy against a "
-     "frozen uniform one",
-     [Row("soft attention (paper 002)", "soft"),
-      Row(f"{RL}, N = 5 steps)", "reinforce", _rl(glimpse_steps=5), "soft attention (paper 002)"),
-      Row(f"{RL}, all steps)", "reinforce", _rl(), "soft attention (paper 002)"),
-      Row(f"{RL}, all steps, frozen uniform policy)", "reinforce", _rl(policy="uniform"),
-          "soft attention (paper 002)")]),
-    ("rl2", "Paper 004: glimpses per step, testing, baselines; what looking is worth (the agent "
-     "made to look at the actor, the centre, random cells, the background)",
-     [Row(f"{RL}, m = 1)", "reinforce", _rl()),
-      Row(f"{RL}, m = 2)", "reinforce", _rl(glimpses=2), f"{RL}, m = 1)"),
-      Row(f"{RL}, m = 4)", "reinforce", _rl(glimpses=4), f"{RL}, m = 1)"),
-      Row(f"{RL}, m = 1, sampled testing)", "evaluate",
-          (("of", f"{RL}, m = 1)"), ("test_samples", 5)), f"{RL}, m = 1)"),
-      Row(f"{RL}, m = 1, no baseline)", "reinforce", _rl(baseline="none"), f"{RL}, m = 1)"),
-      Row(f"{RL}, m = 1, leave-one-out baseline)", "reinforce", _rl(baseline="loo"),
-          f"{RL}, m = 1)")] +
-     [Row(f"{RL}, m = 1, made to look at {where})", "evaluate",
-          (("of", f"{RL}, m = 1)"), ("force", force)), f"{RL}, m = 1)")
-      for force, where in FORCED_AT]),
-]
 RL_ALSO = {"rl1": ((f"{RL}, all steps)", f"{RL}, all steps, frozen uniform policy)"),),
            "rl2": ((f"{RL}, m = 1, made to look at the actor)",
                     f"{RL}, m = 1, made to look at the background)"),
                    (f"{RL}, m = 1, made to look at the actor)",
                     f"{RL}, m = 1, made to look at random cells)"))}
+RL_PROTO = {"video_rule": "mean", "seeds": "seeds", "train": {"epochs": 30},
+            "store": "features-levels"}  # rgb only: the store without the flow pass
+REINFORCE_TABLES = [
+    Table("rl_lam", "Paper 004: the doubly stochastic penalty's weight lambda (all steps, m = 1; "
+          "the validation column chooses)",
+          rows=[Row("lambda = 0", "reinforce", _rl())] +
+          [Row(f"lambda = {lam:g}", "reinforce", _rl(lam=lam), "lambda = 0")
+           for lam in RL_LAMS[1:]],
+          **{**RL_PROTO, "seeds": "sweep_seeds"}, validation=True, also=RL_ALSO.get("rl_lam", ())),
+    Table("rl1", "Paper 004 Table I: soft against hard attention; the learned policy against a "
+          "frozen uniform one",
+          rows=[Row("soft attention (paper 002)", "soft"),
+          Row(f"{RL}, N = 5 steps)", "reinforce", _rl(glimpse_steps=5),
+              "soft attention (paper 002)"),
+          Row(f"{RL}, all steps)", "reinforce", _rl(), "soft attention (paper 002)"),
+          Row(f"{RL}, all steps, frozen uniform policy)", "reinforce", _rl(policy="uniform"),
+              "soft attention (paper 002)")], **RL_PROTO, also=RL_ALSO.get("rl1", ())),
+    Table("rl2", "Paper 004: glimpses per step, testing, baselines; what looking is worth (the "
+          "agent made to look at the actor, the centre, random cells, the background)",
+          rows=[Row(f"{RL}, m = 1)", "reinforce", _rl()),
+          Row(f"{RL}, m = 2)", "reinforce", _rl(glimpses=2), f"{RL}, m = 1)"),
+          Row(f"{RL}, m = 4)", "reinforce", _rl(glimpses=4), f"{RL}, m = 1)"),
+          Row(f"{RL}, m = 1, sampled testing)", "evaluate",
+              (("of", f"{RL}, m = 1)"), ("test_samples", 5)), f"{RL}, m = 1)"),
+          Row(f"{RL}, m = 1, no baseline)", "reinforce", _rl(baseline="none"), f"{RL}, m = 1)"),
+          Row(f"{RL}, m = 1, leave-one-out baseline)", "reinforce", _rl(baseline="loo"),
+              f"{RL}, m = 1)")] +
+          [Row(f"{RL}, m = 1, made to look at {where})", "evaluate",
+              (("of", f"{RL}, m = 1)"), ("force", force)), f"{RL}, m = 1)")
+          for force, where in FORCED_AT], **RL_PROTO, also=RL_ALSO.get("rl2", ())),
+]
 
-PROBES = [Row("linear probe: pooled mean + std", "probe"),
-          Row("linear probe: actor cells (ideal attention)", "probe-actor", (), "probe")]
-NONE = Row("without attention (none)", "none", (), "probe")
-CLASSIC = Row("classic attention (structured, lambda = 0)", "structured", (("lam", 0.0),), "none")
+PROBE = "linear probe: pooled mean + std"
+PROBES = [Row(PROBE, "probe"),
+          Row("linear probe: actor cells (ideal attention)", "probe-actor", (), PROBE)]
+NONE = Row("without attention (none)", "none", (), PROBE)
+CLASSIC = Row("classic attention (structured, lambda = 0)", "structured", (("lam", 0.0),),
+              NONE.name)
 STRUCTURED = Row(f"structured attention (lambda = {LAM:g})", "structured", (("lam", LAM),),
-                 "classic")
+                 CLASSIC.name)
 
 # The attention preset (issue 21): what each stream, and looking at the labelled actor, is worth
 # to a linear probe (the criteria (a)-(d) of the preset), and a quick check of the models on it.
@@ -294,24 +340,24 @@ ATTENTION_TABLES = [
           {"epochs": 30}, store="attention-features"),
 ]
 
+AVG = "avg-pooled LSTM"
 TABLES = [
     Table("table5", "Paper 000 Table 5: attention mechanisms (video label by majority vote)",
           "vote", "seeds", [*PROBES, NONE, CLASSIC, STRUCTURED]),
     Table("table1", "Paper 002 Table 1: baselines and soft attention (video score = mean of clip "
           "scores)", "mean", "seeds",
-          [*PROBES, Row("softmax regression (full cube)", "softmax-regression", (), "avgpool"),
-           Row("avg-pooled LSTM", "avgpool", (), "probe"),
-           Row("max-pooled LSTM", "maxpool", (), "avgpool"),
-           Row("soft attention (paper 002)", "soft", (), "avgpool"),
+          [*PROBES, Row("softmax regression (full cube)", "softmax-regression", (), AVG),
+           Row(AVG, "avgpool", (), PROBE),
+           Row("max-pooled LSTM", "maxpool", (), AVG),
+           Row("soft attention (paper 002)", "soft", (), AVG),
            Row("soft attention, lambda = 0 (no doubly stochastic penalty)", "soft",
                (("lam", 0.0),), "soft attention (paper 002)", store="features-levels")],
-          also=(("soft attention, lambda = 0 (no doubly stochastic penalty)",
-                 "avg-pooled LSTM"),)),
+          also=(("soft attention, lambda = 0 (no doubly stochastic penalty)", AVG),)),
     Table("table3", "Paper 000 Table 3: the structured penalty's weight (vote)", "vote",
           "sweep_seeds",
           [Row("lambda = 0 (classic)", "structured", (("lam", 0.0),))] +
           [Row(f"lambda = {lam:g}", "structured", (("lam", lam),), "lambda = 0 (classic)")
-           for lam in (1e-4, 1e-3, LAM, 1e-1, 1.0)]),
+           for lam in (1e-4, 1e-3, LAM, 1e-1, 1.0)], notes=(_entropy_trend,)),
     Table("table4", "Paper 000 Table 4: blocks (vote); 'block size' read as the block side L",
           "vote", "sweep_seeds",
           [Row("N = 4 (side 2, stride 2: the paper's S_r)", "structured", (("lam", LAM),))] +
@@ -319,19 +365,10 @@ TABLES = [
                (("lam", LAM), ("block_side", side), ("block_stride", stride)),
                "N = 4 (side 2, stride 2: the paper's S_r)")
            for side, stride in ((4, 4), (6, 6), (2, 1), (4, 2), (6, 2))]),
-    *[Table(key, title, "mean", "seeds", rows,
-            {"clip_len": RSTAN_T, "eval_clip_len": RSTAN_EVAL_T, "epochs": RSTAN_EPOCHS})
-      for key, title, rows in RSTAN_TABLES],
-    *[Table(key, title, "vote", "sweep_seeds" if key == "joint_lam" else "seeds", rows,
-            {"epochs": 30}, store="features-levels", validation=key == "joint_lam",
-            also=JOINT_ALSO.get(key, ()))
-      for key, title, rows in JOINT_TABLES],
-    *[Table(key, title, "mean", "seeds", rows, {"epochs": 30}, archived=True)
-      for key, title, rows in REINFORCE_V1],
-    *[Table(key, title, "mean", "sweep_seeds" if key == "rl_lam" else "seeds", rows,
-            {"epochs": 30}, store="features-levels", validation=key == "rl_lam",
-            also=RL_ALSO.get(key, ()))  # rgb only: the store without the flow pass
-      for key, title, rows in REINFORCE_TABLES],
+    *RSTAN_TABLES,
+    *JOINT_TABLES,
+    *REINFORCE_V1,
+    *REINFORCE_TABLES,
     Table("flow", "What the flow stream is worth: linear probes", "mean", "seeds",
           [Row("linear probe: rgb", "probe"),
            Row("linear probe: flow", "probe", (("stream", "flow"),), "linear probe: rgb"),
@@ -350,13 +387,11 @@ TABLES = [
 
 
 def _by_name(table: Table, name: str) -> Row:
+    """A row of ``table`` by its exact name."""
     for r in table.rows:
-        if r.name == name or r.model == name and not r.options:
+        if r.name == name:
             return r
-    for r in table.rows:  # "classic", "none": the short names used as references
-        if name in r.name:
-            return r
-    raise KeyError(name)
+    raise KeyError(f"{table.key}: no row named '{name}'")
 
 
 def _row_named(name: str) -> Row:
@@ -364,34 +399,48 @@ def _row_named(name: str) -> Row:
     return next(r for t in TABLES for r in t.rows if r.name == name)
 
 
+def _train_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path):
+    hidden = {"hidden": HIDDEN} if "hidden" in model_options(row.model) else {}
+    best = train(out / (row.store or table.store), run, row.model,
+                 {**hidden, **dict(row.options)}, replace(tc, seed=seed, split_seed=seed),
+                 progress=False, log=lambda *_: None)
+    m = evaluate_run(run, video_rule=table.video_rule, progress=False)
+    m["val_top1"] = best["val_top1"]  # the selected checkpoint's validation top-1
+    return m, run, None
+
+
+def _probe_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path):
+    m = run_probe(out / (row.store or table.store), run, actor=row.kind == "probe-actor",
+                  split_seed=seed, test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
+                  log=lambda *_: None, **dict(row.options))
+    return m, run, None
+
+
+def _fuse_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path):
+    parts = [out / "runs" / _row_named(name).key(seed, "")
+             for name in dict(row.options)["of"].split("|")]
+    return fuse_runs(parts, run, video_rule=table.video_rule), run, None
+
+
+def _evaluate_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path):
+    options = dict(row.options)
+    run = out / "runs" / _row_named(options.pop("of")).key(seed, "")
+    views = TEMPORAL_VIEWS if options.pop("views", None) == "temporal" else ("whole",)
+    m = evaluate_run(run, video_rule=table.video_rule, progress=False, options=options,
+                     views=views)
+    return m, run, read_predictions(run / "predictions_test.csv")
+
+
+RUN_KIND = {"train": _train_row, "probe": _probe_row, "probe-actor": _probe_row,
+            "fuse": _fuse_row, "evaluate": _evaluate_row}
+
+
 def run_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig) -> dict:
     """Train + evaluate (or fit the probe, fuse two rows' runs, or test another row's run with
     test-time options) for one row and seed -> metrics + per-video correct."""
     video_rule = table.video_rule
-    run = out / "runs" / row.key(seed, "vote" if row.model.startswith("probe") else "")
-    features = out / (row.store or table.store)
-    correct = None
-    if row.model == "fuse":
-        parts = [out / "runs" / _row_named(name).key(seed, "")
-                 for name in dict(row.options)["of"].split("|")]
-        m = fuse_runs(parts, run, video_rule=video_rule)
-    elif row.model == "evaluate":  # another row's run, tested another way (no training)
-        options = dict(row.options)
-        run = out / "runs" / _row_named(options.pop("of")).key(seed, "")
-        views = TEMPORAL_VIEWS if options.pop("views", None) == "temporal" else ("whole",)
-        m = evaluate_run(run, video_rule=video_rule, progress=False, options=options,
-                         views=views)
-        correct = read_predictions(run / "predictions_test.csv")
-    elif row.model.startswith("probe"):
-        m = run_probe(features, run, actor=row.model == "probe-actor", split_seed=seed,
-                      test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
-                      log=lambda *_: None, **dict(row.options))
-    else:
-        hidden = {"hidden": HIDDEN} if "hidden" in model_options(row.model) else {}
-        best = train(features, run, row.model, {**hidden, **dict(row.options)},
-                     replace(tc, seed=seed, split_seed=seed), progress=False, log=lambda *_: None)
-        m = evaluate_run(run, video_rule=video_rule, progress=False)
-        m["val_top1"] = best["val_top1"]  # the selected checkpoint's validation top-1
+    run = out / "runs" / row.key(seed, "vote" if row.kind.startswith("probe") else "")
+    m, run, correct = RUN_KIND[row.kind](row, seed, table, out, tc, run)
     if "attention" in m:
         m["attention"] = {k: v for k, v in m["attention"].items() if k != "per_class"}
     if correct is None:
@@ -402,7 +451,8 @@ def run_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig) -> di
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("experiments/out"))
     ap.add_argument("--tables", nargs="+", default=[t.key for t in TABLES])
     ap.add_argument("--seeds", type=int, default=MIN_SEEDS["headline"],
@@ -495,43 +545,51 @@ def _fmt(vals, pct=True):
     return f"{v.mean():.{d}f} ± {v.std(ddof=1):.{d}f}" if len(v) > 1 else f"{v.mean():.{d}f}"
 
 
+COLUMNS = ("row", "top-1 %", "difference to its reference, points [95% t-interval over seeds]",
+           "per-seed differences", "mean class %", "attention mass on actor (uniform)",
+           "pointing (chance)", "entropy (nats)", "seeds")
+
+
+def _md(cells) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _cells(table: Table, row: Row, results: dict, seeds: dict, need: int) -> list[str]:
+    """One row's cells under COLUMNS (and the validation column where the table has it)."""
+    rs = [results.get(row.key(s, table.video_rule)) for s in seeds[table.seeds]]
+    rs = [r for r in rs if r]
+    if not rs:
+        return [row.name, "(not run)", *[""] * (len(COLUMNS) - 3), "0"] + \
+            ([""] if table.validation else [])
+    diff = per_seed = ""
+    if row.reference:
+        ref = _by_name(table, row.reference)
+        c = _contrast(table, results, seeds, row, ref)
+        if c:
+            diff = f"{_interval(c)} vs {ref.name.split(' (')[0]}" + (
+                " (one seed: paired bootstrap over its videos)" if c.seeds == 1 else "")
+            per_seed = c.per_seed_text()
+    att = [r["attention"] for r in rs if r.get("attention", {}).get("steps")]
+    mass = (f"{_fmt([x['mass_in_mask'] for x in att], False)} "
+            f"({np.mean([x['uniform_mass_in_mask'] for x in att]):.2f})") if att else "–"
+    point = (f"{_fmt([x['pointing'] for x in att], False)} "
+             f"({np.mean([x['pointing_chance'] for x in att]):.2f})") if att else "–"
+    ent = _fmt([x["entropy"] for x in att], False) if att else "–"
+    n = f"{len(rs)}" + (f" (of {need})" if len(rs) < need else "")
+    return [row.name, _fmt([r["top1"] for r in rs]), diff, per_seed,
+            _fmt([r["mean_class_accuracy"] for r in rs]), mass, point, ent, n] + \
+        ([_validation(rs)] if table.validation else [])
+
+
 def render(tables, results: dict, seeds: dict) -> str:
     lines = []
     for table in tables:
-        lines += [f"**{table.title}**", "",
-                  "| row | top-1 % | difference to its reference, points [95% t-interval over "
-                  "seeds] | per-seed differences | mean class % | attention mass on actor "
-                  "(uniform) | pointing (chance) | entropy (nats) | seeds |" +
-                  (" validation top-1 % |" if table.validation else ""),
-                  "|---|---|---|---|---|---|---|---|---|" + ("---|" if table.validation else "")]
+        header = [*COLUMNS, *(["validation top-1 %"] if table.validation else [])]
+        lines += [f"**{table.title}**", "", _md(header), "|" + "---|" * len(header)]
         need = MIN_SEEDS["sweep" if table.seeds == "sweep_seeds" else "headline"]
-        for row in table.rows:
-            rs = [results.get(row.key(s, table.video_rule)) for s in seeds[table.seeds]]
-            rs = [r for r in rs if r]
-            if not rs:
-                lines.append(f"| {row.name} | (not run) | | | | | | | 0 |")
-                continue
-            diff = per_seed = ""
-            if row.reference:
-                ref = _by_name(table, row.reference)
-                c = _contrast(table, results, seeds, row, ref)
-                if c:
-                    diff = f"{_interval(c)} vs {ref.name.split(' (')[0]}" + (
-                        " (one seed: paired bootstrap over its videos)" if c.seeds == 1 else "")
-                    per_seed = c.per_seed_text()
-            att = [r["attention"] for r in rs if r.get("attention", {}).get("steps")]
-            mass = (f"{_fmt([x['mass_in_mask'] for x in att], False)} "
-                    f"({np.mean([x['uniform_mass_in_mask'] for x in att]):.2f})") if att else "–"
-            point = (f"{_fmt([x['pointing'] for x in att], False)} "
-                     f"({np.mean([x['pointing_chance'] for x in att]):.2f})") if att else "–"
-            ent = _fmt([x["entropy"] for x in att], False) if att else "–"
-            n = f"{len(rs)}" + (f" (of {need})" if len(rs) < need else "")
-            lines.append(f"| {row.name} | {_fmt([r['top1'] for r in rs])} | {diff} | {per_seed} | "
-                         f"{_fmt([r['mean_class_accuracy'] for r in rs])} | {mass} | {point} | "
-                         f"{ent} | {n} |" + (f" {_validation(rs)} |" if table.validation
-                                                   else ""))
-        if table.key == "table3":
-            lines += ["", _entropy_trend(table, results, seeds[table.seeds])]
+        lines += [_md(_cells(table, row, results, seeds, need)) for row in table.rows]
+        lines += [line for note in table.notes
+                  for line in ("", note(table, results, seeds[table.seeds]))]
         for name, ref_name in table.also:
             row, ref = _by_name(table, name), _by_name(table, ref_name)
             c = _contrast(table, results, seeds, row, ref)
@@ -571,23 +629,6 @@ def _validation(rs: list[dict]) -> str:
     vals = [r["val_top1"] for r in rs if r.get("val_top1") is not None]
     return _fmt(vals) if vals else "–"
 
-
-def _entropy_trend(table, results, seeds) -> str:
-    """The claim that the l2,1 penalty flattens a softmax: entropy vs lambda (Spearman rho)."""
-    xs, ys = [], []
-    for row in table.rows:
-        lam = dict(row.options)["lam"]
-        for s in seeds:
-            r = results.get(row.key(s, table.video_rule))
-            if r and r.get("attention", {}).get("steps"):
-                xs.append(lam)
-                ys.append(r["attention"]["entropy"])
-    if len(set(xs)) < 3:
-        return "(entropy trend: too few lambdas run)"
-    rank = lambda v: np.argsort(np.argsort(v, kind="stable"), kind="stable")  # noqa: E731
-    rho = float(np.corrcoef(rank(xs), rank(ys))[0, 1])
-    return (f"Entropy against lambda over all {len(xs)} runs: Spearman rho = {rho:+.2f} "
-            f"({'entropy rises with lambda' if rho > 0.5 else 'no clear rise'}).")
 
 
 if __name__ == "__main__":

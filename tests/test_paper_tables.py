@@ -45,3 +45,22 @@ def test_validation_column(pt):
     header, line = md.splitlines()[2], md.splitlines()[4]
     assert header.endswith("validation top-1 % |")
     assert line.endswith("| 2 (of 3) | 50.0 ± 14.1 |")
+
+
+def test_every_reference_names_a_row_exactly_and_every_row_has_a_kind(pt):
+    """References, the pairs under a table and the rows a fusion or evaluation reads are exact
+    row names; a row is a model to train or one of the kinds that train nothing."""
+    from glimpse.models import MODELS
+
+    for table in pt.TABLES:
+        for row in table.rows:
+            assert row.kind in pt.RUN_KIND and (row.kind != "train" or row.model in MODELS)
+            if row.reference:
+                pt._by_name(table, row.reference)
+            for name in dict(row.options).get("of", "").split("|") if row.kind in (
+                    "fuse", "evaluate") else ():
+                pt._row_named(name)
+        for name, ref in table.also:
+            pt._by_name(table, name), pt._by_name(table, ref)
+    with pytest.raises(KeyError):
+        pt._by_name(pt.TABLES[0], "classic")  # no more matching by a part of a name
