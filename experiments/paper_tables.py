@@ -252,49 +252,88 @@ RL_LAMS = (0.0, 0.01, 0.1, 1.0)
 
 
 def _rl(**options) -> tuple:
-    """A reinforce row's options: lambda always named (its runs' keys differ from the model's
-    before issue 20), then the row's own."""
-    return tuple({"lam": 0.0, **options}.items())
+    """A reinforce row's options: lambda and the policy always named (its runs' keys stay
+    whatever the model's defaults become), then the row's own; the content policy unless the
+    row says otherwise."""
+    return tuple({"lam": 0.0, "policy": "content", **options}.items())
 
 
+# The tables of the location policy (paper 002's softmax over h alone, the default before the
+# content policy): kept as they ran, with their rows' names and keys, never run again.
 RL = "hard (REINFORCE"
 FORCED_AT = (("actor", "the actor"), ("centre", "the centre"), ("random", "random cells"),
              ("background", "the background"))
-RL_ALSO = {"rl1": ((f"{RL}, all steps)", f"{RL}, all steps, frozen uniform policy)"),),
-           "rl2": ((f"{RL}, m = 1, made to look at the actor)",
-                    f"{RL}, m = 1, made to look at the background)"),
-                   (f"{RL}, m = 1, made to look at the actor)",
-                    f"{RL}, m = 1, made to look at random cells)"))}
 RL_PROTO = {"video_rule": "mean", "seeds": "seeds", "train": {"epochs": 30},
             "store": "features-levels"}  # rgb only: the store without the flow pass
+_LOC = (("lam", 0.0),)  # the options those runs were keyed by
+REINFORCE_LOCATION = [
+    Table("rl1_loc", "Paper 004 Table I with the location policy (lambda 0, the state alone "
+          "chooses): soft against hard attention; against a frozen uniform policy",
+          rows=[Row("soft attention (paper 002)", "soft"),
+                Row(f"{RL}, N = 5 steps)", "reinforce", (*_LOC, ("glimpse_steps", 5)),
+                    "soft attention (paper 002)"),
+                Row(f"{RL}, all steps)", "reinforce", _LOC, "soft attention (paper 002)"),
+                Row(f"{RL}, all steps, frozen uniform policy)", "reinforce",
+                    (*_LOC, ("policy", "uniform")), "soft attention (paper 002)")],
+          **RL_PROTO, archived=True,
+          also=((f"{RL}, all steps)", f"{RL}, all steps, frozen uniform policy)"),)),
+    Table("rl2_loc", "Paper 004 with the location policy: sampled testing; what looking is worth "
+          "(the agent made to look at the actor, the centre, random cells, the background)",
+          rows=[Row(f"{RL}, m = 1)", "reinforce", _LOC),
+                Row(f"{RL}, m = 1, sampled testing)", "evaluate",
+                    (("of", f"{RL}, m = 1)"), ("test_samples", 5)), f"{RL}, m = 1)")] +
+          [Row(f"{RL}, m = 1, made to look at {where})", "evaluate",
+               (("of", f"{RL}, m = 1)"), ("force", force)), f"{RL}, m = 1)")
+           for force, where in FORCED_AT],
+          **RL_PROTO, archived=True,
+          also=((f"{RL}, m = 1, made to look at the actor)",
+                 f"{RL}, m = 1, made to look at the background)"),
+                (f"{RL}, m = 1, made to look at the actor)",
+                 f"{RL}, m = 1, made to look at random cells)"))),
+]
+
+# The content policy (issue 20: each cell scored from its features and the state).
+HC = "hard (REINFORCE, content policy"
 REINFORCE_TABLES = [
-    Table("rl_lam", "Paper 004: the doubly stochastic penalty's weight lambda (all steps, m = 1; "
-          "the validation column chooses)",
+    Table("rl_lam", "Paper 004: the doubly stochastic penalty's weight lambda (content policy, "
+          "all steps, m = 1; the validation column chooses)",
           rows=[Row("lambda = 0", "reinforce", _rl())] +
           [Row(f"lambda = {lam:g}", "reinforce", _rl(lam=lam), "lambda = 0")
            for lam in RL_LAMS[1:]],
-          **{**RL_PROTO, "seeds": "sweep_seeds"}, validation=True, also=RL_ALSO.get("rl_lam", ())),
+          **{**RL_PROTO, "seeds": "sweep_seeds"}, validation=True),
     Table("rl1", "Paper 004 Table I: soft against hard attention; the learned policy against a "
-          "frozen uniform one",
+          "frozen uniform one and against the location policy",
           rows=[Row("soft attention (paper 002)", "soft"),
-          Row(f"{RL}, N = 5 steps)", "reinforce", _rl(glimpse_steps=5),
-              "soft attention (paper 002)"),
-          Row(f"{RL}, all steps)", "reinforce", _rl(), "soft attention (paper 002)"),
-          Row(f"{RL}, all steps, frozen uniform policy)", "reinforce", _rl(policy="uniform"),
-              "soft attention (paper 002)")], **RL_PROTO, also=RL_ALSO.get("rl1", ())),
-    Table("rl2", "Paper 004: glimpses per step, testing, baselines; what looking is worth (the "
-          "agent made to look at the actor, the centre, random cells, the background)",
-          rows=[Row(f"{RL}, m = 1)", "reinforce", _rl()),
-          Row(f"{RL}, m = 2)", "reinforce", _rl(glimpses=2), f"{RL}, m = 1)"),
-          Row(f"{RL}, m = 4)", "reinforce", _rl(glimpses=4), f"{RL}, m = 1)"),
-          Row(f"{RL}, m = 1, sampled testing)", "evaluate",
-              (("of", f"{RL}, m = 1)"), ("test_samples", 5)), f"{RL}, m = 1)"),
-          Row(f"{RL}, m = 1, no baseline)", "reinforce", _rl(baseline="none"), f"{RL}, m = 1)"),
-          Row(f"{RL}, m = 1, leave-one-out baseline)", "reinforce", _rl(baseline="loo"),
-              f"{RL}, m = 1)")] +
-          [Row(f"{RL}, m = 1, made to look at {where})", "evaluate",
-              (("of", f"{RL}, m = 1)"), ("force", force)), f"{RL}, m = 1)")
-          for force, where in FORCED_AT], **RL_PROTO, also=RL_ALSO.get("rl2", ())),
+                Row(f"{HC}, N = 5 steps)", "reinforce", _rl(glimpse_steps=5),
+                    "soft attention (paper 002)"),
+                Row(f"{HC}, all steps)", "reinforce", _rl(), "soft attention (paper 002)"),
+                Row(f"{RL}, all steps, frozen uniform policy)", "reinforce",
+                    (*_LOC, ("policy", "uniform")), "soft attention (paper 002)"),
+                Row(f"{RL}, location policy, all steps)", "reinforce", _LOC,
+                    "soft attention (paper 002)")],
+          **RL_PROTO,
+          also=((f"{HC}, all steps)", f"{RL}, all steps, frozen uniform policy)"),
+                (f"{HC}, all steps)", f"{RL}, location policy, all steps)"))),
+    Table("rl2", "Paper 004: glimpses per step, testing, baselines (content policy); what "
+          "looking is worth (the agent made to look at the actor, the centre, random cells, "
+          "the background)",
+          rows=[Row(f"{HC}, m = 1)", "reinforce", _rl()),
+                Row(f"{HC}, m = 1, sampled testing)", "evaluate",
+                    (("of", f"{HC}, m = 1)"), ("test_samples", 5)), f"{HC}, m = 1)")] +
+          [Row(f"{HC}, m = 1, made to look at {where})", "evaluate",
+               (("of", f"{HC}, m = 1)"), ("force", force)), f"{HC}, m = 1)")
+           for force, where in FORCED_AT] +
+          [Row(f"{HC}, m = 2)", "reinforce", _rl(glimpses=2), f"{HC}, m = 1)"),
+           Row(f"{HC}, m = 4)", "reinforce", _rl(glimpses=4), f"{HC}, m = 1)"),
+           Row(f"{HC}, m = 1, no baseline)", "reinforce", _rl(baseline="none"),
+               f"{HC}, m = 1)"),
+           Row(f"{HC}, m = 1, leave-one-out baseline)", "reinforce", _rl(baseline="loo"),
+               f"{HC}, m = 1)")],
+          **RL_PROTO,
+          also=((f"{HC}, m = 1, made to look at the actor)",
+                 f"{HC}, m = 1, made to look at the background)"),
+                (f"{HC}, m = 1, made to look at the actor)",
+                 f"{HC}, m = 1, made to look at random cells)"))),
 ]
 
 PROBE = "linear probe: pooled mean + std"
@@ -368,6 +407,7 @@ TABLES = [
     *RSTAN_TABLES,
     *JOINT_TABLES,
     *REINFORCE_V1,
+    *REINFORCE_LOCATION,
     *REINFORCE_TABLES,
     Table("flow", "What the flow stream is worth: linear probes", "mean", "seeds",
           [Row("linear probe: rgb", "probe"),
@@ -395,8 +435,9 @@ def _by_name(table: Table, name: str) -> Row:
 
 
 def _row_named(name: str) -> Row:
-    """A row of any table, by its exact name (score fusion reads rows of other tables)."""
-    return next(r for t in TABLES for r in t.rows if r.name == name)
+    """A row of any table that runs, by its exact name (score fusion reads rows of other
+    tables; an archived table's row of the same name is an older model's)."""
+    return next(r for t in TABLES if not t.archived for r in t.rows if r.name == name)
 
 
 def _train_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path):

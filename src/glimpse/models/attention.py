@@ -1,8 +1,9 @@
 """Spatial attention over a K x K feature grid. Every module returns its weights.
 
 - ``LocationSoftmax``: l(t) = softmax(W h(t-1)) over the K^2 cells (papers 000 eq. 8, 002 eq. 1).
-- ``ContentSoftmax``: l(t)_i = softmax_i(v^T tanh(W_x X_{t,i} + W_h h(t-1) + b)), the score of a
-  cell from its own feature slice and the state (Xu et al. 2015's f_att; RSTAN eq. 2's form).
+- ``ContentSoftmax``: l(t)_i = softmax_i((W_l h(t-1))_i + v^T tanh(W_x X_{t,i} + W_h h(t-1) + b)):
+  the location softmax's logits plus a score of each cell from its own feature slice and the
+  state (Xu et al. 2015's f_att; RSTAN eq. 2's form).
 - ``FrameSummary``: paper 000 sec. 4.4's variant input: a 1 x 1 convolution over X(t) to one K x K
   map, then an MLP to w(t) in R^M, concatenated with h(t-1) before the location softmax.
 - ``attend``: x(t) = X(t) a(t), the attention-weighted average of the K^2 feature slices.
@@ -30,12 +31,14 @@ class LocationSoftmax(nn.Module):
 
 
 class ContentSoftmax(nn.Module):
-    """Where to look from what each cell holds and the state. ``cells(cubes)`` projects every
-    step's slices once (B, T, K^2, a); ``forward(query, cells_t)`` is then one step's weights."""
+    """Where to look from the state (a location prior, as ``LocationSoftmax``) and from what each
+    cell holds. ``cells(cubes)`` projects every step's slices once (B, T, K^2, a);
+    ``forward(query, cells_t)`` is then one step's weights."""
 
-    def __init__(self, *, query: int, feature_dim: int, dim: int):
+    def __init__(self, *, query: int, feature_dim: int, dim: int, cells: int):
         super().__init__()
         bound = dim ** -0.5  # nn.Linear's initialization
+        self.W_l = nn.Linear(query, cells)  # the location term, W_l h + its bias
         self.W_h = nn.Linear(query, dim, bias=False)
         self.W_x = nn.Linear(feature_dim, dim)  # its bias is b
         self.v = nn.Parameter(torch.empty(dim).uniform_(-bound, bound))
@@ -46,7 +49,8 @@ class ContentSoftmax(nn.Module):
 
     def forward(self, query: Tensor, cells: Tensor) -> Tensor:
         """query (B, Q), cells (B, K^2, a) -> weights (B, K^2), each row sums to 1."""
-        return torch.softmax((torch.tanh(cells + self.W_h(query)[:, None]) * self.v).sum(-1), -1)
+        content = (torch.tanh(cells + self.W_h(query)[:, None]) * self.v).sum(-1)
+        return torch.softmax(self.W_l(query) + content, -1)
 
 
 class FrameSummary(nn.Module):

@@ -9,7 +9,8 @@ reading implemented here, with every departure named:
   h_t)). **h0 and c0** (``init``): ``zeros`` by default, a departure. Paper 002's MLPs over the
   clip's mean feature (``init = "mean"``) hand the classifier the whole frame before the agent
   has looked anywhere, so where it looks hardly changes the reward.
-- **Policy**: l_{t+1} = softmax(W_l h_t) over the K^2 cells (l_1 from h0). At each step m
+- **Policy** (``policy = "learned"``, paper 002's location softmax): l_{t+1} = softmax(W_l h_t)
+  over the K^2 cells (l_1 from h0); the default is the content policy below. At each step m
   glimpses (``glimpses``) are drawn from it, without replacement by default, and the LSTM's
   input is the **sum** of the chosen cells' feature slices (eq. 3; ``pool = "mean"`` averages).
   ``where = True`` also feeds the chosen cells' one-hot location (RAM's glimpse location; a
@@ -49,14 +50,17 @@ reading implemented here, with every departure named:
   reproducible). ``force`` (``glimpse evaluate --force-glimpse``) makes the agent look where it
   is told, to measure what looking is worth: ``actor`` (the m cells the actor covers most),
   ``centre``, ``random`` or ``background`` (the cells the actor covers least).
-- ``policy = "content"`` (a declared departure): l_t scores each cell from its own feature slice
-  and the state, softmax_i(v^T tanh(W_x X_{t,i} + W_h h_{t-1} + b)) (``attention.ContentSoftmax``,
-  Xu et al. 2015's hard attention; RSTAN eq. 2's form), where paper 002's location softmax sees
-  only h_{t-1}. Paper 004 calls L_{t+1} "an attention policy over input cube X_t" without its
-  equation. A location-only policy never sees the frame it chooses in: it can learn a prior
+- ``policy = "content"`` (the default; a declared departure): l_t adds to the location
+  softmax's logits a score of each cell from its own feature slice and the state,
+  softmax_i((W_l h_{t-1})_i + v^T tanh(W_x X_{t,i} + W_h h_{t-1} + b))
+  (``attention.ContentSoftmax``; Xu et al. 2015's hard attention, RSTAN eq. 2's form), where
+  paper 002's location softmax sees only h_{t-1}. Paper 004 calls L_{t+1} "an attention
+  policy over input cube X_t" without its equation. A location-only policy never sees the frame it chooses in: it can learn a prior
   (the centre) and follow what its earlier glimpses told it, but it cannot find an actor who
   moves across a panning frame. The cube enters the policy detached (with ``detach``), so the
-  agent still feeds the core only the m cells it chose. ``policy_dim``: the size a.
+  agent still feeds the core only the m cells it chose. ``policy_dim``: the size a. On the
+  retest preset (seed 0, 30 epochs) the location policy's greedy glimpses were on the actor
+  0.34 of the time (chance 0.18) and the content policy's 0.78, its top-1 50.5% against 59.8%.
 - ``policy = "uniform"``: a frozen uniform policy, the same network looking at cells drawn
   uniformly at random in training and testing (the reference a learned policy must beat).
 - Sampling in training uses a generator seeded from torch's global one, which the trainer seeds
@@ -141,10 +145,10 @@ class ReinforceConfig(SoftConfig):
                                check=NONNEGATIVE_INT)
     force: str = option("", "testing only: look at the actor, centre, random or background cells "
                         "(glimpse evaluate --force-glimpse)", choices=("", *FORCED), cli=False)
-    policy: str = option("learned", "learned (from the state: paper 002's location softmax), "
-                         "content (from the state and each cell's features, Xu et al.'s hard "
-                         "attention; a departure) or uniform (frozen: the reference a learned "
-                         "one must beat)", choices=POLICIES)
+    policy: str = option("content", "content (from the state and each cell's features, Xu et "
+                         "al.'s hard attention; a departure), learned (from the state alone: "
+                         "paper 002's location softmax) or uniform (frozen: the reference a "
+                         "learned one must beat)", choices=POLICIES)
     policy_dim: int = option(64, "the content policy's tanh layer", check=POSITIVE)
 
     def __post_init__(self):
@@ -202,7 +206,8 @@ class ReinforceLSTM(SoftAttentionLSTM):
     test_options = ("test_samples", "force")  # how one trained policy is tested
     # what a run saved before these options existed trained with (ModelConfig.from_dict)
     SAVED_BEFORE = {"init": "mean", "detach": False, "where": False, "reward": "episode",
-                    "policy_lr": 0.0, "entropy_anneal": False, "force": ""}
+                    "policy_lr": 0.0, "entropy_anneal": False, "force": "",
+                    "policy": "learned"}
 
     def __init__(self, *, num_classes: int, inputs: dict, cfg: ReinforceConfig):
         super().__init__(num_classes=num_classes, inputs=inputs, cfg=cfg)
@@ -221,7 +226,8 @@ class ReinforceLSTM(SoftAttentionLSTM):
             self.locate = None
         elif cfg.policy == "content":
             _, D = self.cube_input(inputs, asdict(cfg))
-            self.locate = ContentSoftmax(query=cfg.hidden, feature_dim=D, dim=cfg.policy_dim)
+            self.locate = ContentSoftmax(query=cfg.hidden, feature_dim=D, dim=cfg.policy_dim,
+                                         cells=K2)
         self.value = nn.Linear(cfg.hidden, 1) if cfg.baseline == "learned" and \
             cfg.policy != "uniform" else None
         self.entropy_weight = cfg.entropy
