@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 from glimpse import GlimpseError, __version__
-from glimpse.config import TrainConfig
+from glimpse.config import SCHEDULES, TrainConfig
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -438,6 +438,18 @@ glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend
     o.add_argument("--seed", type=int, default=d.seed)
     o.add_argument("--checkpoint-every", type=int, default=0,
                    help="also checkpoint every N batches (0: each epoch)")
+    o.add_argument("--lr-schedule", choices=list(SCHEDULES), default=d.lr_schedule,
+                   help="constant (default, the papers'), step (x --lr-decay every --lr-step "
+                        "epochs) or cosine (to 0 at --epochs, batch by batch)")
+    o.add_argument("--warmup-epochs", type=_nonnegative, default=d.warmup_epochs,
+                   help="linear warm-up of the rate over this many epochs (default 0)")
+    o.add_argument("--lr-step", type=_positive, default=d.lr_step,
+                   help="step schedule: epochs between decays (default 10)")
+    o.add_argument("--lr-decay", type=_fraction, default=d.lr_decay,
+                   help="step schedule: the factor at each decay (default 0.1)")
+    o.add_argument("--clip-grad", type=_nonnegative, default=d.clip_grad,
+                   help="clip the gradients' global norm to this (default 0: off; the usual "
+                        "guard for LSTMs is 1-5); log.csv adds train_grad_norm, before clipping")
     c = p.add_argument_group("clips and split")
     c.add_argument("--clip-len", type=_positive, default=d.clip_len, help="T frames per clip")
     c.add_argument("--eval-clip-len", type=_positive,
@@ -477,7 +489,9 @@ def _train(a):
                      eval_clip_len=a.eval_clip_len, seed=a.seed, split_seed=a.split_seed,
                      split=a.split,
                      test_fraction=a.test_fraction, val_fraction=a.val_fraction, device=a.device,
-                     checkpoint_every=a.checkpoint_every)
+                     checkpoint_every=a.checkpoint_every, lr_schedule=a.lr_schedule,
+                     warmup_epochs=a.warmup_epochs, lr_step=a.lr_step, lr_decay=a.lr_decay,
+                     clip_grad=a.clip_grad)
     best = train(a.features, a.out, a.model, options, tc, progress=not a.quiet)
     print(f"best validation top-1 {best['val_top1']:.3f} at epoch {best.get('epoch')} -> "
           f"{a.out / 'best.safetensors'}")

@@ -25,6 +25,9 @@ def from_dict(cls, data: dict):
 NOT_IDENTITY = ("device", "epochs", "checkpoint_every")
 
 
+SCHEDULES = ("constant", "step", "cosine")
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 10  # paper 000
@@ -42,6 +45,16 @@ class TrainConfig:
     val_fraction: float = 0.2  # of the training groups, for model selection
     device: str = "cpu"
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: end of epoch only)
+    lr_schedule: str = "constant"  # constant (the papers'), step or cosine (to 0 at `epochs`)
+    warmup_epochs: float = 0.0  # linear warm-up from 0 over this many epochs (batch by batch)
+    lr_step: int = 10  # step: epochs between decays
+    lr_decay: float = 0.1  # step: the factor at each decay
+    clip_grad: float = 0.0  # the gradients' global norm clipped to this (0: no clipping)
+
+    def __post_init__(self):
+        if self.lr_schedule not in SCHEDULES:
+            raise GlimpseError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, got "
+                               f"'{self.lr_schedule}'")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -13,6 +13,7 @@ validation split, never the test split.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import time
 from contextlib import nullcontext
@@ -40,6 +41,23 @@ from glimpse.run import (
     save_checkpoint,
     training_state,
 )
+
+
+def lr_factor(tc: TrainConfig, epoch: int, step: int, n_batches: int) -> float:
+    """The learning rate of batch ``step`` of ``epoch`` as a factor of each group's own: a pure
+    function of where the run stands, so a resumed run continues its schedule exactly.
+    ``step``: times the rate by ``lr_decay`` every ``lr_step`` epochs; ``cosine``: half a
+    cosine from 1 at the start to 0 at ``epochs`` (per batch); a warm-up multiplies either by a
+    ramp from 1 / (its batches) to 1 over ``warmup_epochs``."""
+    done = epoch + step / n_batches  # epochs done before this batch
+    f = 1.0
+    if tc.lr_schedule == "step":
+        f = tc.lr_decay ** (epoch // tc.lr_step)
+    elif tc.lr_schedule == "cosine":
+        f = 0.5 * (1 + math.cos(math.pi * min(1.0, done / tc.epochs)))
+    if tc.warmup_epochs > 0:
+        f *= min(1.0, (done + 1 / n_batches) / tc.warmup_epochs)
+    return f
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -156,6 +174,8 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                          targets=len(labels) if store.multilabel else None, segments=True)
         opt = torch.optim.Adam(net.param_groups(tc.lr), lr=tc.lr)
         at = _resume(run, net, opt, log)
+        for group in opt.param_groups:  # the schedule scales each group's own rate
+            group.setdefault("initial_lr", group["lr"])
         ctx = _Epoch(step_net, net, opt, ds, tc, device, rank, world, progress)
 
         def checkpoint(epoch, step, sums=None):
@@ -174,7 +194,8 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                 if not lead:
                     continue
                 val = validate(net, val_entries, tc, labels, device, store.multilabel)
-                row = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen,
+                row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
+                       "train_loss": sums["loss"] / seen,
                        **{f"train_{k}": v / seen for k, v in sums["terms"].items()},
                        "train_step_accuracy": sums["correct"] / max(1, sums["steps"]), **val,
                        "seconds": round(time.time() - t0, 2)}
@@ -247,6 +268,9 @@ def train_one_epoch(e: _Epoch, epoch: int, skip: int, sums: dict | None,
                 for i in _rank_share(rest[k:k + tc.batch_size], e.rank, e.world)]
     for step, b in enumerate(batches(ds, tc.batch_size // e.world, rest), start=skip):
         b = to_device(b, e.device)
+        factor = lr_factor(tc, epoch, step, n_batches)
+        for group in e.opt.param_groups:
+            group["lr"] = group["initial_lr"] * factor
         loss = _train_step(e, b, sums)
         bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
         bar.update(1)
@@ -272,8 +296,11 @@ def _train_step(e: _Epoch, b: dict, sums: dict) -> float:
     loss = sum(terms.values())
     e.opt.zero_grad(set_to_none=True)
     loss.backward()
-    e.opt.step()
     y, mask = b["label"], b["mask"]
+    if e.tc.clip_grad:  # the norm before clipping is logged
+        norm = torch.nn.utils.clip_grad_norm_(net.parameters(), e.tc.clip_grad)
+        sums["terms"]["grad_norm"] = sums["terms"].get("grad_norm", 0.0) + float(norm) * len(y)
+    e.opt.step()
     sums["loss"] += loss.item() * len(y)
     for k, v in terms.items():
         sums["terms"][k] = sums["terms"].get(k, 0.0) + v.item() * len(y)
@@ -313,9 +340,11 @@ def _sum_across_ranks(sums: dict, device) -> dict:
 
 
 def _write_log(path: Path, history: list[dict]) -> None:
+    """log.csv, one row an epoch; a column added since a run began is empty in its first rows."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(history[0]))
+        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in history for k in r)),
+                           restval="")
         w.writeheader()
         w.writerows(history)
     tmp.replace(path)

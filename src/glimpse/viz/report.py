@@ -58,7 +58,8 @@ def _read_log(run: Path) -> list[dict]:
     if not p.exists():
         return []
     with open(p) as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: float(v) if v != "" else float("nan") for k, v in row.items()}
+                for row in csv.DictReader(f)]  # a column added mid-run is empty before
 
 
 POLICY_COLUMNS = ("train_reward", "train_policy_entropy", "train_baseline_error",
