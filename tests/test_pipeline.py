@@ -294,3 +294,34 @@ def test_a_resumed_run_continues_its_schedule_exactly(store, tmp_path, monkeypat
     a = load_file(str(ref / "best.safetensors"))
     b = load_file(str(stopped / "best.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_runs_config_re_runs_it_and_a_yaml_file_with_flags_over_it(store, tmp_path, capsys):
+    """glimpse train --config RUN/config.json reproduces the run (its log but the seconds, its
+    weights); a YAML file of option names is read, and a flag on the line wins over it."""
+    first = tmp_path / "first"
+    assert main(["train", str(store / "feats"), "--out", str(first), *TRAIN]) == 0
+    again = tmp_path / "again"
+    assert main(["train", "--config", str(first / "config.json"), "--out", str(again),
+                 "--quiet"]) == 0
+
+    def rows(run):
+        with open(run / "log.csv") as f:
+            return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
+
+    assert rows(first) == rows(again)
+    a, b = load_file(str(first / "best.safetensors")), load_file(str(again / "best.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    yaml_file = tmp_path / "soft.yaml"
+    yaml_file.write_text(f"features: {store / 'feats'}\nmodel: soft\nhidden: 8\nepochs: 1\n"
+                         "batch-size: 4\nclip_len: 6\nstride: 3\nquiet: true\n")
+    run = tmp_path / "soft"
+    assert main(["train", "--config", str(yaml_file), "--hidden", "12", "--out", str(run)]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model"]["name"] == "soft" and cfg["model"]["options"]["hidden"] == 12
+    assert cfg["train"]["epochs"] == 1 and cfg["train"]["clip_len"] == 6
+    yaml_file.write_text("model: soft\nhiden: 8\n")
+    capsys.readouterr()
+    assert main(["train", str(store / "feats"), "--config", str(yaml_file), "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "unknown setting(s) hiden" in capsys.readouterr().err

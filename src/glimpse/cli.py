@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import sys
 import textwrap
 from pathlib import Path
@@ -363,7 +364,8 @@ def _add_model_options(p) -> None:
     from glimpse.models.options import default_of
 
     shared = p.add_argument_group("model (unset options take the model's paper default)")
-    shared.add_argument("--model", required=True, choices=list(MODELS))
+    shared.add_argument("--model", choices=list(MODELS),
+                        help="the model (required, on the command line or in --config)")
     groups: dict = {}
     for option, owners in _model_option_fields().items():
         first, f = owners[0]
@@ -422,10 +424,18 @@ glimpse train feats2/ --model rstan --hidden 256 --clip-len 16 --eval-clip-len 3
 glimpse train feats2/ --model rstan --stream rgb --window current --out runs/rstan-current
 glimpse train feats3/ --model joint --width 64 --hidden 256 --fusion late --out runs/joint
 glimpse train feats/ --model reinforce --glimpses 2 --glimpse-steps 5 --out runs/hard
-glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend a finished run""")
+glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend a finished run
+glimpse train --config runs/soft/config.json --out runs/soft-again      # a run's settings, re-run
+glimpse train --config soft.yaml --seed 3 --out runs/soft-seed3         # a file; flags override""")
     p.epilog += "\n\nmodels, the streams they read and their options (paper defaults):\n" + \
         _model_defaults() + "\nAn option a model does not have is refused."
-    p.add_argument("features", type=Path, help="feature store made by 'glimpse extract'")
+    p.add_argument("features", type=Path, nargs="?",
+                   help="feature store made by 'glimpse extract' (or named in --config)")
+    p.add_argument("--config", type=Path,
+                   help="a YAML or JSON file of settings: a run's config.json (re-runs it as "
+                        "it is), or a mapping of this command's options, e.g. {model: soft, "
+                        "hidden: 128, epochs: 20, features: feats/}; flags given here win")
+    p.set_defaults(_parser=p)
     p.add_argument("--out", type=Path, required=True,
                    help="run folder (re-run to resume; raise --epochs to extend a finished run)")
     _add_model_options(p)
@@ -477,10 +487,55 @@ def _check_device(device: str) -> None:
             raise GlimpseError(f"--device {device}: CUDA is not available here; use --device cpu")
 
 
+def read_train_config(path: Path, known: set[str]) -> dict:
+    """The settings of a --config file as ``glimpse train``'s option names: a run's config.json
+    (model, its options, the training settings, the store) or a flat mapping of option names
+    (dashes or underscores). An unknown name is one line naming the known ones."""
+    text = Path(path).read_text()
+    if Path(path).suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text)
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise GlimpseError(f"--config {path}: expected a mapping of settings")
+    if isinstance(data.get("model"), dict):  # a run's config.json
+        from glimpse.models import model_options
+
+        name, options = data["model"]["name"], data["model"].get("options", {})
+        defaults = model_options(name)
+        testing = {k for k, v in options.items() if k not in known and v == defaults.get(k)}
+        values = {"model": name, **{k: v for k, v in options.items() if k not in testing},
+                  **data.get("train", {})}
+        if "features" in data:
+            values["features"] = Path(data["features"])
+    else:
+        values = {k.replace("-", "_"): v for k, v in data.items()}
+        if "features" in values:
+            values["features"] = Path(values["features"])
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise GlimpseError(f"--config {path}: unknown setting(s) {', '.join(unknown)} (known: "
+                           f"{', '.join(sorted(known))})")
+    return values
+
+
+def _with_config(parser, args, argv):
+    """Parse again with the --config file's settings as defaults: flags on the line win."""
+    sub = args._parser
+    known = {a.dest for a in sub._actions} - {"help", "config", "out", "_parser"}
+    sub.set_defaults(**read_train_config(args.config, known))
+    return parser.parse_args(argv)
+
+
 def _train(a):
     from glimpse.models import model_options
     from glimpse.train import train
 
+    if a.features is None or a.model is None:
+        raise GlimpseError("give the feature store and --model, on the command line or in "
+                           "--config")
     _check_device(a.device)
     options = {k: getattr(a, k) for k in _model_option_fields() if getattr(a, k) is not None}
     model_options(a.model, options)  # an option the model lacks fails here, before any work
@@ -806,8 +861,11 @@ def os_error_line(e: OSError) -> str:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
+        if getattr(args, "config", None) is not None:
+            args = _with_config(parser, args, argv)
         return args.func(args)
     except GlimpseError as e:
         print(f"glimpse: error: {e}", file=sys.stderr)
