@@ -325,3 +325,23 @@ def test_a_runs_config_re_runs_it_and_a_yaml_file_with_flags_over_it(store, tmp_
     assert main(["train", str(store / "feats"), "--config", str(yaml_file), "--out",
                  str(tmp_path / "x")]) == 2
     assert "unknown setting(s) hiden" in capsys.readouterr().err
+
+
+def test_a_run_folder_holds_tensorboard_events(store, tmp_path):
+    """Event files beside log.csv: every batch's loss terms and rate, every epoch's metrics,
+    the validation attention maps; --no-tensorboard writes none."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    assert main(["train", str(store / "feats"), "--out", str(run), *TRAIN]) == 0
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0}).Reload()
+    tags = events.Tags()
+    assert {"batch/loss", "batch/ce", "batch/l21", "batch/wd", "batch/lr", "epoch/train_loss",
+            "epoch/val_top1", "epoch/lr", "epoch/train_step_accuracy"} <= set(tags["scalars"])
+    assert len(events.Scalars("batch/ce")) == 2 * 3  # 2 epochs of 3 batches
+    assert [s.step for s in events.Scalars("epoch/val_top1")] == [1, 2]
+    assert any(t.startswith("attention/val_") for t in tags["images"])
+    quiet = tmp_path / "quiet"
+    assert main(["train", str(store / "feats"), "--out", str(quiet), *TRAIN,
+                 "--no-tensorboard"]) == 0
+    assert not list(quiet.glob("events.out.tfevents.*"))

@@ -457,6 +457,9 @@ glimpse train --config soft.yaml --seed 3 --out runs/soft-seed3         # a file
                    help="step schedule: epochs between decays (default 10)")
     o.add_argument("--lr-decay", type=_fraction, default=d.lr_decay,
                    help="step schedule: the factor at each decay (default 0.1)")
+    o.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                   help="write no TensorBoard event files (default: in the run folder, beside "
+                        "log.csv; view with 'tensorboard --logdir RUN')")
     o.add_argument("--clip-grad", type=_nonnegative, default=d.clip_grad,
                    help="clip the gradients' global norm to this (default 0: off; the usual "
                         "guard for LSTMs is 1-5); log.csv adds train_grad_norm, before clipping")
@@ -547,7 +550,8 @@ def _train(a):
                      checkpoint_every=a.checkpoint_every, lr_schedule=a.lr_schedule,
                      warmup_epochs=a.warmup_epochs, lr_step=a.lr_step, lr_decay=a.lr_decay,
                      clip_grad=a.clip_grad)
-    best = train(a.features, a.out, a.model, options, tc, progress=not a.quiet)
+    best = train(a.features, a.out, a.model, options, tc, progress=not a.quiet,
+                 tensorboard=a.tensorboard)
     print(f"best validation top-1 {best['val_top1']:.3f} at epoch {best.get('epoch')} -> "
           f"{a.out / 'best.safetensors'}")
     return 0

@@ -25,6 +25,7 @@ import torch
 
 from glimpse import GlimpseError
 from glimpse.allocator import reusing_freed_memory
+from glimpse.board import Board
 from glimpse.config import TrainConfig
 from glimpse.evaluate import clip_settings, compute_metrics, multi_hot, run_clips
 from glimpse.features.clips import ClipDataset, batches, split_store, to_device
@@ -81,13 +82,14 @@ def model_inputs(store: FeatureStore, name: str, options: dict) -> dict:
 
 
 def validate(model, entries, tc: TrainConfig, labels: list[str], device,
-             multilabel: bool = False) -> dict:
+             multilabel: bool = False) -> tuple[dict, list]:
+    """-> the validation metrics the trainer selects on, and each video's result."""
     results = run_clips(model, entries, device=device,
                         **clip_settings({"train": tc.to_dict(), "multilabel": multilabel}))
     y = np.array([e.label_index for e in entries])
     m, _, _ = compute_metrics(results, y, labels, video_rule="mean" if multilabel else "vote",
                               targets=multi_hot(entries, len(labels)) if multilabel else None)
-    return {"val_top1": m["top1"], "val_clip_accuracy": m["clip_accuracy"]}
+    return {"val_top1": m["top1"], "val_clip_accuracy": m["clip_accuracy"]}, results
 
 
 def _distributed(tc: TrainConfig) -> tuple[int, int, str]:
@@ -117,7 +119,7 @@ def _rank_share(indices: list[int], rank: int, world: int) -> list[int]:
 
 
 def train(features: str | Path, out: str | Path, model: str, options: dict | None,
-          tc: TrainConfig, *, progress: bool = True, log=print) -> dict:
+          tc: TrainConfig, *, progress: bool = True, log=print, tensorboard: bool = True) -> dict:
     """Train (or resume) model ``model`` with ``options`` (its Config fields; the rest take the
     paper's defaults) on the store ``features``; returns the best validation record.
 
@@ -176,7 +178,10 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
         at = _resume(run, net, opt, log)
         for group in opt.param_groups:  # the schedule scales each group's own rate
             group.setdefault("initial_lr", group["lr"])
-        ctx = _Epoch(step_net, net, opt, ds, tc, device, rank, world, progress)
+        n_batches = (len(ds) + tc.batch_size - 1) // tc.batch_size
+        board = Board(run.root, enabled=lead and tensorboard,
+                      purge_step=at.epoch * n_batches + at.step if at.epoch or at.step else None)
+        ctx = _Epoch(step_net, net, opt, ds, tc, device, rank, world, progress, board)
 
         def checkpoint(epoch, step, sums=None):
             if lead:
@@ -193,7 +198,8 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                     lambda step, sums, epoch=epoch: checkpoint(epoch, step, sums))
                 if not lead:
                     continue
-                val = validate(net, val_entries, tc, labels, device, store.multilabel)
+                val, val_results = validate(net, val_entries, tc, labels, device,
+                                            store.multilabel)
                 row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
                        "train_loss": sums["loss"] / seen,
                        **{f"train_{k}": v / seen for k, v in sums["terms"].items()},
@@ -203,9 +209,11 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                 improved = _select(run, net, at, val, epoch)
                 checkpoint(epoch + 1, 0)
                 _write_log(run.log_path, at.history)
+                board.epoch(epoch + 1, row, val_results)
                 log(f"epoch {epoch + 1}/{tc.epochs}: loss {row['train_loss']:.3f}, train acc "
                     f"{row['train_step_accuracy']:.3f}, val top1 {val['val_top1']:.3f}"
                     f"{' (best)' if improved else ''} [{row['seconds']:.0f}s]")
+        board.close()
         if world > 1:
             torch.distributed.barrier()
         return at.best
@@ -246,6 +254,7 @@ class _Epoch:
     rank: int
     world: int
     progress: bool
+    board: Board
 
 
 def train_one_epoch(e: _Epoch, epoch: int, skip: int, sums: dict | None,
@@ -271,7 +280,9 @@ def train_one_epoch(e: _Epoch, epoch: int, skip: int, sums: dict | None,
         factor = lr_factor(tc, epoch, step, n_batches)
         for group in e.opt.param_groups:
             group["lr"] = group["initial_lr"] * factor
-        loss = _train_step(e, b, sums)
+        terms = _train_step(e, b, sums)
+        loss = terms["loss"]
+        e.board.step(epoch * n_batches + step, terms, e.opt.param_groups[0]["lr"])
         bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
         bar.update(1)
         if tc.checkpoint_every and (step + 1) % tc.checkpoint_every == 0 \
@@ -286,9 +297,10 @@ def train_one_epoch(e: _Epoch, epoch: int, skip: int, sums: dict | None,
     return sums, seen
 
 
-def _train_step(e: _Epoch, b: dict, sums: dict) -> float:
+def _train_step(e: _Epoch, b: dict, sums: dict) -> dict[str, float]:
     """One optimizer step on batch ``b``: the model's loss terms plus the weight decay; the
-    terms, the model's stats and the right steps added to ``sums``. -> the loss."""
+    terms, the model's stats and the right steps added to ``sums``. -> the batch's loss, its
+    terms and stats."""
     net = e.net
     output = e.step_net(b)
     terms = net.loss(output, b)
@@ -305,15 +317,16 @@ def _train_step(e: _Epoch, b: dict, sums: dict) -> float:
     for k, v in terms.items():
         sums["terms"][k] = sums["terms"].get(k, 0.0) + v.item() * len(y)
     with torch.no_grad():
-        for k, v in net.stats(output, b).items():
-            sums["terms"][k] = sums["terms"].get(k, 0.0) + v * len(y)
+        stats = net.stats(output, b)
+    for k, v in stats.items():
+        sums["terms"][k] = sums["terms"].get(k, 0.0) + v * len(y)
     if "targets" in b:  # a step is right when its top class is one of the labels
         right = b["targets"].gather(1, output.scores.argmax(-1)).bool()
     else:
         right = output.scores.argmax(-1) == y[:, None]
     sums["correct"] += (right & mask).sum().item()
     sums["steps"] += mask.sum().item()
-    return loss.item()
+    return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}, **stats}
 
 
 def _select(run: Run, net, at: _Progress, val: dict, epoch: int) -> bool:
