@@ -15,6 +15,7 @@ LAYERS = [
     {"run"},
     {"evaluate"},
     {"train", "probe", "compare", "predict"},
+    {"api"},
     {"viz"},
     {"demo", "cli", "__main__"},
 ]

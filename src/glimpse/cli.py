@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import sys
 import textwrap
 from pathlib import Path
 
 from glimpse import GlimpseError, __version__
-from glimpse.config import SCHEDULES, TrainConfig
+from glimpse.config import SCHEDULES, TrainConfig, read_settings
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -491,32 +490,16 @@ def _check_device(device: str) -> None:
 
 
 def read_train_config(path: Path, known: set[str]) -> dict:
-    """The settings of a --config file as ``glimpse train``'s option names: a run's config.json
-    (model, its options, the training settings, the store) or a flat mapping of option names
-    (dashes or underscores). An unknown name is one line naming the known ones."""
-    text = Path(path).read_text()
-    if Path(path).suffix.lower() in (".yaml", ".yml"):
-        import yaml
+    """A --config file's settings (``glimpse.config.read_settings``) as this command's option
+    names; an unknown name is one line naming the known ones. A run's testing-only options at
+    their defaults (reinforce's ``force``) have no flag and are left out."""
+    from glimpse.models import model_options
 
-        data = yaml.safe_load(text)
-    else:
-        data = json.loads(text)
-    if not isinstance(data, dict):
-        raise GlimpseError(f"--config {path}: expected a mapping of settings")
-    if isinstance(data.get("model"), dict):  # a run's config.json
-        from glimpse.models import model_options
-
-        name, options = data["model"]["name"], data["model"].get("options", {})
-        defaults = model_options(name)
-        testing = {k for k, v in options.items() if k not in known and v == defaults.get(k)}
-        values = {"model": name, **{k: v for k, v in options.items() if k not in testing},
-                  **data.get("train", {})}
-        if "features" in data:
-            values["features"] = Path(data["features"])
-    else:
-        values = {k.replace("-", "_"): v for k, v in data.items()}
-        if "features" in values:
-            values["features"] = Path(values["features"])
+    values = read_settings(path)
+    if "model" in values:
+        defaults = model_options(values["model"])
+        values = {k: v for k, v in values.items()
+                  if k in known or k not in defaults or v != defaults[k]}
     unknown = sorted(set(values) - known)
     if unknown:
         raise GlimpseError(f"--config {path}: unknown setting(s) {', '.join(unknown)} (known: "

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 from glimpse import GlimpseError
 
@@ -58,3 +60,29 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def read_settings(path) -> dict:
+    """The settings of a YAML or JSON file as one flat mapping of ``glimpse train``'s option
+    names: a run's config.json (``model``, its options, the training settings, ``features``)
+    or a mapping of option names (dashes or underscores)."""
+    path = Path(path)
+    text = path.read_text()
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text)
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise GlimpseError(f"{path}: expected a mapping of settings")
+    if isinstance(data.get("model"), dict):  # a run's config.json
+        values = {"model": data["model"]["name"], **data["model"].get("options", {}),
+                  **data.get("train", {})}
+        if "features" in data:
+            values["features"] = data["features"]
+    else:
+        values = {k.replace("-", "_"): v for k, v in data.items()}
+    if "features" in values:
+        values["features"] = Path(values["features"])
+    return values

@@ -11,44 +11,86 @@ scores, and each frame's attention is the mean over the clips that contain it.
 from __future__ import annotations
 
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
+from glimpse import GlimpseError
 from glimpse.evaluate import clip_settings, frame_attention, run_clips, video_decision
 from glimpse.features.extract import Featurizer
 from glimpse.features.store import FeatureStore
 from glimpse.run import load_run
 
 
+class Predictor:
+    """A run's best model and the featurizer of its features, loaded once: ``predict(video)``
+    for as many videos (or arrays of frames) as you like."""
+
+    def __init__(self, run, *, weights=None, flow_weights=None, device: str = "cpu",
+                 batch_size: int = 16):
+        loaded = load_run(run, device=device)
+        self.config, self.model, self.name = loaded.config, loaded.model, loaded.name
+        self.labels: list[str] = self.config["labels"]
+        self.featurizer = Featurizer.for_run(self.config["feature"],
+                                             self.config["model"]["inputs"], weights=weights,
+                                             flow_weights=flow_weights, device=device)
+        self.device, self.batch_size = device, batch_size
+
+    def predict(self, video, *, fps: float | None = None) -> dict:
+        """Label, class scores and per-frame attention of one video: a file, a folder of frame
+        images, or an array of frames in memory ((T, H, W, 3) uint8 RGB, e.g. a webcam grab)
+        shown at ``fps`` frames a second (default 25)."""
+        cfg, fz = self.config, self.featurizer
+        with tempfile.TemporaryDirectory(prefix="glimpse-predict-") as tmp:
+            source, image_fps = video, fz.image_fps
+            if isinstance(video, np.ndarray):  # through the frame-image path of the decoder
+                source = _frames_folder(video, Path(tmp) / "frames")
+                fz.image_fps = fps or 25.0
+            try:
+                store = FeatureStore(Path(tmp) / "store")
+                store.create_or_check(fz.feature, fz.stream_specs, self.labels)
+                with store.writer("video") as w:
+                    meta = fz.featurize(source, w)
+                    w.commit({"path": str(source), "label": None, "label_index": -1,
+                              "group": None, **meta})
+                result = run_clips(self.model, [store.entry("video")], **clip_settings(cfg),
+                                   batch_size=self.batch_size, device=self.device)[0]
+            finally:
+                fz.image_fps = image_fps
+        n = meta["frames"]
+        scores = result.clip_scores.mean(0)
+        names = self.labels
+        order = np.argsort(-scores)
+        return {"video": "(frames in memory)" if isinstance(video, np.ndarray) else str(video),
+                "model": self.name,
+                "label": names[video_decision(result.clip_scores, "mean")],
+                "score": float(scores[order[0]]),
+                "top5": [(names[i], float(scores[i])) for i in order[:5]],
+                "scores": {n: float(s) for n, s in zip(names, scores)},
+                "clips": int(len(result.clip_scores)), "times": meta["times"],
+                "feature_fps": cfg["feature"]["fps"],
+                "attention": frame_attention(result, n)}
+
+
+def _frames_folder(frames: np.ndarray, folder: Path) -> Path:
+    """(T, H, W, 3) uint8 RGB frames -> a folder of PNG frame images read in name order."""
+    from PIL import Image
+
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
+        raise GlimpseError(f"frames must be a (T, H, W, 3) uint8 RGB array, got "
+                           f"{frames.dtype} {frames.shape}")
+    folder.mkdir(parents=True)
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"{i:06d}.png", compress_level=1)
+    return folder
+
+
 def predict_video(run, video, *, weights=None, flow_weights=None, device="cpu",
                   batch_size: int = 16) -> dict:
     """Label, class scores and per-frame attention of one video under the run's best model."""
-    loaded = load_run(run, device=device)
-    cfg, model = loaded.config, loaded.model
-    inputs = cfg["model"]["inputs"]
-    fz = Featurizer.for_run(cfg["feature"], inputs, weights=weights, flow_weights=flow_weights,
-                            device=device)
-    with tempfile.TemporaryDirectory(prefix="glimpse-predict-") as tmp:
-        store = FeatureStore(tmp)
-        store.create_or_check(fz.feature, fz.stream_specs, cfg["labels"])
-        with store.writer("video") as w:
-            meta = fz.featurize(video, w)
-            w.commit({"path": str(video), "label": None, "label_index": -1, "group": None, **meta})
-        entry = store.entry("video")
-        result = run_clips(model, [entry], **clip_settings(cfg),
-                           batch_size=batch_size, device=device)[0]
-    n = meta["frames"]
-    scores = result.clip_scores.mean(0)
-    names = cfg["labels"]
-    label = names[video_decision(result.clip_scores, "mean")]
-    order = np.argsort(-scores)
-    return {"video": str(video), "model": loaded.name, "label": label,
-            "score": float(scores[order[0]]),
-            "top5": [(names[i], float(scores[i])) for i in order[:5]],
-            "scores": {n: float(s) for n, s in zip(names, scores)},
-            "clips": int(len(result.clip_scores)), "times": meta["times"],
-            "feature_fps": cfg["feature"]["fps"],
-            "attention": frame_attention(result, n)}
+    return Predictor(run, weights=weights, flow_weights=flow_weights, device=device,
+                     batch_size=batch_size).predict(video)
 
 
 def describe_attention(attention: np.ndarray | None, times, every: float = 1.0) -> list[str]:

@@ -1,0 +1,92 @@
+"""glimpse from Python: extract features, train from a config, load a run and predict a video file
+or frames already in memory, with scores and attention.
+
+    from glimpse import api
+
+    api.extract("videos/", "features/", fps=0)           # a dataset folder -> a feature store
+    api.train("runs/soft", features="features/", model="soft", hidden=128, epochs=20)
+    model = api.load("runs/soft")
+    p = model.predict("clip.mp4")                          # or a (T, H, W, 3) uint8 array
+    p.label, p.top5, p.attention                           # attention: (frames, K, K)
+
+Each function is the command of the same name (``glimpse extract``, ``glimpse train``,
+``glimpse predict``) without the command line: the same files, the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from glimpse import GlimpseError
+from glimpse.config import TrainConfig, read_settings
+from glimpse.features.extract import Summary
+from glimpse.features.extract import extract as _extract
+from glimpse.predict import Predictor
+
+__all__ = ["Model", "Prediction", "extract", "load", "train"]
+
+
+@dataclass
+class Prediction:
+    label: str  # the top class
+    score: float  # its probability
+    top5: list[tuple[str, float]]
+    scores: dict[str, float]  # every class's probability (the mean over the video's clips)
+    attention: np.ndarray | None  # (frames, K, K): where the model looked; None without any
+    times: list[float]  # each featurized frame's time in seconds
+    clips: int  # the clips the video was cut into
+
+
+class Model:
+    """A trained run's best model with the featurizer of its features; see ``load``."""
+
+    def __init__(self, predictor: Predictor):
+        self._predictor = predictor
+        self.name: str = predictor.name
+        self.labels: list[str] = predictor.labels
+
+    def predict(self, video: str | Path | np.ndarray, *, fps: float = 25.0) -> Prediction:
+        """One video: a file, a folder of frame images, or frames in memory ((T, H, W, 3)
+        uint8 RGB, shown at ``fps`` frames a second)."""
+        r = self._predictor.predict(video, fps=fps)
+        return Prediction(r["label"], r["score"], r["top5"], r["scores"], r["attention"],
+                          r["times"], r["clips"])
+
+
+def load(run: str | Path, *, device: str = "cpu", weights: str | Path | None = None,
+         flow_weights: str | Path | None = None) -> Model:
+    """A run folder made by ``train`` (its best checkpoint). ``weights`` / ``flow_weights``:
+    the backbone files the run was extracted with, where they are not the bundled default."""
+    return Model(Predictor(run, weights=weights, flow_weights=flow_weights, device=device))
+
+
+def extract(data: str | Path, out: str | Path, **options) -> Summary:
+    """A dataset folder (``ROOT/<class>/[<group>/]<clip>``) -> a feature store at ``out``;
+    ``options`` as ``glimpse extract``'s (``fps``, ``streams``, ``levels``, ``format``, ...)."""
+    options.setdefault("progress", False)
+    return _extract(data, out, **options)
+
+
+def train(out: str | Path, *, config: str | Path | None = None, progress: bool = False,
+          tensorboard: bool = True, **settings) -> dict:
+    """Train (or resume) a run at ``out``; -> its best validation record. ``config``: a YAML /
+    JSON file of settings or a run's config.json (``glimpse train --config``); ``settings``
+    (``features``, ``model``, any model option or training setting by its option name) win
+    over it."""
+    values = read_settings(config) if config is not None else {}
+    values.update(settings)
+    values.pop("quiet", None)
+    missing = [k for k in ("features", "model") if values.get(k) is None]
+    if missing:
+        raise GlimpseError(f"train needs {' and '.join(missing)} (as arguments or in config)")
+    features, model = values.pop("features"), values.pop("model")
+    known = {f.name for f in fields(TrainConfig)}
+    tc = TrainConfig(**{k: v for k, v in values.items() if k in known})
+    options = {k: v for k, v in values.items() if k not in known}
+    from glimpse.train import train as _train
+
+    return _train(features, out, model, options, tc, progress=progress, log=lambda *_: None,
+                  tensorboard=tensorboard)
