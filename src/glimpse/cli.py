@@ -72,6 +72,16 @@ def _add_quiet(p) -> None:
 
 def _add_device(p) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    p.add_argument("--amp", choices=["off", "bf16", "fp16"], default="off",
+                   help="mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA, with a gradient "
+                        "scaler in training); default off (float32)")
+
+
+def _check_device(device: str, amp: str = "off") -> None:
+    from glimpse.amp import check_amp
+
+    _check_cuda(device)
+    check_amp(amp, device)
 
 
 def _add_features(p) -> None:
@@ -236,12 +246,13 @@ def _shard(text: str) -> tuple[int, int]:
 def _extract(a):
     from glimpse.features.extract import extract
 
+    _check_device(a.device, a.amp)
     s = extract(a.data, a.out, backbone=a.backbone, weights=a.weights, layer=a.layer, fps=a.fps,
                 batch_size=a.batch_size, pooled=a.pooled, root=a.root, device=a.device,
                 shard=a.shard, image_fps=a.image_fps, streams=a.streams,
                 flow_preset=a.flow_preset, levels=a.levels, workers=a.workers,
                 flow_weights=a.flow_weights, flow_stack=a.flow_stack, multilabel=a.multilabel,
-                format=a.format, annotations=a.annotations, progress=not a.quiet)
+                format=a.format, annotations=a.annotations, progress=not a.quiet, amp=a.amp)
     print(f"{s.extracted} extracted, {s.skipped} already done, {len(s.failures)} failed "
           f"({s.frames} frames) -> {a.out}")
     if s.missing:
@@ -481,7 +492,7 @@ glimpse train --config soft.yaml --seed 3 --out runs/soft-seed3         # a file
     p.set_defaults(func=_train)
 
 
-def _check_device(device: str) -> None:
+def _check_cuda(device: str) -> None:
     if device.startswith("cuda"):
         import torch
 
@@ -522,7 +533,7 @@ def _train(a):
     if a.features is None or a.model is None:
         raise GlimpseError("give the feature store and --model, on the command line or in "
                            "--config")
-    _check_device(a.device)
+    _check_device(a.device, a.amp)
     options = {k: getattr(a, k) for k in _model_option_fields() if getattr(a, k) is not None}
     model_options(a.model, options)  # an option the model lacks fails here, before any work
     tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, gamma=a.gamma,
@@ -532,7 +543,7 @@ def _train(a):
                      test_fraction=a.test_fraction, val_fraction=a.val_fraction, device=a.device,
                      checkpoint_every=a.checkpoint_every, lr_schedule=a.lr_schedule,
                      warmup_epochs=a.warmup_epochs, lr_step=a.lr_step, lr_decay=a.lr_decay,
-                     clip_grad=a.clip_grad)
+                     clip_grad=a.clip_grad, amp=a.amp)
     best = train(a.features, a.out, a.model, options, tc, progress=not a.quiet,
                  tensorboard=a.tensorboard)
     print(f"best validation top-1 {best['val_top1']:.3f} at epoch {best.get('epoch')} -> "
@@ -585,16 +596,19 @@ glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's t
 
 
 def _evaluate(a):
+    from glimpse.amp import autocast
     from glimpse.evaluate import evaluate_run
     from glimpse.features.clips import TEMPORAL_VIEWS
 
-    _check_device(a.device)
+    _check_device(a.device, a.amp)
     options = {k: v for k, v in (("test_samples", a.test_samples),
                                  ("force", a.force_glimpse)) if v} or None
     video_rule = a.video_rule or ("mean" if a.temporal_views else "vote")
-    m = evaluate_run(a.run, split=a.split, video_rule=video_rule, clip_rule=a.clip_rule,
-                     features=a.features, device=a.device, progress=not a.quiet, options=options,
-                     views=TEMPORAL_VIEWS if a.temporal_views else ("whole",))
+    with autocast(a.amp, a.device):
+        m = evaluate_run(a.run, split=a.split, video_rule=video_rule, clip_rule=a.clip_rule,
+                         features=a.features, device=a.device, progress=not a.quiet,
+                         options=options,
+                         views=TEMPORAL_VIEWS if a.temporal_views else ("whole",))
     line = (f"{m['model']} on {m['split']} ({m['num_videos']} videos, clip {m['clip_rule']}, "
             f"video {m['video_rule']}): top-1 {m['top1']:.3f}  top-5 {m['top5']:.3f}  "
             f"mean class {m['mean_class_accuracy']:.3f}")
@@ -634,11 +648,13 @@ glimpse predict runs/structured clip.mp4 --json > clip.json""")
 def _predict(a):
     import json
 
+    from glimpse.amp import autocast
     from glimpse.predict import describe_attention, predict_video
 
-    _check_device(a.device)
-    r = predict_video(a.run, a.video, weights=a.weights, flow_weights=a.flow_weights,
-                      device=a.device)
+    _check_device(a.device, a.amp)
+    with autocast(a.amp, a.device):
+        r = predict_video(a.run, a.video, weights=a.weights, flow_weights=a.flow_weights,
+                          device=a.device)
     if a.overlay:
         from glimpse.viz.animate import write_overlay
 

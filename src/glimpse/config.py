@@ -52,6 +52,7 @@ class TrainConfig:
     lr_step: int = 10  # step: epochs between decays
     lr_decay: float = 0.1  # step: the factor at each decay
     clip_grad: float = 0.0  # the gradients' global norm clipped to this (0: no clipping)
+    amp: str = "off"  # mixed precision: off, bf16 (CPU, CUDA) or fp16 (CUDA; glimpse.amp)
 
     def __post_init__(self):
         if self.lr_schedule not in SCHEDULES:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glimpse import GlimpseError
+from glimpse import GlimpseError, amp
 from glimpse.allocator import reusing_freed_memory
 from glimpse.board import Board
 from glimpse.config import TrainConfig
@@ -128,6 +128,7 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     averages the gradients, so the step is the one a single process takes on the whole batch;
     rank 0 alone validates, checkpoints and logs (the others wait at the next step)."""
     rank, world, device_name = _distributed(tc)
+    amp.check_amp(tc.amp, device_name)
     lead = rank == 0
     log = log if lead else (lambda *_: None)
     progress = progress and lead
@@ -181,13 +182,18 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
         n_batches = (len(ds) + tc.batch_size - 1) // tc.batch_size
         board = Board(run.root, enabled=lead and tensorboard,
                       purge_step=at.epoch * n_batches + at.step if at.epoch or at.step else None)
-        ctx = _Epoch(step_net, net, opt, ds, tc, device, rank, world, progress, board)
+        grad_scaler = amp.scaler(tc.amp, device)
+        if grad_scaler is not None and at.scaler:
+            grad_scaler.load_state_dict(at.scaler)
+        ctx = _Epoch(step_net, net, opt, ds, tc, device, rank, world, progress, board,
+                     grad_scaler)
 
         def checkpoint(epoch, step, sums=None):
             if lead:
                 save_checkpoint(run.last_path, *training_state(
                     net, opt, {"epoch": epoch, "step": step, "history": at.history,
-                               "best": at.best, "sums": sums}))
+                               "best": at.best, "sums": sums,
+                               "scaler": grad_scaler.state_dict() if grad_scaler else None}))
 
         with reusing_freed_memory():  # batches reuse memory already faulted in (allocator)
             for epoch in range(at.epoch, tc.epochs):
@@ -198,8 +204,9 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                     lambda step, sums, epoch=epoch: checkpoint(epoch, step, sums))
                 if not lead:
                     continue
-                val, val_results = validate(net, val_entries, tc, labels, device,
-                                            store.multilabel)
+                with amp.autocast(tc.amp, device):
+                    val, val_results = validate(net, val_entries, tc, labels, device,
+                                                store.multilabel)
                 row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
                        "train_loss": sums["loss"] / seen,
                        **{f"train_{k}": v / seen for k, v in sums["terms"].items()},
@@ -229,6 +236,7 @@ class _Progress:
     history: list = field(default_factory=list)
     best: dict = field(default_factory=lambda: {"val_top1": -1.0})
     sums: dict | None = None
+    scaler: dict | None = None  # fp16's gradient scaler
 
 
 def _resume(run: Run, net, opt, log) -> _Progress:
@@ -238,7 +246,8 @@ def _resume(run: Run, net, opt, log) -> _Progress:
     tensors, meta = load_checkpoint(run.last_path, device="cpu")
     restore_training_state(net, opt, tensors, meta)
     log(f"resuming {run.root} at epoch {meta['epoch'] + 1}, batch {meta['step']}")
-    return _Progress(meta["epoch"], meta["step"], meta["history"], meta["best"], meta["sums"])
+    return _Progress(meta["epoch"], meta["step"], meta["history"], meta["best"], meta["sums"],
+                     meta.get("scaler"))
 
 
 @dataclass
@@ -255,6 +264,7 @@ class _Epoch:
     world: int
     progress: bool
     board: Board
+    scaler: torch.amp.GradScaler | None = None  # --amp fp16
 
 
 def train_one_epoch(e: _Epoch, epoch: int, skip: int, sums: dict | None,
@@ -302,17 +312,26 @@ def _train_step(e: _Epoch, b: dict, sums: dict) -> dict[str, float]:
     terms, the model's stats and the right steps added to ``sums``. -> the batch's loss, its
     terms and stats."""
     net = e.net
-    output = e.step_net(b)
-    terms = net.loss(output, b)
-    terms["wd"] = weight_decay(net, e.tc.gamma) if e.tc.gamma else output.scores.new_zeros(())
+    with amp.autocast(e.tc.amp, e.device):  # (the weights and their decay stay float32)
+        output = e.step_net(b)
+        terms = net.loss(output, b)
+    terms = {k: v.float() for k, v in terms.items()}
+    terms["wd"] = weight_decay(net, e.tc.gamma) if e.tc.gamma else \
+        output.scores.new_zeros((), dtype=torch.float32)
     loss = sum(terms.values())
     e.opt.zero_grad(set_to_none=True)
-    loss.backward()
+    (e.scaler.scale(loss) if e.scaler else loss).backward()
     y, mask = b["label"], b["mask"]
     if e.tc.clip_grad:  # the norm before clipping is logged
+        if e.scaler:
+            e.scaler.unscale_(e.opt)
         norm = torch.nn.utils.clip_grad_norm_(net.parameters(), e.tc.clip_grad)
         sums["terms"]["grad_norm"] = sums["terms"].get("grad_norm", 0.0) + float(norm) * len(y)
-    e.opt.step()
+    if e.scaler:
+        e.scaler.step(e.opt)
+        e.scaler.update()
+    else:
+        e.opt.step()
     sums["loss"] += loss.item() * len(y)
     for k, v in terms.items():
         sums["terms"][k] = sums["terms"].get(k, 0.0) + v.item() * len(y)

@@ -25,6 +25,7 @@ import torch
 
 from glimpse import GlimpseError
 from glimpse.allocator import bounded_reuse
+from glimpse.amp import autocast, check_amp
 from glimpse.datasets.layouts import label_map, load_dataset, read_label_file
 from glimpse.datasets.masks import ActorMasks, mask_grid
 from glimpse.features.backbones import Backbone
@@ -67,7 +68,9 @@ class Featurizer:
     def __init__(self, backbone: str = "efficientnet_lite0", *, weights=None, layer=None,
                  fps: float = 10.0, streams=("rgb",), batch_size: int = 32, device: str = "cpu",
                  image_fps: float = IMAGE_FPS, flow_preset: str = "medium",
-                 flow_weights=None, flow_stack: int | None = None):
+                 flow_weights=None, flow_stack: int | None = None, amp: str = "off"):
+        check_amp(amp, device)
+        self.amp = amp  # the backbone under autocast (recorded in the store's feature spec)
         unknown = sorted(set(streams) - set(STREAMS))
         if unknown:
             raise GlimpseError(f"unknown stream(s) {', '.join(unknown)}; choose from "
@@ -113,7 +116,8 @@ class Featurizer:
                                f"(weights {flow['weights_digest']}): pass its --flow-weights file")
         f = cls(feature["backbone"], weights=weights, layer=layer, fps=feature["fps"],
                 streams=tuple(inputs), device=device, flow_preset=flow.get("preset", "medium"),
-                flow_weights=flow_weights if flow.get("network") else None)
+                flow_weights=flow_weights if flow.get("network") else None,
+                amp=feature.get("amp", "off"))
         digest = f.feature["weights_digest"]
         if digest != feature["weights_digest"]:
             raise GlimpseError(f"the backbone weights ({digest}) are not the ones the run was "
@@ -128,8 +132,9 @@ class Featurizer:
     def feature(self) -> dict:
         """What the store's manifest records for all streams; a run refuses other features."""
         d = self.described
-        return {"backbone": d["backbone"], "input_size": d["input_size"],
+        spec = {"backbone": d["backbone"], "input_size": d["input_size"],
                 "weights_digest": d["weights_digest"], "fps": self.fps, "dtype": "float16"}
+        return spec if self.amp == "off" else {**spec, "amp": self.amp}
 
     @property
     def stream_specs(self) -> dict:
@@ -158,13 +163,16 @@ class Featurizer:
                     masks: ActorMasks | None) -> None:
         """One decoded batch (and its flow images) -> every stream's chunk, plus the K x K actor
         masks when given."""
-        out = self.net.levels(torch.from_numpy(b.frames).to(self.device))
+        with autocast(self.amp, self.device):
+            out = self.net.levels(torch.from_numpy(b.frames).to(self.device))
         for name, key in (("rgb", "cube"), (POOLED, "pooled"), (LEVEL2, "level2")):
             if name in self.streams:
                 writer.append(name, out[key].float().cpu().numpy())
         if self.flow is not None:
             images = torch.from_numpy(flow_images).to(self.device)
-            cube = self.flownet(images, self.grid) if self.flownet is not None else self.net(images)
+            with autocast(self.amp, self.device):
+                cube = self.flownet(images, self.grid) if self.flownet is not None else \
+                    self.net(images)
             writer.append("flow", cube.float().cpu().numpy())
         if masks is not None:
             writer.append("masks", mask_grid(masks.frames(b.indices), self.grid))
@@ -352,7 +360,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
             image_fps: float = IMAGE_FPS, streams=("rgb",), flow_preset: str = "medium",
             levels: int = 1, workers: int = 1, flow_weights=None, flow_stack: int | None = None,
             multilabel=None, format: str | None = None, annotations=None,
-            progress: bool = True) -> Summary:
+            progress: bool = True, amp: str = "off") -> Summary:
     """Extract every video of ``data`` (folder or list file) into the store ``out``; with
     ``shard = (I, N)`` only the I-th of N disjoint parts, so N processes or machines can fill one
     store (on a shared filesystem) or N stores that ``FeatureStore.merge_from`` joins. With
@@ -391,7 +399,8 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                                    *([LEVEL2] if levels == 2 else [])]))
     fz = Featurizer(backbone, weights=weights, layer=layer, fps=fps, streams=streams,
                     batch_size=batch_size, device=device, image_fps=image_fps,
-                    flow_preset=flow_preset, flow_weights=flow_weights, flow_stack=flow_stack)
+                    flow_preset=flow_preset, flow_weights=flow_weights, flow_stack=flow_stack,
+                    amp=amp)
     store = FeatureStore(out)
     store.create_or_check(fz.feature, fz.stream_specs, list(labels),
                           source=str(Path(data_root).resolve()), multilabel=extra is not None)

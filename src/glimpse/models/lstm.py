@@ -40,12 +40,35 @@ class Tape:
         self.inputs: list[Tensor] = []
 
 
+def _gates(x: Tensor, h: Tensor, weight: Tensor, bias: Tensor, dt) -> Tensor:
+    """P [x; h] + b as two GEMMs, no concat; with ``dt`` (mixed precision) the GEMMs run in dt
+    and the gates come back in float32."""
+    n_in = x.shape[1]
+    if dt is None:
+        return torch.addmm(bias, x, weight[:, :n_in].t()).addmm_(h, weight[:, n_in:].t())
+    w = weight.to(dt)
+    return torch.addmm(bias.to(dt), x.to(dt), w[:, :n_in].t()).addmm_(
+        h.to(dt), w[:, n_in:].t()).float()
+
+
+def _mm(a: Tensor, b: Tensor, dt) -> Tensor:
+    return a @ b if dt is None else (a.to(dt) @ b.to(dt)).float()
+
+
+def autocast_dtype(t: Tensor):
+    """The dtype autocast runs matrix products in on ``t``'s device, or None when it is off."""
+    kind = t.device.type
+    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else None
+
+
 class _LSTMStep(torch.autograd.Function):
+    """One step; under autocast (``dt``) its GEMMs run in dt and its gates, cell and hidden
+    state stay float32 (the recurrence accumulates over T steps)."""
+
     @staticmethod
-    def forward(ctx, x, h_prev, c_prev, weight, bias, tape):
-        n_in, M = x.shape[1], c_prev.shape[1]
-        gates = torch.addmm(bias, x, weight[:, :n_in].t())  # P [x; h] as two GEMMs, no concat
-        gates.addmm_(h_prev, weight[:, n_in:].t())
+    def forward(ctx, x, h_prev, c_prev, weight, bias, tape, dt=None):
+        M = c_prev.shape[1]
+        gates = _gates(x, h_prev, weight, bias, dt)
         ifo = torch.sigmoid(gates[:, : 3 * M])
         g = torch.tanh(gates[:, 3 * M:])
         i, f, o = ifo[:, :M], ifo[:, M: 2 * M], ifo[:, 2 * M:]
@@ -53,7 +76,7 @@ class _LSTMStep(torch.autograd.Function):
         tc = torch.tanh(c)
         h = o * tc
         ctx.save_for_backward(x, h_prev, c_prev, weight, ifo, g, tc)
-        ctx.tape, ctx.index = tape, tape.steps
+        ctx.tape, ctx.index, ctx.dt = tape, tape.steps, dt
         tape.steps += 1
         return h, c
 
@@ -71,7 +94,8 @@ class _LSTMStep(torch.autograd.Function):
         torch.mul(dh, tc, out=d_gates[:, 2 * M: 3 * M])  # d o
         d_gates[:, : 3 * M].mul_(ifo * (1 - ifo))  # through the sigmoids
         torch.mul(dc * i, 1 - g * g, out=d_gates[:, 3 * M:])  # d g, through the tanh
-        d_xh = d_gates @ weight  # (B, in + M): one GEMM for both input gradients
+        dt = ctx.dt
+        d_xh = _mm(d_gates, weight, dt)  # (B, in + M): one GEMM for both input gradients
         tape = ctx.tape
         tape.grads.append(d_gates)
         tape.inputs.append((x, h_prev))
@@ -80,10 +104,10 @@ class _LSTMStep(torch.autograd.Function):
             G = torch.cat(tape.grads).t()  # (4M, B T)
             X = torch.cat([xh[0] for xh in tape.inputs])
             H = torch.cat([xh[1] for xh in tape.inputs])
-            d_weight = torch.cat([G @ X, G @ H], dim=1)
+            d_weight = torch.cat([_mm(G, X, dt), _mm(G, H, dt)], dim=1)
             d_bias = G.sum(1)
             tape.grads, tape.inputs = [], []
-        return d_xh[:, :n_in], d_xh[:, n_in:], dc * f, d_weight, d_bias, None
+        return d_xh[:, :n_in], d_xh[:, n_in:], dc * f, d_weight, d_bias, None, None
 
 
 class LSTMLayer(nn.Module):
@@ -98,10 +122,17 @@ class LSTMLayer(nn.Module):
 
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor], tape: Tape | None):
         h, c = state
+        dt = autocast_dtype(x)
+        if dt is not None:  # mixed precision: GEMMs in dt, the recurrence in float32
+            with torch.autocast(x.device.type, enabled=False):
+                return self._step(x.float(), h.float(), c.float(), tape, dt)
+        return self._step(x, h, c, tape, None)
+
+    def _step(self, x, h, c, tape, dt):
         if tape is not None and torch.is_grad_enabled():
-            return _LSTMStep.apply(x, h, c, self.weight, self.bias, tape)
-        M, n = self.hidden, self.input_size  # the same step without autograd bookkeeping
-        gates = torch.addmm(self.bias, x, self.weight[:, :n].t()).addmm_(h, self.weight[:, n:].t())
+            return _LSTMStep.apply(x, h, c, self.weight, self.bias, tape, dt)
+        M = self.hidden  # the same step without autograd bookkeeping
+        gates = _gates(x, h, self.weight, self.bias, dt)
         ifo = torch.sigmoid(gates[:, : 3 * M])
         c = torch.addcmul(ifo[:, M: 2 * M] * c, ifo[:, :M], torch.tanh(gates[:, 3 * M:]))
         return ifo[:, 2 * M:] * torch.tanh(c), c
