@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glimpse import GlimpseError
+from glimpse import GlimpseError, distributed
 from glimpse.features.clips import ClipDataset, batches, to_device
 from glimpse.features.store import FeatureStore
 from glimpse.io import write_json_atomic
@@ -66,9 +66,18 @@ def run_clips(model, entries, *, T: int, stride: int, sampling: str | None = Non
     """Run ``model`` over every clip of every entry (cut by ``sampling``, default the model's;
     with uniform sampling, one clip per span in ``views``). A clip's score follows the model's
     own prediction rule, or ``clip_rule`` where given (see ``glimpse.models.output``). Scores
-    are softmax probabilities, or with ``multilabel`` one sigmoid per class."""
+    are softmax probabilities, or with ``multilabel`` one sigmoid per class. Under torchrun
+    every rank runs its share of the entries and every rank gets all the results."""
     if clip_rule is not None:
         check_rule(clip_rule)
+    return distributed.spread(lambda share: _run_clips(
+        model, share, T=T, stride=stride, sampling=sampling, batch_size=batch_size,
+        clip_rule=clip_rule, device=device, progress=progress, multilabel=multilabel,
+        views=views), list(entries))
+
+
+def _run_clips(model, entries, *, T, stride, sampling, batch_size, clip_rule, device, progress,
+               multilabel, views) -> list[VideoResult]:
     model.eval()
     ds = ClipDataset(entries, T, stride, streams=model.streams, actor=True,
                      sampling=sampling or model.sampling, views=views)
@@ -197,8 +206,10 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
     if not entries:
         raise GlimpseError(f"the run's '{split}' split is empty")
     multilabel = bool(cfg.get("multilabel"))
-    results = run_clips(model, entries, **clip_settings(cfg), batch_size=batch_size,
-                        clip_rule=clip_rule, device=device, progress=progress, views=views)
+    rank, _, device = distributed.start(device)  # under torchrun: every rank a share
+    results = run_clips(model.to(device), entries, **clip_settings(cfg), batch_size=batch_size,
+                        clip_rule=clip_rule, device=device, progress=progress and rank == 0,
+                        views=views)
     labels = np.array([e.label_index for e in entries])
     metrics, pred, mean_scores = compute_metrics(
         results, labels, cfg["labels"], video_rule=video_rule,
@@ -212,6 +223,8 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
         metrics["test_options"] = dict(options)
     if tuple(views) != ("whole",):
         metrics["views"] = list(views)
+    if rank != 0:  # rank 0 writes
+        return metrics
     write_json_atomic(loaded.run.metrics_path, metrics)
     write_predictions(Path(run) / f"predictions_{split}.csv", entries, pred, mean_scores,
                       [len(r.clip_scores) for r in results], cfg["labels"])

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glimpse import GlimpseError, amp
+from glimpse import GlimpseError, amp, distributed
 from glimpse.allocator import reusing_freed_memory
 from glimpse.board import Board
 from glimpse.config import TrainConfig
@@ -93,21 +92,13 @@ def validate(model, entries, tc: TrainConfig, labels: list[str], device,
 
 
 def _distributed(tc: TrainConfig) -> tuple[int, int, str]:
-    """(rank, world size, device) under torchrun (WORLD_SIZE > 1): the process group is started
-    (gloo on the CPU, NCCL on GPUs, each rank on cuda:LOCAL_RANK); else (0, 1, tc.device)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, tc.device
-    import torch.distributed as dist
-
-    cuda = tc.device.startswith("cuda")
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
+    """(rank, world size, device) under torchrun (``glimpse.distributed.start``); the global
+    batch must divide among the processes."""
+    rank, world, device = distributed.start(tc.device)
     if tc.batch_size % world:
         raise GlimpseError(f"--batch-size {tc.batch_size} (the global batch) must be divisible "
                            f"by the {world} processes")
-    device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if cuda else tc.device
-    return dist.get_rank(), world, device
+    return rank, world, device
 
 
 def _rank_share(indices: list[int], rank: int, world: int) -> list[int]:
@@ -202,11 +193,11 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                 sums, seen = train_one_epoch(
                     ctx, epoch, skip, dict(at.sums) if skip else None,
                     lambda step, sums, epoch=epoch: checkpoint(epoch, step, sums))
-                if not lead:
-                    continue
-                with amp.autocast(tc.amp, device):
+                with amp.autocast(tc.amp, device):  # every rank its share of the videos
                     val, val_results = validate(net, val_entries, tc, labels, device,
                                                 store.multilabel)
+                if not lead:
+                    continue
                 row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
                        "train_loss": sums["loss"] / seen,
                        **{f"train_{k}": v / seen for k, v in sums["terms"].items()},
