@@ -467,6 +467,9 @@ glimpse train --config soft.yaml --seed 3 --out runs/soft-seed3         # a file
                    help="step schedule: epochs between decays (default 10)")
     o.add_argument("--lr-decay", type=_fraction, default=d.lr_decay,
                    help="step schedule: the factor at each decay (default 0.1)")
+    o.add_argument("--workers", type=_nonnegative_int, default=d.workers,
+                   help="DataLoader worker processes assembling the batches (default 0: in the "
+                        "training process); the batches are the same either way")
     o.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                    help="write no TensorBoard event files (default: in the run folder, beside "
                         "log.csv; view with 'tensorboard --logdir RUN')")
@@ -543,7 +546,7 @@ def _train(a):
                      test_fraction=a.test_fraction, val_fraction=a.val_fraction, device=a.device,
                      checkpoint_every=a.checkpoint_every, lr_schedule=a.lr_schedule,
                      warmup_epochs=a.warmup_epochs, lr_step=a.lr_step, lr_decay=a.lr_decay,
-                     clip_grad=a.clip_grad, amp=a.amp)
+                     clip_grad=a.clip_grad, amp=a.amp, workers=a.workers)
     best = train(a.features, a.out, a.model, options, tc, progress=not a.quiet,
                  tensorboard=a.tensorboard)
     print(f"best validation top-1 {best['val_top1']:.3f} at epoch {best.get('epoch')} -> "

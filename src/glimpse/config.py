@@ -24,7 +24,7 @@ def from_dict(cls, data: dict):
 
 # Settings that do not change what a run computes: a run resumes under other values of these
 # (a CPU run continues on CUDA; a finished run is extended with more epochs).
-NOT_IDENTITY = ("device", "epochs", "checkpoint_every")
+NOT_IDENTITY = ("device", "epochs", "checkpoint_every", "workers")
 
 
 SCHEDULES = ("constant", "step", "cosine")
@@ -53,6 +53,7 @@ class TrainConfig:
     lr_decay: float = 0.1  # step: the factor at each decay
     clip_grad: float = 0.0  # the gradients' global norm clipped to this (0: no clipping)
     amp: str = "off"  # mixed precision: off, bf16 (CPU, CUDA) or fp16 (CUDA; glimpse.amp)
+    workers: int = 0  # DataLoader worker processes for the training batches (0: in-process)
 
     def __post_init__(self):
         if self.lr_schedule not in SCHEDULES:

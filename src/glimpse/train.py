@@ -27,7 +27,7 @@ from glimpse.allocator import reusing_freed_memory
 from glimpse.board import Board
 from glimpse.config import TrainConfig
 from glimpse.evaluate import clip_settings, compute_metrics, multi_hot, run_clips
-from glimpse.features.clips import ClipDataset, batches, split_store, to_device
+from glimpse.features.clips import ClipDataset, ClipLoader, split_store, to_device
 from glimpse.features.store import FeatureStore
 from glimpse.io import write_json_atomic
 from glimpse.losses import weight_decay
@@ -176,8 +176,10 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
         grad_scaler = amp.scaler(tc.amp, device)
         if grad_scaler is not None and at.scaler:
             grad_scaler.load_state_dict(at.scaler)
+        loader = ClipLoader(ds, tc.batch_size // world, workers=tc.workers,
+                            pin_memory=device.type == "cuda")
         ctx = _Epoch(step_net, net, opt, ds, tc, device, rank, world, progress, board,
-                     grad_scaler)
+                     grad_scaler, loader)
 
         def checkpoint(epoch, step, sums=None):
             if lead:
@@ -256,6 +258,7 @@ class _Epoch:
     progress: bool
     board: Board
     scaler: torch.amp.GradScaler | None = None  # --amp fp16
+    loader: ClipLoader | None = None
 
 
 def train_one_epoch(e: _Epoch, epoch: int, skip: int, sums: dict | None,
@@ -266,7 +269,6 @@ def train_one_epoch(e: _Epoch, epoch: int, skip: int, sums: dict | None,
     tc, ds, net = e.tc, e.ds, e.net
     net.train()
     net.set_epoch(epoch, tc.epochs)
-    ds.set_epoch(epoch)
     order = _epoch_order(len(ds), tc.seed, epoch)
     sums = sums or {"loss": 0.0, "terms": {}, "correct": 0, "steps": 0}
     n_batches = (len(ds) + tc.batch_size - 1) // tc.batch_size
@@ -276,8 +278,8 @@ def train_one_epoch(e: _Epoch, epoch: int, skip: int, sums: dict | None,
     if e.world > 1:  # this rank's part of each global batch
         rest = [i for k in range(0, len(rest), tc.batch_size)
                 for i in _rank_share(rest[k:k + tc.batch_size], e.rank, e.world)]
-    for step, b in enumerate(batches(ds, tc.batch_size // e.world, rest), start=skip):
-        b = to_device(b, e.device)
+    for step, b in enumerate(e.loader.epoch(rest, epoch), start=skip):
+        b = to_device(b, e.device, non_blocking=e.device.type == "cuda")
         factor = lr_factor(tc, epoch, step, n_batches)
         for group in e.opt.param_groups:
             group["lr"] = group["initial_lr"] * factor

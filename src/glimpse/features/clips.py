@@ -137,13 +137,14 @@ class ClipDataset(torch.utils.data.Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def frames(self, i: int) -> np.ndarray:
-        """The frame indices of clip i (its valid steps)."""
+    def frames(self, i: int, epoch: int | None = None) -> np.ndarray:
+        """The frame indices of clip i (its valid steps) in ``epoch`` (default: set_epoch's)."""
         v, start, lo, hi = self.index[i]
         if self.sampling == "segments":
             return np.arange(start, min(start + self.T, hi))
+        epoch = self.epoch if epoch is None else epoch
         offset = 0.5 if self.seed is None else \
-            np.random.default_rng([self.seed, self.epoch, i]).random()
+            np.random.default_rng([self.seed, epoch, i]).random()
         return lo + uniform_frames(hi - lo, self.T, offset)
 
     def __len__(self):
@@ -157,9 +158,12 @@ class ClipDataset(torch.utils.data.Dataset):
         return out
 
     def __getitem__(self, i):
+        """Clip i, or (epoch, i): clip i as drawn in that epoch (a loader's persistent workers
+        hold a copy of the dataset, so the epoch travels with the index)."""
+        epoch, i = i if isinstance(i, tuple) else (None, i)
         v, start, _, _ = self.index[i]
         e = self.entries[v]
-        idx = self.frames(i)
+        idx = self.frames(i, epoch)
         if self.sampling == "segments":  # a contiguous read
             read = lambda name: e.stream(name, start, start + len(idx))  # noqa: E731
         else:
@@ -210,5 +214,45 @@ def batches(dataset: ClipDataset, batch_size: int, order=None):
         yield collate([dataset[j] for j in order[i:i + batch_size]])
 
 
-def to_device(batch: dict, device) -> dict:
-    return {k: v.to(device) for k, v in batch.items()}
+class _EpochBatches(torch.utils.data.Sampler):
+    """The batches of the current epoch, as (epoch, clip) lists: set before each epoch."""
+
+    def __init__(self):
+        self.batches: list[list[tuple[int, int]]] = []
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+
+
+class ClipLoader:
+    """Training batches in a given order, as ``batches`` makes them, with ``workers`` > 0 from
+    a torch DataLoader: persistent worker processes, pinned memory where the batches go to a
+    GPU. The batches are the same either way (the dataset's draws depend on the seed, epoch and
+    clip only), so a run's batches, and its resumption, do not depend on the workers."""
+
+    def __init__(self, dataset: ClipDataset, batch_size: int, *, workers: int = 0,
+                 pin_memory: bool = False):
+        self.dataset, self.batch_size = dataset, batch_size
+        self.sampler = _EpochBatches()
+        self.loader = None if workers == 0 else torch.utils.data.DataLoader(
+            dataset, batch_sampler=self.sampler, collate_fn=collate, num_workers=workers,
+            pin_memory=pin_memory, persistent_workers=True, prefetch_factor=2,
+            generator=torch.Generator().manual_seed(0))  # (its workers' seeds: never drawn
+        #                                               from the global RNG the dropout uses)
+
+    def epoch(self, order: list[int], epoch: int):
+        """Yield the collated batches of ``order`` (clip indices) drawn as in ``epoch``."""
+        if self.loader is None:
+            self.dataset.set_epoch(epoch)
+            yield from batches(self.dataset, self.batch_size, order)
+            return
+        self.sampler.batches = [[(epoch, j) for j in order[k:k + self.batch_size]]
+                                for k in range(0, len(order), self.batch_size)]
+        yield from self.loader
+
+
+def to_device(batch: dict, device, non_blocking: bool = False) -> dict:
+    return {k: v.to(device, non_blocking=non_blocking) for k, v in batch.items()}
