@@ -53,6 +53,15 @@ class Summary:
     missing: list = field(default_factory=list)  # annotated videos not found (--format)
 
 
+def _to_device(array: np.ndarray, device) -> torch.Tensor:
+    """A decoded batch to the backbone's device: on a GPU through pinned memory, without
+    blocking (the copy overlaps the previous batch's kernels); on the CPU as it is."""
+    t = torch.from_numpy(array)
+    if torch.device(device).type != "cuda":
+        return t
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 class Featurizer:
     """The frozen backbone and the streams it makes from a video's sampled frames.
 
@@ -164,12 +173,12 @@ class Featurizer:
         """One decoded batch (and its flow images) -> every stream's chunk, plus the K x K actor
         masks when given."""
         with autocast(self.amp, self.device):
-            out = self.net.levels(torch.from_numpy(b.frames).to(self.device))
+            out = self.net.levels(_to_device(b.frames, self.device))
         for name, key in (("rgb", "cube"), (POOLED, "pooled"), (LEVEL2, "level2")):
             if name in self.streams:
                 writer.append(name, out[key].float().cpu().numpy())
         if self.flow is not None:
-            images = torch.from_numpy(flow_images).to(self.device)
+            images = _to_device(flow_images, self.device)
             with autocast(self.amp, self.device):
                 cube = self.flownet(images, self.grid) if self.flownet is not None else \
                     self.net(images)
