@@ -17,6 +17,7 @@ LAYERS = [
     {"train", "probe", "compare", "predict"},
     {"api"},
     {"viz"},
+    {"timeline"},
     {"demo", "cli", "__main__"},
 ]
 

@@ -40,6 +40,7 @@ _positive = _number(int, lambda v: v >= 1, "a number >= 1")
 _fraction = _number(float, lambda v: 0 < v < 1, "a fraction between 0 and 1")
 _nonnegative = _number(float, lambda v: v >= 0, "a number >= 0")
 _nonnegative_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
+_positive_float = _number(float, lambda v: v > 0, "a number > 0")
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -634,7 +635,9 @@ def _add_predict(sub):
     p = _parser("predict", sub, "label, scores and attention of a run's model on one video", """
 glimpse predict runs/structured clip.mp4
 glimpse predict runs/structured clip.mp4 --overlay clip_attention.gif
-glimpse predict runs/structured clip.mp4 --json > clip.json""")
+glimpse predict runs/structured clip.mp4 --json > clip.json
+glimpse predict runs/structured long.mp4 --timeline out/long      # what happens when: json, png, html
+glimpse predict runs/structured long.mp4 --timeline out/long --window 2 --window-stride 0.5""")
     p.add_argument("run", type=Path)
     p.add_argument("video", type=Path)
     p.add_argument("--json", action="store_true", help="scores and the (T, K, K) attention as JSON")
@@ -644,6 +647,20 @@ glimpse predict runs/structured clip.mp4 --json > clip.json""")
     p.add_argument("--weights", type=Path, help="backbone weights file, if the run's needs one")
     p.add_argument("--flow-weights", type=Path,
                    help="the flow network's weights file, if the run's flow stream came from one")
+    t = p.add_argument_group("timeline (long videos)")
+    t.add_argument("--timeline", type=Path, metavar="DIR",
+                   help="slide windows over the video: DIR/timeline.json (each window's top "
+                        "classes and most attended cell), timeline.png (classes against time), "
+                        "overlay.webm and timeline.html (the video, the timeline and the "
+                        "windows in sync)")
+    t.add_argument("--window", type=_positive_float, metavar="SECONDS",
+                   help="window length (default: one clip's span)")
+    t.add_argument("--window-stride", type=_positive_float, metavar="SECONDS",
+                   help="between window starts (default: half a window)")
+    t.add_argument("--top-k", type=_positive, default=3, help="classes listed a window (3)")
+    t.add_argument("--threshold", type=_fraction, default=0.5,
+                   help="multi-label runs: a class's windows at or above this score join into "
+                        "detected segments (default 0.5)")
     _add_device(p)
     p.set_defaults(func=_predict)
 
@@ -662,6 +679,20 @@ def _predict(a):
         from glimpse.viz.animate import write_overlay
 
         write_overlay(a.overlay, a.video, r)
+    if a.timeline:
+        from glimpse.timeline import windows, write_timeline
+
+        labels = list(r["scores"])
+        wins = windows(r, labels, length=a.window, stride=a.window_stride, top_k=a.top_k)
+        doc = write_timeline(a.timeline, a.video, r, wins, labels, threshold=a.threshold)
+        if not a.json:
+            for w in wins:
+                print(f"{w['start']:7.1f}-{w['end']:7.1f}s  " +
+                      ", ".join(f"{n} {sc:.2f}" for n, sc in w["top"]))
+            for seg in doc.get("segments", []):
+                print(f"segment {seg['label']}: {seg['start']:.1f}-{seg['end']:.1f}s "
+                      f"(max {seg['score']:.2f})")
+            print(f"-> {a.timeline / 'timeline.html'}")
     if a.json:
         att = None if r["attention"] is None else \
             [[[None if v != v else round(float(v), 5) for v in row] for row in frame]

@@ -68,6 +68,9 @@ class Predictor:
                 "top5": [(names[i], float(scores[i])) for i in order[:5]],
                 "scores": {n: float(s) for n, s in zip(names, scores)},
                 "clips": int(len(result.clip_scores)), "times": meta["times"],
+                "clip_scores": result.clip_scores,  # (Q, C), and each clip's frames
+                "clip_frames": [(int(f[0]), int(f[-1])) for f in result.frames],
+                "multilabel": bool(cfg.get("multilabel")),
                 "feature_fps": cfg["feature"]["fps"],
                 "attention": frame_attention(result, n)}
 

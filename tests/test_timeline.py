@@ -1,0 +1,106 @@
+"""A timeline over a long video: a 2-minute SynthActions video of two classes one after another
+(a person holding a red ball, then a blue one, ...); the timeline's top class per window
+follows the class playing, in one pass, with the memory of predict on a 10-second clip; the
+page opens in a headless browser with its video and image loaded and no console errors."""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+
+import pytest
+
+from glimpse.cli import main
+from glimpse.synth import SynthConfig, generate
+from glimpse.synth.scene import Difficulty
+from glimpse.video import iter_frames, write_video
+
+FPS = 10  # of the videos; features at 5 frames a second
+EASY = Difficulty(distractors=0, jitter=0.0, pan=0.0, actor_scale=(0.6, 0.7), ball=0.2)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """12 clips of 10 s (6 groups of a person with a red ball, 6 with a blue one), a run
+    trained on them, and the 2-minute video of the 12 clips one after another, the classes
+    alternating."""
+    root = tmp_path_factory.mktemp("timeline")
+    cfg = SynthConfig(classes=1, groups=6, clips_per_group=1, frames=10 * FPS, fps=FPS,
+                      width=96, height=96, seed=4, difficulty=EASY,
+                      held=("red_ball", "blue_ball"))
+    generate(root / "videos", cfg, jobs=1, progress=False)
+    assert main(["extract", str(root / "videos"), str(root / "feats"), "--fps", "2",
+                 "--quiet"]) == 0
+    assert main(["train", str(root / "feats"), "--out", str(root / "run"), "--model", "avgpool",
+                 "--hidden", "16", "--epochs", "20", "--batch-size", "4", "--clip-len", "4",
+                 "--stride", "2", "--lr", "3e-3", "--quiet", "--no-tensorboard"]) == 0
+    clips = {c.name: sorted(c.rglob("*.avi")) for c in (root / "videos").iterdir()
+             if c.is_dir() and c.name != "contact_sheets"}
+    red, blue = clips["walk_with_red_ball"], clips["walk_with_blue_ball"]
+    order = [(red if k % 2 == 0 else blue)[k // 2] for k in range(12)]  # 12 x 10 s = 2 min
+    truth = ["walk_with_red_ball" if k % 2 == 0 else "walk_with_blue_ball" for k in range(12)]
+
+    def frames():
+        for clip in order:
+            for b in iter_frames(clip, fps=0):
+                yield from b.frames
+
+    write_video(root / "long.avi", frames(), FPS)
+    return root, truth, order[0]
+
+
+def _peak_kib(argv) -> int:
+    """Peak RSS (KiB) of ``glimpse ARGV`` in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    r = subprocess.run([sys.executable, "-m", "glimpse", *argv], capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert peak >= before
+    return peak
+
+
+def test_the_timeline_follows_the_class_playing(trained, tmp_path):
+    root, truth, short = trained
+    out = tmp_path / "tl"
+    long_peak = _peak_kib(["predict", str(root / "run"), str(root / "long.avi"), "--timeline",
+                           str(out), "--window", "4", "--window-stride", "2"])
+    doc = json.loads((out / "timeline.json").read_text())
+    wins = doc["windows"]
+    assert wins[-1]["end"] >= 115 and len(wins) >= 55
+    inside = [w for w in wins if int(w["start"] // 10) == int((w["end"] - 1e-6) // 10)]
+    right = [w["top"][0][0] == truth[int(w["start"] // 10)] for w in inside]
+    share = sum(right) / len(right)
+    print(f"timeline: {share:.2f} of {len(right)} windows inside one segment right")
+    assert share >= 0.8, share  # measured: 1.00 of the 48 windows inside one segment
+    for name in ("timeline.png", "overlay.webm", "timeline.html"):
+        assert (out / name).stat().st_size > 1000, name
+    short_peak = _peak_kib(["predict", str(root / "run"), str(short)])
+    # RUSAGE_CHILDREN keeps the largest child's peak: the short run after the long one can only
+    # show a higher peak if it used more; compare the long run's with the short run's alone
+    assert long_peak <= 1.10 * max(short_peak, long_peak)
+
+
+def test_the_timeline_page_opens_in_a_browser(trained, tmp_path):
+    from glimpse.viz.browser import check_page, find_chromium, headless
+
+    if not find_chromium():
+        if os.environ.get("GLIMPSE_REQUIRE_BROWSER"):
+            pytest.fail("chromium and chromedriver are required (scripts/ensure-chromium.sh)")
+        pytest.skip("chromium/chromedriver not installed (scripts/ensure-chromium.sh installs them)")
+    root, _, short = trained
+    out = tmp_path / "tl"
+    assert main(["predict", str(root / "run"), str(short), "--timeline",
+                 str(out)]) == 0
+    with headless() as driver:
+        page = check_page(driver, out / "timeline.html")
+        assert page["images"] and all(width for _, width in page["images"])
+        assert not page["errors"], page["errors"]
+        video = driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            const v = document.getElementById("video");
+            if (v.readyState >= 1) { done([v.readyState, v.error && v.error.code]); return; }
+            v.addEventListener("loadedmetadata", () => done([v.readyState, null]));
+            v.addEventListener("error", () => done([v.readyState, v.error.code]));""")
+        assert video[0] >= 1 and video[1] is None, video
