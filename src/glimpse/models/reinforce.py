@@ -59,8 +59,9 @@ reading implemented here, with every departure named:
   (the centre) and follow what its earlier glimpses told it, but it cannot find an actor who
   moves across a panning frame. The cube enters the policy detached (with ``detach``), so the
   agent still feeds the core only the m cells it chose. ``policy_dim``: the size a. On the
-  retest preset (seed 0, 30 epochs) the location policy's greedy glimpses were on the actor
-  0.34 of the time (chance 0.18) and the content policy's 0.78, its top-1 50.5% against 59.8%.
+  retest preset (3 seeds, 30 epochs; docs/retest/paper004.md) the location policy's greedy
+  glimpses were on the actor 0.34 of the time (chance 0.18) and the content policy's 0.79, its
+  top-1 49.1% against 64.3%.
 - ``policy = "uniform"``: a frozen uniform policy, the same network looking at cells drawn
   uniformly at random in training and testing (the reference a learned policy must beat).
 - Sampling in training uses a generator seeded from torch's global one, which the trainer seeds
