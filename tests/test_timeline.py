@@ -114,3 +114,61 @@ def test_the_timeline_page_opens_in_a_browser(trained, tmp_path):
             v.addEventListener("loadedmetadata", () => done([v.readyState, null]));
             v.addEventListener("error", () => done([v.readyState, v.error.code]));""")
         assert video[0] >= 1 and video[1] is None, video
+
+
+def _live(argv, stdin=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "glimpse", "predict", *argv], stdin=stdin,
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_a_live_stream_on_a_pipe_and_over_http(trained, tmp_path):
+    """predict reads an encoded stream piped on stdin and one served over HTTP on loopback,
+    prints a line a window as it is scored, exits 0 at the end of the stream and saves the
+    windows seen; they name the class playing."""
+    import functools
+    import http.server
+    import threading
+
+    root, _, short = trained  # 10 s of a person with a red ball
+    with open(short, "rb") as f:
+        r = _live([str(root / "run"), "-", "--save", str(tmp_path / "pipe.json")], stdin=f)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [x for x in r.stdout.splitlines() if x.strip().endswith(tuple("0123456789"))]
+    saved = json.loads((tmp_path / "pipe.json").read_text())
+    assert len(saved["windows"]) >= 8 and len(lines) == len(saved["windows"])
+    assert not saved["stopped"] and f"{len(saved['windows'])} windows" in r.stdout
+    right = [w["top"][0][0] == "walk_with_red_ball" for w in saved["windows"]]
+    assert sum(right) / len(right) >= 0.8
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(short.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{short.name}"
+        r = _live([str(root / "run"), url, "--save", str(tmp_path / "http.json")])
+    finally:
+        server.shutdown()
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / "http.json").read_text())["windows"] == saved["windows"]
+
+
+def test_ctrl_c_on_a_live_stream_saves_what_was_seen(trained, tmp_path):
+    """A stream that has not ended (the pipe kept open): Ctrl-C after a few windows ends the
+    command with exit 0 and the windows seen saved, marked stopped."""
+    import signal
+
+    root, _, short = trained
+    p = subprocess.Popen([sys.executable, "-m", "glimpse", "predict", str(root / "run"), "-",
+                          "--save", str(tmp_path / "seen.json")], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    p.stdin.write(short.read_bytes())
+    p.stdin.flush()  # and left open: the stream goes on
+    lines = [p.stdout.readline() for _ in range(3)]
+    assert all(b"walk_with" in line for line in lines)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err[-2000:]
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert seen["stopped"] and len(seen["windows"]) >= 3 and b"(stopped)" in out

@@ -637,9 +637,13 @@ glimpse predict runs/structured clip.mp4
 glimpse predict runs/structured clip.mp4 --overlay clip_attention.gif
 glimpse predict runs/structured clip.mp4 --json > clip.json
 glimpse predict runs/structured long.mp4 --timeline out/long      # what happens when: json, png, html
-glimpse predict runs/structured long.mp4 --timeline out/long --window 2 --window-stride 0.5""")
+glimpse predict runs/structured long.mp4 --timeline out/long --window 2 --window-stride 0.5
+glimpse predict runs/structured rtsp://camera.local/stream --save seen.json   # live: a line a window
+cat clip.mkv | glimpse predict runs/structured -                           # an encoded stream on stdin""")
     p.add_argument("run", type=Path)
-    p.add_argument("video", type=Path)
+    p.add_argument("video", help="a video file or frame folder; or a live source: a URL PyAV "
+                                 "opens (rtsp://, http://, udp://), a v4l2 device (/dev/video0) "
+                                 "or - for an encoded stream on stdin")
     p.add_argument("--json", action="store_true", help="scores and the (T, K, K) attention as JSON")
     p.add_argument("--overlay", type=Path,
                    help="also write the attention over the video: .gif, .webp, .mp4, .webm, "
@@ -658,6 +662,9 @@ glimpse predict runs/structured long.mp4 --timeline out/long --window 2 --window
     t.add_argument("--window-stride", type=_positive_float, metavar="SECONDS",
                    help="between window starts (default: half a window)")
     t.add_argument("--top-k", type=_positive, default=3, help="classes listed a window (3)")
+    t.add_argument("--save", type=Path, default=Path("glimpse-live.json"),
+                   help="live sources: the windows seen, written at the end of the stream or on "
+                        "Ctrl-C (default glimpse-live.json)")
     t.add_argument("--threshold", type=_fraction, default=0.5,
                    help="multi-label runs: a class's windows at or above this score join into "
                         "detected segments (default 0.5)")
@@ -669,9 +676,12 @@ def _predict(a):
     import json
 
     from glimpse.amp import autocast
-    from glimpse.predict import describe_attention, predict_video
+    from glimpse.predict import describe_attention, is_live, predict_video
 
     _check_device(a.device, a.amp)
+    if is_live(a.video):
+        return _predict_live(a)
+    a.video = Path(a.video)
     with autocast(a.amp, a.device):
         r = predict_video(a.run, a.video, weights=a.weights, flow_weights=a.flow_weights,
                           device=a.device)
@@ -706,6 +716,31 @@ def _predict(a):
     print("\n".join(describe_attention(r["attention"], r["times"])))
     if a.overlay:
         print(f"overlay: {a.overlay}")
+    return 0
+
+
+def _predict_live(a) -> int:
+    """A live source: one line a window as it is scored; the windows seen saved at the end of
+    the stream or on Ctrl-C."""
+    from glimpse.amp import autocast
+    from glimpse.io import write_json_atomic
+    from glimpse.predict import predict_live
+
+    seen: list = []
+
+    def show(w):
+        seen.append(w)
+        print(f"{w['start']:8.2f}-{w['end']:8.2f}s  " +
+              ", ".join(f"{n} {s:.2f}" for n, s in w["top"][:a.top_k]), flush=True)
+
+    stopped = False
+    try:
+        with autocast(a.amp, a.device):
+            predict_live(a.run, a.video, on_window=show, weights=a.weights, device=a.device)
+    except KeyboardInterrupt:
+        stopped = True
+    write_json_atomic(a.save, {"source": a.video, "windows": seen, "stopped": stopped})
+    print(f"{len(seen)} windows{' (stopped)' if stopped else ''} -> {a.save}")
     return 0
 
 

@@ -112,3 +112,70 @@ def describe_attention(attention: np.ndarray | None, times, every: float = 1.0) 
                      f"(uniform {1 / K ** 2:.3f})")
         next_t = t + every
     return lines
+
+
+def is_live(source) -> bool:
+    """A source read as it comes: a URL PyAV opens (rtsp://, http://, udp://, ...), a v4l2
+    device (/dev/video0) or ``-`` (an encoded stream piped on stdin)."""
+    s = str(source)
+    return s == "-" or "://" in s or s.startswith("/dev/video")
+
+
+def predict_live(run, source, *, on_window, stride: int | None = None, weights=None,
+                 device: str = "cpu", batch_size: int = 4) -> list[dict]:
+    """Windows of one clip (the run's T frames at its feature rate) over a live source, every
+    ``stride`` frames (default T / 2), each passed to ``on_window`` as it is scored: its start
+    and end in seconds and its top-5 classes. Ends at the end of the stream (or on Ctrl-C,
+    KeyboardInterrupt in the caller) with the windows seen so far; memory holds one clip of
+    features. Reads the rgb streams (rgb, its pooled form, the second level); a run on optical
+    flow is refused."""
+    import collections
+
+    import torch
+
+    from glimpse.features.extract import LEVEL2, POOLED
+    from glimpse.video import iter_frames
+
+    p = Predictor(run, weights=weights, device=device)
+    fz, model, cfg = p.featurizer, p.model, p.config
+    if "flow" in model.streams:
+        raise GlimpseError("a live source is featurized without optical flow: this run reads "
+                           "the flow stream")
+    T = clip_settings(cfg)["T"]
+    stride = stride or max(1, T // 2)
+    window: collections.deque = collections.deque(maxlen=T)
+    seen: list[dict] = []
+    since = 0
+    size = fz.size
+    for b in iter_frames(source, fps=cfg["feature"]["fps"], size=(size, size),
+                         batch_size=batch_size):
+        with torch.inference_mode():
+            out = fz.net.levels(torch.from_numpy(b.frames).to(device))
+        # as the store keeps them: float16
+        per = {"rgb": out["cube"], POOLED: out["pooled"], LEVEL2: out.get("level2")}
+        for k, t in enumerate(b.times):
+            window.append(({s: per[s][k].half().float() for s in model.streams}, float(t)))
+            since += 1
+            if len(window) == T and since >= stride:
+                since = 0
+                seen.append(_score_window(model, window, p.labels, device))
+                on_window(seen[-1])
+    if len(window) and (not seen or since):  # the tail, or a stream shorter than one clip
+        seen.append(_score_window(model, window, p.labels, device))
+        on_window(seen[-1])
+    return seen
+
+
+def _score_window(model, window, labels, device) -> dict:
+    import torch
+
+    streams = model.streams
+    batch = {s: torch.stack([f[s] for f, _ in window])[None].to(device) for s in streams}
+    batch["mask"] = torch.ones(1, len(window), dtype=torch.bool, device=device)
+    with torch.inference_mode():
+        scores = model(batch).scores.float()
+    probs = torch.softmax(scores, -1)[0].cpu()
+    s = model.clip_score(probs, None).numpy()
+    order = np.argsort(-s)[:5]
+    return {"start": round(window[0][1], 3), "end": round(window[-1][1], 3),
+            "top": [(labels[i], round(float(s[i]), 4)) for i in order]}

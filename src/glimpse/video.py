@@ -12,6 +12,7 @@ Frames are streamed in batches so memory does not grow with the video's length.
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -68,6 +69,24 @@ def _open(path: Path):
     if not container.streams.video:
         container.close()
         raise VideoError(path, "no video stream")
+    return container
+
+
+def _open_live(source: str):
+    """A source read as it comes: ``-`` (an encoded stream on stdin), a v4l2 device, or any
+    URL FFmpeg opens (rtsp://, http://, udp://, ...)."""
+    try:
+        if source == "-":
+            container = av.open(sys.stdin.buffer, mode="r")
+        elif source.startswith("/dev/video"):
+            container = av.open(source, format="v4l2")
+        else:
+            container = av.open(source, timeout=(10.0, 30.0))
+    except (av.error.FFmpegError, OSError) as e:
+        raise VideoError(source, f"cannot open ({e.__class__.__name__}: {e})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(source, "no video stream")
     return container
 
 
@@ -154,7 +173,8 @@ def iter_frames(
     Raises VideoError for a missing, empty or undecodable file, no video stream, or zero frames.
     A file that decodes part-way and then fails raises after the frames that did decode.
     """
-    path = Path(path)
+    live = str(path) == "-" or "://" in str(path) or str(path).startswith("/dev/video")
+    path = str(path) if live else Path(path)
     if fps < 0:
         raise GlimpseError(f"fps must be >= 0, got {fps}")
     if image_fps <= 0:
@@ -162,7 +182,10 @@ def iter_frames(
     if successors < 0:
         raise GlimpseError(f"successors must be >= 0, got {successors}")
     counts: dict = {}
-    if path.is_dir():
+    if live:
+        container = _open_live(path)
+        decoded = _decoded(path, container, counts)
+    elif path.is_dir():
         container, decoded = None, _images(path, image_fps)
     else:
         container = _open(path)
