@@ -199,9 +199,10 @@ def _label_in_one_cell(g, B=32):
             "label": y}
 
 
-def _share_on_the_label_cell(steps=200, **options) -> tuple[float, float]:
-    """Train 200 Adam steps (lr 1e-2) -> (the greedy policy's share of glimpses on the label
-    cell, clip accuracy) on 256 new clips."""
+def _share_on_the_cell(make, steps: int, options: dict) -> tuple[float, float]:
+    """Train ``steps`` Adam steps (lr 1e-2) on batches of ``make(generator, B)`` -> (batch,
+    the label's cell (B, T)) -> (the greedy policy's share of glimpses on the label's cell,
+    clip accuracy) on 256 new clips."""
     torch.manual_seed(0)
     m = build_model(ModelConfig("reinforce", TC, {"rgb": {"layer": "x", "channels": TD,
                                                           "grid": TK}},
@@ -209,17 +210,25 @@ def _share_on_the_label_cell(steps=200, **options) -> tuple[float, float]:
     opt = torch.optim.Adam(m.param_groups(1e-2), lr=1e-2)
     g = torch.Generator().manual_seed(1)
     for _ in range(steps):
-        b = _label_in_one_cell(g)
+        b, _ = make(g, 32)
         loss = sum(m.loss(m(b), b).values())
         opt.zero_grad()
         loss.backward()
         opt.step()
     m.eval()
-    b = _label_in_one_cell(torch.Generator().manual_seed(2), 256)
+    b, cell = make(torch.Generator().manual_seed(2), 256)
     with torch.no_grad():
         out = m(b)
-    return (float(out.attention.flatten(2)[..., CELL].mean()),
+    return (float(out.attention.flatten(2).gather(2, cell[..., None]).mean()),
             float((out.scores.mean(1).argmax(-1) == b["label"]).float().mean()))
+
+
+def _share_on_the_label_cell(steps=200, **options) -> tuple[float, float]:
+    def fixed(g, B):
+        b = _label_in_one_cell(g, B)
+        return b, torch.full((B, TT), CELL)
+
+    return _share_on_the_cell(fixed, steps, options)
 
 
 def test_the_policy_learns_to_look_where_the_label_is():
@@ -269,24 +278,7 @@ def _label_in_a_moving_cell(g, B=32):
 
 
 def _share_on_the_moving_cell(steps=150, **options) -> tuple[float, float]:
-    torch.manual_seed(0)
-    m = build_model(ModelConfig("reinforce", TC, {"rgb": {"layer": "x", "channels": TD,
-                                                          "grid": TK}},
-                                {"hidden": 16, "layers": 1, "dropout": 0.0, **options}))
-    opt = torch.optim.Adam(m.param_groups(1e-2), lr=1e-2)
-    g = torch.Generator().manual_seed(1)
-    for _ in range(steps):
-        b, _ = _label_in_a_moving_cell(g)
-        loss = sum(m.loss(m(b), b).values())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    m.eval()
-    b, cell = _label_in_a_moving_cell(torch.Generator().manual_seed(2), 256)
-    with torch.no_grad():
-        out = m(b)
-    return (float(out.attention.flatten(2).gather(2, cell[..., None]).mean()),
-            float((out.scores.mean(1).argmax(-1) == b["label"]).float().mean()))
+    return _share_on_the_cell(_label_in_a_moving_cell, steps, options)
 
 
 def test_a_content_policy_follows_what_moves_and_a_location_policy_cannot():

@@ -66,9 +66,14 @@ def _open(path: Path):
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
         raise VideoError(path, f"cannot open as a video ({e.__class__.__name__}: {e})") from None
+    return _with_video(container, path)
+
+
+def _with_video(container, source):
+    """The container, if it has a video stream."""
     if not container.streams.video:
         container.close()
-        raise VideoError(path, "no video stream")
+        raise VideoError(source, "no video stream")
     return container
 
 
@@ -84,10 +89,7 @@ def _open_live(source: str):
             container = av.open(source, timeout=(10.0, 30.0))
     except (av.error.FFmpegError, OSError) as e:
         raise VideoError(source, f"cannot open ({e.__class__.__name__}: {e})") from None
-    if not container.streams.video:
-        container.close()
-        raise VideoError(source, "no video stream")
-    return container
+    return _with_video(container, source)
 
 
 def _images(path: Path, image_fps: float) -> Iterator[tuple[av.VideoFrame, float]]:
