@@ -506,6 +506,9 @@ def main():
     ap.add_argument("--epochs", type=int, default=TRAIN.epochs,
                     help="epochs of the tables without their own protocol (paper 000 / 002: "
                          "40); the rstan, joint and reinforce tables set theirs")
+    ap.add_argument("--rows", nargs="+", default=None, metavar="NAME",
+                    help="run only the rows of these exact names (the others are rendered from "
+                         "what results.json holds)")
     ap.add_argument("--tables-only", action="store_true",
                     help="rewrite tables.md from OUT/results.json without running anything")
     ap.add_argument("--docs", type=Path,
@@ -529,8 +532,9 @@ def main():
     tables = [t for t in TABLES if t.key in a.tables]
     if not a.tables_only:
         t0 = time.time()
+        wanted = (lambda row: a.rows is None or row.name in a.rows)
         pending = [(t, r) for t in tables for s in run_seeds[t.seeds] for r in t.rows
-                   if r.key(s, t.video_rule) not in results and not t.archived]
+                   if r.key(s, t.video_rule) not in results and not t.archived and wanted(r)]
         for store in dict.fromkeys(r.store or t.store for t, r in pending):  # only what is read
             generate(out / videos_of(store), PRESETS[preset_of(store)])
             options = {k: v for k, v in STORES[store].items() if k != "preset"}
@@ -547,7 +551,7 @@ def main():
             for seed in run_seeds[table.seeds]:  # seed by seed: a stop leaves whole seeds
                 for row in table.rows:
                     key = row.key(seed, table.video_rule)
-                    if key in results:
+                    if key in results or not wanted(row):
                         continue
                     t = time.time()
                     train = replace(tc, **{**table.train, **dict(row.train)})
