@@ -379,6 +379,178 @@ ATTENTION_TABLES = [
           {"epochs": 30}, store="attention-features"),
 ]
 
+# Issue 25: the five papers' headline claims on the attention preset, chosen before running,
+# each a row against a reference row of one table below, with the paper's own rows and figures.
+A = "[att] "  # the rows' names (unique across tables: fusions and evaluations find rows by name)
+_STAT = {"video_rule": "mean", "seeds": "seeds", "train": {"epochs": 30},
+         "store": "attention-features"}
+_RST = {**_STAT, "train": {"clip_len": RSTAN_T, "eval_clip_len": RSTAN_EVAL_T,
+                           "epochs": RSTAN_EPOCHS}}
+_AST = (("att_dim", 64), ("lam_aa", 0.0))
+_ABASE = (("attention", False), ("lam_aa", 0.0))
+_AA = (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.5))  # A-M (max) with the actor term
+CLAIM_TABLES = [
+    Table("c000", "Paper 000 Table 5 on the attention preset (rgb; majority vote)", "vote",
+          "seeds", [_att(f"{A}none", "none"),
+                    _att(f"{A}classic (lambda 0)", "structured", (("lam", 0.0),), f"{A}none"),
+                    _att(f"{A}structured (lambda {LAM:g})", "structured", (("lam", LAM),),
+                         f"{A}classic (lambda 0)")],
+          {"epochs": 30}, store="attention-features"),
+    Table("c002", "Paper 002 Table 1 on the attention preset (rgb; mean of clip scores)",
+          rows=[_att(f"{A}softmax regression", "softmax-regression"),
+                _att(f"{A}avg-pooled LSTM", "avgpool", (), f"{A}softmax regression"),
+                _att(f"{A}max-pooled LSTM", "maxpool", (), f"{A}softmax regression"),
+                _att(f"{A}soft attention", "soft", (), f"{A}avg-pooled LSTM"),
+                _att(f"{A}soft attention, lambda 0", "soft", (("lam", 0.0),),
+                     f"{A}soft attention")],
+          also=((f"{A}soft attention", f"{A}max-pooled LSTM"),), **_STAT),
+    Table("c001", "Paper 001 Tables I-III on the attention preset (rgb + flow; last step)",
+          rows=[_att(f"{A}Baseline net: rgb", "rstan", (("stream", "rgb"), *_ABASE)),
+                _att(f"{A}S-T: rgb", "rstan", (("stream", "rgb"), *_AST),
+                     f"{A}Baseline net: rgb"),
+                _att(f"{A}Baseline net: flow", "rstan", (("stream", "flow"), *_ABASE)),
+                _att(f"{A}S-T: flow", "rstan", (("stream", "flow"), *_AST),
+                     f"{A}Baseline net: flow"),
+                _att(f"{A}Baseline net: fused", "fuse",
+                     (("of", f"{A}Baseline net: rgb|{A}Baseline net: flow"),)),
+                _att(f"{A}S-T: fused", "fuse", (("of", f"{A}S-T: rgb|{A}S-T: flow"),),
+                     f"{A}Baseline net: fused"),
+                _att(f"{A}S-T + A-M (mean)", "rstan", (("fusion", "mean"), *_AST),
+                     f"{A}S-T: fused"),
+                _att(f"{A}S-T + A-M (max)", "rstan", (("fusion", "max"), *_AST),
+                     f"{A}S-T: fused"),
+                _att(f"{A}+ A-A (CE)", "rstan", (*_AA, ("aa_loss", "ce")),
+                     f"{A}S-T + A-M (max)"),
+                _att(f"{A}+ A-A (L2)", "rstan", (*_AA, ("aa_loss", "l2")),
+                     f"{A}S-T + A-M (max)"),
+                _att(f"{A}current frame (A-M max, A-A L2)", "rstan",
+                     (*_AA, ("window", "current"))),
+                _att(f"{A}every frame (A-M max, A-A L2)", "rstan", _AA,
+                     f"{A}current frame (A-M max, A-A L2)")], **_RST),
+    Table("c003", "Paper 003 Tables 2-4 on the attention preset (the levels; vote of the last "
+          "16 steps)", "vote", "seeds",
+          [_att(f"{A}main level", "joint", _joint(stream="rgb")),
+           _att(f"{A}second level", "joint", _joint(stream="rgb_level2")),
+           _att(f"{A}both levels", "joint", _joint(), f"{A}main level"),
+           _att(f"{A}cubes straight in", "joint", _joint(conv3d=False)),
+           _att(f"{A}2D convnet + regularizer", "joint", _joint(kernel_t=1)),
+           _att(f"{A}3D convnet, no regularizer", "joint", _joint(lam=0.0)),
+           _att(f"{A}late fusion", "joint", _joint(fusion="late"), f"{A}both levels"),
+           _att(f"{A}no pyramid", "joint", _joint(pyramid=False), f"{A}both levels")],
+          {"epochs": 30}, store="attention-features",
+          also=((f"{A}both levels", f"{A}second level"),
+                (f"{A}both levels", f"{A}cubes straight in"),
+                (f"{A}both levels", f"{A}2D convnet + regularizer"),
+                (f"{A}both levels", f"{A}3D convnet, no regularizer"))),
+    Table("c004", "Paper 004 on the attention preset (rgb; mean of clip scores; the content "
+          "policy)",
+          rows=[_att(f"{A}soft attention (004)", "soft"),
+                _att(f"{A}hard, N = 5", "reinforce", _rl(glimpse_steps=5),
+                     f"{A}soft attention (004)"),
+                _att(f"{A}hard, all steps", "reinforce", _rl(), f"{A}soft attention (004)"),
+                _att(f"{A}hard, m = 2", "reinforce", _rl(glimpses=2), f"{A}hard, all steps"),
+                _att(f"{A}hard, sampled testing", "evaluate",
+                     (("of", f"{A}hard, all steps"), ("test_samples", 5)),
+                     f"{A}hard, all steps"),
+                _att(f"{A}hard, no baseline", "reinforce", _rl(baseline="none"),
+                     f"{A}hard, all steps")], **_STAT),
+]
+
+
+@dataclass(frozen=True)
+class Claim:
+    paper: str
+    text: str
+    figure: str  # the paper's own rows and dataset
+    table: str
+    row: str
+    reference: str  # the claim: row over reference
+
+
+CLAIMS = [
+    Claim("000", "structured over classic attention (Table 5)", "UCF-11 / HMDB-51: 91.84 / "
+          "48.81 against 84.98 / 41.42 (+6.9 / +7.4)", "c000",
+          f"{A}structured (lambda {LAM:g})", f"{A}classic (lambda 0)"),
+    Claim("000", "classic attention over none (Table 5)", "UCF-11 / HMDB-51: 84.98 / 41.42 "
+          "against 82.37 / 38.46 (+2.6 / +3.0)", "c000", f"{A}classic (lambda 0)", f"{A}none"),
+    Claim("002", "soft attention over the avg-pooled LSTM (Table 1)", "UCF-11 / HMDB-51 / "
+          "Hollywood2 mAP: 84.96 / 41.31 / 43.91 against 82.56 / 40.52 / 43.19", "c002",
+          f"{A}soft attention", f"{A}avg-pooled LSTM"),
+    Claim("002", "soft attention over the max-pooled LSTM (Table 1)", "against 81.60 / 37.58 / "
+          "43.22 (+3.4 / +3.7 / +0.7)", "c002", f"{A}soft attention", f"{A}max-pooled LSTM"),
+    Claim("002", "the avg-pooled LSTM over softmax regression (Table 1)", "82.56 / 40.52 / "
+          "43.19 against 82.37 / 33.46 / 34.62", "c002", f"{A}avg-pooled LSTM",
+          f"{A}softmax regression"),
+    Claim("002", "lambda 1 over 0 (the doubly stochastic penalty)", "Fig. 6, qualitative (no "
+          "accuracy given)", "c002", f"{A}soft attention", f"{A}soft attention, lambda 0"),
+    Claim("001", "S-T over the Baseline net, appearance (Table I)", "UCF101 / HMDB51 / JHMDB: "
+          "+0.4 / +0.5 / +1.5", "c001", f"{A}S-T: rgb", f"{A}Baseline net: rgb"),
+    Claim("001", "S-T over the Baseline net, motion (Table I)", "+1.6 / +2.1 / +3.4", "c001",
+          f"{A}S-T: flow", f"{A}Baseline net: flow"),
+    Claim("001", "S-T over the Baseline net, fused (Table I)", "+0.9 / +2.0 / +4.5", "c001",
+          f"{A}S-T: fused", f"{A}Baseline net: fused"),
+    Claim("001", "A-M fusion (mean) over score fusion (Table II)", "+1.8 / +1.2 / +1.5",
+          "c001", f"{A}S-T + A-M (mean)", f"{A}S-T: fused"),
+    Claim("001", "A-M fusion (max) over score fusion (Table II)", "+1.8 / +3.2 / +1.7", "c001",
+          f"{A}S-T + A-M (max)", f"{A}S-T: fused"),
+    Claim("001", "the actor term, CE (Table II)", "JHMDB: 67.4 -> 70.2 (+2.8)", "c001",
+          f"{A}+ A-A (CE)", f"{A}S-T + A-M (max)"),
+    Claim("001", "the actor term, L2 (Table II)", "JHMDB: 67.4 -> 73.5 (+6.1)", "c001",
+          f"{A}+ A-A (L2)", f"{A}S-T + A-M (max)"),
+    Claim("001", "every-frame over current-frame attention (Table III)", "UCF101 / HMDB51 / "
+          "JHMDB: +0.7 / +2.5 / +2.6", "c001", f"{A}every frame (A-M max, A-A L2)",
+          f"{A}current frame (A-M max, A-A L2)"),
+    Claim("003", "two levels over the deeper one (Table 2)", "HMDB51: 61.7 against conv5_3 "
+          "45.5 (+16.2)", "c003", f"{A}both levels", f"{A}main level"),
+    Claim("003", "two levels over the shallower one (Table 2)", "HMDB51: 61.7 against pool4 "
+          "42.8 (+18.9)", "c003", f"{A}both levels", f"{A}second level"),
+    Claim("003", "the 3D convnet with its regularizer over cubes straight in (Table 3)",
+          "HMDB51 split 1: 61.9 against 57.3 (+4.6)", "c003", f"{A}both levels",
+          f"{A}cubes straight in"),
+    Claim("003", "the 3D over the 2D convnet, both regularized (Table 3)", "61.9 against 57.5 "
+          "(+4.4)", "c003", f"{A}both levels", f"{A}2D convnet + regularizer"),
+    Claim("003", "the regularizer's own effect (Table 3)", "61.9 against 59.4 (+2.5)", "c003",
+          f"{A}both levels", f"{A}3D convnet, no regularizer"),
+    Claim("003", "late over early fusion (Table 4)", "UCF101 / HMDB51: 90.6 / 61.7 against "
+          "90.3 / 61.2 (+0.3 / +0.5)", "c003", f"{A}late fusion", f"{A}both levels"),
+    Claim("003", "the spatial pyramid (sec. 3.4)", "no figure given", "c003", f"{A}both levels",
+          f"{A}no pyramid"),
+    Claim("004", "hard over soft attention, N = 5 (Table I)", "HMDB-51 / ActivityNet mAP: "
+          "50.06 / 65.60 against 41.30 / 58.90 (+8.8 / +6.7)", "c004", f"{A}hard, N = 5",
+          f"{A}soft attention (004)"),
+    Claim("004", "hard over soft attention, all steps (Table I)", "60.60 / 69.13 against 41.30 "
+          "/ 58.90 (+19.3 / +10.2)", "c004", f"{A}hard, all steps", f"{A}soft attention (004)"),
+    Claim("004", "more glimpses a step, m = 2 over 1", "no figure given", "c004",
+          f"{A}hard, m = 2", f"{A}hard, all steps"),
+    Claim("004", "sampled over greedy testing", "no figure given", "c004",
+          f"{A}hard, sampled testing", f"{A}hard, all steps"),
+    Claim("004", "the learned baseline (with over without)", "no figure given", "c004",
+          f"{A}hard, all steps", f"{A}hard, no baseline"),
+]
+
+
+def render_claims(results: dict, seeds: dict) -> str:
+    """The summary: each claim, the paper's figure, glimpse's paired difference with its
+    interval and per-seed values, and a verdict that the interval supports."""
+    lines = ["| paper | claim | the paper's figure | glimpse: difference, points [95% t-interval] "
+             "(per seed) | seeds | verdict |", "|---|---|---|---|---|---|"]
+    tables = {t.key: t for t in TABLES}
+    for c in CLAIMS:
+        t = tables[c.table]
+        need = MIN_SEEDS["sweep" if t.seeds == "sweep_seeds" else "headline"]
+        ct = _contrast(t, results, seeds, _by_name(t, c.row), _by_name(t, c.reference))
+        if ct is None:
+            lines.append(f"| {c.paper} | {c.text} | {c.figure} | (not run) | 0 | not run |")
+            continue
+        verdict = "holds" if ct.low > 0 else "reversed" if ct.high < 0 else "not resolved"
+        if ct.seeds < need:
+            verdict += f" (provisional: {ct.seeds} of {need} seeds)"
+        per = f" ({ct.per_seed_text()})" if ct.seeds > 1 else ""
+        lines.append(f"| {c.paper} | {c.text} | {c.figure} | {_interval(ct)}{per} | "
+                     f"{ct.seeds} | {verdict} |")
+    return "\n".join(lines)
+
+
 AVG = "avg-pooled LSTM"
 TABLES = [
     Table("table5", "Paper 000 Table 5: attention mechanisms (video label by majority vote)",
@@ -423,6 +595,7 @@ TABLES = [
                "avg-pooled LSTM: rgb")],
           also=(("avg-pooled LSTM: rgb + flow", "avg-pooled LSTM: flow"),)),
     *ATTENTION_TABLES,
+    *CLAIM_TABLES,
 ]
 
 
@@ -580,6 +753,11 @@ def fill_markers(text: str, results: dict, seeds: dict) -> str:
             head, rest = text.split(start, 1)
             _, tail = rest.split(end, 1)
             text = f"{head}{start}\n{render([table], results, seeds).rstrip()}\n{end}{tail}"
+    start, end = "<!-- claims -->", "<!-- /claims -->"
+    if start in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{render_claims(results, seeds)}\n{end}{tail}"
     return text
 
 

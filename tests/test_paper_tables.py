@@ -64,3 +64,26 @@ def test_every_reference_names_a_row_exactly_and_every_row_has_a_kind(pt):
             pt._by_name(table, name), pt._by_name(table, ref)
     with pytest.raises(KeyError):
         pt._by_name(pt.TABLES[0], "classic")  # no more matching by a part of a name
+
+
+def test_every_claim_names_rows_of_its_table_and_its_verdict_follows_the_interval(pt):
+    tables = {t.key: t for t in pt.TABLES}
+    for c in pt.CLAIMS:
+        pt._by_name(tables[c.table], c.row), pt._by_name(tables[c.table], c.reference)
+    # a claim with no runs is "not run"; a hand-made result: B right on 40 more videos than A
+    # in each of 5 seeds holds, the reverse is reversed
+    claim = pt.CLAIMS[0]
+    t = tables[claim.table]
+    row, ref = pt._by_name(t, claim.row), pt._by_name(t, claim.reference)
+    seeds = {"seeds": list(range(5)), "sweep_seeds": list(range(3))}
+    assert "| not run |" in pt.render_claims({}, seeds).splitlines()[2]
+    for better, verdict in ((row, "holds"), (ref, "reversed")):
+        results = {}
+        for s in range(5):
+            worse = ref if better is row else row
+            results[better.key(s, t.video_rule)] = {
+                "correct": {f"v{i}": i < 500 + s for i in range(600)}}
+            results[worse.key(s, t.video_rule)] = {
+                "correct": {f"v{i}": i < 460 for i in range(600)}}
+        line = pt.render_claims(results, seeds).splitlines()[2]
+        assert line.endswith(f"| 5 | {verdict} |"), line
