@@ -651,7 +651,7 @@ cat clip.mkv | glimpse predict runs/structured -                           # an 
     p.add_argument("--weights", type=Path, help="backbone weights file, if the run's needs one")
     p.add_argument("--flow-weights", type=Path,
                    help="the flow network's weights file, if the run's flow stream came from one")
-    t = p.add_argument_group("timeline (long videos)")
+    t = p.add_argument_group("long videos (--timeline) and live sources")
     t.add_argument("--timeline", type=Path, metavar="DIR",
                    help="slide windows over the video: DIR/timeline.json (each window's top "
                         "classes and most attended cell), timeline.png (classes against time), "
