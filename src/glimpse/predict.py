@@ -131,9 +131,6 @@ def predict_live(run, source, *, on_window, stride: int | None = None, weights=N
     flow is refused."""
     import collections
 
-    import torch
-
-    from glimpse.features.extract import LEVEL2, POOLED
     from glimpse.video import iter_frames
 
     p = Predictor(run, weights=weights, device=device)
@@ -149,11 +146,8 @@ def predict_live(run, source, *, on_window, stride: int | None = None, weights=N
     size = fz.size
     for b in iter_frames(source, fps=cfg["feature"]["fps"], size=(size, size),
                          batch_size=batch_size):
-        with torch.inference_mode():
-            out = fz.net.levels(torch.from_numpy(b.frames).to(device))
-        # as the store keeps them: float16
-        per = {"rgb": out["cube"], POOLED: out["pooled"], LEVEL2: out.get("level2")}
-        for k, t in enumerate(b.times):
+        per = fz.frame_streams(b.frames)  # the run's streams, as extraction makes them
+        for k, t in enumerate(b.times):  # (stored as float16: so here)
             window.append(({s: per[s][k].half().float() for s in model.streams}, float(t)))
             since += 1
             if len(window) == T and since >= stride:

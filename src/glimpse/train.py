@@ -170,16 +170,16 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
         at = _resume(run, net, opt, log)
         for group in opt.param_groups:  # the schedule scales each group's own rate
             group.setdefault("initial_lr", group["lr"])
-        n_batches = (len(ds) + tc.batch_size - 1) // tc.batch_size
-        board = Board(run.root, enabled=lead and tensorboard,
-                      purge_step=at.epoch * n_batches + at.step if at.epoch or at.step else None)
         grad_scaler = amp.scaler(tc.amp, device)
         if grad_scaler is not None and at.scaler:
             grad_scaler.load_state_dict(at.scaler)
         loader = ClipLoader(ds, tc.batch_size // world, workers=tc.workers,
                             pin_memory=device.type == "cuda")
+        n_batches = -(-len(ds) // tc.batch_size)
+        board = Board(run.root, enabled=lead and tensorboard,  # resumed: purge what follows
+                      purge_step=at.epoch * n_batches + at.step if at.epoch or at.step else None)
         ctx = _Epoch(step_net, net, opt, ds, tc, device, rank, world, progress, board,
-                     grad_scaler, loader)
+                     grad_scaler, loader, n_batches)
 
         def checkpoint(epoch, step, sums=None):
             if lead:
@@ -259,6 +259,7 @@ class _Epoch:
     board: Board
     scaler: torch.amp.GradScaler | None = None  # --amp fp16
     loader: ClipLoader | None = None
+    n_batches: int = 0  # global batches an epoch (the last may be short)
 
 
 def train_one_epoch(e: _Epoch, epoch: int, skip: int, sums: dict | None,
@@ -271,7 +272,7 @@ def train_one_epoch(e: _Epoch, epoch: int, skip: int, sums: dict | None,
     net.set_epoch(epoch, tc.epochs)
     order = _epoch_order(len(ds), tc.seed, epoch)
     sums = sums or {"loss": 0.0, "terms": {}, "correct": 0, "steps": 0}
-    n_batches = (len(ds) + tc.batch_size - 1) // tc.batch_size
+    n_batches = e.n_batches
     bar = progress_bar(total=n_batches, initial=skip, unit="batch",
                        desc=f"epoch {epoch + 1}/{tc.epochs}", enabled=e.progress)
     rest = order[skip * tc.batch_size:]

@@ -168,15 +168,21 @@ class Featurizer:
                        flow_stack=self.flownet.stack if self.flownet is not None else None)
 
     @torch.inference_mode()
+    def frame_streams(self, frames: np.ndarray) -> dict[str, torch.Tensor]:
+        """uint8 (B, H, W, 3) frames -> the streams of one backbone pass this featurizer makes
+        (rgb, rgb_pooled, rgb_level2; not flow), each (B, ...) on its device."""
+        with autocast(self.amp, self.device):
+            out = self.net.levels(_to_device(frames, self.device))
+        return {name: out[key] for name, key in (("rgb", "cube"), (POOLED, "pooled"),
+                                                 (LEVEL2, "level2")) if name in self.streams}
+
+    @torch.inference_mode()
     def write_batch(self, writer: EntryWriter, b: Batch, flow_images: np.ndarray | None,
                     masks: ActorMasks | None) -> None:
         """One decoded batch (and its flow images) -> every stream's chunk, plus the K x K actor
         masks when given."""
-        with autocast(self.amp, self.device):
-            out = self.net.levels(_to_device(b.frames, self.device))
-        for name, key in (("rgb", "cube"), (POOLED, "pooled"), (LEVEL2, "level2")):
-            if name in self.streams:
-                writer.append(name, out[key].float().cpu().numpy())
+        for name, cube in self.frame_streams(b.frames).items():
+            writer.append(name, cube.float().cpu().numpy())
         if self.flow is not None:
             images = _to_device(flow_images, self.device)
             with autocast(self.amp, self.device):
