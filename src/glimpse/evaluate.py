@@ -76,6 +76,12 @@ def run_clips(model, entries, *, T: int, stride: int, sampling: str | None = Non
         views=views), list(entries))
 
 
+def class_probs(scores: torch.Tensor, multilabel: bool) -> torch.Tensor:
+    """Logits (..., C) -> softmax probabilities, or one sigmoid per class for a multi-label
+    run."""
+    return torch.sigmoid(scores.float()) if multilabel else torch.softmax(scores.float(), -1)
+
+
 def _run_clips(model, entries, *, T, stride, sampling, batch_size, clip_rule, device, progress,
                multilabel, views) -> list[VideoResult]:
     model.eval()
@@ -85,8 +91,7 @@ def _run_clips(model, entries, *, T, stride, sampling, batch_size, clip_rule, de
     bar = progress_bar(total=len(ds), unit="clip", desc="evaluate", enabled=progress)
     for b in batches(ds, batch_size):
         o = model(to_device(b, device))
-        probs = (torch.sigmoid(o.scores.float()) if multilabel else
-                 torch.softmax(o.scores.float(), -1)).cpu()
+        probs = class_probs(o.scores, multilabel).cpu()
         att = None if o.attention is None else o.attention.float().cpu()
         temporal = o.extras.get("temporal")
         temporal = None if temporal is None else temporal.float().cpu()

@@ -16,7 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from glimpse import GlimpseError
-from glimpse.evaluate import clip_settings, frame_attention, run_clips, video_decision
+from glimpse.evaluate import (
+    class_probs,
+    clip_settings,
+    frame_attention,
+    run_clips,
+    video_decision,
+)
 from glimpse.features.extract import Featurizer
 from glimpse.features.store import FeatureStore
 from glimpse.run import load_run
@@ -152,23 +158,23 @@ def predict_live(run, source, *, on_window, stride: int | None = None, weights=N
             since += 1
             if len(window) == T and since >= stride:
                 since = 0
-                seen.append(_score_window(model, window, p.labels, device))
+                seen.append(_score_window(model, window, p.labels, device,
+                                          bool(cfg.get("multilabel"))))
                 on_window(seen[-1])
     if len(window) and (not seen or since):  # the tail, or a stream shorter than one clip
-        seen.append(_score_window(model, window, p.labels, device))
+        seen.append(_score_window(model, window, p.labels, device, bool(cfg.get("multilabel"))))
         on_window(seen[-1])
     return seen
 
 
-def _score_window(model, window, labels, device) -> dict:
+def _score_window(model, window, labels, device, multilabel: bool) -> dict:
     import torch
 
     streams = model.streams
     batch = {s: torch.stack([f[s] for f, _ in window])[None].to(device) for s in streams}
     batch["mask"] = torch.ones(1, len(window), dtype=torch.bool, device=device)
     with torch.inference_mode():
-        scores = model(batch).scores.float()
-    probs = torch.softmax(scores, -1)[0].cpu()
+        probs = class_probs(model(batch).scores, multilabel)[0].cpu()
     s = model.clip_score(probs, None).numpy()
     order = np.argsort(-s)[:5]
     return {"start": round(window[0][1], 3), "end": round(window[-1][1], 3),
