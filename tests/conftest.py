@@ -22,6 +22,18 @@ def tiny_synth(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def vgg16_weights(tmp_path_factory) -> Path:
+    """torchvision's VGG16 at random weights, saved once a session: its file is 528 MB (fc6 alone
+    is 103 M parameters), and three copies of it once filled a CI machine's disk."""
+    import torch
+    import torchvision.models as tvm
+
+    path = tmp_path_factory.mktemp("vgg16") / "vgg16.pth"
+    torch.save(tvm.vgg16(weights=None).state_dict(), path)
+    return path
+
+
 def moving_bar_frames(n=25, h=48, w=64) -> np.ndarray:
     """Frames with a bright bar moving right by 2 px per frame over a gradient."""
     frames = np.zeros((n, h, w, 3), np.uint8)

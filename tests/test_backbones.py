@@ -79,13 +79,15 @@ def test_mapping_rejects_a_wrong_file(tmp_path):
     ("vgg16", "pool4", 224, (14, 14, 512)),
     ("vgg16", "conv5_3", 224, (14, 14, 512)),
 ])
-def test_torchvision_backbones_load_a_named_local_file(tmp_path, name, layer, size, cube):
+def test_torchvision_backbones_load_a_named_local_file(tmp_path, request, name, layer, size, cube):
     import torchvision.models as tvm
 
-    kwargs = {"aux_logits": True, "init_weights": False} if name != "vgg16" else {}
-    model = getattr(tvm, name)(weights=None, **kwargs)
-    path = tmp_path / f"{name}.pth"
-    torch.save(model.state_dict(), path)
+    if name == "vgg16":
+        path = request.getfixturevalue("vgg16_weights")
+    else:
+        model = getattr(tvm, name)(weights=None, aux_logits=True, init_weights=False)
+        path = tmp_path / f"{name}.pth"
+        torch.save(model.state_dict(), path)
     bb = Backbone(name, weights=path, layer=layer)
     assert bb.spec.input_size == size
     with torch.no_grad():
@@ -126,11 +128,8 @@ def test_second_level_is_the_stride_16_stage_pooled_to_the_grid():
     assert out["level2"].shape == (2, 8, 8, 112)
 
 
-def test_vgg16_second_level_is_pool4_beside_conv5_3(tmp_path):
-    import torchvision.models as tvm
-
-    torch.save(tvm.vgg16(weights=None).state_dict(), tmp_path / "vgg.pth")
-    bb = Backbone("vgg16", weights=tmp_path / "vgg.pth", level2=True)
+def test_vgg16_second_level_is_pool4_beside_conv5_3(vgg16_weights):
+    bb = Backbone("vgg16", weights=vgg16_weights, level2=True)
     with torch.no_grad():
         out = bb.levels(torch.randint(0, 255, (1, 224, 224, 3), dtype=torch.uint8))
     assert bb.layer == "conv5_3" and bb.level2 == "pool4"
