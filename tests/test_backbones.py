@@ -8,6 +8,7 @@ from glimpse.features.backbones import (
     build_efficientnet_lite0,
     efficientnet_lite0_weights_path,
     fold_batchnorm,
+    for_inference,
 )
 
 
@@ -44,6 +45,41 @@ def test_fold_batchnorm_golden():
     # x = 5: conv 10, bn (10 - 4) * 3 + 1 = 19; folded weight 6, bias -12 + 1
     assert seq(torch.full((1, 1, 1, 1), 5.0)).item() == pytest.approx(19.0)
     assert seq[0].weight.item() == 6.0 and seq[0].bias.item() == -11.0
+
+
+def test_same_padding_in_one_call_golden():
+    """TensorFlow's "same" at stride 2 pads after, not before: ones through a 3 x 3 kernel of ones
+    on a 4 x 4 input give [[9, 6], [6, 4]] (PyTorch's symmetric padding would give [[4, 6],
+    [6, 9]]); the one-call rewrite equals timm's Conv2dSame for k = 3 and 5, on even and odd
+    sides, and leaves no Conv2dSame at stride 2 in the backbone."""
+    from timm.layers import Conv2dSame
+
+    conv = Conv2dSame(1, 1, 3, stride=2, bias=False)
+    conv.weight.data.fill_(1.0)
+    rewritten = for_inference(torch.nn.Sequential(conv))
+    assert type(rewritten[0]).__name__ == "_SamePaddedConv"
+    with torch.no_grad():
+        got = rewritten(torch.ones(1, 1, 4, 4))
+    assert got[0, 0].tolist() == [[9.0, 6.0], [6.0, 4.0]]
+    g = torch.Generator().manual_seed(0)
+    for k, groups, side in [(3, 1, 16), (3, 8, 16), (5, 8, 16), (3, 8, 15), (5, 1, 9)]:
+        ref = Conv2dSame(8, 8, k, stride=2, groups=groups)
+        new = for_inference(torch.nn.Sequential(ref))
+        x = torch.randn(2, 8, side, side, generator=g)
+        with torch.no_grad():
+            torch.testing.assert_close(new(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+def test_inference_rewrites_keep_the_features(lite0):
+    """The backbone as glimpse runs it (batch norms folded, "same" convolutions in one call,
+    activations in place) == timm's module as loaded, to float rounding."""
+    rewritten = [m for m in lite0.body.net.modules() if type(m).__name__ == "_SamePaddedConv"]
+    assert len(rewritten) == 5  # the stem and the four stride-2 depthwise convolutions
+    plain = build_efficientnet_lite0().eval()
+    x = torch.randint(0, 255, (2, 256, 256, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        ref = plain.forward_features(lite0.preprocess(x)).permute(0, 2, 3, 1)
+        torch.testing.assert_close(lite0(x), ref, atol=2e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("name,cls", [("chelsea", 285), ("coffee", 967)])

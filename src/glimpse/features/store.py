@@ -106,7 +106,7 @@ class NpyAppender:
             self.tail = arr.shape[1:]
         elif arr.shape[1:] != self.tail:
             raise ValueError(f"{self.path.name}: chunk of shape {arr.shape[1:]} after {self.tail}")
-        data = arr.tobytes()
+        data = arr.reshape(-1).view(np.uint8)  # the bytes, not a copy of them
         self._f.write(data)
         self.sha256.update(data)
         self.rows += len(arr)
