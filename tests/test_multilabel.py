@@ -128,3 +128,40 @@ def test_activitynet_json_segments_and_training_clips(tmp_path):
     clips = ClipDataset([e], 3, 1, segments=True)
     frames = sorted({int(f) for i in range(len(clips)) for f in clips.frames(i)})
     assert frames == list(range(5, 11)) + list(range(15, 20))  # 0.5-1.0 s and 1.5-1.9 s at 10 fps
+    # evaluate on the official split reports the temporal overlap beside the mAP
+    run = tmp_path / "run"
+    assert main(["train", str(feats), "--out", str(run), "--split", "1", "--model", "avgpool",
+                 "--hidden", "8", "--epochs", "1", "--clip-len", "4", "--stride", "2",
+                 "--batch-size", "2", "--quiet"]) == 0
+    assert main(["evaluate", str(run), "--quiet"]) == 0
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["segments"]["videos"] == 1 and 0 <= m["segments"]["mean_tiou"] <= 1
+
+
+def test_temporal_iou_golden():
+    from glimpse.metrics import temporal_iou
+
+    # found joins to [0, 3); truth [2, 5): both 1 s, either 5 s
+    assert temporal_iou([(0, 2), (1, 3)], [(2, 5)]) == pytest.approx(0.2)
+    # two truth spans, one found inside each: (0.5 + 1) / (1 + 2)
+    assert temporal_iou([(0.5, 1.0), (4, 5)], [(0, 1), (3, 5)]) == pytest.approx(1.5 / 3)
+    assert temporal_iou([], [(0, 1)]) == 0.0 and temporal_iou([], []) == 0.0
+    assert temporal_iou([(0, 1)], [(0, 1)]) == 1.0
+
+
+def test_segment_overlap_of_clips_that_fire():
+    """Clips of 2 frames at 10 fps; the video's class scores 0.9 on clips 2-3 (frames 4-7:
+    0.4-0.8 s) and 0.1 elsewhere: found [0.4, 0.8) against the annotated [0.4, 1.0): 2/3."""
+    from types import SimpleNamespace
+
+    from glimpse.evaluate import VideoResult, segment_overlap
+
+    scores = np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9], [0.1, 0.9], [0.9, 0.1]])
+    frames = [np.array([2 * q, 2 * q + 1]) for q in range(5)]
+    r = VideoResult(scores, [None] * 5, [None] * 5, frames=frames)
+    e = SimpleNamespace(meta={"segments": [[0.4, 1.0]]}, times=np.arange(10) / 10,
+                        label_indices=[1])
+    got = segment_overlap([r], [e])
+    assert got["videos"] == 1 and got["mean_tiou"] == pytest.approx(2 / 3)
+    assert got["tiou>=0.5"] == 1.0 and "not a detection mAP" in got["metric"]
+    assert segment_overlap([r], [SimpleNamespace(meta={}, times=None, label_indices=[0])]) is None

@@ -172,7 +172,8 @@ glimpse extract list.txt feats/ --root videos/ --backbone inception_v3 --weights
 glimpse extract ucf101/ feats/ --shard 0/4      # on machine 0 of 4 (1/4, 2/4, 3/4 on the others)
 glimpse extract /tmp/synth /tmp/features2 --streams rgb,flow --levels 2   # papers 001 and 003
 glimpse extract hmdb51/ feats/ --format hmdb51 --annotations testTrainMulti_7030_splits/
-glimpse extract UCF-101/ feats/ --format ucf101 --annotations ucfTrainTestlist/  # then train --split 1""")
+glimpse extract UCF-101/ feats/ --format ucf101 --annotations ucfTrainTestlist/  # then train --split 1
+glimpse extract test.txt feats/ --root videos/ --crops 10   # paper 001's 10 test crops, added to feats/""")
     p.add_argument("data", type=Path, help="dataset folder (class/[group/]clip.ext) or list file")
     p.add_argument("out", type=Path, help="feature store folder (created, or resumed)")
     p.add_argument("--root", type=Path, help="root of the paths in a list file")
@@ -205,6 +206,15 @@ glimpse extract UCF-101/ feats/ --format ucf101 --annotations ucfTrainTestlist/ 
                    help="frame rate of clips given as folders of frame images (JHMDB: "
                         "<class>/<clip>/00001.png); default 30")
     s.add_argument("--batch-size", type=_positive, default=32)
+    c = p.add_argument_group("spatial test crops (evaluate --crops averages over them)")
+    c.add_argument("--crops", type=int, choices=[1, 3, 5, 10], default=0,
+                   help="add N crops to the given videos' existing entries: 1 centre, 3 left / "
+                        "centre / right, 5 corners + centre, 10 those and their mirror images "
+                        "(paper 001); each crop costs one more backbone pass and one more "
+                        "store's worth of disk")
+    c.add_argument("--crop-scale", type=_number(float, lambda v: v >= 1, "a number >= 1"),
+                   default=256 / 224, help="frame side / crop side (default 256/224: the papers' "
+                                           "resize to 256, crop 224)")
     p.add_argument("--workers", type=_positive, default=1,
                    help="decoding (and flow) processes feeding the CNN (default 1: a thread); the "
                         "features are the same bit for bit")
@@ -253,7 +263,8 @@ def _extract(a):
                 shard=a.shard, image_fps=a.image_fps, streams=a.streams,
                 flow_preset=a.flow_preset, levels=a.levels, workers=a.workers,
                 flow_weights=a.flow_weights, flow_stack=a.flow_stack, multilabel=a.multilabel,
-                format=a.format, annotations=a.annotations, progress=not a.quiet, amp=a.amp)
+                format=a.format, annotations=a.annotations, progress=not a.quiet, amp=a.amp,
+                crops=a.crops, crop_scale=a.crop_scale)
     print(f"{s.extracted} extracted, {s.skipped} already done, {len(s.failures)} failed "
           f"({s.frames} frames) -> {a.out}")
     if s.missing:
@@ -263,7 +274,8 @@ def _extract(a):
         for rel, why in sorted(s.failures.items()):
             print(f"  failed: {rel}: {why}", file=sys.stderr)
         print(f"glimpse: error: {len(s.failures)} of {s.total} videos could not be extracted "
-              f"(listed in {a.out / 'failures.json'})", file=sys.stderr)
+              f"(listed in {a.out / ('failures-crops.json' if a.crops else 'failures.json')})",
+              file=sys.stderr)
         return 1
     return 0
 
@@ -573,7 +585,8 @@ glimpse evaluate runs/structured --split val
 glimpse evaluate runs/structured --features /new/place/of/the/store
 glimpse evaluate runs/hard --test-samples 5            # reinforce: mean of 5 sampled episodes
 glimpse evaluate runs/hard --force-glimpse actor       # reinforce: made to look at the actor
-glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's temporal test""")
+glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's temporal test
+glimpse evaluate runs/rstan --video-rule mean --temporal-views --crops   # and its 10 crops""")
     p.add_argument("run", type=Path)
     p.add_argument("--split", default="test", help="test (default), val or train")
     _add_video_rule(p, "evaluate", "; default vote, or mean with --temporal-views")
@@ -594,6 +607,9 @@ glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's t
                         "first 2/3, the last 2/3 and the whole video, their scores averaged "
                         "unless --video-rule vote is given (paper 001's temporal multi-scale "
                         "test)")
+    p.add_argument("--crops", action="store_true",
+                   help="score each clip as the mean over its video's spatial test crops (added "
+                        "with 'glimpse extract ... --crops 10'; paper 001's 10-crop test)")
     _add_device(p)
     _add_quiet(p)
     p.set_defaults(func=_evaluate)
@@ -612,7 +628,8 @@ def _evaluate(a):
         m = evaluate_run(a.run, split=a.split, video_rule=video_rule, clip_rule=a.clip_rule,
                          features=a.features, device=a.device, progress=not a.quiet,
                          options=options,
-                         views=TEMPORAL_VIEWS if a.temporal_views else ("whole",))
+                         views=TEMPORAL_VIEWS if a.temporal_views else ("whole",),
+                         crops=a.crops)
     line = (f"{m['model']} on {m['split']} ({m['num_videos']} videos, clip {m['clip_rule']}, "
             f"video {m['video_rule']}): top-1 {m['top1']:.3f}  top-5 {m['top5']:.3f}  "
             f"mean class {m['mean_class_accuracy']:.3f}")
@@ -620,6 +637,13 @@ def _evaluate(a):
         line += " with " + ", ".join(f"{k} = {v}" for k, v in m["test_options"].items())
     if m.get("views"):
         line += f"; a clip from each of: {', '.join(m['views'])}"
+    if m.get("crops"):
+        line += f"; scores averaged over {len(m['crops'])} crops"
+    if m.get("segments"):
+        sg = m["segments"]
+        line += (f"\nsegments: mean temporal IoU {sg['mean_tiou']:.3f} with the annotations, "
+                 f"{sg['tiou>=0.5']:.2f} of {sg['videos']} videos at >= 0.5 (clips firing at "
+                 f">= 0.5; not a detection mAP)")
     if "attention" in m and m["attention"].get("steps"):
         at = m["attention"]
         line += (f"\nattention: mass on actor {at['mass_in_mask']:.3f} (uniform "

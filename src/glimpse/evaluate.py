@@ -27,6 +27,7 @@ from glimpse.metrics import (
     hit_at_k,
     mean_average_precision,
     per_class_accuracy,
+    temporal_iou,
     topk_accuracy,
 )
 from glimpse.models.output import check_rule
@@ -35,6 +36,7 @@ from glimpse.run import load_run
 
 VIDEO_RULES = ("vote", "mean")
 MASK_THRESHOLD = 0.1
+SEGMENT_THRESHOLD = 0.5  # a clip scoring the video's class this high is "on" (segment_overlap)
 
 
 @dataclass
@@ -114,6 +116,24 @@ def _run_clips(model, entries, *, T, stride, sampling, batch_size, clip_rule, de
     return out
 
 
+def average_crops(per_crop: list[VideoResult]) -> VideoResult:
+    """One video's results over its spatial test crops (paper 001's 10-crop test): each clip's
+    score the mean of its crops' scores (the crops cut the same clips from the same frames);
+    the crops' attention, actor masks, frames and maps kept side by side, each crop's steps
+    against its own crop's actor masks."""
+    first = per_crop[0]
+    out = VideoResult(np.mean([r.clip_scores for r in per_crop], axis=0), [], [])
+    for r in per_crop:
+        out.attention += r.attention
+        out.actor += r.actor
+        out.frames += r.frames
+        out.temporal += r.temporal
+        for name, maps in r.maps.items():
+            out.maps.setdefault(name, []).extend(maps)
+    assert all(r.clip_scores.shape == first.clip_scores.shape for r in per_crop)
+    return out
+
+
 def frame_attention(result: VideoResult, n_frames: int, name: str | None = None
                     ) -> np.ndarray | None:
     """Per-frame attention (n_frames, K, K) (or the model's map ``name``): the mean over the
@@ -181,6 +201,50 @@ def compute_metrics(results: list[VideoResult], labels: np.ndarray, class_names:
     return metrics, pred, mean_scores
 
 
+def crop_names(entries, store: FeatureStore) -> list[str]:
+    """The spatial test crops every one of ``entries`` holds (one layout a store), or one line
+    saying which video lacks them."""
+    layout = store.crop_layout
+    if layout is None:
+        raise GlimpseError(f"{store.root} holds no test crops; add them with 'glimpse extract "
+                           f"VIDEOS {store.root} --crops 10' (the split's videos are enough)")
+    lacking = [e.id for e in entries if e.crops != layout["names"]]
+    if lacking:
+        raise GlimpseError(f"{len(lacking)} of the {len(entries)} videos have no test crops in "
+                           f"{store.root} (e.g. '{lacking[0]}'); add them with 'glimpse extract "
+                           f"... --crops {layout['count']}'")
+    return list(layout["names"])
+
+
+def segment_overlap(results: list[VideoResult], entries, *,
+                    threshold: float = SEGMENT_THRESHOLD) -> dict | None:
+    """How well the clips that score a video's own class(es) at ``threshold`` or more cover its
+    annotated segments (ActivityNet's meta ``segments``): per video, the temporal IoU of the
+    union of those clips' spans (first frame's time to the last's plus one frame) with the
+    union of the annotated segments; the mean over the videos that have segments, and the
+    fraction at IoU >= 0.5. A measure of where in time the classifier fires, beside paper 004's
+    classification mAP; not ActivityNet's detection benchmark (no proposals, no per-segment
+    labels or ranking). None where no video has segments."""
+    ious = []
+    for r, e in zip(results, entries):
+        truth = e.meta.get("segments")
+        if not truth:
+            continue
+        times = e.times
+        step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+        found = [(times[f[0]], times[f[-1]] + step)
+                 for f, s in zip(r.frames, r.clip_scores)
+                 if len(f) and s[e.label_indices].max() >= threshold]
+        ious.append(temporal_iou(found, truth))
+    if not ious:
+        return None
+    ious = np.array(ious)
+    return {"metric": f"temporal IoU of the clips scoring the video's class >= {threshold} with "
+                      f"its annotated segments (not a detection mAP)",
+            "videos": int(len(ious)), "mean_tiou": float(ious.mean()),
+            "tiou>=0.5": float((ious >= 0.5).mean())}
+
+
 def open_store(path: str | Path, cfg: dict, what: str) -> FeatureStore:
     """The feature store at ``path``, checked to hold the features the run ``what`` reads."""
     store = FeatureStore(path)
@@ -194,11 +258,13 @@ def open_store(path: str | Path, cfg: dict, what: str) -> FeatureStore:
 def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vote",
                  clip_rule: str | None = None, features: str | Path | None = None,
                  batch_size: int = 64, device: str = "cpu", progress: bool = True,
-                 options: dict | None = None, views=("whole",)) -> dict:
+                 options: dict | None = None, views=("whole",), crops: bool = False) -> dict:
     """Evaluate the best checkpoint of ``run`` on a split; writes metrics.json and predictions.
     ``options``: test-time model options (reinforce: ``test_samples``); ``views``: spans of
     each video to sample a clip from (uniform sampling; paper 001's temporal test is
-    ``TEMPORAL_VIEWS``). Both are recorded in the metrics (``test_options``, ``views``)."""
+    ``TEMPORAL_VIEWS``); ``crops``: score each clip as the mean over the spatial test crops
+    stored for its video (``extract --crops``). All are recorded in the metrics
+    (``test_options``, ``views``, ``crops``)."""
     if video_rule not in VIDEO_RULES:
         raise GlimpseError(f"--video-rule must be one of {VIDEO_RULES}, got '{video_rule}'")
     loaded = load_run(run, device=device, options=options)
@@ -212,9 +278,12 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
         raise GlimpseError(f"the run's '{split}' split is empty")
     multilabel = bool(cfg.get("multilabel"))
     rank, _, device = distributed.start(device)  # under torchrun: every rank a share
-    results = run_clips(model.to(device), entries, **clip_settings(cfg), batch_size=batch_size,
-                        clip_rule=clip_rule, device=device, progress=progress and rank == 0,
-                        views=views)
+    names = crop_names(entries, store) if crops else [None]
+    per_crop = [run_clips(model.to(device), [e if c is None else e.at_crop(c) for e in entries],
+                          **clip_settings(cfg), batch_size=batch_size, clip_rule=clip_rule,
+                          device=device, progress=progress and rank == 0, views=views)
+                for c in names]
+    results = [average_crops(list(rs)) for rs in zip(*per_crop)] if crops else per_crop[0]
     labels = np.array([e.label_index for e in entries])
     metrics, pred, mean_scores = compute_metrics(
         results, labels, cfg["labels"], video_rule=video_rule,
@@ -228,6 +297,11 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
         metrics["test_options"] = dict(options)
     if tuple(views) != ("whole",):
         metrics["views"] = list(views)
+    if crops:
+        metrics["crops"] = names
+    overlap = segment_overlap(results, entries)
+    if overlap is not None:
+        metrics["segments"] = overlap
     if rank != 0:  # rank 0 writes
         return metrics
     write_json_atomic(loaded.run.metrics_path, metrics)

@@ -103,3 +103,30 @@ def attention_scores(attention: np.ndarray, actor: np.ndarray, threshold: float)
             "pointing_chance": chance,
             "entropy": float(ent.mean()), "max_entropy": float(np.log(a.shape[1])),
             "steps": int(len(a)), "mask_threshold": threshold}
+
+
+def _union(spans) -> list[tuple[float, float]]:
+    """[start, end) spans -> the same time as sorted, disjoint spans."""
+    out: list[list[float]] = []
+    for s, e in sorted((float(s), float(e)) for s, e in spans if e > s):
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [(s, e) for s, e in out]
+
+
+def temporal_iou(found, truth) -> float:
+    """Temporal intersection over union of two sets of [start, end) spans, each first joined
+    into disjoint spans: the time both cover over the time either covers (0 where neither
+    covers any)."""
+    a, b = _union(found), _union(truth)
+    inter, i, j = 0.0, 0, 0
+    while i < len(a) and j < len(b):
+        inter += max(0.0, min(a[i][1], b[j][1]) - max(a[i][0], b[j][0]))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    total = sum(e - s for s, e in a) + sum(e - s for s, e in b) - inter
+    return inter / total if total > 0 else 0.0

@@ -29,6 +29,7 @@ from glimpse.amp import autocast, check_amp
 from glimpse.datasets.layouts import label_map, load_dataset, read_label_file
 from glimpse.datasets.masks import ActorMasks, mask_grid
 from glimpse.features.backbones import Backbone
+from glimpse.features.crops import SCALE, cut, cut_masks, flow_u_channels, layout
 from glimpse.features.store import (
     EntryWriter,
     FeatureStore,
@@ -84,7 +85,8 @@ class Featurizer:
     def __init__(self, backbone: str = "efficientnet_lite0", *, weights=None, layer=None,
                  fps: float = 10.0, streams=("rgb",), batch_size: int = 32, device: str = "cpu",
                  image_fps: float = IMAGE_FPS, flow_preset: str = "medium",
-                 flow_weights=None, flow_stack: int | None = None, amp: str = "off"):
+                 flow_weights=None, flow_stack: int | None = None, amp: str = "off",
+                 crops: int = 0, crop_scale: float = SCALE):
         check_amp(amp, device)
         self.amp = amp  # the backbone under autocast (recorded in the store's feature spec)
         unknown = sorted(set(streams) - set(STREAMS))
@@ -117,6 +119,8 @@ class Featurizer:
                 torch.zeros(1, self.size, self.size, 3, dtype=torch.uint8)))
         self.grid = int(probe[self.net.layer].shape[-1])
         self.level2_grid = int(probe[self.net.level2].shape[-1]) if self.net.level2 else None
+        # spatial test crops: frames decoded larger, each crop a window at the input size
+        self.crops = layout(crops, self.size, crop_scale) if crops else None
 
     @classmethod
     def for_run(cls, feature: dict, inputs: dict, *, weights=None, flow_weights=None,
@@ -169,7 +173,8 @@ class Featurizer:
 
     @property
     def decoder(self) -> Decoder:
-        return Decoder(fps=self.fps, size=self.size, batch_size=self.batch_size,
+        return Decoder(fps=self.fps, size=self.crops.side if self.crops else self.size,
+                       batch_size=self.batch_size,
                        image_fps=self.image_fps,
                        flow_preset=self.flow.preset if self.flow is not None else None,
                        flow_stack=self.flownet.stack if self.flownet is not None else None)
@@ -187,17 +192,31 @@ class Featurizer:
     def write_batch(self, writer: EntryWriter, b: Batch, flow_images: np.ndarray | None,
                     masks: ActorMasks | None) -> None:
         """One decoded batch (and its flow images) -> every stream's chunk, plus the K x K actor
-        masks when given."""
-        for name, cube in self.frame_streams(b.frames).items():
-            writer.append(name, _stored(cube))
+        masks when given; with crops, each crop's as ``<stream>@<crop>``, one crop at a time."""
+        if self.crops is None:
+            return self._write(writer, b.frames, flow_images,
+                               None if masks is None else masks.frames(b.indices))
+        side, size = self.crops.side, self.crops.size
+        u = flow_u_channels(self.flownet.stack if self.flownet is not None else None)
+        full = None if masks is None else masks.frames(b.indices)
+        for crop in self.crops.crops:
+            self._write(writer, cut(b.frames, crop, size),
+                        None if flow_images is None else cut(flow_images, crop, size, u),
+                        None if full is None else cut_masks(full, crop, size, side),
+                        suffix=f"@{crop.name}")
+
+    def _write(self, writer: EntryWriter, frames: np.ndarray, flow_images: np.ndarray | None,
+               masks: np.ndarray | None, suffix: str = "") -> None:
+        for name, cube in self.frame_streams(frames).items():
+            writer.append(name + suffix, _stored(cube))
         if self.flow is not None:
             images = _to_device(flow_images, self.device)
             with autocast(self.amp, self.device):
                 cube = self.flownet(images, self.grid) if self.flownet is not None else \
                     self.net(images)
-            writer.append("flow", _stored(cube))
+            writer.append("flow" + suffix, _stored(cube))
         if masks is not None:
-            writer.append("masks", mask_grid(masks.frames(b.indices), self.grid))
+            writer.append("masks" + suffix, mask_grid(masks, self.grid))
 
     def featurize(self, path, writer: EntryWriter, *, masks: ActorMasks | None = None) -> dict:
         """Stream one video through decode (in a thread) -> CNN into ``writer``; returns the meta
@@ -382,12 +401,15 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
             image_fps: float = IMAGE_FPS, streams=("rgb",), flow_preset: str = "medium",
             levels: int = 1, workers: int = 1, flow_weights=None, flow_stack: int | None = None,
             multilabel=None, format: str | None = None, annotations=None,
-            progress: bool = True, amp: str = "off") -> Summary:
+            progress: bool = True, amp: str = "off", crops: int = 0,
+            crop_scale: float = SCALE) -> Summary:
     """Extract every video of ``data`` (folder or list file) into the store ``out``; with
     ``shard = (I, N)`` only the I-th of N disjoint parts, so N processes or machines can fill one
     store (on a shared filesystem) or N stores that ``FeatureStore.merge_from`` joins. With
     ``workers`` > 1, decoding (and optical flow) runs in that many processes feeding the CNN;
-    the features are the same bit for bit."""
+    the features are the same bit for bit. With ``crops`` (1, 3, 5 or 10; ``glimpse.features.crops``)
+    each video's spatial test crops are added to its existing entry instead (extract the videos
+    without crops first)."""
     split_of: dict = {}  # relpath -> {official split id: train | val | test}
     segments: dict = {}  # relpath -> annotated [[start, end], ...] seconds (ActivityNet)
     missing: list = []
@@ -422,16 +444,29 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     fz = Featurizer(backbone, weights=weights, layer=layer, fps=fps, streams=streams,
                     batch_size=batch_size, device=device, image_fps=image_fps,
                     flow_preset=flow_preset, flow_weights=flow_weights, flow_stack=flow_stack,
-                    amp=amp)
+                    amp=amp, crops=crops, crop_scale=crop_scale)
     store = FeatureStore(out)
+    if crops and not store.manifest_path.exists():
+        raise GlimpseError(f"--crops adds test crops to a store's entries; {out} is not a store "
+                           f"yet: extract the videos without --crops first")
     store.create_or_check(fz.feature, fz.stream_specs, list(labels),
                           source=str(Path(data_root).resolve()), multilabel=extra is not None)
+    names = fz.crops.names if fz.crops else None
+    if names:
+        absent = [it.relpath for it in items if not store.has(entry_id(it.relpath))]
+        if absent:
+            raise GlimpseError(f"{len(absent)} video(s) have no entry in {out} (e.g. "
+                               f"'{absent[0]}'): extract them without --crops first")
+        store.set_crop_layout(fz.crops.describe())
+
+    def finished(eid: str) -> bool:
+        return store.has(eid) and (names is None or store.entry(eid).crops == names)
 
     summary = Summary(total=len(items), missing=missing)
     if missing:
         write_json_atomic(Path(out) / "missing.json", missing)
     store.clean_stale(None if shard is None else [entry_id(it.relpath) for it in items])
-    todo = [it for it in items if not store.has(entry_id(it.relpath))]
+    todo = [it for it in items if not finished(entry_id(it.relpath))]
     summary.skipped = len(items) - len(todo)
     bar = progress_bar(total=len(todo), unit="video", desc="extract", enabled=progress)
     open_: dict[int, tuple] = {}  # video number -> (writer, masks, meta) while it streams in
@@ -450,7 +485,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                 if v not in open_:
                     eid = entry_id(item.relpath)
                     claim = store.claim(eid)
-                    if claim is None or store.has(eid):
+                    if claim is None or finished(eid):
                         if claim is not None:
                             claim.release()
                         elsewhere.add(v)
@@ -467,12 +502,16 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                 bar.set_postfix(frames=summary.frames, refresh=False)
                 continue
             writer, _, meta = open_.pop(v, (None, None, None))
-            if kind == "end":
-                names = sorted({item.label, *(extra or {}).get(item.relpath, [])},
-                               key=labels.get)
+            if kind == "end" and names:
+                writer.commit_crops(names)
+                summary.extracted += 1
+            elif kind == "end":
+                labelled = sorted({item.label, *(extra or {}).get(item.relpath, [])},
+                                  key=labels.get)
                 writer.commit({"path": item.relpath, "label": item.label,
                                "label_index": labels[item.label], "group": item.group,
-                               **({"labels": names, "label_indices": [labels[n] for n in names]}
+                               **({"labels": labelled,
+                                   "label_indices": [labels[n] for n in labelled]}
                                   if extra is not None else {}),
                                **({"splits": split_of.get(item.relpath, {})} if format else {}),
                                **({"segments": segments[item.relpath]}
@@ -485,5 +524,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                 summary.failures[item.relpath] = payload
             bar.update(1)
     name = "failures.json" if shard is None else f"failures-shard-{shard[0]}-of-{shard[1]}.json"
+    if names:  # the crops' own, beside the whole frames'
+        name = name.replace("failures", "failures-crops")
     write_json_atomic(Path(out) / name, summary.failures)
     return summary

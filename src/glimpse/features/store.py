@@ -14,6 +14,9 @@ Layout of a store folder::
                                 "frames": T_v, "source_frames": [i, ...],
                                 "arrays": {name: {"shape", "dtype", "sha256"}}}  (sha256 of the
                                 array's data bytes, after the .npy header; ``glimpse store verify``)
+        <stream>@<crop>.npy    the same stream of one spatial test crop (``extract --crops N``,
+        masks@<crop>.npy       ``glimpse.features.crops``), added to an existing entry; its
+                               meta.json then lists them under ``crops`` (names) and ``arrays``
       failures.json            videos the last run could not extract, with reasons
                                (failures-shard-I-of-N.json for ``extract --shard I/N``)
 
@@ -21,7 +24,9 @@ Layout of a store folder::
 input_size, weights_digest, fps, dtype), ``streams`` (name -> its own spec: ``layer``,
 ``channels`` and, for a (T, K, K, C) cube, ``grid`` K; a pooled vector says ``pooled``),
 ``labels`` (the dataset's sorted class names; ``label_index`` indexes this list) and ``source``
-(the dataset's root folder at extraction, against which each entry's ``path`` is relative).
+(the dataset's root folder at extraction, against which each entry's ``path`` is relative),
+and once crops were extracted ``crops`` (their layout: count, size, decoded side, names and
+windows; one layout a store).
 
 Format 1 stores (``cube.npy`` and ``pooled.npy``, one flat ``feature`` spec) are still read:
 they appear as streams ``rgb`` and ``rgb_pooled``.
@@ -49,7 +54,7 @@ import json
 import os
 import shutil
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +228,29 @@ class EntryWriter:
         self.files = {}
         self.claim.release()
 
+    def commit_crops(self, names: list[str]) -> None:
+        """Add the crop arrays written here to the committed entry: each file moved into its
+        folder, then its meta.json rewritten (atomically) to list them; a crash in between
+        leaves files the meta does not name, which the next extraction writes again."""
+        final = self.store.entries_dir / self.eid
+        with open(final / "meta.json") as f:
+            meta = json.load(f)
+        T = meta["frames"]
+        for name, f in self.files.items():
+            if f.rows != T:
+                raise ValueError(f"the entry has {T} frames, {name} has {f.rows}")
+            f.close()
+        for name in self.files:
+            os.replace(self.tmp / f"{name}.npy", final / f"{name}.npy")
+        _fsync_dir(final)
+        meta["arrays"] = {**meta.get("arrays", {}),
+                          **{name: f.record() for name, f in self.files.items()}}
+        meta["crops"] = list(names)
+        write_json_atomic(final / "meta.json", meta)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.files = {}
+        self.claim.release()
+
     def abort(self) -> None:
         for f in self.files.values():
             f.discard()
@@ -246,6 +274,20 @@ class Entry:
     folder: Path
     meta: dict
     format: int = FORMAT_VERSION
+    crop: str | None = None  # a view of one spatial test crop's arrays (``at_crop``)
+
+    @property
+    def crops(self) -> list[str]:
+        """The spatial test crops stored for this video (``extract --crops``), if any."""
+        return list(self.meta.get("crops", []))
+
+    def at_crop(self, crop: str) -> Entry:
+        """This video seen through one stored crop: ``stream`` and ``masks`` read
+        ``<name>@<crop>.npy``."""
+        if crop not in self.crops:
+            raise GlimpseError(f"entry '{self.id}' has no crop '{crop}' (it has "
+                               f"{', '.join(self.crops) or 'none'}: extract --crops first)")
+        return replace(self, crop=crop)
 
     @property
     def label(self) -> str:
@@ -275,6 +317,8 @@ class Entry:
     def _path(self, name: str) -> Path:
         if self.format == 1:
             name = _V1_FILES.get(name, name)
+        if self.crop is not None:
+            name = f"{name}@{self.crop}"
         return self.folder / f"{name}.npy"
 
     def has(self, name: str) -> bool:
@@ -413,6 +457,22 @@ class FeatureStore:
         else:
             write_json_atomic(self.manifest_path, want)
             self._manifest = want
+
+    @property
+    def crop_layout(self) -> dict | None:
+        """The layout of the spatial test crops extracted into this store, if any."""
+        return self.manifest.get("crops")
+
+    def set_crop_layout(self, layout: dict) -> None:
+        """Record the crops' layout; a store keeps one (another is refused)."""
+        have = self.crop_layout
+        if have is not None and have != layout:
+            raise GlimpseError(f"{self.root} holds crops of another layout ({have['count']} crops "
+                               f"of {have['size']} from {have['decoded_side']}); extract these "
+                               f"into another store")
+        if have is None:
+            self._manifest = {**self.manifest, "crops": layout}
+            write_json_atomic(self.manifest_path, self._manifest)
 
     def clean_stale(self, eids=None) -> None:
         """Delete the temporary folders a killed run left (never trusted), of every entry or of
