@@ -118,8 +118,16 @@ def child(kind: str, data: Path, batch: int, store: Path) -> None:
         frames = len(x)
     end = _usage()
     took = {k: end[k] - start[k] for k in end}
-    print(json.dumps({"frames": frames, **took,
-                      "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+    print(json.dumps({"frames": frames, **took, "peak_gb": _own_peak_gb()}))
+
+
+def _own_peak_gb() -> float:
+    """This process's own peak resident set (VmHWM). Not ``ru_maxrss``: Linux carries that over
+    from the parent through fork and exec, so every child would report at least the parent's
+    size (which holds the decoded frames)."""
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    return kb / 2**20
 
 
 def measure(kind: str, data: Path, batch: int, env: dict, tmp: Path) -> dict:

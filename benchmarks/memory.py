@@ -29,11 +29,14 @@ from glimpse.synth.scene import Difficulty  # noqa: E402
 from glimpse.video import read_frames, write_video  # noqa: E402
 
 FPS = 25
+# the process's own peak (VmHWM): ru_maxrss would carry the parent's over through fork and exec
 PEAK = """
-import resource, sys
+import sys
 from glimpse.cli import main
 rc = main(sys.argv[1:])
-print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+with open("/proc/self/status") as f:
+    kb = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+print("PEAK_RSS_KB", kb, flush=True)
 sys.exit(rc)
 """
 
