@@ -49,13 +49,17 @@ def trained(tmp_path_factory):
     return root, truth, order[0]
 
 
+# the process's own peak (VmHWM): ru_maxrss would carry over the pytest process's own peak
+# through fork and exec, and the two figures compared would both be that floor
 PEAK = """
-import resource, sys
+import sys
 from glimpse.cli import main
 try:
     code = main(sys.argv[2:])
 finally:
-    open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    with open("/proc/self/status") as f:
+        kib = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+    open(sys.argv[1], "w").write(kib)
 sys.exit(code)
 """
 
@@ -84,11 +88,14 @@ def test_the_timeline_follows_the_class_playing(trained, tmp_path):
     assert share >= 0.8, share  # measured: 1.00 of the 48 windows inside one segment
     for name in ("timeline.png", "overlay.webm", "timeline.html"):
         assert (out / name).stat().st_size > 1000, name
-    short_peak = _peak_kib(["predict", str(root / "run"), str(short), "--timeline",
-                            str(tmp_path / "short"), "--window", "4", "--window-stride", "2"],
-                           tmp_path)
+    # one process's peak varies by up to ~10% between runs here, so the 10-second clip runs
+    # three times and the 2-minute video may not exceed the highest of them by more than 10%
+    # (holding the video's features would add ~1 GB: a ratio of ~1.8)
+    short_peak = max(_peak_kib(["predict", str(root / "run"), str(short), "--timeline",
+                                str(tmp_path / f"short{i}"), "--window", "4", "--window-stride",
+                                "2"], tmp_path) for i in range(3))
     print(f"peak RSS: 2 minutes {long_peak / 1024:.0f} MiB, one 10-second clip "
-          f"{short_peak / 1024:.0f} MiB (both with the timeline's outputs)")
+          f"{short_peak / 1024:.0f} MiB (the highest of 3; both with the timeline's outputs)")
     assert long_peak <= 1.10 * short_peak
 
 
