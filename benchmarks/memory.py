@@ -55,6 +55,15 @@ def peak_rss_mb(*args: str) -> tuple[float, float]:
     return kb / 1024, time.perf_counter() - t
 
 
+def _fresh(store: Path) -> str:
+    """A store folder emptied for the next run (extraction resumes: a second run into the same
+    store would skip every video and measure nothing)."""
+    import shutil
+
+    shutil.rmtree(store, ignore_errors=True)
+    return str(store)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=int, default=10, help="length of the short clip")
@@ -87,8 +96,8 @@ def main():
                        check=True, capture_output=True)
         rows = []
         for what, args in (
-                ("extract", lambda n: ["extract", str(tmp / n), str(tmp / f"store-{n}"), "--fps", "0",
-                                       "--quiet"]),
+                ("extract", lambda n: ["extract", str(tmp / n), _fresh(tmp / f"store-{n}"),
+                                       "--fps", "0", "--quiet"]),
                 ("predict", lambda n: ["predict", str(tmp / "run"), str(tmp / n / "a" / "clip.avi")]),
                 ("predict --overlay .mp4", lambda n: ["predict", str(tmp / "run"),
                                                       str(tmp / n / "a" / "clip.avi"),
