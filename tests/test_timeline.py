@@ -46,6 +46,13 @@ def trained(tmp_path_factory):
                 yield from b.frames
 
     write_video(root / "long.avi", frames(), FPS)
+
+    def first_minute():
+        for clip in order[:6]:
+            for b in iter_frames(clip, fps=0):
+                yield from b.frames
+
+    write_video(root / "one_minute.avi", first_minute(), FPS)
     return root, truth, order[0]
 
 
@@ -74,6 +81,8 @@ def _peak_kib(argv, tmp_path) -> int:
 
 
 def test_the_timeline_follows_the_class_playing(trained, tmp_path):
+    """The top class of most windows is the class playing then, in one pass, with a peak no
+    higher than that of the first minute (+10%)."""
     root, truth, short = trained
     out = tmp_path / "tl"
     long_peak = _peak_kib(["predict", str(root / "run"), str(root / "long.avi"), "--timeline",
@@ -88,17 +97,21 @@ def test_the_timeline_follows_the_class_playing(trained, tmp_path):
     assert share >= 0.8, share  # measured: 1.00 of the 48 windows inside one segment
     for name in ("timeline.png", "overlay.webm", "timeline.html"):
         assert (out / name).stat().st_size > 1000, name
-    # one process's peak varies by up to ~10% between runs here, so the 10-second clip runs
-    # three times. Measured (each process's own VmHWM): the 2-minute video 1334-1400 MiB
-    # against 1220 MiB, 1.09-1.15, above the issue's +10%; a trace shows a plateau (flat from
-    # 15 s to 25 s of the run, then falling), not a leak, still unexplained. The bound here is
-    # 1.25: what growth with length beyond that plateau would break
-    short_peak = max(_peak_kib(["predict", str(root / "run"), str(short), "--timeline",
-                                str(tmp_path / f"short{i}"), "--window", "4", "--window-stride",
-                                "2"], tmp_path) for i in range(3))
-    print(f"peak RSS: 2 minutes {long_peak / 1024:.0f} MiB, one 10-second clip "
-          f"{short_peak / 1024:.0f} MiB (the highest of 3; both with the timeline's outputs)")
-    assert long_peak <= 1.25 * short_peak
+    # Flat in length: the 2-minute video's peak against its first minute's, each the higher of
+    # 2 runs (one process's peak varies by ~5% here). Not against a 10-second clip: that is 2
+    # batches of frames, and glibc's heap (tuned by bounded_reuse, or with its default
+    # thresholds) keeps growing over the first few batches to a working set, then stays
+    # (measured, each process's own VmHWM: 10 s 1220 MiB, 1 minute 1400-1448, 2 minutes
+    # 1333-1400; with GLIMPSE_MALLOC=default 10 s 1091 against 2 minutes 1225)
+    long_peak = max(long_peak, _peak_kib(["predict", str(root / "run"), str(root / "long.avi"),
+                                          "--timeline", str(tmp_path / "again"), "--window",
+                                          "4", "--window-stride", "2"], tmp_path))
+    ref_peak = max(_peak_kib(["predict", str(root / "run"), str(root / "one_minute.avi"),
+                              "--timeline", str(tmp_path / f"minute{i}"), "--window", "4",
+                              "--window-stride", "2"], tmp_path) for i in range(2))
+    print(f"peak RSS (the higher of 2 runs each): 2 minutes {long_peak / 1024:.0f} MiB, its "
+          f"first minute {ref_peak / 1024:.0f} MiB")
+    assert long_peak <= 1.10 * ref_peak
 
 
 def test_the_timeline_page_opens_in_a_browser(trained, tmp_path):
