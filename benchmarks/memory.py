@@ -69,6 +69,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=10, help="length of the short clip")
     ap.add_argument("--factor", type=int, default=10, help="the long clip is this many times longer")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each command (default 3)")
+    ap.add_argument("--commands", default="extract,predict,overlay",
+                    help="which of extract, predict, overlay (default all three)")
     a = ap.parse_args()
     frames = a.seconds * FPS
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,6 +97,9 @@ def main():
                         "--batch-size", "32", "--lr", "1e-3", "--quiet", "--out", str(tmp / "run")],
                        check=True, capture_output=True)
         rows = []
+        wanted = {"extract": "extract", "predict": "predict",
+                  "overlay": "predict --overlay .mp4"}
+        wanted = {wanted[c] for c in a.commands.split(",")}
         for what, args in (
                 ("extract", lambda n: ["extract", str(tmp / n), _fresh(tmp / f"store-{n}"),
                                        "--fps", "0", "--quiet"]),
@@ -102,6 +107,8 @@ def main():
                 ("predict --overlay .mp4", lambda n: ["predict", str(tmp / "run"),
                                                       str(tmp / n / "a" / "clip.avi"),
                                                       "--overlay", str(tmp / f"{n}.mp4")])):
+            if what not in wanted:
+                continue
             runs = [(peak_rss_mb(*args("short")), peak_rss_mb(*args("long")))
                     for _ in range(a.repeats)]
             short = [s for (s, _), _ in runs]
