@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from glimpse.allocator import peak_resident_bytes  # noqa: E402
 from glimpse.features.backbones import Backbone, build_efficientnet_lite0  # noqa: E402
 from glimpse.features.extract import extract  # noqa: E402
 from glimpse.synth import SynthConfig, generate  # noqa: E402
@@ -118,16 +119,8 @@ def child(kind: str, data: Path, batch: int, store: Path) -> None:
         frames = len(x)
     end = _usage()
     took = {k: end[k] - start[k] for k in end}
-    print(json.dumps({"frames": frames, **took, "peak_gb": _own_peak_gb()}))
-
-
-def _own_peak_gb() -> float:
-    """This process's own peak resident set (VmHWM). Not ``ru_maxrss``: Linux carries that over
-    from the parent through fork and exec, so every child would report at least the parent's
-    size (which holds the decoded frames)."""
-    with open("/proc/self/status") as f:
-        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-    return kb / 2**20
+    # the process's own peak: the parent holds the decoded frames (allocator.peak_resident_bytes)
+    print(json.dumps({"frames": frames, **took, "peak_gb": peak_resident_bytes() / 2**30}))
 
 
 def measure(kind: str, data: Path, batch: int, env: dict, tmp: Path) -> dict:

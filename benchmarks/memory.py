@@ -32,14 +32,12 @@ from glimpse.synth.scene import Difficulty  # noqa: E402
 from glimpse.video import read_frames, write_video  # noqa: E402
 
 FPS = 25
-# the process's own peak (VmHWM): ru_maxrss would carry the parent's over through fork and exec
 PEAK = """
 import sys
+from glimpse.allocator import peak_resident_bytes
 from glimpse.cli import main
 rc = main(sys.argv[1:])
-with open("/proc/self/status") as f:
-    kb = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
-print("PEAK_RSS_KB", kb, flush=True)
+print("PEAK_RSS_KB", peak_resident_bytes() // 1024, flush=True)
 sys.exit(rc)
 """
 
@@ -97,9 +95,8 @@ def main():
                         "--batch-size", "32", "--lr", "1e-3", "--quiet", "--out", str(tmp / "run")],
                        check=True, capture_output=True)
         rows = []
-        wanted = {"extract": "extract", "predict": "predict",
-                  "overlay": "predict --overlay .mp4"}
-        wanted = {wanted[c] for c in a.commands.split(",")}
+        titles = {"extract": "extract", "predict": "predict", "overlay": "predict --overlay .mp4"}
+        wanted = {titles[c] for c in a.commands.split(",")}
         for what, args in (
                 ("extract", lambda n: ["extract", str(tmp / n), _fresh(tmp / f"store-{n}"),
                                        "--fps", "0", "--quiet"]),

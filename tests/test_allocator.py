@@ -97,3 +97,19 @@ def test_bounded_reuse_keeps_a_batch_and_hands_back_growth():
     off = subprocess.run([sys.executable, "-c", BOUNDED], env={**env, "GLIMPSE_MALLOC": "default"},
                          capture_output=True, text=True, check=True).stdout.split()
     assert off[5] == "False"  # off: nothing is kept, nothing trimmed
+
+
+def test_peak_resident_is_the_process_own_not_the_parents():
+    """A child started by a process holding 300 MB: ru_maxrss reports at least the parent's
+    size (carried through fork and exec), peak_resident_bytes only the child's own."""
+    code = """
+import resource
+from glimpse.allocator import peak_resident_bytes, resident_bytes
+assert peak_resident_bytes() >= resident_bytes() > 0
+print(peak_resident_bytes() // 2**20, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+    held = bytearray(300 * 2**20)
+    held[::4096] = b"x" * len(held[::4096])  # touched: resident
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    own, inherited = (int(v) for v in r.stdout.split())
+    assert inherited >= 300 and own < 200, (own, inherited)

@@ -56,17 +56,16 @@ def trained(tmp_path_factory):
     return root, truth, order[0]
 
 
-# the process's own peak (VmHWM): ru_maxrss would carry over the pytest process's own peak
-# through fork and exec, and the two figures compared would both be that floor
+# the process's own peak: ru_maxrss would carry over the pytest process's own peak through
+# fork and exec, and the two figures compared would both be that floor
 PEAK = """
 import sys
+from glimpse.allocator import peak_resident_bytes
 from glimpse.cli import main
 try:
     code = main(sys.argv[2:])
 finally:
-    with open("/proc/self/status") as f:
-        kib = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
-    open(sys.argv[1], "w").write(kib)
+    open(sys.argv[1], "w").write(str(peak_resident_bytes() // 1024))
 sys.exit(code)
 """
 

@@ -89,6 +89,19 @@ def resident_bytes() -> int:
         return 0
 
 
+def peak_resident_bytes() -> int:
+    """The process's own peak resident set (``VmHWM``; Linux, 0 where /proc is missing). Not
+    ``getrusage``'s ``ru_maxrss``: Linux carries that over from the parent through fork and
+    exec, so a child started by a large process reports at least the parent's size. The
+    kernel updates VmHWM lazily, so it can trail the resident set now: the larger of the two."""
+    try:
+        with open("/proc/self/status") as f:
+            hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) * 1024
+    except (OSError, ValueError, IndexError, StopIteration):
+        hwm = 0
+    return max(hwm, resident_bytes())
+
+
 @contextmanager
 def bounded_reuse(slack: float = 0.05, warmup: int = 16) -> Iterator[Callable[[], bool]]:
     """``reusing_freed_memory`` for loops that also decode video: yields ``tick``, to call after
