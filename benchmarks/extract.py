@@ -68,22 +68,17 @@ TUNED_ENV = {"MALLOC_MMAP_THRESHOLD_": "1073741824", "MALLOC_TRIM_THRESHOLD_": "
 CONDITIONS = {"as shipped": {}, "tuned by env": TUNED_ENV}
 
 
-def decode(paths, size=256) -> tuple[float, float, np.ndarray]:
-    """(frames per second of wall time, frames per CPU second, the frames): decoding with every
-    frame kept, as the CNN-alone and eager children need them."""
-    t, cpu, frames = time.perf_counter(), time.process_time(), []
-    for p in paths:
-        for b in iter_frames(p, fps=0, size=(size, size)):
-            frames.append(b.frames)
-    frames = np.concatenate(frames)
-    return (len(frames) / (time.perf_counter() - t), len(frames) / (time.process_time() - cpu),
-            frames)
+def decode(paths, size=256) -> np.ndarray:
+    """Every frame of ``paths``, decoded into one array, as the CNN-alone and eager children
+    need them (not timed: see ``decoding_cost``)."""
+    return np.concatenate([b.frames for p in paths
+                           for b in iter_frames(p, fps=0, size=(size, size))])
 
 
 def decoding_cost(paths, size=256) -> tuple[int, float, float]:
     """(frames, frames per second of wall time, frames per CPU second) of decoding as extraction
-    does it: batch by batch, nothing kept (keeping every frame, as ``decode`` does, adds the
-    page faults of a growing array to decoding's cost)."""
+    does it: batch by batch, nothing kept (timing ``decode``, which keeps every frame, added the
+    page faults of a growing array to decoding's cost and tripled it)."""
     t, cpu, n = time.perf_counter(), time.process_time(), 0
     with bounded_reuse() as tick:
         for p in paths:
@@ -133,7 +128,7 @@ def child(kind: str, data: Path, batch: int, store: Path) -> None:
         s = extract(data, store, fps=0, batch_size=batch, progress=False)
         frames = s.frames
     else:
-        *_, x = decode(paths)
+        x = decode(paths)
         start = (_cnn if kind == "cnn" else _eager)(x, batch)
         frames = len(x)
     end = _usage()
@@ -296,8 +291,9 @@ def main():
     ap.add_argument("--long-frames", type=int, default=1000, help="the long clip (default 1000)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3,
-                    help="rounds of every figure, medians reported (default 3; figures of one "
-                         "process vary ~20%% on a shared machine)")
+                    help="rounds of the three figures the goals compare, medians reported "
+                         "(default 3; the other figures run once; one process's figures vary "
+                         "up to ~30%% on a shared machine)")
     ap.add_argument("--no-two-streams", action="store_true", help="skip the flow figures")
     ap.add_argument("--workloads", default="short,long,real",
                     help="which workloads, comma-separated (default short,long,real; 'none' "

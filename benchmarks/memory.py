@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from glimpse.synth.scene import Difficulty  # noqa: E402
 from glimpse.video import read_frames, write_video  # noqa: E402
 
 FPS = 25
+COMMANDS = ("extract", "predict", "overlay")  # --commands' choices
 PEAK = """
 import sys
 from glimpse.allocator import peak_resident_bytes
@@ -56,8 +58,6 @@ def peak_rss_mb(*args: str) -> tuple[float, float]:
 def _fresh(store: Path) -> str:
     """A store folder emptied for the next run (extraction resumes: a second run into the same
     store would skip every video and measure nothing)."""
-    import shutil
-
     shutil.rmtree(store, ignore_errors=True)
     return str(store)
 
@@ -70,6 +70,10 @@ def main():
     ap.add_argument("--commands", default="extract,predict,overlay",
                     help="which of extract, predict, overlay (default all three)")
     a = ap.parse_args()
+    wanted = set(a.commands.split(","))
+    if wanted - set(COMMANDS):
+        ap.error(f"--commands: unknown {', '.join(sorted(wanted - set(COMMANDS)))} (choose from "
+                 f"{', '.join(COMMANDS)})")
     frames = a.seconds * FPS
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -95,16 +99,15 @@ def main():
                         "--batch-size", "32", "--lr", "1e-3", "--quiet", "--out", str(tmp / "run")],
                        check=True, capture_output=True)
         rows = []
-        titles = {"extract": "extract", "predict": "predict", "overlay": "predict --overlay .mp4"}
-        wanted = {titles[c] for c in a.commands.split(",")}
-        for what, args in (
-                ("extract", lambda n: ["extract", str(tmp / n), _fresh(tmp / f"store-{n}"),
-                                       "--fps", "0", "--quiet"]),
-                ("predict", lambda n: ["predict", str(tmp / "run"), str(tmp / n / "a" / "clip.avi")]),
-                ("predict --overlay .mp4", lambda n: ["predict", str(tmp / "run"),
-                                                      str(tmp / n / "a" / "clip.avi"),
-                                                      "--overlay", str(tmp / f"{n}.mp4")])):
-            if what not in wanted:
+        for command, what, args in (
+                ("extract", "extract", lambda n: ["extract", str(tmp / n), _fresh(tmp / f"store-{n}"),
+                                                  "--fps", "0", "--quiet"]),
+                ("predict", "predict", lambda n: ["predict", str(tmp / "run"),
+                                                  str(tmp / n / "a" / "clip.avi")]),
+                ("overlay", "predict --overlay .mp4", lambda n: ["predict", str(tmp / "run"),
+                                                                 str(tmp / n / "a" / "clip.avi"),
+                                                                 "--overlay", str(tmp / f"{n}.mp4")])):
+            if command not in wanted:
                 continue
             runs = [(peak_rss_mb(*args("short")), peak_rss_mb(*args("long")))
                     for _ in range(a.repeats)]

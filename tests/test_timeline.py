@@ -23,7 +23,7 @@ EASY = Difficulty(distractors=0, jitter=0.0, pan=0.0, actor_scale=(0.6, 0.7), ba
 def trained(tmp_path_factory):
     """12 clips of 10 s (6 groups of a person with a red ball, 6 with a blue one), a run
     trained on them, and the 2-minute video of the 12 clips one after another, the classes
-    alternating."""
+    alternating (and its first minute, the reference of its peak memory)."""
     root = tmp_path_factory.mktemp("timeline")
     cfg = SynthConfig(classes=1, groups=6, clips_per_group=1, frames=10 * FPS, fps=FPS,
                       width=96, height=96, seed=4, difficulty=EASY,
@@ -40,19 +40,13 @@ def trained(tmp_path_factory):
     order = [(red if k % 2 == 0 else blue)[k // 2] for k in range(12)]  # 12 x 10 s = 2 min
     truth = ["walk_with_red_ball" if k % 2 == 0 else "walk_with_blue_ball" for k in range(12)]
 
-    def frames():
-        for clip in order:
+    def played(clips):
+        for clip in clips:
             for b in iter_frames(clip, fps=0):
                 yield from b.frames
 
-    write_video(root / "long.avi", frames(), FPS)
-
-    def first_minute():
-        for clip in order[:6]:
-            for b in iter_frames(clip, fps=0):
-                yield from b.frames
-
-    write_video(root / "one_minute.avi", first_minute(), FPS)
+    write_video(root / "long.avi", played(order), FPS)
+    write_video(root / "one_minute.avi", played(order[:6]), FPS)
     return root, truth, order[0]
 
 
