@@ -102,7 +102,7 @@ def _cnn(frames: np.ndarray, batch: int) -> dict:
 
 
 def _eager(frames: np.ndarray, batch: int) -> dict:
-    plain = build_efficientnet_lite0().eval()
+    plain = build_efficientnet_lite0(timm=True).eval()
     mean = torch.tensor([127.5] * 3).view(1, 3, 1, 1)
     with torch.no_grad():
         plain.forward_features((torch.from_numpy(frames[:batch]).permute(0, 3, 1, 2).float()

