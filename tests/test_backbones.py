@@ -108,6 +108,45 @@ def test_inference_rewrites_keep_the_features(lite0):
         torch.testing.assert_close(lite0(x), ref, atol=2e-4, rtol=1e-4)
 
 
+def test_conv_relu6_fused_golden():
+    """A 1 x 1 convolution of weight 1 and bias -3 on inputs 0, 6 and 12 gives -3, 3 and 9;
+    clamped to [0, 6]: 0, 3 and 6, fused into the convolution (oneDNN's post-op) or not."""
+    import glimpse.features.backbones as B
+
+    conv = torch.nn.Conv2d(1, 1, 1).eval()
+    conv.weight.data.fill_(1.0), conv.bias.data.fill_(-3.0)
+    x = torch.tensor([0.0, 6.0, 12.0]).view(1, 1, 1, 3)
+    with torch.no_grad():
+        assert B._conv_relu6(conv, x).flatten().tolist() == [0.0, 3.0, 6.0]
+        fused = B._POINTWISE
+        try:
+            B._POINTWISE = False
+            assert B._ConvReLU6(conv)(x).flatten().tolist() == [0.0, 3.0, 6.0]
+        finally:
+            B._POINTWISE = fused
+
+
+def test_fused_relu6_keeps_the_features_bit_for_bit(lite0, monkeypatch):
+    """Every ReLU6 of the backbone is fused into the convolution before it (28 plain ones, the 5
+    stride-2 "same" ones), none is left, and the features equal the unfused path's exactly."""
+    import glimpse.features.backbones as B
+
+    mods = list(lite0.body.net.modules())
+    assert sum(isinstance(m, B._ConvReLU6) for m in mods) == 28
+    assert sum(isinstance(m, B._SamePaddedConv) and m.relu6 for m in mods) == 5
+    assert not any(isinstance(m, torch.nn.ReLU6) for m in mods)
+    x = torch.randint(0, 255, (2, 256, 256, 3), dtype=torch.uint8,
+                      generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        fused = lite0(x)
+        monkeypatch.setattr(B, "_POINTWISE", False)
+        assert torch.equal(fused, lite0(x))
+        odd = lite0.preprocess(torch.randint(0, 255, (1, 225, 225, 3), dtype=torch.uint8))
+        unfused_odd = lite0.body(odd)["conv_head"]
+        monkeypatch.setattr(B, "_POINTWISE", True)
+        assert torch.equal(lite0.body(odd)["conv_head"], unfused_odd)
+
+
 @pytest.mark.parametrize("name,cls", [("chelsea", 285), ("coffee", 967)])
 def test_real_photos_classify_correctly(lite0, name, cls):
     """TF-Lite preprocessing (x - 127.5) / 127.5 and the weights give the right ImageNet class."""
