@@ -58,6 +58,25 @@ def test_streamed_npy_equals_np_save(tmp_path):
         g.append(np.zeros((2, 4, 4, 5), np.float16))
 
 
+def test_closed_arrays_are_synced_then_dropped_from_the_page_cache(tmp_path, monkeypatch):
+    """close() syncs the file and only then asks the kernel to drop its (now clean) pages, on
+    the file's own descriptor; the file reads back whole."""
+    import glimpse.features.store as store_mod
+    calls = []
+    real_fsync = store_mod.os.fsync
+    monkeypatch.setattr(store_mod.os, "fsync", lambda fd: (calls.append(("fsync", fd)),
+                                                           real_fsync(fd))[1])
+    monkeypatch.setattr(store_mod.os, "posix_fadvise",
+                        lambda fd, off, n, advice: calls.append(("fadvise", fd, off, n, advice)),
+                        raising=False)
+    f = NpyAppender(tmp_path / "a.npy")
+    f.append(np.ones((3, 2), np.float16))
+    fd = f._f.fileno()
+    f.close()
+    assert calls == [("fsync", fd), ("fadvise", fd, 0, 0, store_mod.os.POSIX_FADV_DONTNEED)]
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.ones((3, 2), np.float16))
+
+
 def test_half_written_entries_are_never_listed_and_are_cleaned(tmp_path):
     store = FeatureStore(tmp_path)
     store.create_or_check(FEATURE, STREAMS, ["a"])

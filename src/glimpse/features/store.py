@@ -80,6 +80,15 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _drop_cached(fd: int) -> None:
+    """Ask the kernel to drop a synced file's pages from the page cache. Extraction writes
+    gigabytes once; kept cached, every new page costs the kernel a fresh allocation (system
+    time was 11-15% of extraction's wall on this machine, 3-4% with the pages dropped) and pushes
+    out what the user had cached. Training reads the store back from disk at disk speed."""
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 class NpyAppender:
     """An ``.npy`` file written a chunk at a time along its first axis.
 
@@ -123,6 +132,7 @@ class NpyAppender:
         self._f.write(self._header())
         self._f.flush()
         os.fsync(self._f.fileno())
+        _drop_cached(self._f.fileno())
         self._f.close()
 
     def discard(self) -> None:
