@@ -90,6 +90,23 @@ def test_mask_grid_golden():
     np.testing.assert_allclose(g[0], [[3 / 6, 0], [0, 1 / 6]])
 
 
+def test_mask_grid_counts_equal_float_sums_bit_for_bit():
+    """Integer counts then one division give exactly the float32 fractions of summing the masks
+    in float32 (stores written before stay valid), uneven cells and uint8 masks included."""
+    rng = np.random.default_rng(0)
+    for shape, K in [((4, 256, 256), 8), ((3, 37, 53), 8), ((2, 240, 320), 7)]:
+        m = rng.random(shape) < 0.3
+        F, H, W = shape
+        rows = np.linspace(0, H, K + 1).round().astype(int)
+        cols = np.linspace(0, W, K + 1).round().astype(int)
+        want = np.array([[[m[f, rows[i]:rows[i + 1], cols[j]:cols[j + 1]].astype(np.float32).sum()
+                           for j in range(K)] for i in range(K)] for f in range(F)], np.float32)
+        want /= np.outer(np.diff(rows), np.diff(cols)).astype(np.float32)
+        got = mask_grid(m, K)
+        assert got.dtype == np.float32 and np.array_equal(got, want)
+        assert np.array_equal(mask_grid(m.astype(np.uint8) * 255, K), want)
+
+
 def test_jhmdb_style_frame_folders_are_videos_and_extract(tmp_path):
     """<class>/<clip>/00001.png as JHMDB ships it: found as videos, extracted at --image-fps."""
     from PIL import Image

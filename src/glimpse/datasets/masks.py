@@ -67,7 +67,8 @@ def load_puppet_mask(path: str | Path) -> np.ndarray:
 
 
 def mask_grid(masks: np.ndarray, K: int) -> np.ndarray:
-    """bool (F, H, W) -> float32 (F, K, K): the fraction of each of the K x K cells the actor covers.
+    """bool (F, H, W) -> float32 (F, K, K): the fraction of each of the K x K cells the actor covers
+    (uint8 masks: nonzero is the actor).
 
     The frame is resized to a square for the backbone, so cell (i, j) covers rows
     [i H / K, (i + 1) H / K) and columns [j W / K, (j + 1) W / K) of the original frame.
@@ -75,9 +76,10 @@ def mask_grid(masks: np.ndarray, K: int) -> np.ndarray:
     F, H, W = masks.shape
     rows = np.linspace(0, H, K + 1).round().astype(int)
     cols = np.linspace(0, W, K + 1).round().astype(int)
-    m = masks.astype(np.float32)
-    # sum over row bands then column bands, divided by the cell areas
-    band = np.add.reduceat(m, rows[:-1], axis=1)
+    m = masks.view(np.uint8) if masks.dtype == bool else (masks != 0).view(np.uint8)
+    # exact integer counts over row bands then column bands (no float copy of the masks),
+    # divided by the cell areas: the same float32 values as summing in float32
+    band = np.add.reduceat(m, rows[:-1], axis=1, dtype=np.int32)
     cell = np.add.reduceat(band, cols[:-1], axis=2)
     area = np.outer(np.diff(rows), np.diff(cols)).astype(np.float32)
-    return cell / area
+    return cell.astype(np.float32) / area
