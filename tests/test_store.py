@@ -77,6 +77,23 @@ def test_closed_arrays_are_synced_then_dropped_from_the_page_cache(tmp_path, mon
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.ones((3, 2), np.float16))
 
 
+def test_long_arrays_are_dropped_from_the_page_cache_as_they_grow(tmp_path, monkeypatch):
+    """A long video's array asks for the drop every DROP_EVERY bytes appended, not only at the
+    end (its pages would otherwise pile up for the whole video); the file stays whole."""
+    import glimpse.features.store as store_mod
+    drops = []
+    monkeypatch.setattr(store_mod, "_drop_cached", lambda fd: drops.append(fd))
+    monkeypatch.setattr(NpyAppender, "DROP_EVERY", 3 * 2 * 2)  # bytes: 3 rows of 2 float16
+    f = NpyAppender(tmp_path / "a.npy")
+    chunks = [np.full((2, 2), i, np.float16) for i in range(5)]  # 8 bytes each
+    for c in chunks:
+        f.append(c)
+    assert len(drops) == 2  # after 16 bytes, and after 16 more
+    f.close()
+    assert len(drops) == 3 and set(drops) == {drops[0]}
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.concatenate(chunks))
+
+
 def test_half_written_entries_are_never_listed_and_are_cleaned(tmp_path):
     store = FeatureStore(tmp_path)
     store.create_or_check(FEATURE, STREAMS, ["a"])
