@@ -105,7 +105,7 @@ class NpyAppender:
         self.tail: tuple | None = None
         self.rows = 0
         self.sha256 = hashlib.sha256()  # of the data bytes, as they are written
-        self._unsynced = 0
+        self._since_drop = 0  # bytes appended since the last page-cache drop
         self._f = open(self.path, "wb")
         self._f.write(b"\0" * self.HEADER)
 
@@ -127,11 +127,11 @@ class NpyAppender:
         self._f.write(data)
         self.sha256.update(data)
         self.rows += len(arr)
-        self._unsynced += data.nbytes
-        if self._unsynced >= self.DROP_EVERY:  # a long video: drop as it goes, not at the end
+        self._since_drop += data.nbytes
+        if self._since_drop >= self.DROP_EVERY:  # a long video: drop as it goes, not at the end
             self._f.flush()
-            _drop_cached(self._f.fileno())  # starts writing back the dirty pages (no wait),
-            self._unsynced = 0  # drops those already written: the pages before the last call
+            _drop_cached(self._f.fileno())
+            self._since_drop = 0
 
     def close(self) -> None:
         if self.tail is None:
