@@ -54,6 +54,38 @@ def test_bad_videos_are_named_and_the_rest_extracted(tiny_synth, tmp_path):
     assert set(failures) == {c.relative_to(data).as_posix() for c in clip[:2]}
 
 
+def test_a_failed_write_commits_nothing_half_written_and_a_rerun_completes(
+        tiny_synth, extracted, tmp_path, monkeypatch):
+    """The file work runs behind the CNN (store.WriteBehind): a disk error on the third video's
+    chunk is raised by extract; the entries before it are whole, the rest are not committed
+    (no .tmp folder is left), and the next run fills the store bit for bit."""
+    from glimpse.features import store as store_mod
+
+    real, calls = store_mod.NpyAppender.append, []
+
+    def full_disk(self, arr):
+        calls.append(self.path.name)
+        if len(calls) == 5:  # rgb and masks a video, one batch each at --fps 0, batch 32
+            raise OSError(28, "No space left on device")
+        real(self, arr)
+
+    out = tmp_path / "full"
+    monkeypatch.setattr(store_mod.NpyAppender, "append", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        extract(tiny_synth, out, fps=0, progress=False)
+    store = FeatureStore(out)
+    report = store.verify()
+    assert len(report["ok"]) == 2 and not report["corrupt"]
+    assert set(store.ids()) < set(FeatureStore(extracted[0]).ids())
+    assert not [p for p in (out / "entries").iterdir() if p.name.startswith(".tmp")]
+    monkeypatch.setattr(store_mod.NpyAppender, "append", real)
+    again = extract(tiny_synth, out, fps=0, progress=False)
+    assert again.skipped == 2 and again.extracted == 4
+    for eid in store.ids():
+        np.testing.assert_array_equal(store.entry(eid).stream("rgb"),
+                                      FeatureStore(extracted[0]).entry(eid).stream("rgb"))
+
+
 def test_kill_9_mid_run_then_resume_gives_identical_features(tiny_synth, extracted, tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "glimpse", "extract", str(tiny_synth), str(out), "--fps", "0",

@@ -1,10 +1,11 @@
 import json
+import threading
 
 import numpy as np
 import pytest
 
 from glimpse import GlimpseError
-from glimpse.features.store import FeatureStore, NpyAppender, entry_id
+from glimpse.features.store import FeatureStore, NpyAppender, WriteBehind, entry_id
 
 FEATURE = {"backbone": "x", "input_size": 32, "weights_digest": "d", "fps": 10.0,
            "dtype": "float16"}
@@ -163,3 +164,64 @@ def test_format_1_stores_still_read(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"format": 7, "feature": {}, "labels": []}))
     with pytest.raises(GlimpseError, match="store format 7"):
         _ = FeatureStore(tmp_path).manifest
+
+
+def test_write_behind_runs_jobs_in_order_in_its_own_thread():
+    done, threads = [], set()
+
+    def job(i):
+        threads.add(threading.current_thread().name)
+        done.append(i)
+
+    with WriteBehind(depth=2) as behind:
+        for i in range(20):
+            behind(job, i)
+        behind.wait()
+        assert done == list(range(20))
+    assert threads == {"glimpse-store-writer"}
+
+
+def test_write_behind_holds_at_most_depth_waiting_jobs():
+    gate, ran = threading.Event(), []
+    with WriteBehind(depth=2) as behind:
+        behind(gate.wait)  # the thread is busy with this one
+        behind(ran.append, 1)
+        behind(ran.append, 2)  # two waiting: the queue is full
+        third = threading.Thread(target=behind, args=(ran.append, 3))
+        third.start()
+        third.join(timeout=0.3)
+        assert third.is_alive() and ran == []  # the caller waits; memory stays bounded
+        gate.set()
+        third.join(timeout=5)
+        behind.wait()
+    assert ran == [1, 2, 3]
+
+
+def test_write_behind_raises_the_first_failure_and_undoes_the_jobs_after_it():
+    ran, undone = [], []
+
+    def fail():
+        raise OSError(28, "No space left on device")
+
+    behind = WriteBehind()
+    behind(ran.append, "before")
+    behind(fail, undo=lambda: undone.append("fail"))  # its own undo is not called
+    behind(ran.append, "after", undo=lambda: undone.append("after"))
+    behind(ran.append, "no undo")
+    with pytest.raises(OSError, match="No space left"):
+        behind.wait()
+    behind(ran.append, "later", undo=lambda: undone.append("later"))
+    behind.wait()  # raised once; the jobs stay skipped
+    behind.close()
+    assert ran == ["before"] and undone == ["after", "later"]
+
+
+def test_write_behind_failure_surfaces_at_the_next_call():
+    undone = []
+    behind = WriteBehind()
+    behind(lambda: 1 / 0)
+    behind._jobs.join()
+    with pytest.raises(ZeroDivisionError):
+        behind(print, "never", undo=lambda: undone.append("the call's own job"))
+    behind.close()
+    assert undone == ["the call's own job"]  # queued, then undone: every job is run or undone

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ from glimpse.features.crops import SCALE, cut, cut_masks, flow_u_channels, layou
 from glimpse.features.store import (
     EntryWriter,
     FeatureStore,
+    WriteBehind,
     entry_id,
     write_json_atomic,
 )
@@ -68,6 +69,14 @@ def _stored(cube: torch.Tensor) -> np.ndarray:
     where it was computed: numpy's float32 -> float16 is ~13x slower on a CPU, and a device sends
     half the bytes."""
     return cube.to(torch.float16).cpu().numpy()
+
+
+def _now(fn: Callable, *args) -> None:
+    fn(*args)
+
+
+def _append_grid(writer: EntryWriter, name: str, masks: np.ndarray, grid: int) -> None:
+    writer.append(name, mask_grid(masks, grid))
 
 
 class Featurizer:
@@ -190,33 +199,35 @@ class Featurizer:
 
     @torch.inference_mode()
     def write_batch(self, writer: EntryWriter, b: Batch, flow_images: np.ndarray | None,
-                    masks: ActorMasks | None) -> None:
+                    masks: ActorMasks | None, run: Callable = _now) -> None:
         """One decoded batch (and its flow images) -> every stream's chunk, plus the K x K actor
-        masks when given; with crops, each crop's as ``<stream>@<crop>``, one crop at a time."""
+        masks when given; with crops, each crop's as ``<stream>@<crop>``, one crop at a time.
+        The CNN runs here; the file work (appends, mask grids) goes through ``run(fn, *args)``:
+        at once by default, or a ``store.WriteBehind``."""
         if self.crops is None:
             return self._write(writer, b.frames, flow_images,
-                               None if masks is None else masks.frames(b.indices))
+                               None if masks is None else masks.frames(b.indices), run)
         side, size = self.crops.side, self.crops.size
         u = flow_u_channels(self.flownet.stack if self.flownet is not None else None)
         full = None if masks is None else masks.frames(b.indices)
         for crop in self.crops.crops:
             self._write(writer, cut(b.frames, crop, size),
                         None if flow_images is None else cut(flow_images, crop, size, u),
-                        None if full is None else cut_masks(full, crop, size, side),
+                        None if full is None else cut_masks(full, crop, size, side), run,
                         suffix=f"@{crop.name}")
 
     def _write(self, writer: EntryWriter, frames: np.ndarray, flow_images: np.ndarray | None,
-               masks: np.ndarray | None, suffix: str = "") -> None:
+               masks: np.ndarray | None, run: Callable, suffix: str = "") -> None:
         for name, cube in self.frame_streams(frames).items():
-            writer.append(name + suffix, _stored(cube))
+            run(writer.append, name + suffix, _stored(cube))
         if self.flow is not None:
             images = _to_device(flow_images, self.device)
             with autocast(self.amp, self.device):
                 cube = self.flownet(images, self.grid) if self.flownet is not None else \
                     self.net(images)
-            writer.append("flow" + suffix, _stored(cube))
+            run(writer.append, "flow" + suffix, _stored(cube))
         if masks is not None:
-            writer.append("masks" + suffix, mask_grid(masks, self.grid))
+            run(_append_grid, writer, "masks" + suffix, masks, self.grid)
 
     def featurize(self, path, writer: EntryWriter, *, masks: ActorMasks | None = None) -> dict:
         """Stream one video through decode (in a thread) -> CNN into ``writer``; returns the meta
@@ -373,12 +384,13 @@ def _messages(decoder: Decoder, paths, workers: int) -> Iterator[tuple]:
 
 
 @contextmanager
-def _aborting_on_exit(open_: dict, bar):
-    """On leaving (interrupted or not), the entries still streaming in are aborted: nothing
-    half-written stays."""
+def _aborting_on_exit(open_: dict, behind: WriteBehind, bar):
+    """On leaving (interrupted or not), the queued file work is finished (or undone, after a
+    failure), then the entries still streaming in are aborted: nothing half-written stays."""
     try:
         yield
     finally:
+        behind.close()
         for writer, _, _ in open_.values():
             writer.abort()
         bar.close()
@@ -471,8 +483,10 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     bar = progress_bar(total=len(todo), unit="video", desc="extract", enabled=progress)
     open_: dict[int, tuple] = {}  # video number -> (writer, masks, meta) while it streams in
     elsewhere: set[int] = set()  # videos another live process is writing (or has written)
-    # freed batches are reused, not faulted in again; memory stays bounded (allocator)
-    with bounded_reuse() as tick, _aborting_on_exit(open_, bar):
+    # freed batches are reused, not faulted in again; memory stays bounded (allocator); the
+    # file work runs behind the CNN, in order (store.WriteBehind)
+    behind = WriteBehind()
+    with bounded_reuse() as tick, _aborting_on_exit(open_, behind, bar):
         for kind, v, payload in _messages(fz.decoder, [it.path for it in todo], workers):
             if kind == "fatal":
                 raise payload
@@ -495,7 +509,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                     open_[v] = (store.writer(eid, claim), masks, VideoMeta(item.path, image_fps))
                 writer, masks, meta = open_[v]
                 b, flow_images = payload
-                fz.write_batch(writer, b, flow_images, masks)
+                fz.write_batch(writer, b, flow_images, masks, behind)
                 tick()
                 meta.add(b)
                 summary.frames += len(b.times)
@@ -503,26 +517,28 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                 continue
             writer, _, meta = open_.pop(v, (None, None, None))
             if kind == "end" and names:
-                writer.commit_crops(names)
+                behind(writer.commit_crops, names, undo=writer.abort)
                 summary.extracted += 1
             elif kind == "end":
                 labelled = sorted({item.label, *(extra or {}).get(item.relpath, [])},
                                   key=labels.get)
-                writer.commit({"path": item.relpath, "label": item.label,
-                               "label_index": labels[item.label], "group": item.group,
-                               **({"labels": labelled,
-                                   "label_indices": [labels[n] for n in labelled]}
-                                  if extra is not None else {}),
-                               **({"splits": split_of.get(item.relpath, {})} if format else {}),
-                               **({"segments": segments[item.relpath]}
-                                  if item.relpath in segments else {}),
-                               **meta.fields()})
+                fields = {"path": item.relpath, "label": item.label,
+                          "label_index": labels[item.label], "group": item.group,
+                          **({"labels": labelled,
+                              "label_indices": [labels[n] for n in labelled]}
+                             if extra is not None else {}),
+                          **({"splits": split_of.get(item.relpath, {})} if format else {}),
+                          **({"segments": segments[item.relpath]}
+                             if item.relpath in segments else {}),
+                          **meta.fields()}
+                behind(writer.commit, fields, undo=writer.abort)
                 summary.extracted += 1
             else:
                 if writer is not None:
-                    writer.abort()
+                    behind(writer.abort, undo=writer.abort)
                 summary.failures[item.relpath] = payload
             bar.update(1)
+        behind.wait()  # every entry committed before the summary says so
     name = "failures.json" if shard is None else f"failures-shard-{shard[0]}-of-{shard[1]}.json"
     if names:  # the crops' own, beside the whole frames'
         name = name.replace("failures", "failures-crops")

@@ -52,8 +52,11 @@ import fcntl
 import hashlib
 import json
 import os
+import queue
 import shutil
 import struct
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -281,6 +284,68 @@ class EntryWriter:
     def __exit__(self, kind, *_):
         if kind is not None or self.tmp.exists():
             self.abort()
+        return False
+
+
+class WriteBehind:
+    """The store's file work (chunks written and checksummed, actor-mask grids counted, entries
+    committed) in one background thread, job after job in the order given, so the CNN does not
+    wait on it: on 2 cores the main thread's own writes, checksums, grids and fsync waits left
+    the CNN's second thread idle for ~5% of extraction's wall.
+
+    ``behind(fn, *args, undo=None)`` queues ``fn(*args)``; at most ``depth`` jobs wait (each holds
+    one batch's arrays, so memory stays bounded; a slow disk makes the caller wait). The first
+    job that fails is raised in the caller's thread at the next call or at ``wait``; every job
+    queued after it (that call's own included) is not run, and its ``undo`` (an entry's abort,
+    for a commit) runs instead, so nothing half-written is committed or left behind."""
+
+    def __init__(self, depth: int = 4):
+        self._jobs: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None  # the first failure; the jobs after it skip
+        self._raised = False
+        self._thread = threading.Thread(target=self._run, name="glimpse-store-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, args, undo = job
+            try:
+                if self._error is None:
+                    fn(*args)
+                elif undo is not None:
+                    undo()
+            except BaseException as e:  # noqa: BLE001 - raised in the caller's thread
+                if self._error is None:
+                    self._error = e
+            finally:
+                self._jobs.task_done()
+        self._jobs.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None and not self._raised:
+            self._raised = True
+            raise self._error
+
+    def __call__(self, fn: Callable, *args, undo: Callable[[], None] | None = None) -> None:
+        self._jobs.put((fn, args, undo))  # queued even after a failure: then it is undone
+        self._raise()
+
+    def wait(self) -> None:
+        """Every queued job done (or undone); raises the first failure not raised yet."""
+        self._jobs.join()
+        self._raise()
+
+    def close(self) -> None:
+        """Waits for the queued jobs and stops the thread (failures are for ``wait``)."""
+        self._jobs.put(None)
+        self._thread.join()
+
+    def __enter__(self) -> WriteBehind:
+        return self
+
+    def __exit__(self, *_) -> bool:
+        self.close()
         return False
 
 
