@@ -554,6 +554,42 @@ def render_claims(results: dict, seeds: dict) -> str:
     return "\n".join(lines)
 
 
+def render_cost(results: dict, seeds: dict) -> str:
+    """The claims' re-test's cost so far and what is left, from each run's ``seconds`` (its wall
+    time in one runner, pauses included): per table the runs done of those its seeds need, their
+    run-minutes, and the run-minutes left (each missing run at its row's mean, or the table's
+    where the row has none). A run two tables share counts once, in the first."""
+    lines = ["| table | runs done (of needed) | run-minutes | minutes a run (mean) | run-minutes "
+             "left (estimate) |", "|---|---|---|---|---|"]
+    counted: set = set()
+    total = [0, 0, 0.0, 0.0, False]
+    for t in (t for t in TABLES if t.key in {c.table for c in CLAIMS}):
+        keys = {r.name: [k for k in (r.key(s, t.video_rule) for s in seeds[t.seeds])
+                         if k not in counted] for r in t.rows}
+        counted.update(k for ks in keys.values() for k in ks)
+        done = {k: results[k]["seconds"] / 60 for ks in keys.values() for k in ks
+                if k in results and "seconds" in results[k]}
+        trained = [m for r in t.rows if r.kind == "train" for k, m in done.items()
+                   if k in keys[r.name]]
+        fallback = float(np.mean(trained)) if trained else float("nan")
+        left = 0.0
+        for ks in keys.values():
+            mine = [done[k] for k in ks if k in done]
+            left += (np.mean(mine) if mine else fallback) * sum(k not in done for k in ks)
+        needed = sum(len(ks) for ks in keys.values())
+        spent = sum(done.values())
+        mean = spent / len(done) if done else float("nan")
+        unknown = bool(np.isnan(left))
+        lines.append(f"| {t.key} | {len(done)} (of {needed}) | {spent:.0f} | "
+                     f"{'–' if np.isnan(mean) else f'{mean:.1f}'} | "
+                     f"{'? (no run yet)' if unknown else f'{left:.0f}'} |")
+        total = [total[0] + len(done), total[1] + needed, total[2] + spent,
+                 total[3] + (0 if unknown else left), total[4] or unknown]
+    lines.append(f"| all | {total[0]} (of {total[1]}) | {total[2]:.0f} | | {total[3]:.0f}"
+                 f"{' + the tables with no run yet' if total[4] else ''} |")
+    return "\n".join(lines)
+
+
 AVG = "avg-pooled LSTM"
 TABLES = [
     Table("table5", "Paper 000 Table 5: attention mechanisms (video label by majority vote)",
@@ -741,9 +777,10 @@ def main():
         print(f"total {time.time() - t0:.0f}s")
     (out / "tables.md").write_text(render(tables, results, seeds))
     print((out / "tables.md").read_text())
-    for page in sorted(a.docs.rglob("*.md")) if a.docs else ():
-        text = page.read_text()
-        if "<!-- table:" in text:
+    # the docs' pages, and the README beside them (its summary of the claims)
+    for page in [*sorted(a.docs.rglob("*.md")), a.docs.parent / "README.md"] if a.docs else ():
+        text = page.read_text() if page.exists() else ""
+        if "<!-- table:" in text or "<!-- claims -->" in text:
             page.write_text(fill_markers(text, results, seeds))
 
 
@@ -756,11 +793,12 @@ def fill_markers(text: str, results: dict, seeds: dict) -> str:
             head, rest = text.split(start, 1)
             _, tail = rest.split(end, 1)
             text = f"{head}{start}\n{render([table], results, seeds).rstrip()}\n{end}{tail}"
-    start, end = "<!-- claims -->", "<!-- /claims -->"
-    if start in text:
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        text = f"{head}{start}\n{render_claims(results, seeds)}\n{end}{tail}"
+    for name, rendered in (("claims", render_claims), ("cost", render_cost)):
+        start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+        if start in text:
+            head, rest = text.split(start, 1)
+            _, tail = rest.split(end, 1)
+            text = f"{head}{start}\n{rendered(results, seeds)}\n{end}{tail}"
     return text
 
 

@@ -87,3 +87,24 @@ def test_every_claim_names_rows_of_its_table_and_its_verdict_follows_the_interva
                 "correct": {f"v{i}": i < 460 for i in range(600)}}
         line = pt.render_claims(results, seeds).splitlines()[2]
         assert line.endswith(f"| 5 | {verdict} |"), line
+
+
+def test_the_cost_table_counts_run_minutes_and_estimates_what_is_left(pt):
+    """Done runs' minutes summed per claim table; each missing run at its row's mean, or the
+    table's where the row has none; a table with no run says it cannot estimate."""
+    tables = {t.key: t for t in pt.TABLES}
+    t = tables["c000"]
+    seeds = {"seeds": list(range(5)), "sweep_seeds": list(range(3))}
+    first, second = t.rows[0], t.rows[1]
+    results = {first.key(0, t.video_rule): {"seconds": 600.0},
+               first.key(1, t.video_rule): {"seconds": 1200.0},
+               second.key(0, t.video_rule): {"seconds": 300.0}}
+    lines = pt.render_cost(results, seeds).splitlines()
+    c000 = next(line for line in lines if line.startswith("| c000 |"))
+    # 3 of 15 done, 35 run-minutes; left: row 0, 3 seeds x 15 min; row 1, 4 x 5; row 2 (no
+    # run), 5 x the table's mean of 35 / 3
+    assert c000 == "| c000 | 3 (of 15) | 35 | 11.7 | 123 |", c000
+    assert next(line for line in lines if line.startswith("| c002 |")).endswith(
+        "| 0 | – | ? (no run yet) |")
+    assert lines[-1].startswith("| all | 3 (of ") and lines[-1].endswith(
+        "| 123 + the tables with no run yet |")
