@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 from glimpse import GlimpseError
-from glimpse.features.store import FeatureStore, NpyAppender, WriteBehind, entry_id
+from glimpse.features.store import (
+    FeatureStore,
+    NpyAppender,
+    WriteBehind,
+    _views_a_map,
+    entry_id,
+)
 
 FEATURE = {"backbone": "x", "input_size": 32, "weights_digest": "d", "fps": 10.0,
            "dtype": "float16"}
@@ -39,6 +45,15 @@ def test_roundtrip_and_clip_slices(tmp_path):
         e.stream("flow")
     assert FeatureStore(tmp_path).labels == ["a", "b"]
     assert FeatureStore(tmp_path).streams == STREAMS
+    # frames by index (uniform clips): any order, repeats; plain writable arrays of their own,
+    # not views of the file's map (a 0-d index too)
+    for frames in ([4, 0, 4], np.array([6, 1]), np.array(3)):
+        got = e.stream_at("rgb", frames)
+        np.testing.assert_array_equal(got, cube[np.asarray(frames)].astype(np.float16))
+        assert type(got) is np.ndarray and got.flags.writeable
+        assert not _views_a_map(got)
+    assert _views_a_map(e._mapped("rgb")[2:4]) and not _views_a_map(np.zeros(3))
+
 
 
 def test_streamed_npy_equals_np_save(tmp_path):

@@ -51,6 +51,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import mmap
 import os
 import queue
 import shutil
@@ -91,6 +92,16 @@ def _drop_cached(fd: int) -> None:
     out what the user had cached. Training reads the store back from disk at disk speed."""
     if hasattr(os, "posix_fadvise"):
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def _views_a_map(a: np.ndarray) -> bool:
+    """Whether ``a`` reads a memory-mapped file (an ``mmap`` somewhere under its bases), i.e.
+    holds the file open and reads it lazily, rather than being an array of its own."""
+    while a is not None:
+        if isinstance(a, mmap.mmap):
+            return True
+        a = getattr(a, "base", None)
+    return False
 
 
 class NpyAppender:
@@ -414,8 +425,10 @@ class Entry:
 
     def stream_at(self, name: str, frames: np.ndarray) -> np.ndarray:
         """The given frames (indices, any order, repeats allowed) of a stream; only these are
-        read from disk."""
-        return np.array(self._mapped(name)[np.asarray(frames)])
+        read from disk. Indexing by an array copies them out of the map already (a plain array
+        of its own); a second copy was ~6% of an RSTAN training's CPU time."""
+        out = self._mapped(name)[np.asarray(frames)]
+        return np.array(out) if _views_a_map(out) else out  # (e.g. a slice for an index)
 
     def _mapped(self, name: str) -> np.ndarray:
         """The stream's array, memory-mapped (nothing read yet); a missing one is one line."""
