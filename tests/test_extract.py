@@ -86,6 +86,27 @@ def test_a_failed_write_commits_nothing_half_written_and_a_rerun_completes(
                                       FeatureStore(extracted[0]).entry(eid).stream("rgb"))
 
 
+def test_a_failed_commit_leaves_no_temporary_folder(tiny_synth, tmp_path, monkeypatch):
+    """A commit that fails in the writing thread is undone itself (its entry aborted), as are
+    the jobs after it."""
+    from glimpse.features import store as store_mod
+
+    real, calls = store_mod.EntryWriter.commit, []
+
+    def failing(self, meta):
+        calls.append(self.eid)
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error")
+        real(self, meta)
+
+    out = tmp_path / "io"
+    monkeypatch.setattr(store_mod.EntryWriter, "commit", failing)
+    with pytest.raises(OSError, match="Input/output"):
+        extract(tiny_synth, out, fps=0, progress=False)
+    assert len(FeatureStore(out).ids()) == 1
+    assert not [p for p in (out / "entries").iterdir() if p.name.startswith(".tmp")]
+
+
 def test_kill_9_mid_run_then_resume_gives_identical_features(tiny_synth, extracted, tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "glimpse", "extract", str(tiny_synth), str(out), "--fps", "0",

@@ -220,7 +220,7 @@ def test_write_behind_raises_the_first_failure_and_undoes_the_jobs_after_it():
 
     behind = WriteBehind()
     behind(ran.append, "before")
-    behind(fail, undo=lambda: undone.append("fail"))  # its own undo is not called
+    behind(fail, undo=lambda: undone.append("fail"))  # failed, then undone
     behind(ran.append, "after", undo=lambda: undone.append("after"))
     behind(ran.append, "no undo")
     with pytest.raises(OSError, match="No space left"):
@@ -228,7 +228,7 @@ def test_write_behind_raises_the_first_failure_and_undoes_the_jobs_after_it():
     behind(ran.append, "later", undo=lambda: undone.append("later"))
     behind.wait()  # raised once; the jobs stay skipped
     behind.close()
-    assert ran == ["before"] and undone == ["after", "later"]
+    assert ran == ["before"] and undone == ["fail", "after", "later"]
 
 
 def test_write_behind_failure_surfaces_at_the_next_call():

@@ -301,14 +301,14 @@ class EntryWriter:
 class WriteBehind:
     """The store's file work (chunks written and checksummed, actor-mask grids counted, entries
     committed) in one background thread, job after job in the order given, so the CNN does not
-    wait on it: on 2 cores the main thread's own writes, checksums, grids and fsync waits left
-    the CNN's second thread idle for ~5% of extraction's wall.
+    wait on it (on the main thread that work was ~5% of extraction's wall by cProfile, fsync
+    waits included; docs/benchmarks.md has what moving it gained).
 
     ``behind(fn, *args, undo=None)`` queues ``fn(*args)``; at most ``depth`` jobs wait (each holds
     one batch's arrays, so memory stays bounded; a slow disk makes the caller wait). The first
-    job that fails is raised in the caller's thread at the next call or at ``wait``; every job
-    queued after it (that call's own included) is not run, and its ``undo`` (an entry's abort,
-    for a commit) runs instead, so nothing half-written is committed or left behind."""
+    job that fails is raised in the caller's thread at the next call or at ``wait``; its
+    ``undo`` (an entry's abort, for a commit) runs, and every job queued after it (that call's
+    own included) is not run but undone, so nothing half-written is committed or left behind."""
 
     def __init__(self, depth: int = 4):
         self._jobs: queue.Queue = queue.Queue(maxsize=depth)
@@ -327,8 +327,14 @@ class WriteBehind:
                 elif undo is not None:
                     undo()
             except BaseException as e:  # noqa: BLE001 - raised in the caller's thread
-                if self._error is None:
+                failed_here = self._error is None
+                if failed_here:
                     self._error = e
+                if failed_here and undo is not None:
+                    try:
+                        undo()
+                    except Exception:  # noqa: BLE001, S110 - the first failure is the one to see
+                        pass
             finally:
                 self._jobs.task_done()
         self._jobs.task_done()
