@@ -54,31 +54,44 @@ def test_bad_videos_are_named_and_the_rest_extracted(tiny_synth, tmp_path):
     assert set(failures) == {c.relative_to(data).as_posix() for c in clip[:2]}
 
 
+def _fail_on_call(monkeypatch, cls, method: str, nth: int, error: OSError):
+    """Patch ``cls.method`` to raise ``error`` on its nth call (the calls before and after run
+    as they would); returns the real method."""
+    real, calls = getattr(cls, method), []
+
+    def failing(self, *args):
+        calls.append(1)
+        if len(calls) == nth:
+            raise error
+        return real(self, *args)
+
+    monkeypatch.setattr(cls, method, failing)
+    return real
+
+
+def _temporary_folders(store_root) -> list:
+    return [p for p in (store_root / "entries").iterdir() if p.name.startswith(".tmp")]
+
+
 def test_a_failed_write_commits_nothing_half_written_and_a_rerun_completes(
         tiny_synth, extracted, tmp_path, monkeypatch):
     """The file work runs behind the CNN (store.WriteBehind): a disk error on the third video's
     chunk is raised by extract; the entries before it are whole, the rest are not committed
     (no .tmp folder is left), and the next run fills the store bit for bit."""
-    from glimpse.features import store as store_mod
+    from glimpse.features.store import NpyAppender
 
-    real, calls = store_mod.NpyAppender.append, []
-
-    def full_disk(self, arr):
-        calls.append(self.path.name)
-        if len(calls) == 5:  # rgb and masks a video, one batch each at --fps 0, batch 32
-            raise OSError(28, "No space left on device")
-        real(self, arr)
-
+    # rgb and masks a video, one batch each at --fps 0, batch 32: the 5th is the third video's
+    real = _fail_on_call(monkeypatch, NpyAppender, "append", 5,
+                         OSError(28, "No space left on device"))
     out = tmp_path / "full"
-    monkeypatch.setattr(store_mod.NpyAppender, "append", full_disk)
     with pytest.raises(OSError, match="No space left"):
         extract(tiny_synth, out, fps=0, progress=False)
     store = FeatureStore(out)
     report = store.verify()
     assert len(report["ok"]) == 2 and not report["corrupt"]
     assert set(store.ids()) < set(FeatureStore(extracted[0]).ids())
-    assert not [p for p in (out / "entries").iterdir() if p.name.startswith(".tmp")]
-    monkeypatch.setattr(store_mod.NpyAppender, "append", real)
+    assert not _temporary_folders(out)
+    monkeypatch.setattr(NpyAppender, "append", real)
     again = extract(tiny_synth, out, fps=0, progress=False)
     assert again.skipped == 2 and again.extracted == 4
     for eid in store.ids():
@@ -89,22 +102,14 @@ def test_a_failed_write_commits_nothing_half_written_and_a_rerun_completes(
 def test_a_failed_commit_leaves_no_temporary_folder(tiny_synth, tmp_path, monkeypatch):
     """A commit that fails in the writing thread is undone itself (its entry aborted), as are
     the jobs after it."""
-    from glimpse.features import store as store_mod
+    from glimpse.features.store import EntryWriter
 
-    real, calls = store_mod.EntryWriter.commit, []
-
-    def failing(self, meta):
-        calls.append(self.eid)
-        if len(calls) == 2:
-            raise OSError(5, "Input/output error")
-        real(self, meta)
-
+    _fail_on_call(monkeypatch, EntryWriter, "commit", 2, OSError(5, "Input/output error"))
     out = tmp_path / "io"
-    monkeypatch.setattr(store_mod.EntryWriter, "commit", failing)
     with pytest.raises(OSError, match="Input/output"):
         extract(tiny_synth, out, fps=0, progress=False)
     assert len(FeatureStore(out).ids()) == 1
-    assert not [p for p in (out / "entries").iterdir() if p.name.startswith(".tmp")]
+    assert not _temporary_folders(out)
 
 
 def test_kill_9_mid_run_then_resume_gives_identical_features(tiny_synth, extracted, tmp_path):
