@@ -112,6 +112,20 @@ def test_a_failed_commit_leaves_no_temporary_folder(tiny_synth, tmp_path, monkey
     assert not _temporary_folders(out)
 
 
+def test_workers_that_die_at_start_are_explained_in_one_line(tiny_synth, tmp_path):
+    """A script calling extract(workers=2) without a __main__ guard: spawn's workers fail while
+    importing it; extract says what to do instead of guessing at memory."""
+    script = tmp_path / "unguarded.py"
+    script.write_text("from glimpse.features.extract import extract\n"
+                      f"extract({str(tiny_synth)!r}, {str(tmp_path / 'f')!r}, fps=0, "
+                      "progress=False, workers=2)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert "GlimpseError" in last and "if __name__ == '__main__':" in last, last
+
+
 def test_kill_9_mid_run_then_resume_gives_identical_features(tiny_synth, extracted, tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "glimpse", "extract", str(tiny_synth), str(out), "--fps", "0",

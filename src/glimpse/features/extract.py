@@ -372,8 +372,7 @@ def _messages(decoder: Decoder, paths, workers: int) -> Iterator[tuple]:
                 msg = out_q.get(timeout=5)
             except queue.Empty:
                 if not any(p.is_alive() for p in procs):
-                    raise GlimpseError("the decoding worker processes died (out of memory?); "
-                                       "run again with fewer --workers") from None
+                    raise GlimpseError(_workers_died([p.exitcode for p in procs])) from None
                 continue
             done += msg[0] != "batch"
             yield msg
@@ -381,6 +380,20 @@ def _messages(decoder: Decoder, paths, workers: int) -> Iterator[tuple]:
         for p in procs:
             p.terminate()
             p.join(timeout=5)
+
+
+def _workers_died(codes: list) -> str:
+    """Why the decoding processes are gone, from their exit codes: killed (the kernel's
+    out-of-memory killer sends SIGKILL), or failed at start, as spawn's workers do when a script
+    calls ``extract(..., workers=N)`` outside ``if __name__ == "__main__":``."""
+    import signal
+
+    if any(c == -signal.SIGKILL for c in codes):
+        return (f"the decoding worker processes were killed (exit codes {codes}; out of memory?): "
+                f"run again with fewer --workers")
+    return (f"the decoding worker processes exited before the videos were decoded (exit codes "
+            f"{codes}); from a Python script, extract(..., workers=N) needs the script's own code "
+            f"under `if __name__ == '__main__':` (each worker starts by importing the script)")
 
 
 @contextmanager
