@@ -425,7 +425,8 @@ CLAIM_TABLES = [
                      f"{A}S-T + A-M (max)"),
                 _att(f"{A}current frame (A-M max, A-A L2)", "rstan",
                      (*_AA, ("window", "current"))),
-                _att(f"{A}every frame (A-M max, A-A L2)", "rstan", _AA,
+                # the "+ A-A (L2)" run itself (the same options, so the same key: one run)
+                _att(f"{A}every frame (A-M max, A-A L2)", "rstan", (*_AA, ("aa_loss", "l2")),
                      f"{A}current frame (A-M max, A-A L2)")], **_RST),
     Table("c003", "Paper 003 Tables 2-4 on the attention preset (the levels; vote of the last "
           "16 steps)", "vote", "seeds",

@@ -36,6 +36,24 @@ def test_one_run_key_per_configuration(pt):
     assert both == swept and no_reg == pt._by_name(joint["joint_lam"], "lambda = 0").key(0, "vote")
 
 
+def test_no_table_trains_one_configuration_under_two_keys(pt):
+    """Within a claims table, rows whose options differ only by a model default (e.g. an
+    explicit aa_loss = l2) are one configuration and must share one run key, not train twice.
+    (The older tables' location-policy rows, keyed by lambda alone since the default policy
+    changed, are the known exception: CONTRIBUTING, "Re-test runs".)"""
+    from glimpse.models import model_options
+
+    for table in pt.CLAIM_TABLES:
+        seen = {}
+        for row in table.rows:
+            if row.kind != "train":
+                continue
+            config = (row.model, row.store, row.train,
+                      tuple(sorted(model_options(row.model, dict(row.options)).items())))
+            key = row.key(0, table.video_rule)
+            assert seen.setdefault(config, key) == key, (table.key, row.name, seen[config], key)
+
+
 def test_validation_column(pt):
     table = next(t for t in pt.TABLES if t.key == "joint_lam")
     rows = {r.key(s, table.video_rule): {"top1": 0.5, "mean_class_accuracy": 0.5,
