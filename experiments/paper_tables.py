@@ -563,7 +563,7 @@ def render_cost(results: dict, seeds: dict) -> str:
     lines = ["| table | runs done (of needed) | run-minutes | minutes a run (mean) | run-minutes "
              "left (estimate) |", "|---|---|---|---|---|"]
     counted: set = set()
-    total = [0, 0, 0.0, 0.0, False]
+    rows = []  # per table: runs done, runs needed, run-minutes spent, run-minutes left (nan: ?)
     for t in (t for t in TABLES if t.key in {c.table for c in CLAIMS}):
         keys = {r.name: [k for k in (r.key(s, t.video_rule) for s in seeds[t.seeds])
                          if k not in counted] for r in t.rows}
@@ -577,17 +577,17 @@ def render_cost(results: dict, seeds: dict) -> str:
         for ks in keys.values():
             mine = [done[k] for k in ks if k in done]
             left += (np.mean(mine) if mine else fallback) * sum(k not in done for k in ks)
-        needed = sum(len(ks) for ks in keys.values())
-        spent = sum(done.values())
-        mean = spent / len(done) if done else float("nan")
-        unknown = bool(np.isnan(left))
-        lines.append(f"| {t.key} | {len(done)} (of {needed}) | {spent:.0f} | "
-                     f"{'–' if np.isnan(mean) else f'{mean:.1f}'} | "
-                     f"{'? (no run yet)' if unknown else f'{left:.0f}'} |")
-        total = [total[0] + len(done), total[1] + needed, total[2] + spent,
-                 total[3] + (0 if unknown else left), total[4] or unknown]
-    lines.append(f"| all | {total[0]} (of {total[1]}) | {total[2]:.0f} | | {total[3]:.0f}"
-                 f"{' + the tables with no run yet' if total[4] else ''} |")
+        rows.append((t.key, len(done), sum(len(ks) for ks in keys.values()),
+                     sum(done.values()), float(left)))
+    for key, n, needed, spent, left in rows:
+        lines.append(f"| {key} | {n} (of {needed}) | {spent:.0f} | "
+                     f"{f'{spent / n:.1f}' if n else '–'} | "
+                     f"{'? (no run yet)' if np.isnan(left) else f'{left:.0f}'} |")
+    unknown = any(np.isnan(r[4]) for r in rows)
+    lines.append(f"| all | {sum(r[1] for r in rows)} (of {sum(r[2] for r in rows)}) | "
+                 f"{sum(r[3] for r in rows):.0f} | | "
+                 f"{sum(r[4] for r in rows if not np.isnan(r[4])):.0f}"
+                 f"{' + the tables with no run yet' if unknown else ''} |")
     return "\n".join(lines)
 
 

@@ -55,7 +55,6 @@ def test_roundtrip_and_clip_slices(tmp_path):
     assert _views_a_map(e._mapped("rgb")[2:4]) and not _views_a_map(np.zeros(3))
 
 
-
 def test_streamed_npy_equals_np_save(tmp_path):
     """Chunks appended one by one give a plain .npy: the same bytes as np.save of the whole."""
     rng = np.random.default_rng(1)

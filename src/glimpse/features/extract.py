@@ -14,6 +14,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -386,8 +387,6 @@ def _workers_died(codes: list) -> str:
     """Why the decoding processes are gone, from their exit codes: killed (the kernel's
     out-of-memory killer sends SIGKILL), or failed at start, as spawn's workers do when a script
     calls ``extract(..., workers=N)`` outside ``if __name__ == "__main__":``."""
-    import signal
-
     if any(c == -signal.SIGKILL for c in codes):
         return (f"the decoding worker processes were killed (exit codes {codes}; out of memory?): "
                 f"run again with fewer --workers")

@@ -323,14 +323,12 @@ class WriteBehind:
             fn, args, undo = job
             try:
                 if self._error is None:
-                    fn(*args)
-                elif undo is not None:
-                    undo()
-            except BaseException as e:  # noqa: BLE001 - raised in the caller's thread
-                failed_here = self._error is None
-                if failed_here:
-                    self._error = e
-                if failed_here and undo is not None:
+                    try:
+                        fn(*args)
+                        continue
+                    except BaseException as e:  # noqa: BLE001 - raised in the caller's thread
+                        self._error = e
+                if undo is not None:  # it failed, or a job before it did
                     try:
                         undo()
                     except Exception:  # noqa: BLE001, S110 - the first failure is the one to see
