@@ -33,6 +33,42 @@ def test_cubes_are_float16_8x8x1280_with_masks(extracted, tiny_synth):
     assert store.labels == ["jump", "run", "walk"]
 
 
+def test_lanes_give_each_batch_the_same_chunks_bit_for_bit():
+    """Two batches side by side, one thread each (Lanes), against one batch at a time on one
+    thread: the same float16 chunks, each result where it was asked for (a batch's numbers
+    depend on its thread count, not on what runs beside it); a lane's failure is raised where
+    its result is taken; torch's thread count is put back."""
+    import torch
+
+    from glimpse.allocator import share_main_arena
+    from glimpse.features.extract import Featurizer, Lanes
+
+    threads = torch.get_num_threads()
+    try:
+        fz = Featurizer(fps=0, batch_size=4, streams=("rgb", "rgb_pooled"))
+        rng = np.random.default_rng(0)
+        batches = [rng.integers(0, 256, (n, 256, 256, 3), dtype=np.uint8) for n in (4, 4, 3)]
+        torch.set_num_threads(1)
+        alone = [fz.chunks(b, None) for b in batches]
+        torch.set_num_threads(2)
+        with Lanes("cpu") as lanes:
+            assert lanes.count == (2 if share_main_arena() else 1)
+            assert torch.get_num_threads() == 2 // lanes.count
+            results = [lanes(fz.chunks, b, None) for b in batches]
+            failed = lanes(fz.chunks, batches[0][..., :2], None)  # 2 channels: the CNN refuses
+            side_by_side = [r() for r in results]
+            with pytest.raises(RuntimeError):
+                failed()
+        assert torch.get_num_threads() == 2
+        for one, two in zip(alone, side_by_side):
+            assert [n for n, _ in one] == [n for n, _ in two] == ["rgb", "rgb_pooled"]
+            for (_, a), (_, b) in zip(one, two):
+                assert a.dtype == np.float16
+                np.testing.assert_array_equal(a, b)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_second_run_does_no_work(extracted, tiny_synth):
     out, _ = extracted
     again = extract(tiny_synth, out, fps=0, progress=False)

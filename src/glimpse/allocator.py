@@ -33,9 +33,10 @@ import platform
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt (malloc.h)
 DEFAULT_THRESHOLD = 128 * 1024  # glibc's default for both (M_MMAP_THRESHOLD's starting value)
 _whole_process = False
+_shared_arena = False
 _open: list[bool] = []  # the open reusing_freed_memory blocks: whether each is tuned
 
 
@@ -63,6 +64,39 @@ def keep_freed_memory() -> bool:
     if not _whole_process:
         _whole_process = _set(1 << 30, 2**31 - 1)
     return _whole_process
+
+
+def share_main_arena() -> bool:
+    """Every thread started from now on shares the main thread's malloc arena (glibc's
+    M_ARENA_MAX = 1), if this process has no other thread yet; True if so (now or before).
+    ``import glimpse`` calls it. A thread's own arena grows in heaps of at most 64 MB that glibc
+    unmaps as soon as they are free, so a thread whose blocks are larger (a CNN batch's
+    activations: 67 MB for 32 x 32 x 128 x 128 floats) gets each one from a fresh ``mmap`` and
+    faults it in again, whatever the thresholds (``features.extract.Lanes`` in threads of their
+    own spent 18 of every 26 s in the kernel). A thread that already had an arena keeps it, and
+    a new thread may be handed it, hence "no other arena yet" (threads that have not allocated,
+    such as OpenBLAS's started by ``import numpy``, have none)."""
+    global _shared_arena
+    libc = _libc()
+    if not _shared_arena and libc is not None and _arenas(libc) == 1:
+        _shared_arena = bool(libc.mallopt(M_ARENA_MAX, 1))
+    return _shared_arena
+
+
+def _arenas(libc) -> int:
+    """How many malloc arenas this process has (glibc's ``malloc_info``); 0 if unknown."""
+    buf, size = ctypes.c_void_p(), ctypes.c_size_t()
+    libc.open_memstream.restype = ctypes.c_void_p
+    stream = libc.open_memstream(ctypes.byref(buf), ctypes.byref(size))
+    if not stream:
+        return 0
+    try:
+        libc.malloc_info(0, ctypes.c_void_p(stream))
+    finally:
+        libc.fclose(ctypes.c_void_p(stream))
+    text = ctypes.string_at(buf, size.value).decode(errors="replace")
+    libc.free(buf)
+    return text.count("<heap nr=")
 
 
 @contextmanager

@@ -17,6 +17,7 @@ import queue
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from glimpse import GlimpseError
-from glimpse.allocator import bounded_reuse
+from glimpse.allocator import bounded_reuse, share_main_arena
 from glimpse.amp import autocast, check_amp
 from glimpse.datasets.layouts import label_map, load_dataset, read_label_file
 from glimpse.datasets.masks import ActorMasks, mask_grid
@@ -74,6 +75,64 @@ def _stored(cube: torch.Tensor) -> np.ndarray:
 
 def _now(fn: Callable, *args) -> None:
     fn(*args)
+
+
+def _at_once(fn: Callable, *args) -> Callable[[], object]:
+    result = fn(*args)
+    return lambda: result
+
+
+class Lanes:
+    """The CNN on ``count`` batches side by side: on a CPU with at least ``count`` of torch's
+    threads, each batch runs in a thread of its own with an equal share of them (2 cores: two
+    batches of one thread each) instead of one batch at a time across all of them.
+
+    One batch across two threads meets a barrier after every operator; whenever decoding or the
+    file work takes one of the cores, the other thread waits at it (spinning), so their few CPU
+    seconds cost the CNN twice that in wall time. Two lanes share no barrier, and a batch on one
+    thread wastes less in splitting work: on 4,000 frames the CNN alone ran 101-104 -> 111-117
+    frames/s on 2 cores (docs/benchmarks.md). A batch's numbers depend on its own thread count,
+    not on what runs beside it: the same bits as one batch at a time on one thread (tested),
+    and a resumed extraction matches an uninterrupted one; against one batch on two threads,
+    ~0.2% of the float16 values differ in the last bit (oneDNN splits some sums by thread).
+
+    ``lanes(fn, *args)`` starts ``fn(*args)`` in a lane and returns a callable that waits for its
+    result (raising what it raised); results are collected in the order the caller chooses.
+    Inside the block torch's thread count is the lanes' share; it is put back on leaving. On a
+    GPU, with too few threads, or where the lanes' threads would not share the main thread's
+    malloc arena (``allocator.share_main_arena``: glibc, set when glimpse was imported before
+    any other thread started; else every batch is faulted in again), there is one lane: ``fn``
+    runs at once, in the caller."""
+
+    def __init__(self, device: str = "cpu", count: int = 2):
+        self.count = count if (torch.device(device).type == "cpu" and share_main_arena()
+                               and torch.get_num_threads() >= count) else 1
+        self._pool: ThreadPoolExecutor | None = None
+        self._threads = 0
+
+    def __enter__(self) -> Lanes:
+        if self.count > 1:
+            self._threads = torch.get_num_threads()
+            torch.set_num_threads(self._threads // self.count)
+            self._pool = ThreadPoolExecutor(self.count, thread_name_prefix="glimpse-cnn")
+        return self
+
+    def __call__(self, fn: Callable, *args) -> Callable[[], object]:
+        if self._pool is None:
+            return _at_once(fn, *args)
+        return self._pool.submit(fn, *args).result
+
+    def __exit__(self, *_) -> bool:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            torch.set_num_threads(self._threads)
+        return False
+
+
+def _append_all(writer: EntryWriter, arrays: Callable[[], list]) -> None:
+    for name, array in arrays():
+        writer.append(name, array)
 
 
 def _append_grid(writer: EntryWriter, name: str, masks: np.ndarray, grid: int) -> None:
@@ -198,16 +257,17 @@ class Featurizer:
         return {name: out[key] for name, key in (("rgb", "cube"), (POOLED, "pooled"),
                                                  (LEVEL2, "level2")) if name in self.streams}
 
-    @torch.inference_mode()
     def write_batch(self, writer: EntryWriter, b: Batch, flow_images: np.ndarray | None,
-                    masks: ActorMasks | None, run: Callable = _now) -> None:
+                    masks: ActorMasks | None, run: Callable = _now,
+                    lanes: Callable = _at_once) -> None:
         """One decoded batch (and its flow images) -> every stream's chunk, plus the K x K actor
         masks when given; with crops, each crop's as ``<stream>@<crop>``, one crop at a time.
-        The CNN runs here; the file work (appends, mask grids) goes through ``run(fn, *args)``:
-        at once by default, or a ``store.WriteBehind``."""
+        The CNN runs through ``lanes(fn, *args)`` (here by default, or a ``Lanes``); the file
+        work (appends, mask grids) through ``run(fn, *args)``: at once by default, or a
+        ``store.WriteBehind``, whose thread waits for each batch's CNN in order."""
         if self.crops is None:
             return self._write(writer, b.frames, flow_images,
-                               None if masks is None else masks.frames(b.indices), run)
+                               None if masks is None else masks.frames(b.indices), run, lanes)
         side, size = self.crops.side, self.crops.size
         u = flow_u_channels(self.flownet.stack if self.flownet is not None else None)
         full = None if masks is None else masks.frames(b.indices)
@@ -215,20 +275,28 @@ class Featurizer:
             self._write(writer, cut(b.frames, crop, size),
                         None if flow_images is None else cut(flow_images, crop, size, u),
                         None if full is None else cut_masks(full, crop, size, side), run,
-                        suffix=f"@{crop.name}")
+                        lanes, suffix=f"@{crop.name}")
 
     def _write(self, writer: EntryWriter, frames: np.ndarray, flow_images: np.ndarray | None,
-               masks: np.ndarray | None, run: Callable, suffix: str = "") -> None:
-        for name, cube in self.frame_streams(frames).items():
-            run(writer.append, name + suffix, _stored(cube))
+               masks: np.ndarray | None, run: Callable, lanes: Callable,
+               suffix: str = "") -> None:
+        run(_append_all, writer, lanes(self.chunks, frames, flow_images, suffix))
+        if masks is not None:
+            run(_append_grid, writer, "masks" + suffix, masks, self.grid)
+
+    @torch.inference_mode()
+    def chunks(self, frames: np.ndarray, flow_images: np.ndarray | None,
+               suffix: str = "") -> list[tuple[str, np.ndarray]]:
+        """The CNN's part of a batch: (stream + suffix, its chunk as the store keeps it) for
+        every stream, the flow images' pass included."""
+        out = [(name + suffix, _stored(cube)) for name, cube in self.frame_streams(frames).items()]
         if self.flow is not None:
             images = _to_device(flow_images, self.device)
             with autocast(self.amp, self.device):
                 cube = self.flownet(images, self.grid) if self.flownet is not None else \
                     self.net(images)
-            run(writer.append, "flow" + suffix, _stored(cube))
-        if masks is not None:
-            run(_append_grid, writer, "masks" + suffix, masks, self.grid)
+            out.append(("flow" + suffix, _stored(cube)))
+        return out
 
     def featurize(self, path, writer: EntryWriter, *, masks: ActorMasks | None = None) -> dict:
         """Stream one video through decode (in a thread) -> CNN into ``writer``; returns the meta
@@ -498,7 +566,9 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     # freed batches are reused, not faulted in again; memory stays bounded (allocator); the
     # file work runs behind the CNN, in order (store.WriteBehind)
     behind = WriteBehind()
-    with bounded_reuse() as tick, _aborting_on_exit(open_, behind, bar):
+    # the CNN's batches side by side (Lanes), left last: the writer waits on their results
+    with Lanes(device) as lanes, bounded_reuse() as tick, \
+            _aborting_on_exit(open_, behind, bar):
         for kind, v, payload in _messages(fz.decoder, [it.path for it in todo], workers):
             if kind == "fatal":
                 raise payload
@@ -521,7 +591,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                     open_[v] = (store.writer(eid, claim), masks, VideoMeta(item.path, image_fps))
                 writer, masks, meta = open_[v]
                 b, flow_images = payload
-                fz.write_batch(writer, b, flow_images, masks, behind)
+                fz.write_batch(writer, b, flow_images, masks, behind, lanes)
                 tick()
                 meta.add(b)
                 summary.frames += len(b.times)
