@@ -116,8 +116,12 @@ def test_a_failed_write_commits_nothing_half_written_and_a_rerun_completes(
     (no .tmp folder is left), and the next run fills the store bit for bit."""
     from glimpse.features.store import NpyAppender
 
-    # rgb and masks a video, one batch each at --fps 0, batch 32: the 5th is the third video's
-    real = _fail_on_call(monkeypatch, NpyAppender, "append", 5,
+    from glimpse.features.extract import Lanes
+
+    # one batch a video at --fps 0, batch 32: an rgb chunk from each lane, then the masks; the
+    # first append after two videos' is the third video's
+    per_video = Lanes().count + 1
+    real = _fail_on_call(monkeypatch, NpyAppender, "append", 2 * per_video + 1,
                          OSError(28, "No space left on device"))
     out = tmp_path / "full"
     with pytest.raises(OSError, match="No space left"):

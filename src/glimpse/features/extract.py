@@ -83,9 +83,10 @@ def _at_once(fn: Callable, *args) -> Callable[[], object]:
 
 
 class Lanes:
-    """The CNN on ``count`` batches side by side: on a CPU with at least ``count`` of torch's
-    threads, each batch runs in a thread of its own with an equal share of them (2 cores: two
-    batches of one thread each) instead of one batch at a time across all of them.
+    """The CNN in ``count`` lanes side by side: on a CPU with at least ``count`` of torch's
+    threads, each lane is a thread of its own with an equal share of them (2 cores: two lanes of
+    one thread each), and extraction splits each batch across the lanes (two halves of 16
+    frames at batch 32), instead of running one batch at a time across all the threads.
 
     One batch across two threads meets a barrier after every operator; whenever decoding or the
     file work takes one of the cores, the other thread waits at it (spinning), so their few CPU
@@ -130,9 +131,14 @@ class Lanes:
         return False
 
 
-def _append_all(writer: EntryWriter, arrays: Callable[[], list]) -> None:
-    for name, array in arrays():
-        writer.append(name, array)
+ONE_LANE = Lanes(count=1)  # the CNN at once, in the caller (predict, and no Lanes given)
+
+
+def _append_all(writer: EntryWriter, parts: list[Callable[[], list]]) -> None:
+    """Each part's chunks, in the order of the parts (a batch's lanes)."""
+    for part in parts:
+        for name, array in part():
+            writer.append(name, array)
 
 
 def _append_grid(writer: EntryWriter, name: str, masks: np.ndarray, grid: int) -> None:
@@ -259,12 +265,13 @@ class Featurizer:
 
     def write_batch(self, writer: EntryWriter, b: Batch, flow_images: np.ndarray | None,
                     masks: ActorMasks | None, run: Callable = _now,
-                    lanes: Callable = _at_once) -> None:
+                    lanes: Lanes | None = None) -> None:
         """One decoded batch (and its flow images) -> every stream's chunk, plus the K x K actor
         masks when given; with crops, each crop's as ``<stream>@<crop>``, one crop at a time.
-        The CNN runs through ``lanes(fn, *args)`` (here by default, or a ``Lanes``); the file
+        The CNN runs through ``lanes`` (here by default, or a ``Lanes``'s threads); the file
         work (appends, mask grids) through ``run(fn, *args)``: at once by default, or a
         ``store.WriteBehind``, whose thread waits for each batch's CNN in order."""
+        lanes = lanes or ONE_LANE
         if self.crops is None:
             return self._write(writer, b.frames, flow_images,
                                None if masks is None else masks.frames(b.indices), run, lanes)
@@ -278,9 +285,14 @@ class Featurizer:
                         lanes, suffix=f"@{crop.name}")
 
     def _write(self, writer: EntryWriter, frames: np.ndarray, flow_images: np.ndarray | None,
-               masks: np.ndarray | None, run: Callable, lanes: Callable,
+               masks: np.ndarray | None, run: Callable, lanes: Lanes,
                suffix: str = "") -> None:
-        run(_append_all, writer, lanes(self.chunks, frames, flow_images, suffix))
+        # the batch split across the lanes: in flight at once, the frames of one batch, as before
+        step = -(-len(frames) // lanes.count)
+        parts = [lanes(self.chunks, frames[i:i + step],
+                       None if flow_images is None else flow_images[i:i + step], suffix)
+                 for i in range(0, len(frames), step)]
+        run(_append_all, writer, parts)
         if masks is not None:
             run(_append_grid, writer, "masks" + suffix, masks, self.grid)
 
