@@ -95,21 +95,24 @@ def decoding_cost(paths, size=256) -> tuple[int, float, float]:
 
 # -- the measured processes -------------------------------------------------------------------
 def _cnn(frames: np.ndarray, batch: int, lanes: int = 2) -> dict:
-    """Extraction's own CNN work (``Featurizer.chunks``: the backbone, the float16 chunk) through
-    its ``Lanes``, results taken in order as its writer takes them; ``lanes=1``: one batch at a
-    time across all threads (extraction before the lanes)."""
+    """Extraction's own CNN work (``Featurizer.chunks``: the backbone, the float16 chunk), each
+    batch split across its ``Lanes`` as extraction splits it, results taken in order as its
+    writer takes them (one batch ahead); ``lanes=1``: one batch at a time across all threads
+    (extraction before the lanes)."""
     fz = Featurizer("efficientnet_lite0", fps=0, batch_size=batch)
     with Lanes("cpu", lanes) as run, bounded_reuse() as tick:
         fz.chunks(frames[:batch], None)  # warm-up, as extraction's first batch
         start = _usage()
         pending: deque = deque()
         for i in range(0, len(frames), batch):
-            pending.append(run(fz.chunks, frames[i:i + batch], None))
-            if len(pending) > run.count:
-                pending.popleft()()
+            pending.append(run.split(fz.chunks, frames[i:i + batch], None))
+            if len(pending) > 1:
+                for part in pending.popleft():
+                    part()
                 tick()
         while pending:
-            pending.popleft()()
+            for part in pending.popleft():
+                part()
             tick()
     return start
 

@@ -114,9 +114,8 @@ def test_a_failed_write_commits_nothing_half_written_and_a_rerun_completes(
     """The file work runs behind the CNN (store.WriteBehind): a disk error on the third video's
     chunk is raised by extract; the entries before it are whole, the rest are not committed
     (no .tmp folder is left), and the next run fills the store bit for bit."""
-    from glimpse.features.store import NpyAppender
-
     from glimpse.features.extract import Lanes
+    from glimpse.features.store import NpyAppender
 
     # one batch a video at --fps 0, batch 32: an rgb chunk from each lane, then the masks; the
     # first append after two videos' is the third video's

@@ -123,6 +123,15 @@ class Lanes:
             return _at_once(fn, *args)
         return self._pool.submit(fn, *args).result
 
+    def split(self, fn: Callable, frames: np.ndarray, flow_images: np.ndarray | None,
+              *args) -> list[Callable[[], object]]:
+        """``fn(part of frames, same part of flow_images, *args)`` for one part of the batch in
+        each lane: in flight at once, the frames of one batch, as with one lane."""
+        step = -(-len(frames) // self.count)
+        return [self(fn, frames[i:i + step],
+                     None if flow_images is None else flow_images[i:i + step], *args)
+                for i in range(0, len(frames), step)]
+
     def __exit__(self, *_) -> bool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -287,12 +296,7 @@ class Featurizer:
     def _write(self, writer: EntryWriter, frames: np.ndarray, flow_images: np.ndarray | None,
                masks: np.ndarray | None, run: Callable, lanes: Lanes,
                suffix: str = "") -> None:
-        # the batch split across the lanes: in flight at once, the frames of one batch, as before
-        step = -(-len(frames) // lanes.count)
-        parts = [lanes(self.chunks, frames[i:i + step],
-                       None if flow_images is None else flow_images[i:i + step], suffix)
-                 for i in range(0, len(frames), step)]
-        run(_append_all, writer, parts)
+        run(_append_all, writer, lanes.split(self.chunks, frames, flow_images, suffix))
         if masks is not None:
             run(_append_grid, writer, "masks" + suffix, masks, self.grid)
 
