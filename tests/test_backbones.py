@@ -122,9 +122,12 @@ def test_conv_relu6_fused_golden(monkeypatch):
         assert B._ConvReLU6(conv)(x).flatten().tolist() == [0.0, 3.0, 6.0]
 
 
-def test_fused_relu6_keeps_the_features_bit_for_bit(lite0, monkeypatch):
+def test_fused_relu6_keeps_the_features(lite0, monkeypatch):
     """Every ReLU6 of the backbone is fused into the convolution before it (28 plain ones, the 5
-    stride-2 "same" ones), none is left, and the features equal the unfused path's exactly."""
+    stride-2 "same" ones), none is left, and the features equal the unfused path's: bit for bit
+    on the Intel CPU it was written on; on an AMD EPYC (AVX-512) oneDNN picks other kernels for
+    a single image and ~10% of the values differ by up to 1e-5 (seen 2026-12-06), so the
+    comparison allows float rounding."""
     import glimpse.features.backbones as B
 
     mods = list(lite0.body.net.modules())
@@ -137,11 +140,12 @@ def test_fused_relu6_keeps_the_features_bit_for_bit(lite0, monkeypatch):
     with torch.no_grad():
         fused = lite0(x)
         monkeypatch.setattr(B, "_POINTWISE", False)
-        assert torch.equal(fused, lite0(x))
+        torch.testing.assert_close(fused, lite0(x), rtol=1e-4, atol=1e-4)
         odd = lite0.preprocess(torch.randint(0, 255, (1, 225, 225, 3), dtype=torch.uint8))
         unfused_odd = lite0.body(odd)["conv_head"]
         monkeypatch.setattr(B, "_POINTWISE", available)
-        assert torch.equal(lite0.body(odd)["conv_head"], unfused_odd)
+        torch.testing.assert_close(lite0.body(odd)["conv_head"], unfused_odd, rtol=1e-4,
+                                   atol=1e-4)
 
 
 @pytest.mark.parametrize("name,cls", [("chelsea", 285), ("coffee", 967)])
