@@ -91,11 +91,11 @@ class Lanes:
     One batch across two threads meets a barrier after every operator; whenever decoding or the
     file work takes one of the cores, the other thread waits at it (spinning), so their few CPU
     seconds cost the CNN twice that in wall time. Two lanes share no barrier, and a batch on one
-    thread wastes less in splitting work: on 4,000 frames the CNN alone ran 101-104 -> 111-117
-    frames/s on 2 cores (docs/benchmarks.md). A batch's numbers depend on its own thread count,
-    not on what runs beside it: the same bits as one batch at a time on one thread (tested),
-    and a resumed extraction matches an uninterrupted one; against one batch on two threads,
-    ~0.2% of the float16 values differ in the last bit (oneDNN splits some sums by thread).
+    thread wastes less in splitting work: on 4,000 frames the CNN alone ran 101.4 -> 108.8
+    frames/s on 2 cores (docs/benchmarks.md). A part's numbers depend on its own thread count
+    and size, not on what runs beside it: the same bits as that part alone on one thread
+    (tested), and a resumed extraction matches an uninterrupted one; against whole batches on
+    two threads, ~0.2% of the float16 values differ in the last bit.
 
     ``lanes(fn, *args)`` starts ``fn(*args)`` in a lane and returns a callable that waits for its
     result (raising what it raised); results are collected in the order the caller chooses.
