@@ -51,7 +51,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -103,17 +102,20 @@ def _cnn(frames: np.ndarray, batch: int, lanes: int = 2) -> dict:
     with Lanes("cpu", lanes) as run, bounded_reuse() as tick:
         fz.chunks(frames[:batch], None)  # warm-up, as extraction's first batch
         start = _usage()
-        pending: deque = deque()
-        for i in range(0, len(frames), batch):
-            pending.append(run.split(fz.chunks, frames[i:i + batch], None))
-            if len(pending) > 1:
-                for part in pending.popleft():
-                    part()
-                tick()
-        while pending:
-            for part in pending.popleft():
+        ahead = None  # the batch before: taken once the next one is in the lanes
+
+        def take(parts) -> None:
+            for part in parts:
                 part()
             tick()
+
+        for i in range(0, len(frames), batch):
+            parts = run.split(fz.chunks, frames[i:i + batch], None)
+            if ahead is not None:
+                take(ahead)
+            ahead = parts
+        if ahead is not None:
+            take(ahead)
     return start
 
 

@@ -77,11 +77,6 @@ def _now(fn: Callable, *args) -> None:
     fn(*args)
 
 
-def _at_once(fn: Callable, *args) -> Callable[[], object]:
-    result = fn(*args)
-    return lambda: result
-
-
 class Lanes:
     """The CNN in ``count`` lanes side by side: on a CPU with at least ``count`` of torch's
     threads, each lane is a thread of its own with an equal share of them (2 cores: two lanes of
@@ -106,8 +101,8 @@ class Lanes:
     runs at once, in the caller."""
 
     def __init__(self, device: str = "cpu", count: int = 2):
-        self.count = count if (torch.device(device).type == "cpu" and share_main_arena()
-                               and torch.get_num_threads() >= count) else 1
+        self.count = count if (count > 1 and torch.device(device).type == "cpu"
+                               and torch.get_num_threads() >= count and share_main_arena()) else 1
         self._pool: ThreadPoolExecutor | None = None
         self._threads = 0
 
@@ -120,7 +115,8 @@ class Lanes:
 
     def __call__(self, fn: Callable, *args) -> Callable[[], object]:
         if self._pool is None:
-            return _at_once(fn, *args)
+            result = fn(*args)
+            return lambda: result
         return self._pool.submit(fn, *args).result
 
     def split(self, fn: Callable, frames: np.ndarray, flow_images: np.ndarray | None,
