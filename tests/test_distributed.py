@@ -73,3 +73,24 @@ def test_spread_gives_each_rank_its_share_and_every_rank_the_whole(tmp_path, mon
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert r0["seen"] == [0, 2, 4, 6] and r1["seen"] == [1, 3, 5]  # each item computed once
     assert r0["out"] == r1["out"] == [x * 10 for x in range(7)]
+
+
+def _command_worker(rank, path):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    code = main(["evaluate", str(path / "no-such-run"), "--quiet"])  # (fails: a one-line error)
+    (path / f"rank{rank}.json").write_text(json.dumps(
+        {"code": code, "left": not dist.is_initialized()}))
+
+
+def test_every_command_leaves_the_process_group(tmp_path, monkeypatch):
+    # gloo's threads outliving the interpreter abort a rank at exit ("terminate called without
+    # an active exception"): a command ends by leaving the group, failed ones too
+    import torch.multiprocessing as mp
+
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29534")
+    mp.spawn(_command_worker, args=(tmp_path,), nprocs=2)
+    for r in (0, 1):
+        assert json.loads((tmp_path / f"rank{r}.json").read_text()) == {"code": 2, "left": True}

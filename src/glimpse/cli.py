@@ -11,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from glimpse import GlimpseError, __version__
+from glimpse import GlimpseError, __version__, distributed
 from glimpse.config import SCHEDULES, TrainConfig, read_settings
 
 
@@ -972,3 +972,5 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("glimpse: interrupted", file=sys.stderr)
         return 130
+    finally:
+        distributed.finish()

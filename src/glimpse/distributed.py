@@ -4,12 +4,13 @@ ranks and gathered back.
 Under ``torchrun --nproc-per-node N`` (WORLD_SIZE > 1) every process calls ``start``: gloo on
 the CPU, NCCL on GPUs, each rank on cuda:LOCAL_RANK. ``spread`` runs a function on every
 rank's share of a list (items rank, rank + N, ...) and gives every rank the whole result in the
-list's order, so each item is computed once.
+list's order, so each item is computed once. ``finish`` leaves the group when a command ends.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 
 def world_size() -> int:
@@ -27,6 +28,18 @@ def start(device: str) -> tuple[int, int, str]:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if cuda else "gloo")
     return dist.get_rank(), world, f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if cuda else device
+
+
+def finish() -> None:
+    """Leave the process group, if this process joined one: every command ends here. A process
+    that exits with gloo's group alive can abort in teardown (its worker threads outlive the
+    interpreter: "terminate called without an active exception", SIGABRT)."""
+    if "torch.distributed" not in sys.modules:  # (a command that never loaded torch)
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def active() -> tuple[int, int]:
