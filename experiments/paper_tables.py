@@ -647,17 +647,26 @@ def _by_name(table: Table, name: str) -> Row:
     raise KeyError(f"{table.key}: no row named '{name}'")
 
 
-def _row_named(name: str) -> Row:
-    """A row of any table that runs, by its exact name (score fusion reads rows of other
-    tables; an archived table's row of the same name is an older model's)."""
-    return next(r for t in TABLES if not t.archived for r in t.rows if r.name == name)
+def _row_named(name: str, table: Table) -> tuple[Table, Row]:
+    """The table (``table`` first) and row of a running table's row by its exact name: score
+    fusion and test-time options read other rows' runs (an archived table's row of the same
+    name is an older model's)."""
+    owner = next(t for t in [table, *TABLES] if not t.archived
+                 and any(r.name == name for r in t.rows))
+    return owner, _by_name(owner, name)
+
+
+def _fit(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path) -> dict:
+    """Train (or resume, or leave as it is if finished) ``row``'s run -> its best validation
+    record."""
+    hidden = {"hidden": HIDDEN} if "hidden" in model_options(row.model) else {}
+    return train(out / (row.store or table.store), run, row.model,
+                 {**hidden, **dict(row.options)}, replace(tc, seed=seed, split_seed=seed),
+                 progress=False, log=lambda *_: None)
 
 
 def _train_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path):
-    hidden = {"hidden": HIDDEN} if "hidden" in model_options(row.model) else {}
-    best = train(out / (row.store or table.store), run, row.model,
-                 {**hidden, **dict(row.options)}, replace(tc, seed=seed, split_seed=seed),
-                 progress=False, log=lambda *_: None)
+    best = _fit(row, seed, table, out, tc, run)
     m = evaluate_run(run, video_rule=table.video_rule, progress=False)
     m["val_top1"] = best["val_top1"]  # the selected checkpoint's validation top-1
     return m, run, None
@@ -670,15 +679,26 @@ def _probe_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, ru
     return m, run, None
 
 
+def _part_run(name: str, seed: int, table: Table, out: Path, tc: TrainConfig) -> Path:
+    """The run folder of row ``name``, which score fusion or a test-time option reads, trained
+    here when this out folder lacks it or has it half-trained (its result in results.json may
+    have come from another runner's out folder or an earlier checkout); a finished run is left
+    as it is."""
+    owner, part = _row_named(name, table)
+    run = out / "runs" / part.key(seed, "")
+    _fit(part, seed, owner, out, replace(tc, **{**owner.train, **dict(part.train)}), run)
+    return run
+
+
 def _fuse_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path):
-    parts = [out / "runs" / _row_named(name).key(seed, "")
+    parts = [_part_run(name, seed, table, out, tc)
              for name in dict(row.options)["of"].split("|")]
     return fuse_runs(parts, run, video_rule=table.video_rule), run, None
 
 
 def _evaluate_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path):
     options = dict(row.options)
-    run = out / "runs" / _row_named(options.pop("of")).key(seed, "")
+    run = _part_run(options.pop("of"), seed, table, out, tc)
     views = TEMPORAL_VIEWS if options.pop("views", None) == "temporal" else ("whole",)
     m = evaluate_run(run, video_rule=table.video_rule, progress=False, options=options,
                      views=views)

@@ -126,3 +126,28 @@ def test_the_cost_table_counts_run_minutes_and_estimates_what_is_left(pt):
         "| 0 | – | ? (no run yet) |")
     assert lines[-1].startswith("| all | 3 (of ") and lines[-1].endswith(
         "| 123 + the tables with no run yet |")
+
+
+def test_score_fusion_trains_the_runs_it_reads_where_the_out_folder_lacks_them(pt, tmp_path,
+                                                                              monkeypatch):
+    # a row's result can come from another runner's out folder (or an earlier checkout) without
+    # its run folder: score fusion then trains the parts here, and leaves finished ones alone
+    from dataclasses import replace
+
+    from glimpse.cli import main
+    from tests.conftest import small_videos
+
+    small_videos(tmp_path / "videos", frames=8, seed=3, groups=4)
+    assert main(["extract", str(tmp_path / "videos"), str(tmp_path / "features"), "--fps", "0",
+                 "--quiet"]) == 0
+    monkeypatch.setattr(pt, "HIDDEN", 8)
+    rows = [pt.Row("a", "avgpool"), pt.Row("b", "maxpool"),
+            pt.Row("a + b", "fuse", (("of", "a|b"),))]
+    table = pt.Table("t", "t", "mean", "seeds", rows)
+    tc = replace(pt.TRAIN, epochs=2, batch_size=4, clip_len=4, stride=2)
+    fused = pt.run_row(rows[2], 0, table, tmp_path, tc)
+    last = [tmp_path / "runs" / r.key(0, "") / "last.safetensors" for r in rows[:2]]
+    assert all(p.exists() for p in last) and 0 <= fused["top1"] <= 1
+    stamps = [p.stat().st_mtime_ns for p in last]
+    assert pt.run_row(rows[2], 0, table, tmp_path, tc)["top1"] == fused["top1"]
+    assert [p.stat().st_mtime_ns for p in last] == stamps  # finished: not trained again
