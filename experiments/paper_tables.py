@@ -651,8 +651,10 @@ def _row_named(name: str, table: Table) -> tuple[Table, Row]:
     """The table (``table`` first) and row of a running table's row by its exact name: score
     fusion and test-time options read other rows' runs (an archived table's row of the same
     name is an older model's)."""
-    owner = next(t for t in [table, *TABLES] if not t.archived
-                 and any(r.name == name for r in t.rows))
+    owner = next((t for t in [table, *TABLES] if not t.archived
+                  and any(r.name == name for r in t.rows)), None)
+    if owner is None:
+        raise KeyError(f"no running table has a row named '{name}'")
     return owner, _by_name(owner, name)
 
 

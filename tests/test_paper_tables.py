@@ -77,7 +77,7 @@ def test_every_reference_names_a_row_exactly_and_every_row_has_a_kind(pt):
                 pt._by_name(table, row.reference)
             for name in dict(row.options).get("of", "").split("|") if row.kind in (
                     "fuse", "evaluate") else ():
-                pt._by_name(table, name) if table.archived else pt._row_named(name)
+                pt._by_name(table, name) if table.archived else pt._row_named(name, table)
         for name, ref in table.also:
             pt._by_name(table, name), pt._by_name(table, ref)
     with pytest.raises(KeyError):
