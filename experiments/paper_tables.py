@@ -559,15 +559,17 @@ def render_cost(results: dict, seeds: dict) -> str:
     """The claims' re-test's cost so far and what is left, from each run's ``seconds`` (its wall
     time in one runner, pauses included): per table the runs done of those its seeds need, their
     run-minutes, and the run-minutes left (each missing run at its row's mean, or the table's
-    where the row has none). A run two tables share counts once, in the first."""
+    where the row has none). A run two tables or two rows share counts once, in the first."""
     lines = ["| table | runs done (of needed) | run-minutes | minutes a run (mean) | run-minutes "
              "left (estimate) |", "|---|---|---|---|---|"]
     counted: set = set()
     rows = []  # per table: runs done, runs needed, run-minutes spent, run-minutes left (nan: ?)
     for t in (t for t in TABLES if t.key in {c.table for c in CLAIMS}):
-        keys = {r.name: [k for k in (r.key(s, t.video_rule) for s in seeds[t.seeds])
-                         if k not in counted] for r in t.rows}
-        counted.update(k for ks in keys.values() for k in ks)
+        keys = {}  # row -> its runs not counted before (two rows of one run: the first)
+        for r in t.rows:
+            keys[r.name] = [k for k in dict.fromkeys(r.key(s, t.video_rule)
+                                                     for s in seeds[t.seeds]) if k not in counted]
+            counted.update(keys[r.name])
         done = {k: results[k]["seconds"] / 60 for ks in keys.values() for k in ks
                 if k in results and "seconds" in results[k]}
         trained = [m for r in t.rows if r.kind == "train" for k, m in done.items()

@@ -126,6 +126,9 @@ def test_the_cost_table_counts_run_minutes_and_estimates_what_is_left(pt):
         "| 0 | – | ? (no run yet) |")
     assert lines[-1].startswith("| all | 3 (of ") and lines[-1].endswith(
         "| 123 + the tables with no run yet |")
+    # paper 001's "every frame" row is its "+ A-A (L2)" run: 12 rows, 11 runs a seed
+    assert next(line for line in lines if line.startswith("| c001 |")).startswith(
+        "| c001 | 0 (of 55) |")
 
 
 def test_score_fusion_trains_the_runs_it_reads_where_the_out_folder_lacks_them(pt, tmp_path,
