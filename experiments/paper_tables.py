@@ -567,8 +567,8 @@ def render_cost(results: dict, seeds: dict) -> str:
     for t in (t for t in TABLES if t.key in {c.table for c in CLAIMS}):
         keys = {}  # row -> its runs not counted before (two rows of one run: the first)
         for r in t.rows:
-            keys[r.name] = [k for k in dict.fromkeys(r.key(s, t.video_rule)
-                                                     for s in seeds[t.seeds]) if k not in counted]
+            keys[r.name] = [k for k in (r.key(s, t.video_rule) for s in seeds[t.seeds])
+                            if k not in counted]
             counted.update(keys[r.name])
         done = {k: results[k]["seconds"] / 60 for ks in keys.values() for k in ks
                 if k in results and "seconds" in results[k]}
@@ -660,6 +660,11 @@ def _row_named(name: str, table: Table) -> tuple[Table, Row]:
     return owner, _by_name(owner, name)
 
 
+def _settings(tc: TrainConfig, table: Table, row: Row) -> TrainConfig:
+    """``tc`` with ``table``'s protocol and then ``row``'s own settings over it."""
+    return replace(tc, **{**table.train, **dict(row.train)})
+
+
 def _fit(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path) -> dict:
     """Train (or resume, or leave as it is if finished) ``row``'s run -> its best validation
     record."""
@@ -690,7 +695,7 @@ def _part_run(name: str, seed: int, table: Table, out: Path, tc: TrainConfig) ->
     as it is."""
     owner, part = _row_named(name, table)
     run = out / "runs" / part.key(seed, "")
-    _fit(part, seed, owner, out, replace(tc, **{**owner.train, **dict(part.train)}), run)
+    _fit(part, seed, owner, out, _settings(tc, owner, part), run)
     return run
 
 
@@ -791,7 +796,7 @@ def main():
                     if key in results or not wanted(row):
                         continue
                     t = time.time()
-                    train = replace(tc, **{**table.train, **dict(row.train)})
+                    train = _settings(tc, table, row)
                     results[key] = {**run_row(row, seed, table, out, train),
                                     "seconds": round(time.time() - t, 1)}
                     results_path.write_text(json.dumps(results, indent=1))
