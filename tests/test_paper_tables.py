@@ -154,3 +154,56 @@ def test_score_fusion_trains_the_runs_it_reads_where_the_out_folder_lacks_them(p
     stamps = [p.stat().st_mtime_ns for p in last]
     assert pt.run_row(rows[2], 0, table, tmp_path, tc)["top1"] == fused["top1"]
     assert [p.stat().st_mtime_ns for p in last] == stamps  # finished: not trained again
+
+
+def test_no_run_is_asked_for_under_two_numbers_of_epochs(pt):
+    """A run key that two running tables read must have one protocol, or each runner would
+    find the other's record stale and run it again without end."""
+    seeds = {"seeds": list(range(5)), "sweep_seeds": list(range(3))}
+    want = {}
+    for table in (t for t in pt.TABLES if not t.archived):
+        for row in table.rows:
+            epochs = pt._epochs(row, table, pt.TRAIN)
+            for s in seeds[table.seeds]:
+                key = row.key(s, table.video_rule)
+                assert want.setdefault(key, epochs) == epochs, (table.key, row.name, key)
+    joint = next(t for t in pt.TABLES if t.key == "c003")
+    fused = next(t for t in pt.TABLES if t.key == "c001")
+    assert pt._epochs(joint.rows[0], joint, pt.TRAIN) == 60
+    # score fusion and test-time rows: the epochs of the runs they read; probes: none
+    fuse = next(r for r in fused.rows if r.kind == "fuse")
+    assert pt._epochs(fuse, fused, pt.TRAIN) == pt.RSTAN_EPOCHS
+    probe = next(r for t in pt.TABLES for r in t.rows if r.kind == "probe")
+    assert pt._epochs(probe, pt.TABLES[0], pt.TRAIN) is None
+
+
+def test_a_record_made_for_other_epochs_is_run_again_resuming_its_run(pt, tmp_path,
+                                                                     monkeypatch):
+    # a lengthened protocol: the 2-epoch record is stale under 3 epochs, left out of what the
+    # tables show, and run again from its run's last epoch (its seconds added to the new ones)
+    from dataclasses import replace
+
+    from glimpse.cli import main
+    from tests.conftest import small_videos
+
+    small_videos(tmp_path / "videos", frames=8, seed=3, groups=4)
+    assert main(["extract", str(tmp_path / "videos"), str(tmp_path / "features"), "--fps", "0",
+                 "--quiet"]) == 0
+    monkeypatch.setattr(pt, "HIDDEN", 8)
+    row = pt.Row("a", "avgpool")
+    seeds = {"seeds": [0], "sweep_seeds": [0]}
+    tc = replace(pt.TRAIN, batch_size=4, clip_len=4, stride=2)
+    short = pt.Table("t", "t", "mean", "seeds", [row], {"epochs": 2})
+    key = row.key(0, "mean")
+    results = {key: pt.record(row, 0, short, tmp_path, tc)}
+    assert results[key]["epochs"] == 2 and pt.stale(results, [short], seeds, tc) == set()
+    assert pt.stale({key: {"top1": 0.5}}, [short], seeds, tc) == set()  # before the field
+    log = tmp_path / "runs" / row.key(0, "") / "log.csv"
+    first = log.read_text().splitlines()
+    longer = pt.Table("t", "t", "mean", "seeds", [row], {"epochs": 3})
+    assert pt.stale(results, [longer], seeds, tc) == {key}
+    again = pt.record(row, 0, longer, tmp_path, tc, results[key])
+    lines = log.read_text().splitlines()
+    assert len(lines) == len(first) + 1 and lines[:len(first)] == first  # resumed, not redone
+    assert again["epochs"] == 3 and again["seconds"] >= results[key]["seconds"]
+    assert pt.stale({key: again}, [longer], seeds, tc) == set()
