@@ -945,6 +945,11 @@ def render(tables, results: dict, seeds: dict) -> str:
         short = [r.name for r in table.rows
                  if sum(bool(results.get(r.key(s, table.video_rule))) for s in seeds[table.seeds])
                  < need]
+        late = _late_best(table, results, seeds)
+        if late:
+            lines += ["", "Selected checkpoint in the last tenth of the epochs (these rows may "
+                          "still have been gaining when training stopped): "
+                          f"{'; '.join(late)}."]
         if short:
             lines += ["", f"Rows on fewer than the {need} seeds a "
                           f"{'sweep' if need == MIN_SEEDS['sweep'] else 'headline comparison'} "
@@ -952,6 +957,19 @@ def render(tables, results: dict, seeds: dict) -> str:
                           f"their verdicts are provisional."]
         lines.append("")
     return "\n".join(lines)
+
+
+def _late_best(table: Table, results: dict, seeds: dict) -> list[str]:
+    """'row (k of n seeds)' for each trained row whose selected (best validation) checkpoint
+    fell in the last tenth of its epochs on k of its n seeds with a known number of epochs."""
+    late = []
+    for row in (r for r in table.rows if r.kind == "train"):
+        rs = [results.get(row.key(s, table.video_rule)) for s in seeds[table.seeds]]
+        rs = [r for r in rs if r and r.get("epochs") and r.get("checkpoint_epoch")]
+        k = sum(r["checkpoint_epoch"] > 0.9 * r["epochs"] for r in rs)
+        if k:
+            late.append(f"{row.name} ({k} of {len(rs)} seeds)")
+    return late
 
 
 def _contrast(table, results, seeds, row, ref):

@@ -207,3 +207,23 @@ def test_a_record_made_for_other_epochs_is_run_again_resuming_its_run(pt, tmp_pa
     assert len(lines) == len(first) + 1 and lines[:len(first)] == first  # resumed, not redone
     assert again["epochs"] == 3 and again["seconds"] >= results[key]["seconds"]
     assert pt.stale({key: again}, [longer], seeds, tc) == set()
+
+
+def test_rows_whose_best_checkpoint_came_last_are_named_below_their_table(pt):
+    # best epochs 28 and 30 of 30 are in the last tenth, 27 is not; probes train no epochs
+    table = pt.Table("t", "t", "mean", "seeds",
+                     [pt.Row("probe", "probe"), pt.Row("a", "avgpool"), pt.Row("b", "maxpool")],
+                     {"epochs": 30})
+    seeds = {"seeds": [0, 1, 2], "sweep_seeds": [0]}
+    best = {"a": (28, 27, 30), "b": (27, 20, 1)}
+    results = {row.key(s, "mean"): {"top1": 0.5, "mean_class_accuracy": 0.5, "epochs": 30,
+                                    "checkpoint_epoch": best[row.name][s],
+                                    "correct": {"v": True}}
+               for row in table.rows[1:] for s in (0, 1, 2)}
+    results[table.rows[0].key(0, "mean")] = {"top1": 0.5, "mean_class_accuracy": 0.5,
+                                             "correct": {"v": True}}
+    assert pt._late_best(table, results, seeds) == ["a (2 of 3 seeds)"]
+    assert ("may still have been gaining when training stopped): a (2 of 3 seeds)."
+            in pt.render([table], results, seeds))
+    results = {k: {**v, "epochs": 40} for k, v in results.items()}  # 30 of 40: not the last
+    assert pt._late_best(table, results, seeds) == []
