@@ -44,6 +44,7 @@ from glimpse.config import TrainConfig
 from glimpse.evaluate import evaluate_run
 from glimpse.features.clips import TEMPORAL_VIEWS
 from glimpse.features.extract import extract
+from glimpse.io import write_json_atomic, write_text_atomic
 from glimpse.models import model_options
 from glimpse.probe import run_probe
 from glimpse.stats import MIN_SEEDS
@@ -818,7 +819,8 @@ def main():
     for other in a.merge:
         results.update(json.loads((other / "results.json").read_text()))
     if a.merge:
-        results_path.write_text(json.dumps(results, indent=1))
+        write_json_atomic(results_path, results)  # a kill or a full disk leaves the last whole
+        # file (each write), never a half-written one
     seeds = {"seeds": list(range(a.seeds)), "sweep_seeds": list(range(a.sweep_seeds))}
     run_seeds = {k: [s for s in v if s >= a.first_seed] for k, v in seeds.items()}
     tables = [t for t in TABLES if t.key in a.tables]
@@ -850,19 +852,19 @@ def main():
                     t = time.time()
                     results[key] = current[key] = record(row, seed, table, out, tc,
                                                          results.get(key))
-                    results_path.write_text(json.dumps(results, indent=1))
+                    write_json_atomic(results_path, results)
                     at = results[key].get("attention", {})
                     print(f"{table.key} | {row.name} | seed {seed}: top-1 "
                           f"{results[key]['top1']:.3f}, mass {at.get('mass_in_mask', 0):.3f} "
                           f"[{time.time() - t:.0f}s]", flush=True)
         print(f"total {time.time() - t0:.0f}s")
-    (out / "tables.md").write_text(render(tables, current, seeds))
+    write_text_atomic(out / "tables.md", render(tables, current, seeds))
     print((out / "tables.md").read_text())
     # the docs' pages, and the README beside them (its summary of the claims)
     for page in [*sorted(a.docs.rglob("*.md")), a.docs.parent / "README.md"] if a.docs else ():
         text = page.read_text() if page.exists() else ""
         if "<!-- table:" in text or "<!-- claims -->" in text:
-            page.write_text(fill_markers(text, current, seeds))
+            write_text_atomic(page, fill_markers(text, current, seeds))
 
 
 def fill_markers(text: str, results: dict, seeds: dict) -> str:
