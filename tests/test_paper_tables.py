@@ -131,19 +131,24 @@ def test_the_cost_table_counts_run_minutes_and_estimates_what_is_left(pt):
         "| c001 | 0 (of 55) |")
 
 
+def _small_store(pt, out: Path, monkeypatch) -> None:
+    """A tiny store at OUT/features (the runner's default store) and tiny LSTMs."""
+    from glimpse.cli import main
+    from tests.conftest import small_videos
+
+    small_videos(out / "videos", frames=8, seed=3, groups=4)
+    assert main(["extract", str(out / "videos"), str(out / "features"), "--fps", "0",
+                 "--quiet"]) == 0
+    monkeypatch.setattr(pt, "HIDDEN", 8)
+
+
 def test_score_fusion_trains_the_runs_it_reads_where_the_out_folder_lacks_them(pt, tmp_path,
                                                                               monkeypatch):
     # a row's result can come from another runner's out folder (or an earlier checkout) without
     # its run folder: score fusion then trains the parts here, and leaves finished ones alone
     from dataclasses import replace
 
-    from glimpse.cli import main
-    from tests.conftest import small_videos
-
-    small_videos(tmp_path / "videos", frames=8, seed=3, groups=4)
-    assert main(["extract", str(tmp_path / "videos"), str(tmp_path / "features"), "--fps", "0",
-                 "--quiet"]) == 0
-    monkeypatch.setattr(pt, "HIDDEN", 8)
+    _small_store(pt, tmp_path, monkeypatch)
     rows = [pt.Row("a", "avgpool"), pt.Row("b", "maxpool"),
             pt.Row("a + b", "fuse", (("of", "a|b"),))]
     table = pt.Table("t", "t", "mean", "seeds", rows)
@@ -183,13 +188,7 @@ def test_a_record_made_for_other_epochs_is_run_again_resuming_its_run(pt, tmp_pa
     # tables show, and run again from its run's last epoch (its seconds added to the new ones)
     from dataclasses import replace
 
-    from glimpse.cli import main
-    from tests.conftest import small_videos
-
-    small_videos(tmp_path / "videos", frames=8, seed=3, groups=4)
-    assert main(["extract", str(tmp_path / "videos"), str(tmp_path / "features"), "--fps", "0",
-                 "--quiet"]) == 0
-    monkeypatch.setattr(pt, "HIDDEN", 8)
+    _small_store(pt, tmp_path, monkeypatch)
     row = pt.Row("a", "avgpool")
     seeds = {"seeds": [0], "sweep_seeds": [0]}
     tc = replace(pt.TRAIN, batch_size=4, clip_len=4, stride=2)
