@@ -356,7 +356,9 @@ def _att(name, model, options=(), reference=None, train=()) -> Row:
     return Row(name, model, tuple(options), reference, train=tuple(train), preset="attention")
 
 
-ATT_STREAMS = (("rgb", "rgb"), ("flow", "flow"), ("rgb + flow", "rgb+flow"))
+# level 2 (paper 003's second level) too: what the joint model's levels hold (docs/retest/claims.md)
+ATT_STREAMS = (("rgb", "rgb"), ("flow", "flow"), ("rgb + flow", "rgb+flow"),
+               ("level 2", "rgb_level2"))
 ATTENTION_TABLES = [
     Table("att_probes", "The attention preset: linear probes on each stream, pooled and on the "
           "labelled actor's cells (ideal attention)", "mean", "sweep_seeds",
