@@ -688,20 +688,37 @@ def _epochs(row: Row, table: Table, tc: TrainConfig) -> int | None:
                (_row_named(name, table) for name in dict(row.options)["of"].split("|")))
 
 
+def protocol_epochs(tables, seeds: dict, tc: TrainConfig) -> dict[str, int]:
+    """Run key -> the epochs its row's protocol now asks, for the rows of ``tables`` (archived
+    ones aside: kept as they ran) that train by epochs."""
+    want = {}
+    for table in (t for t in tables if not t.archived):
+        for row in table.rows:
+            epochs = _epochs(row, table, tc)
+            if epochs is not None:
+                want.update({row.key(s, table.video_rule): epochs for s in seeds[table.seeds]})
+    return want
+
+
 def stale(results: dict, tables, seeds: dict, tc: TrainConfig) -> set[str]:
     """The keys of ``results`` made for another number of epochs than their row's protocol now
     asks (a protocol lengthened since): not shown in the tables, and run again, which resumes
     the run folder from its last epoch where this out folder has it. A record without
     ``epochs`` is from before the field and is taken as made under the protocol."""
-    old = set()
-    for table in (t for t in tables if not t.archived):  # archived: kept as they ran
-        for row in table.rows:
-            want = _epochs(row, table, tc)
-            for s in seeds[table.seeds]:
-                key = row.key(s, table.video_rule)
-                if want is not None and results.get(key, {}).get("epochs", want) != want:
-                    old.add(key)
-    return old
+    return {key for key, epochs in protocol_epochs(tables, seeds, tc).items()
+            if key in results and results[key].get("epochs", epochs) != epochs}
+
+
+def merge(results: dict, other: dict, want: dict[str, int]) -> None:
+    """``other``'s records into ``results`` (a second runner's), each replacing the record of
+    its key, except that a record made for other epochs than ``want`` (protocol_epochs) never
+    replaces one made for them."""
+    for key, rec in other.items():
+        epochs = want.get(key)
+        if (key in results and epochs is not None and rec.get("epochs", epochs) != epochs
+                and results[key].get("epochs", epochs) == epochs):
+            continue
+        results[key] = rec
 
 
 def _fit(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path) -> dict:
@@ -818,15 +835,16 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    for other in a.merge:
-        results.update(json.loads((other / "results.json").read_text()))
-    if a.merge:
-        write_json_atomic(results_path, results)  # a kill or a full disk leaves the last whole
-        # file (each write), never a half-written one
     seeds = {"seeds": list(range(a.seeds)), "sweep_seeds": list(range(a.sweep_seeds))}
     run_seeds = {k: [s for s in v if s >= a.first_seed] for k, v in seeds.items()}
     tables = [t for t in TABLES if t.key in a.tables]
     tc = replace(TRAIN, epochs=a.epochs)
+    for other in a.merge:
+        merge(results, json.loads((other / "results.json").read_text()),
+              protocol_epochs(TABLES, seeds, tc))
+    if a.merge:
+        write_json_atomic(results_path, results)  # a kill or a full disk leaves the last whole
+        # file (each write), never a half-written one
     old = stale(results, TABLES, seeds, tc)
     current = {k: v for k, v in results.items() if k not in old}  # what the tables show
     if not a.tables_only:

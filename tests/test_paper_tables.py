@@ -226,3 +226,18 @@ def test_rows_whose_best_checkpoint_came_last_are_named_below_their_table(pt):
             in pt.render([table], results, seeds))
     results = {k: {**v, "epochs": 40} for k, v in results.items()}  # 30 of 40: not the last
     assert pt._late_best(table, results, seeds) == []
+
+
+def test_merging_never_puts_an_older_protocols_record_over_a_current_one(pt):
+    # two out folders with one key: the runner's merge keeps the record made for the epochs
+    # the protocol asks, whichever folder comes last; otherwise the last folder's record wins
+    table = pt.Table("t", "t", "mean", "seeds", [pt.Row("a", "avgpool")], {"epochs": 60})
+    seeds = {"seeds": [0, 1], "sweep_seeds": [0]}
+    want = pt.protocol_epochs([table], seeds, pt.TRAIN)
+    k0, k1 = (table.rows[0].key(s, "mean") for s in (0, 1))
+    assert want == {k0: 60, k1: 60}
+    results = {k0: {"top1": 0.4, "epochs": 60}, k1: {"top1": 0.3, "epochs": 30}}
+    pt.merge(results, {k0: {"top1": 0.2, "epochs": 30}, k1: {"top1": 0.5, "epochs": 60}}, want)
+    assert results == {k0: {"top1": 0.4, "epochs": 60}, k1: {"top1": 0.5, "epochs": 60}}
+    pt.merge(results, {k0: {"top1": 0.45, "epochs": 60}, "other": {"top1": 0.1}}, want)
+    assert results[k0]["top1"] == 0.45 and results["other"] == {"top1": 0.1}
