@@ -447,8 +447,9 @@ CLAIM_TABLES = [
            _att(f"{A}no pyramid", "joint", _joint(pyramid=False), f"{A}both levels")],
           # 60 epochs: at 30 the joint model was still gaining (the main level, seed 0, went from
           # 31.2% to 41.5% at test when resumed to 60, its best epoch 47; docs/retest/claims.md),
-          # and the paper's regularizer is said to make it converge sooner, so a short budget
-          # would favour it; a run made for 30 resumes from its last epoch
+          # and the paper says its regularizer makes the model converge sooner, so a short
+          # budget would favour the regularized rows; a run made for 30 resumes from its last
+          # epoch
           {"epochs": 60}, store="attention-features",
           also=((f"{A}both levels", f"{A}second level"),
                 (f"{A}both levels", f"{A}cubes straight in"),
