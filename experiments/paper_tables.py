@@ -840,9 +840,9 @@ def main():
     run_seeds = {k: [s for s in v if s >= a.first_seed] for k, v in seeds.items()}
     tables = [t for t in TABLES if t.key in a.tables]
     tc = replace(TRAIN, epochs=a.epochs)
+    want = protocol_epochs(TABLES, seeds, tc)
     for other in a.merge:
-        merge(results, json.loads((other / "results.json").read_text()),
-              protocol_epochs(TABLES, seeds, tc))
+        merge(results, json.loads((other / "results.json").read_text()), want)
     if a.merge:
         write_json_atomic(results_path, results)  # a kill or a full disk leaves the last whole
         # file (each write), never a half-written one

@@ -27,7 +27,7 @@ from glimpse import GlimpseError
 from glimpse.datasets.masks import mask_grid
 from glimpse.evaluate import MASK_THRESHOLD, clip_settings, open_store, run_clips
 from glimpse.run import load_run
-from glimpse.synth.writer import SynthConfig, make_clip, synth_meta
+from glimpse.synth.writer import SynthConfig, clip_relpath, make_clip, synth_meta
 
 
 def synth_config(videos: Path) -> SynthConfig:
@@ -45,11 +45,10 @@ def synth_config(videos: Path) -> SynthConfig:
     return cfg
 
 
-def _clip_of(cfg: SynthConfig, relpath: str) -> tuple[int, int, int]:
-    """'<class>/group_GG/<class>_gGG_cCC.ext' -> (class, group, clip) indices."""
-    name, group, file = relpath.split("/")
-    clip = int(file.rsplit("_c", 1)[1].split(".")[0])
-    return cfg.class_names.index(name), int(group.split("_")[1]) - 1, clip - 1
+def clips(cfg: SynthConfig) -> dict[str, tuple[int, int, int]]:
+    """Each clip's path in the set (as the writer names it) -> its (class, group, clip)."""
+    return {clip_relpath(cfg, c, g, n): (c, g, n) for c in range(len(cfg.class_names))
+            for g in range(cfg.groups) for n in range(cfg.clips_per_group)}
 
 
 def where(run: Path, cfg: SynthConfig) -> dict:
@@ -61,10 +60,11 @@ def where(run: Path, cfg: SynthConfig) -> dict:
     entries = [store.entry(i) for i in loaded.run.split["test"]]
     results = run_clips(loaded.model, entries, **clip_settings(loaded.config))
     mass, share, top = [], [], []
+    where_in_set = clips(cfg)
     for entry, result in zip(entries, results):
         if result.attention[0] is None:
             raise GlimpseError(f"{run}: its model has no spatial attention")
-        _, actor, others = make_clip(cfg, *_clip_of(cfg, entry.meta["path"]), every_mask=True)
+        _, actor, others = make_clip(cfg, *where_in_set[entry.meta["path"]], every_mask=True)
         K = result.attention[0].shape[-1]
         source = np.asarray(entry.meta["source_frames"])
         actor_grid = mask_grid(actor, K)

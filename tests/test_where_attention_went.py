@@ -72,7 +72,7 @@ def test_mass_on_the_actor_the_other_person_and_the_rest(wa, tmp_path, capsys):
 def test_the_set_settings_round_trip(wa, tmp_path):
     videos = _two_people(tmp_path / "v", seed=1)
     cfg = wa.synth_config(videos)
-    assert wa._clip_of(cfg, f"{cfg.class_names[3]}/group_02/{cfg.class_names[3]}_g02_c01.avi") \
+    assert wa.clips(cfg)[f"{cfg.class_names[3]}/group_02/{cfg.class_names[3]}_g02_c01.avi"] \
         == (3, 1, 0)
     frames, actor, others = wa.make_clip(cfg, 3, 1, 0, every_mask=True)
     assert len(others) == 1 and not np.any(actor & others[0])  # the nearer one hides the other
