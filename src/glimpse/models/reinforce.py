@@ -253,11 +253,14 @@ class ReinforceLSTM(SoftAttentionLSTM):
             1 - epoch / max(1, epochs) if self.cfg.entropy_anneal else 1)
 
     def _episode(self, cubes: Tensor, mask: Tensor | None, greedy: bool, generator=None,
-                 actor: Tensor | None = None, cells: Tensor | None = None) -> Episode:
+                 actor: Tensor | None = None, cells: tuple[Tensor, ...] | None = None) -> Episode:
         """One pass over the clip (cubes (B, T, K^2, D); cells: the content policy's
-        projection of every slice, (B, T, K^2, a))."""
+        projection of every slice, one (B, K^2, a) per step)."""
         cfg = self.cfg
         B, T, K2, _ = cubes.shape
+        # the steps' slices taken once: indexing [:, t] inside the loop would have autograd
+        # zero-fill a gradient of the whole tensor at every step's backward
+        slices = cubes.unbind(1)
         state = self.initial_state(cubes, mask)
         h_top = state[-1][0]
         tapes = self.lstm.new_tapes()
@@ -269,7 +272,7 @@ class ReinforceLSTM(SoftAttentionLSTM):
             if self.locate is None:
                 p = query.new_full((B, K2), 1.0 / K2)
             else:
-                p = self.locate(query) if cells is None else self.locate(query, cells[:, t])
+                p = self.locate(query) if cells is None else self.locate(query, cells[t])
             if t < budget:
                 if cfg.force and not self.training:
                     chosen = forced_cells(cfg.force, cfg.glimpses, self.grid, B,
@@ -286,7 +289,7 @@ class ReinforceLSTM(SoftAttentionLSTM):
             onehot = torch.zeros(B, K2, dtype=cubes.dtype, device=cubes.device)
             onehot.scatter_add_(1, chosen, torch.ones_like(chosen, dtype=cubes.dtype))
             w = onehot / cfg.glimpses if cfg.pool == "mean" else onehot
-            x = attend(cubes[:, t], w)  # the sum (or mean) of the chosen slices
+            x = attend(slices[t], w)  # the sum (or mean) of the chosen slices
             if cfg.where:
                 x = torch.cat([x, onehot.clamp_max(1)], -1)
             drew.append(query)
@@ -329,6 +332,7 @@ class ReinforceLSTM(SoftAttentionLSTM):
         cells = None
         if cfg.policy == "content":  # shared by the episodes: projected once
             cells = self.locate.cells(cubes.detach() if cfg.detach and self.training else cubes)
+            cells = cells.unbind(1)  # one slice per step (see _episode)
         episodes = []
         for _ in range(n):
             torch.set_rng_state(dropout_state)
