@@ -549,22 +549,41 @@ def render_claims(results: dict, seeds: dict) -> str:
     """The summary: each claim, the paper's figure, glimpse's paired difference with its
     interval and per-seed values, and a verdict that the interval supports."""
     lines = ["| paper | claim | the paper's figure | glimpse: difference, points [95% t-interval] "
-             "(per seed) | seeds | verdict |", "|---|---|---|---|---|---|"]
+             "(per seed) | attention mass on the actor, claim row / reference (uniform) | "
+             "seeds | verdict |", "|---|---|---|---|---|---|---|"]
     tables = {t.key: t for t in TABLES}
     for c in CLAIMS:
         t = tables[c.table]
         need = MIN_SEEDS["sweep" if t.seeds == "sweep_seeds" else "headline"]
-        ct = _contrast(t, results, seeds, _by_name(t, c.row), _by_name(t, c.reference))
+        row, ref = _by_name(t, c.row), _by_name(t, c.reference)
+        ct = _contrast(t, results, seeds, row, ref)
         if ct is None:
-            lines.append(f"| {c.paper} | {c.text} | {c.figure} | (not run) | 0 | not run |")
+            lines.append(f"| {c.paper} | {c.text} | {c.figure} | (not run) | | 0 | not run |")
             continue
         verdict = "holds" if ct.low > 0 else "reversed" if ct.high < 0 else "not resolved"
         if ct.seeds < need:
             verdict += f" (provisional: {ct.seeds} of {need} seeds)"
         per = f" ({ct.per_seed_text()})" if ct.seeds > 1 else ""
-        lines.append(f"| {c.paper} | {c.text} | {c.figure} | {_interval(ct)}{per} | "
+        paired = [s for s in seeds[t.seeds] if results.get(row.key(s, t.video_rule))
+                  and results.get(ref.key(s, t.video_rule))]  # the seeds of the difference
+        mass = [_mass([results[r.key(s, t.video_rule)] for s in paired]) for r in (row, ref)]
+        uniform = next((u for _, u in mass if u is not None), None)
+        att = ("–" if uniform is None else
+               " / ".join("–" if m is None else f"{m:.3f}" for m, _ in mass) +
+               f" ({uniform:.2f})")
+        lines.append(f"| {c.paper} | {c.text} | {c.figure} | {_interval(ct)}{per} | {att} | "
                      f"{ct.seeds} | {verdict} |")
     return "\n".join(lines)
+
+
+def _mass(rs: list[dict]) -> tuple[float | None, float | None]:
+    """The mean attention mass on the actor over these records and its uniform value, or
+    (None, None) where the row has no attention (a pooled LSTM, a score fusion)."""
+    att = [r["attention"] for r in rs if r.get("attention", {}).get("steps")]
+    if not att:
+        return None, None
+    return (float(np.mean([a["mass_in_mask"] for a in att])),
+            float(np.mean([a["uniform_mass_in_mask"] for a in att])))
 
 
 def render_cost(results: dict, seeds: dict) -> str:

@@ -104,7 +104,18 @@ def test_every_claim_names_rows_of_its_table_and_its_verdict_follows_the_interva
             results[worse.key(s, t.video_rule)] = {
                 "correct": {f"v{i}": i < 460 for i in range(600)}}
         line = pt.render_claims(results, seeds).splitlines()[2]
-        assert line.endswith(f"| 5 | {verdict} |"), line
+        assert line.endswith(f"| – | 5 | {verdict} |"), line  # no attention recorded
+    # the attention column: each row's mean mass on the actor over the paired seeds only (seed
+    # 4 of the claim row has no reference run), "–" for a row that records none
+    att = lambda m: {"steps": 10, "mass_in_mask": m, "uniform_mass_in_mask": 0.08}  # noqa: E731
+    results = {row.key(s, t.video_rule): {"correct": {"v0": True, "v1": s % 2 == 0},
+                                          "attention": att(0.1 * (s + 1))} for s in range(5)}
+    results.update({ref.key(s, t.video_rule): {"correct": {"v0": True, "v1": False},
+                                               "attention": att(0.09)} for s in range(4)})
+    assert "| 0.250 / 0.090 (0.08) | 4 |" in pt.render_claims(results, seeds).splitlines()[2]
+    for s in range(4):
+        del results[ref.key(s, t.video_rule)]["attention"]
+    assert "| 0.250 / – (0.08) | 4 |" in pt.render_claims(results, seeds).splitlines()[2]
 
 
 def test_the_cost_table_counts_run_minutes_and_estimates_what_is_left(pt):
