@@ -136,7 +136,7 @@ class Lanes:
         return False
 
 
-ONE_LANE = Lanes(count=1)  # the CNN at once, in the caller (predict, and no Lanes given)
+ONE_LANE = Lanes(count=1)  # the CNN at once, in the caller (where no Lanes is given)
 
 
 def _append_all(writer: EntryWriter, parts: list[Callable[[], list]]) -> None:
@@ -314,11 +314,13 @@ class Featurizer:
         """Stream one video through decode (in a thread) -> CNN into ``writer``; returns the meta
         fields ``frames``, ``times``, ``source_frames``."""
         meta = VideoMeta(path, self.image_fps)
-        with bounded_reuse() as tick:  # no page-fault churn, memory flat in the video's length
+        # no page-fault churn, memory flat in the video's length; the CNN in lanes as extract
+        # runs it (the same bits as the store's features where the thread counts match)
+        with bounded_reuse() as tick, Lanes(self.device) as lanes:
             for kind, _, payload in _messages(self.decoder, [path], workers=1):
                 if kind == "batch":
                     b, flow_images = payload
-                    self.write_batch(writer, b, flow_images, masks)
+                    self.write_batch(writer, b, flow_images, masks, lanes=lanes)
                     meta.add(b)
                     tick()
                 elif kind == "error":
