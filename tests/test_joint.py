@@ -92,6 +92,33 @@ def test_2d_convnet_and_head_readings():
         build_model(ModelConfig("joint", 3, inputs, {"pyramid_norm": "max"}))
 
 
+def test_convnets_start_from_he_initialization_and_old_runs_from_pytorchs():
+    """conv_init = kaiming: every convnet layer's weights have the He (fan_out, ReLU) scale,
+    sqrt(2 / fan_out), and zero biases; the signal keeps its scale through the layers where
+    PyTorch's default shrinks it. A run saved before the option rebuilds with PyTorch's default,
+    drawing the same numbers as before it existed."""
+    inputs = {"rgb": {"layer": "x", "channels": 256, "grid": 4},
+              "rgb_level2": {"layer": "y", "channels": 32, "grid": 4}}
+    torch.manual_seed(0)
+    he = build_model(ModelConfig("joint", 3, inputs, {"hidden": 8, "width": 32}))
+    for conv in (he.conv[0].proj, he.conv[0].conv1, he.conv[1].conv2):
+        fan_out = conv.out_channels * conv.weight[0, 0].numel()
+        assert conv.weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.1)
+        assert not conv.bias.any()
+    old = ModelConfig.from_dict({"name": "joint", "num_classes": 3, "inputs": inputs,
+                                 "options": {"hidden": 8, "width": 32}})
+    torch.manual_seed(0)
+    before = build_model(old)
+    assert before.cfg.conv_init == "torch"
+    torch.manual_seed(0)
+    plain = torch.nn.Conv3d(256, 32, 1)  # the first layer built, as PyTorch starts it
+    torch.testing.assert_close(before.conv[0].proj.weight, plain.weight, rtol=0, atol=0)
+    cube = torch.rand(2, 6, 4, 4, 256)  # non-negative, as a CNN's activations
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    z_he, z_torch = he.conv[0](cube, mask)[0], before.conv[0](cube, mask)[0]
+    assert z_he.std() > 10 * z_torch.std()
+
+
 def test_joint_on_a_store_without_a_second_level_is_one_line(tiny_synth, tmp_path, capsys):
     from glimpse.cli import main
 
