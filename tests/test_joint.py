@@ -92,15 +92,16 @@ def test_2d_convnet_and_head_readings():
         build_model(ModelConfig("joint", 3, inputs, {"pyramid_norm": "max"}))
 
 
-def test_convnets_start_from_he_initialization_and_old_runs_from_pytorchs():
+def test_convnets_start_from_pytorchs_default_or_he_initialization():
     """conv_init = kaiming: every convnet layer's weights have the He (fan_out, ReLU) scale,
     sqrt(2 / fan_out), and zero biases; the signal keeps its scale through the layers where
-    PyTorch's default shrinks it. A run saved before the option rebuilds with PyTorch's default,
-    drawing the same numbers as before it existed."""
+    PyTorch's default shrinks it. The default (and a run saved before the option) starts as
+    PyTorch does, drawing the same numbers as before the option existed."""
     inputs = {"rgb": {"layer": "x", "channels": 256, "grid": 4},
               "rgb_level2": {"layer": "y", "channels": 32, "grid": 4}}
     torch.manual_seed(0)
-    he = build_model(ModelConfig("joint", 3, inputs, {"hidden": 8, "width": 32}))
+    he = build_model(ModelConfig("joint", 3, inputs, {"hidden": 8, "width": 32,
+                                                      "conv_init": "kaiming"}))
     for conv in (he.conv[0].proj, he.conv[0].conv1, he.conv[1].conv2):
         fan_out = conv.out_channels * conv.weight[0, 0].numel()
         assert conv.weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.1)
