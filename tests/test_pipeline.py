@@ -161,6 +161,18 @@ def test_a_run_written_before_a_training_option_existed_continues(store, tmp_pat
     del cfg["train"]["split"]
     (run / "config.json").write_text(json.dumps(cfg))
     assert main(["train", str(store / "feats"), "--out", str(run), *TRAIN]) == 0
+    # likewise a model option added since (here every option at its default): the value that
+    # reproduces the run (the model's SAVED_BEFORE, else the default) fills it in
+    from glimpse.models import model_options
+
+    cfg = json.loads((run / "config.json").read_text())
+    options = cfg["model"]["options"]
+    defaults = model_options(cfg["model"]["name"])
+    gone = [k for k, v in options.items() if defaults.get(k) == v]
+    assert gone
+    cfg["model"]["options"] = {k: v for k, v in options.items() if k not in gone}
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert main(["train", str(store / "feats"), "--out", str(run), *TRAIN]) == 0
 
 
 def test_evaluate_without_a_model_is_one_clear_line(tmp_path, capsys):

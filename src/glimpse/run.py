@@ -40,7 +40,7 @@ import torch
 from glimpse import GlimpseError
 from glimpse.config import NOT_IDENTITY, TrainConfig, from_dict
 from glimpse.io import file_digest, replace_synced, temporary_beside, write_json_atomic
-from glimpse.models import MODELS, ModelConfig, build_model
+from glimpse.models import MODELS, ModelConfig, build_model, model_options
 
 RUN_FORMAT = 2
 META_KEY = "glimpse"
@@ -156,6 +156,10 @@ def identity(config: dict) -> dict:
     ident = {k: v for k, v in config.items() if k != "features"}
     train = from_dict(TrainConfig, config["train"]).to_dict()  # a key added since: its default
     ident["train"] = {k: v for k, v in train.items() if k not in NOT_IDENTITY}
+    if isinstance(config.get("model"), dict) and config["model"].get("name") in MODELS:
+        model = ModelConfig.from_dict(config["model"])  # an option added since: the value that
+        model.options = model_options(model.name, model.options)  # reproduces the run
+        ident["model"] = model.to_dict()
     return json.loads(json.dumps(ident))  # tuples -> lists, as they come back from JSON
 
 

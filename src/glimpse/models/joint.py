@@ -206,6 +206,7 @@ class _JointLayer(nn.Module):
 
 class JointAttentionLSTM(ActionModel):
     Config = JointConfig
+    SAVED_BEFORE = {"conv_init": "torch"}  # what a run saved before the option trained with
     prediction = "vote-last-16"
     streams = ("rgb", "rgb_level2")
     maps = ("energy",)
