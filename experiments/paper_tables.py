@@ -390,25 +390,6 @@ ATTENTION_TABLES = [
 # each a row against a reference row of one table below, with the paper's own rows and figures.
 A = "[att] "  # the rows' names (unique across tables: fusions and evaluations find rows by name)
 
-
-def _c003_rows() -> list[Row]:
-    """Paper 003's rows on the attention preset."""
-    return [_att(f"{A}main level", "joint", _joint(stream="rgb")),
-            _att(f"{A}second level", "joint", _joint(stream="rgb_level2")),
-            _att(f"{A}both levels", "joint", _joint(), f"{A}main level"),
-            _att(f"{A}cubes straight in", "joint", _joint(conv3d=False)),
-            _att(f"{A}2D convnet + regularizer", "joint", _joint(kernel_t=1)),
-            _att(f"{A}3D convnet, no regularizer", "joint", _joint(lam=0.0)),
-            _att(f"{A}late fusion", "joint", _joint(fusion="late"), f"{A}both levels"),
-            _att(f"{A}no pyramid", "joint", _joint(pyramid=False), f"{A}both levels")]
-
-
-C003_ALSO = ((f"{A}both levels", f"{A}second level"),
-             (f"{A}both levels", f"{A}cubes straight in"),
-             (f"{A}both levels", f"{A}2D convnet + regularizer"),
-             (f"{A}both levels", f"{A}3D convnet, no regularizer"))
-
-
 _STAT = {"video_rule": "mean", "seeds": "seeds", "train": {"epochs": 30},
          "store": "attention-features"}
 _RST = {**_STAT, "train": {"clip_len": RSTAN_T, "eval_clip_len": RSTAN_EVAL_T,
@@ -456,13 +437,25 @@ CLAIM_TABLES = [
                 _att(f"{A}every frame (A-M max, A-A L2)", "rstan", (*_AA, ("aa_loss", "l2")),
                      f"{A}current frame (A-M max, A-A L2)")], **_RST),
     Table("c003", "Paper 003 Tables 2-4 on the attention preset (the levels; vote of the last "
-          "16 steps)", "vote", "seeds", _c003_rows(),
+          "16 steps)", "vote", "seeds",
+          [_att(f"{A}main level", "joint", _joint(stream="rgb")),
+           _att(f"{A}second level", "joint", _joint(stream="rgb_level2")),
+           _att(f"{A}both levels", "joint", _joint(), f"{A}main level"),
+           _att(f"{A}cubes straight in", "joint", _joint(conv3d=False)),
+           _att(f"{A}2D convnet + regularizer", "joint", _joint(kernel_t=1)),
+           _att(f"{A}3D convnet, no regularizer", "joint", _joint(lam=0.0)),
+           _att(f"{A}late fusion", "joint", _joint(fusion="late"), f"{A}both levels"),
+           _att(f"{A}no pyramid", "joint", _joint(pyramid=False), f"{A}both levels")],
           # 60 epochs: at 30 the joint model was still gaining (the main level, seed 0, went from
           # 31.2% to 41.5% at test when resumed to 60, its best epoch 47; docs/retest/claims.md),
           # and the paper says its regularizer makes the model converge sooner, so a short
           # budget would favour the regularized rows; a run made for 30 resumes from its last
           # epoch
-          {"epochs": 60}, store="attention-features", also=C003_ALSO),
+          {"epochs": 60}, store="attention-features",
+          also=((f"{A}both levels", f"{A}second level"),
+                (f"{A}both levels", f"{A}cubes straight in"),
+                (f"{A}both levels", f"{A}2D convnet + regularizer"),
+                (f"{A}both levels", f"{A}3D convnet, no regularizer"))),
     # which start for the convnets, chosen on validation (3 seeds): PyTorch's default left seed 2
     # of c003 at chance; He initialization cured that seed but cost seed 0's main level 19 points
     Table("c003_init", "Paper 003 on the attention preset: the convnets' initialization (the "
@@ -595,10 +588,15 @@ def render_claims(results: dict, seeds: dict) -> str:
     return "\n".join(lines)
 
 
+def _attentions(rs: list[dict]) -> list[dict]:
+    """The attention metrics of the records whose model has spatial attention."""
+    return [r["attention"] for r in rs if r.get("attention", {}).get("steps")]
+
+
 def _mass(rs: list[dict]) -> tuple[float | None, float | None]:
     """The mean attention mass on the actor over these records and its uniform value, or
     (None, None) where the row has no attention (a pooled LSTM, a score fusion)."""
-    att = [r["attention"] for r in rs if r.get("attention", {}).get("steps")]
+    att = _attentions(rs)
     if not att:
         return None, None
     return (float(np.mean([a["mass_in_mask"] for a in att])),
@@ -609,13 +607,14 @@ def render_cost(results: dict, seeds: dict) -> str:
     """The claims' re-test's cost so far and what is left, from each run's ``seconds`` (its wall
     time in one runner, pauses included): per table the runs done of those its seeds need, their
     run-minutes, and the run-minutes left (each missing run at its row's mean, or the table's
-    where the row has none). A run two tables or two rows share counts once, in the first. The
-    sweep that chooses paper 003's initialization counts as part of the re-test."""
+    where the row has none), for every table of the claims' re-test (the claims' own and the
+    sweep choosing paper 003's initialization). A run two tables or two rows share counts once,
+    in the first."""
     lines = ["| table | runs done (of needed) | run-minutes | minutes a run (mean) | run-minutes "
              "left (estimate) |", "|---|---|---|---|---|"]
     counted: set = set()
     rows = []  # per table: runs done, runs needed, run-minutes spent, run-minutes left (nan: ?)
-    for t in (t for t in TABLES if t.key in {c.table for c in CLAIMS} or t.key == "c003_init"):
+    for t in CLAIM_TABLES:
         keys = {}  # row -> its runs not counted before (two rows of one run: the first)
         for r in t.rows:
             keys[r.name] = [k for k in (r.key(s, t.video_rule) for s in seeds[t.seeds])
@@ -976,7 +975,7 @@ def _cells(table: Table, row: Row, results: dict, seeds: dict, need: int) -> lis
             diff = f"{_interval(c)} vs {ref.name.split(' (')[0]}" + (
                 " (one seed: paired bootstrap over its videos)" if c.seeds == 1 else "")
             per_seed = c.per_seed_text()
-    att = [r["attention"] for r in rs if r.get("attention", {}).get("steps")]
+    att = _attentions(rs)
     mass = (f"{_fmt([x['mass_in_mask'] for x in att], False)} "
             f"({np.mean([x['uniform_mass_in_mask'] for x in att]):.2f})") if att else "–"
     point = (f"{_fmt([x['pointing'] for x in att], False)} "
