@@ -816,14 +816,17 @@ RUN_KIND = {"train": _train_row, "probe": _probe_row, "probe-actor": _probe_row,
 def record(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig,
            old: dict | None = None) -> dict:
     """``row``'s result for ``seed`` under ``table``'s protocol over ``tc`` as results.json keeps
-    it: run_row's metrics, the epochs its net trained for and the wall seconds. ``old``, a stale
-    record of the same key, is replaced; where this out folder still has its run, the run
-    resumes from its last epoch and the earlier epochs' seconds count too."""
+    it: run_row's metrics, the epochs its net trained for, the wall seconds and the torch thread
+    count (a CPU run's bits depend on it). ``old``, a stale record of the same key, is replaced;
+    where this out folder still has its run, the run resumes from its last epoch and the earlier
+    epochs' seconds count too."""
+    import torch
+
     t = time.time()
     resumed = old is not None and (out / "runs" / row.key(seed, "") / "last.safetensors").exists()
     epochs = _epochs(row, table, tc)
     return {**run_row(row, seed, table, out, _settings(tc, table, row)),
-            **({} if epochs is None else {"epochs": epochs}),
+            **({} if epochs is None else {"epochs": epochs}), "threads": torch.get_num_threads(),
             "seconds": round((old.get("seconds", 0) if resumed else 0) + time.time() - t, 1)}
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 RUNNER = Path(__file__).resolve().parents[1] / "experiments" / "paper_tables.py"
 
@@ -227,6 +228,7 @@ def test_a_record_made_for_other_epochs_is_run_again_resuming_its_run(pt, tmp_pa
     lines = log.read_text().splitlines()
     assert len(lines) == len(first) + 1 and lines[:len(first)] == first  # resumed, not redone
     assert again["epochs"] == 3 and again["seconds"] >= results[key]["seconds"]
+    assert again["threads"] == torch.get_num_threads()
     assert pt.stale({key: again}, [longer], seeds, tc) == set()
 
 

@@ -141,8 +141,11 @@ def test_killed_training_resumes_to_the_same_metrics(store, tmp_path):
     m_ref = json.loads((ref / "metrics.json").read_text())
     m_res = json.loads((killed / "metrics.json").read_text())
     assert m_ref == m_res
-    assert (ref / "log.csv").read_text().splitlines()[-1].split(",")[:-1] == \
-        (killed / "log.csv").read_text().splitlines()[-1].split(",")[:-1]  # all but seconds
+    last = [list(csv.DictReader((run / "log.csv").read_text().splitlines()))[-1]
+            for run in (ref, killed)]
+    assert last[0].pop("seconds") and last[1].pop("seconds")
+    assert last[0] == last[1]  # every loss term and metric, and the thread count
+    assert int(last[0]["threads"]) == torch.get_num_threads()
 
 
 def test_other_settings_in_the_same_run_folder_are_refused(store, tmp_path, capsys):

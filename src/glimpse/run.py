@@ -12,7 +12,8 @@ Layout (run format 2)::
       last.safetensors   everything needed to resume: model and optimizer tensors and RNG states
                          as tensors; header metadata "glimpse" = JSON {"epoch", "step", "history",
                          "best", "sums", "optimizer" (its plain-typed part), "numpy_rng"}
-      log.csv            one row per epoch: every loss term, train step accuracy, validation
+      log.csv            one row per epoch: every loss term, train step accuracy, validation,
+                         the torch thread count it trained at and its seconds
       metrics.json       written by evaluate; names the split and the checkpoint it scored
       predictions_<split>.csv
 
