@@ -6,6 +6,8 @@
     python experiments/paper_tables.py --out experiments/results --tables-only --docs docs
     python experiments/paper_tables.py --out experiments/results --merge experiments/out-b \
         --tables-only   # a second runner's results (its own --out) joined to the first's
+    python experiments/paper_tables.py --out experiments/out --merge experiments/out-b \
+        --tables c003 c004 --status   # each row's seeds done and to run; writes nothing
 
 A table is a list of rows (a model and its options, or a linear probe), the seeds it runs, the
 video rule of its paper's protocol, and for each row the reference row it is compared with: the
@@ -648,6 +650,21 @@ def render_cost(results: dict, seeds: dict) -> str:
     return "\n".join(lines)
 
 
+def render_status(tables, results: dict, seeds: dict) -> str:
+    """Where a re-test stands, row by row: the seeds each row has (of those its table needs) and
+    the ones it still lacks, from ``results`` (the records the tables show)."""
+    lines = []
+    for t in tables:
+        want = seeds[t.seeds]
+        lines.append(f"{t.key}: {t.title}" + (" (archived)" if t.archived else ""))
+        for r in t.rows:
+            have = [s for s in want if r.key(s, t.video_rule) in results]
+            lack = [s for s in want if s not in have]
+            lines.append(f"  {r.name}: {len(have)} of {len(want)} seeds"
+                         + (f"; to run: seed {', '.join(map(str, lack))}" if lack else ""))
+    return "\n".join(lines)
+
+
 AVG = "avg-pooled LSTM"
 TABLES = [
     Table("table5", "Paper 000 Table 5: attention mechanisms (video label by majority vote)",
@@ -877,8 +894,13 @@ def main():
     ap.add_argument("--merge", type=Path, nargs="+", default=[], metavar="OTHER_OUT",
                     help="first add the runs of other out folders' results.json (a second "
                          "runner's) to OUT/results.json")
+    ap.add_argument("--status", action="store_true",
+                    help="print each row's seeds done and to run (OUT's records and, joined in "
+                         "memory, the --merge folders'), and stop: nothing is written or run")
     a = ap.parse_args()
     out = a.out
+    if a.status and not (out / "results.json").exists():
+        raise SystemExit(f"{out / 'results.json'} does not exist: nothing has run there yet")
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
@@ -889,6 +911,10 @@ def main():
     want = protocol_epochs(TABLES, seeds, tc)
     for other in a.merge:
         merge(results, json.loads((other / "results.json").read_text()), want)
+    if a.status:
+        old = stale(results, TABLES, seeds, tc)
+        print(render_status(tables, {k: v for k, v in results.items() if k not in old}, seeds))
+        return
     if a.merge:
         write_json_atomic(results_path, results)  # a kill or a full disk leaves the last whole
         # file (each write), never a half-written one

@@ -265,3 +265,16 @@ def test_merging_never_puts_an_older_protocols_record_over_a_current_one(pt):
     assert results == {k0: {"top1": 0.4, "epochs": 60}, k1: {"top1": 0.5, "epochs": 60}}
     pt.merge(results, {k0: {"top1": 0.45, "epochs": 60}, "other": {"top1": 0.1}}, want)
     assert results[k0]["top1"] == 0.45 and results["other"] == {"top1": 0.1}
+
+
+def test_the_status_names_each_rows_seeds_to_run(pt):
+    """--status: per row the seeds it has of those its table needs, and the ones it lacks."""
+    t = next(t for t in pt.TABLES if t.key == "c003_init")
+    seeds = {"seeds": list(range(5)), "sweep_seeds": list(range(3))}
+    results = {t.rows[0].key(s, t.video_rule): {} for s in range(3)}
+    results[t.rows[1].key(1, t.video_rule)] = {}
+    lines = pt.render_status([t], results, seeds).splitlines()
+    assert lines[0].startswith("c003_init: ")
+    assert lines[1] == "  [att] main level: 3 of 3 seeds"
+    assert lines[2] == "  [att] main level, He init: 1 of 3 seeds; to run: seed 0, 2"
+    assert lines[4] == "  [att] both levels, He init: 0 of 3 seeds; to run: seed 0, 1, 2"
