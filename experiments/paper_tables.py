@@ -49,7 +49,7 @@ from glimpse.features.extract import extract
 from glimpse.io import write_json_atomic, write_text_atomic
 from glimpse.models import model_options
 from glimpse.probe import run_probe
-from glimpse.stats import MIN_SEEDS
+from glimpse.stats import MIN_SEEDS, seeds_t_interval
 from glimpse.synth import PRESETS, generate
 from glimpse.train import train
 
@@ -138,6 +138,29 @@ def _entropy_trend(table: Table, results: dict, seeds: list) -> str:
     rho = float(np.corrcoef(rank(xs), rank(ys))[0, 1])
     return (f"Entropy against lambda over all {len(xs)} runs: Spearman rho = {rho:+.2f} "
             f"({'entropy rises with lambda' if rho > 0.5 else 'no clear rise'}).")
+
+
+def _validation_differences(table: Table, results: dict, seeds: list) -> str:
+    """Each row against its reference on validation (what a sweep chooses by): the per-seed
+    differences of the selected checkpoints' validation top-1 and their t-interval."""
+    parts = []
+    for row in (r for r in table.rows if r.reference):
+        ref = _by_name(table, row.reference)
+        pairs = [(results.get(ref.key(s, table.video_rule)),
+                  results.get(row.key(s, table.video_rule))) for s in seeds]
+        d = [100 * (y["val_top1"] - x["val_top1"]) for x, y in pairs
+             if x and y and x.get("val_top1") is not None and y.get("val_top1") is not None]
+        if not d:
+            continue
+        per = " / ".join(f"{v:+.1f}" for v in d)
+        if len(d) > 1:
+            mean, lo, hi = seeds_t_interval(d)
+            text = f"{mean:+.1f} [{lo:+.1f}, {hi:+.1f}] (per seed {per}; {len(d)} seeds)"
+        else:
+            text = f"{per} (one seed)"
+        parts.append(f"{row.name} against {ref.name}, {text}")
+    return ("On validation, points: " + "; ".join(parts) + ".") if parts else \
+        "On validation: no row has run beside its reference yet."
 
 
 # Paper 001 (RSTAN): uniform clips of 8 frames in training, 16 at test (the paper: 16 / 8 and 32),
@@ -468,7 +491,8 @@ CLAIM_TABLES = [
            _att(f"{A}both levels", "joint", _joint()),
            _att(f"{A}both levels, He init", "joint", _joint(conv_init="kaiming"),
                 f"{A}both levels")],
-          {"epochs": 60}, store="attention-features", validation=True),
+          {"epochs": 60}, store="attention-features", validation=True,
+          notes=(_validation_differences,)),
     Table("c004", "Paper 004 on the attention preset (rgb; mean of clip scores; the content "
           "policy)",
           rows=[_att(f"{A}soft attention (004)", "soft"),

@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -278,3 +279,21 @@ def test_the_status_names_each_rows_seeds_to_run(pt):
     assert lines[1] == "  [att] main level: 3 of 3 seeds"
     assert lines[2] == "  [att] main level, He init: 1 of 3 seeds; to run: seed 0, 2"
     assert lines[4] == "  [att] both levels, He init: 0 of 3 seeds; to run: seed 0, 1, 2"
+
+
+def test_the_init_sweep_states_its_validation_differences(pt):
+    """c003_init chooses on validation: under its table, each He row against PyTorch's default,
+    the per-seed differences of validation top-1 and their t-interval (hand-computed here)."""
+    from scipy import stats
+
+    t = next(t for t in pt.TABLES if t.key == "c003_init")
+    main, he = pt._by_name(t, "[att] main level"), pt._by_name(t, "[att] main level, He init")
+    results = {main.key(s, "vote"): {"val_top1": v} for s, v in enumerate((0.40, 0.50, 0.10))}
+    results.update({he.key(s, "vote"): {"val_top1": v} for s, v in enumerate((0.30, 0.45))})
+    note = pt._validation_differences(t, results, [0, 1, 2])
+    half = stats.t.ppf(0.975, 1) * np.std([-10.0, -5.0], ddof=1) / np.sqrt(2)
+    assert note == (f"On validation, points: [att] main level, He init against [att] main level, "
+                    f"-7.5 [{-7.5 - half:+.1f}, {-7.5 + half:+.1f}] (per seed -10.0 / -5.0; "
+                    f"2 seeds).")
+    assert pt._validation_differences(t, {}, [0, 1, 2]).startswith("On validation: no row")
+    assert pt._validation_differences in t.notes  # rendered under the table
