@@ -671,6 +671,10 @@ def render_cost(results: dict, seeds: dict) -> str:
                  f"{sum(r[3] for r in rows):.0f} | | "
                  f"{sum(r[4] for r in rows if not np.isnan(r[4])):.0f}"
                  f"{' + the tables with no run yet' if unknown else ''} |")
+    spent, left = sum(r[3] for r in rows), sum(r[4] for r in rows if not np.isnan(r[4]))
+    lines += ["", f"Wall time with two runners side by side (half the run-minutes): about "
+                  f"{spent / 120:.1f} hours so far, about {left / 120:.1f} hours left"
+                  f"{' (and the tables with no run yet)' if unknown else ''}."]
     return "\n".join(lines)
 
 

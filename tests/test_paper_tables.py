@@ -137,8 +137,12 @@ def test_the_cost_table_counts_run_minutes_and_estimates_what_is_left(pt):
     assert c000 == "| c000 | 3 (of 15) | 35 | 11.7 | 123 |", c000
     assert next(line for line in lines if line.startswith("| c002 |")).endswith(
         "| 0 | – | ? (no run yet) |")
-    assert lines[-1].startswith("| all | 3 (of ") and lines[-1].endswith(
+    total = next(line for line in lines if line.startswith("| all |"))
+    assert total.startswith("| all | 3 (of ") and total.endswith(
         "| 123 + the tables with no run yet |")
+    assert lines[-1] == ("Wall time with two runners side by side (half the run-minutes): "
+                         "about 0.3 hours so far, about 1.0 hours left (and the tables with no "
+                         "run yet).")  # 35 / 120 and 123 / 120
     # paper 001's "every frame" row is its "+ A-A (L2)" run: 12 rows, 11 runs a seed
     assert next(line for line in lines if line.startswith("| c001 |")).startswith(
         "| c001 | 0 (of 55) |")
