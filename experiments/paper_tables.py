@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from glimpse.allocator import keep_freed_memory
 from glimpse.compare import (
@@ -870,8 +871,6 @@ def record(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig,
     count (a CPU run's bits depend on it). ``old``, a stale record of the same key, is replaced;
     where this out folder still has its run, the run resumes from its last epoch and the earlier
     epochs' seconds count too."""
-    import torch
-
     t = time.time()
     resumed = old is not None and (out / "runs" / row.key(seed, "") / "last.safetensors").exists()
     epochs = _epochs(row, table, tc)
@@ -939,15 +938,14 @@ def main():
     want = protocol_epochs(TABLES, seeds, tc)
     for other in a.merge:
         merge(results, json.loads((other / "results.json").read_text()), want)
+    old = stale(results, TABLES, seeds, tc)
+    current = {k: v for k, v in results.items() if k not in old}  # what the tables show
     if a.status:
-        old = stale(results, TABLES, seeds, tc)
-        print(render_status(tables, {k: v for k, v in results.items() if k not in old}, seeds))
+        print(render_status(tables, current, seeds))
         return
     if a.merge:
         write_json_atomic(results_path, results)  # a kill or a full disk leaves the last whole
         # file (each write), never a half-written one
-    old = stale(results, TABLES, seeds, tc)
-    current = {k: v for k, v in results.items() if k not in old}  # what the tables show
     if not a.tables_only:
         t0 = time.time()
         wanted = (lambda row: a.rows is None or row.name in a.rows)
