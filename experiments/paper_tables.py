@@ -147,10 +147,9 @@ def _validation_differences(table: Table, results: dict, seeds: list) -> str:
     parts = []
     for row in (r for r in table.rows if r.reference):
         ref = _by_name(table, row.reference)
-        pairs = [(results.get(ref.key(s, table.video_rule)),
-                  results.get(row.key(s, table.video_rule))) for s in seeds]
-        d = [100 * (y["val_top1"] - x["val_top1"]) for x, y in pairs
-             if x and y and x.get("val_top1") is not None and y.get("val_top1") is not None]
+        d = [100 * (y["val_top1"] - x["val_top1"]) for _, x, y in
+             _paired(table, results, seeds, row, ref)
+             if x.get("val_top1") is not None and y.get("val_top1") is not None]
         if not d:
             continue
         per = " / ".join(f"{v:+.1f}" for v in d)
@@ -608,8 +607,7 @@ def render_claims(results: dict, seeds: dict) -> str:
         if ct.seeds < need:
             verdict += f" (provisional: {ct.seeds} of {need} seeds)"
         per = f" ({ct.per_seed_text()})" if ct.seeds > 1 else ""
-        paired = [s for s in seeds[t.seeds] if results.get(row.key(s, t.video_rule))
-                  and results.get(ref.key(s, t.video_rule))]  # the seeds of the difference
+        paired = [s for s, _, _ in _paired(t, results, seeds[t.seeds], row, ref)]
         mass = [_mass([results[r.key(s, t.video_rule)] for s in paired]) for r in (row, ref)]
         uniform = next((u for _, u in mass if u is not None), None)
         att = ("–" if uniform is None else
@@ -668,11 +666,10 @@ def render_cost(results: dict, seeds: dict) -> str:
                      f"{f'{spent / n:.1f}' if n else '–'} | "
                      f"{'? (no run yet)' if np.isnan(left) else f'{left:.0f}'} |")
     unknown = any(np.isnan(r[4]) for r in rows)
-    lines.append(f"| all | {sum(r[1] for r in rows)} (of {sum(r[2] for r in rows)}) | "
-                 f"{sum(r[3] for r in rows):.0f} | | "
-                 f"{sum(r[4] for r in rows if not np.isnan(r[4])):.0f}"
-                 f"{' + the tables with no run yet' if unknown else ''} |")
     spent, left = sum(r[3] for r in rows), sum(r[4] for r in rows if not np.isnan(r[4]))
+    lines.append(f"| all | {sum(r[1] for r in rows)} (of {sum(r[2] for r in rows)}) | "
+                 f"{spent:.0f} | | {left:.0f}"
+                 f"{' + the tables with no run yet' if unknown else ''} |")
     lines += ["", f"Wall time with two runners side by side (half the run-minutes): about "
                   f"{spent / 120:.1f} hours so far, about {left / 120:.1f} hours left"
                   f"{' (and the tables with no run yet)' if unknown else ''}."]
@@ -1093,14 +1090,19 @@ def _late_best(table: Table, results: dict, seeds: dict) -> list[str]:
     return late
 
 
+def _paired(table, results, seeds: list, row, ref) -> list[tuple[int, dict, dict]]:
+    """(seed, ``ref``'s record, ``row``'s record) for each of ``seeds`` where both have one."""
+    rule = table.video_rule
+    pairs = [(s, results.get(ref.key(s, rule)), results.get(row.key(s, rule))) for s in seeds]
+    return [(s, x, y) for s, x, y in pairs if x and y]
+
+
 def _contrast(table, results, seeds, row, ref):
     """The paired comparison of ``row`` against ``ref`` over the seeds both have, or None."""
-    pairs = [(results.get(ref.key(s, table.video_rule)), results.get(row.key(s, table.video_rule)))
-             for s in seeds[table.seeds]]
-    pairs = [(x, y) for x, y in pairs if x and y]
+    pairs = _paired(table, results, seeds[table.seeds], row, ref)
     if not pairs:
         return None
-    return compare_correct([x["correct"] for x, _ in pairs], [y["correct"] for _, y in pairs])
+    return compare_correct([x["correct"] for _, x, _ in pairs], [y["correct"] for _, _, y in pairs])
 
 
 def _interval(c) -> str:
