@@ -27,6 +27,7 @@ resumes from its last epoch).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import time
@@ -635,7 +636,7 @@ def _mass(rs: list[dict]) -> tuple[float | None, float | None]:
 
 def render_cost(results: dict, seeds: dict) -> str:
     """The claims' re-test's cost so far and what is left, from each run's ``seconds`` (its wall
-    time in one runner, pauses included): per table the runs done of those its seeds need, their
+    time in its runner, pauses and the logged epochs of a process killed before it included): per table the runs done of those its seeds need, their
     run-minutes, and the run-minutes left (each missing run at its row's mean, or the table's
     where the row has none), for every table of the claims' re-test (the claims' own and the
     sweep choosing paper 003's initialization). A run two tables or two rows share counts once,
@@ -869,11 +870,37 @@ def record(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig,
     where this out folder still has its run, the run resumes from its last epoch and the earlier
     epochs' seconds count too."""
     t = time.time()
-    resumed = old is not None and (out / "runs" / row.key(seed, "") / "last.safetensors").exists()
+    run = out / "runs" / row.key(seed, "")
+    resumed = old is not None and (run / "last.safetensors").exists()
+    # a run killed before its record was written resumes too: its logged epochs count
+    earlier = max(logged_seconds(run), old.get("seconds", 0) if resumed else 0)
     epochs = _epochs(row, table, tc)
     return {**run_row(row, seed, table, out, _settings(tc, table, row)),
             **({} if epochs is None else {"epochs": epochs}), "threads": torch.get_num_threads(),
-            "seconds": round((old.get("seconds", 0) if resumed else 0) + time.time() - t, 1)}
+            "seconds": round(earlier + time.time() - t, 1)}
+
+
+def logged_seconds(run: Path) -> float:
+    """The seconds of the epochs in ``run``'s log.csv (0 without one): its training over every
+    process that worked on it, the ones killed before its record was written included."""
+    log = run / "log.csv"
+    if not log.exists():
+        return 0.0
+    with log.open(newline="") as f:
+        return sum(float(r["seconds"]) for r in csv.DictReader(f) if r.get("seconds"))
+
+
+def recount(records: dict, out: Path, seeds: dict) -> None:
+    """Each record of ``records`` (the results.json of out folder ``out``) whose run's logged
+    epochs took longer than its seconds say raised to them: records written before record()
+    counted a killed run's earlier epochs (up to 2026-12-06) kept only the last process's."""
+    for table in TABLES:
+        for row in table.rows:
+            for seed in seeds[table.seeds]:
+                rec = records.get(row.key(seed, table.video_rule))
+                if rec is not None:
+                    logged = round(logged_seconds(out / "runs" / row.key(seed, "")), 1)
+                    rec["seconds"] = max(rec.get("seconds", 0), logged)
 
 
 def run_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig) -> dict:
@@ -934,7 +961,9 @@ def main():
     tc = replace(TRAIN, epochs=a.epochs)
     want = protocol_epochs(TABLES, seeds, tc)
     for other in a.merge:
-        merge(results, json.loads((other / "results.json").read_text()), want)
+        theirs = json.loads((other / "results.json").read_text())
+        recount(theirs, other, seeds)
+        merge(results, theirs, want)
     old = stale(results, TABLES, seeds, tc)
     current = {k: v for k, v in results.items() if k not in old}  # what the tables show
     if a.status:

@@ -237,6 +237,45 @@ def test_a_record_made_for_other_epochs_is_run_again_resuming_its_run(pt, tmp_pa
     assert pt.stale({key: again}, [longer], seeds, tc) == set()
 
 
+def test_a_run_killed_before_its_record_counts_its_logged_epochs(pt, tmp_path, monkeypatch):
+    # a runner killed after 2 epochs leaves a run and no record: the run resumes, and the
+    # record's seconds include the 2 logged epochs (here 1000 s each, written into log.csv)
+    import csv
+    from dataclasses import replace
+
+    _small_store(pt, tmp_path, monkeypatch)
+    row = pt.Row("a", "avgpool")
+    tc = replace(pt.TRAIN, batch_size=4, clip_len=4, stride=2)
+    pt.record(row, 0, pt.Table("t", "t", "mean", "seeds", [row], {"epochs": 2}), tmp_path, tc)
+    log = tmp_path / "runs" / row.key(0, "") / "log.csv"
+    with log.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    with log.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows({**r, "seconds": "1000"} for r in rows)
+    assert pt.logged_seconds(log.parent) == 2000
+    rec = pt.record(row, 0, pt.Table("t", "t", "mean", "seeds", [row], {"epochs": 3}), tmp_path,
+                    tc)  # no old record: the kill came before it
+    assert 2000 < rec["seconds"] < 2000 + 600
+    assert len(log.read_text().splitlines()) == 1 + 3  # resumed: one more epoch, not three
+    # records written before this counted only the last process: a merge raises them to
+    # their run's logged epochs, and leaves a record longer than its log (evaluation) alone
+    seeds = {"seeds": [0], "sweep_seeds": [0]}
+    table = next(t for t in pt.TABLES if t.rows[0].kind == "train")
+    key, run = table.rows[0].key(0, table.video_rule), table.rows[0].key(0, "")
+    (tmp_path / "runs" / run).mkdir(parents=True)
+    (tmp_path / "runs" / run / "log.csv").write_text("epoch,seconds\n1,50\n2,70.25\n")
+    assert pt.logged_seconds(tmp_path / "runs" / run) == 120.25
+    records = {key: {"top1": 0.5, "seconds": 30.0}}
+    pt.recount(records, tmp_path, seeds)
+    assert records[key]["seconds"] == 120.2  # rounded to 0.1 s as records keep it
+    records = {key: {"top1": 0.5, "seconds": 130.0}}
+    pt.recount(records, tmp_path, seeds)
+    assert records[key]["seconds"] == 130.0
+    assert pt.logged_seconds(tmp_path / "runs" / "absent") == 0
+
+
 def test_rows_whose_best_checkpoint_came_last_are_named_below_their_table(pt):
     # best epochs 28 and 30 of 30 are in the last tenth, 27 is not; probes train no epochs
     table = pt.Table("t", "t", "mean", "seeds",
