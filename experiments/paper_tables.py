@@ -671,9 +671,12 @@ def render_cost(results: dict, seeds: dict) -> str:
     lines.append(f"| all | {sum(r[1] for r in rows)} (of {sum(r[2] for r in rows)}) | "
                  f"{spent:.0f} | | {left:.0f}"
                  f"{' + the tables with no run yet' if unknown else ''} |")
-    lines += ["", f"Wall time with two runners side by side (half the run-minutes): about "
-                  f"{spent / 120:.1f} hours so far, about {left / 120:.1f} hours left"
-                  f"{' (and the tables with no run yet)' if unknown else ''}."]
+    wall = "Wall time with two runners side by side (half the run-minutes): about"
+    if left or unknown:
+        lines += ["", f"{wall} {spent / 120:.1f} hours so far, about {left / 120:.1f} hours left"
+                      f"{' (and the tables with no run yet)' if unknown else ''}."]
+    else:
+        lines += ["", f"{wall} {spent / 120:.1f} hours; every run is done."]
     return "\n".join(lines)
 
 

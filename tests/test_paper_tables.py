@@ -143,6 +143,11 @@ def test_the_cost_table_counts_run_minutes_and_estimates_what_is_left(pt):
     assert lines[-1] == ("Wall time with two runners side by side (half the run-minutes): "
                          "about 0.3 hours so far, about 1.0 hours left (and the tables with no "
                          "run yet).")  # 35 / 120 and 123 / 120
+    everything = {r.key(s, t.video_rule): {"seconds": 60.0} for t in pt.CLAIM_TABLES
+                  for r in t.rows for s in seeds[t.seeds]}
+    done = pt.render_cost(everything, seeds).splitlines()
+    assert next(line for line in done if line.startswith("| all |")).endswith("| 0 |")
+    assert done[-1].endswith(" hours; every run is done.")
     # paper 001's "every frame" row is its "+ A-A (L2)" run: 12 rows, 11 runs a seed
     assert next(line for line in lines if line.startswith("| c001 |")).startswith(
         "| c001 | 0 (of 55) |")
