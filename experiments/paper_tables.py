@@ -1140,7 +1140,14 @@ def _contrast(table, results, seeds, row, ref):
 def _interval(c) -> str:
     """'+4.8 [-5.9, +15.5]', bold where resolved (the interval excludes 0)."""
     mark = "**" if c.resolved else ""
-    return f"{mark}{100 * c.diff:+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]{mark}"
+    return f"{mark}{100 * c.diff:+.1f} [{_bound(100 * c.low)}, {_bound(100 * c.high)}]{mark}"
+
+
+def _bound(points: float) -> str:
+    """An interval's end in points to 0.1, or to two significant digits where that would read
+    0.0: a resolved interval never shows an end of 0 ('+0.044', not '+0.0')."""
+    text = f"{points:+.1f}"
+    return f"{points:+.2g}" if text in ("+0.0", "-0.0") and points != 0 else text
 
 
 def _validation(rs: list[dict]) -> str:

@@ -107,6 +107,9 @@ def test_every_claim_names_rows_of_its_table_and_its_verdict_follows_the_interva
                 "correct": {f"v{i}": i < 460 for i in range(600)}}
         line = pt.render_claims(results, seeds).splitlines()[2]
         assert line.endswith(f"| – | 5 | {verdict} |"), line  # no attention recorded
+    # an end that would read 0.0 keeps two significant digits
+    assert [pt._bound(v) for v in (0.0442, -0.031, 0.0, 2.2249, -0.06)] == [
+        "+0.044", "-0.031", "+0.0", "+2.2", "-0.1"]
     # the attention column: each row's mean mass on the actor over the paired seeds only (seed
     # 4 of the claim row has no reference run), "–" for a row that records none
     att = lambda m: {"steps": 10, "mass_in_mask": m, "uniform_mass_in_mask": 0.08}  # noqa: E731
