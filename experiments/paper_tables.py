@@ -156,7 +156,7 @@ def _validation_differences(table: Table, results: dict, seeds: list) -> str:
         per = " / ".join(f"{v:+.1f}" for v in d)
         if len(d) > 1:
             mean, lo, hi = seeds_t_interval(d)
-            text = f"{mean:+.1f} [{lo:+.1f}, {hi:+.1f}] (per seed {per}; {len(d)} seeds)"
+            text = f"{mean:+.1f} [{_bound(lo)}, {_bound(hi)}] (per seed {per}; {len(d)} seeds)"
         else:
             text = f"{per} (one seed)"
         parts.append(f"{row.name} against {ref.name}, {text}")
@@ -636,11 +636,11 @@ def _mass(rs: list[dict]) -> tuple[float | None, float | None]:
 
 def render_cost(results: dict, seeds: dict) -> str:
     """The claims' re-test's cost so far and what is left, from each run's ``seconds`` (its wall
-    time in its runner, pauses and the logged epochs of a process killed before it included): per table the runs done of those its seeds need, their
-    run-minutes, and the run-minutes left (each missing run at its row's mean, or the table's
-    where the row has none), for every table of the claims' re-test (the claims' own and the
-    sweep choosing paper 003's initialization). A run two tables or two rows share counts once,
-    in the first."""
+    time in its runner, pauses and the logged epochs of a process killed before it included):
+    per table the runs done of those its seeds need, their run-minutes, and the run-minutes left
+    (each missing run at its row's mean, or the table's where the row has none), for every table
+    of the claims' re-test (the claims' own and the sweep choosing paper 003's initialization).
+    A run two tables or two rows share counts once, in the first."""
     lines = ["| table | runs done (of needed) | run-minutes | minutes a run (mean) | run-minutes "
              "left (estimate) |", "|---|---|---|---|---|"]
     counted: set = set()
@@ -894,9 +894,9 @@ def logged_seconds(run: Path) -> float:
 
 
 def recount(records: dict, out: Path, seeds: dict) -> None:
-    """Each record of ``records`` (the results.json of out folder ``out``) whose run's logged
-    epochs took longer than its seconds say raised to them: records written before record()
-    counted a killed run's earlier epochs (up to 2026-12-06) kept only the last process's."""
+    """Raise each record of ``records`` (the results.json of out folder ``out``) to its run's
+    logged epochs where those took longer than its seconds say: until record() counted a killed
+    run's earlier epochs (2026-12-06), a resumed run's record kept only its last process's."""
     for table in TABLES:
         for row in table.rows:
             for seed in seeds[table.seeds]:
