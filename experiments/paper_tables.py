@@ -8,6 +8,8 @@
         --tables-only   # a second runner's results (its own --out) joined to the first's
     python experiments/paper_tables.py --out experiments/out --merge experiments/out-b \
         --tables c003 c004 --status   # each row's seeds done and to run; writes nothing
+    python experiments/paper_tables.py --out experiments/out --merge experiments/out-b \
+        --tables c003 --first-above 0.15   # the epoch each seed's validation passed 15%
 
 A table is a list of rows (a model and its options, or a linear probe), the seeds it runs, the
 video rule of its paper's protocol, and for each row the reference row it is compared with: the
@@ -883,14 +885,52 @@ def record(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig,
             "seconds": round(earlier + time.time() - t, 1)}
 
 
+def _log(run: Path) -> list[dict] | None:
+    """The epochs of ``run``'s log.csv, one dict each (None without one)."""
+    log = run / "log.csv"
+    if not log.exists():
+        return None
+    with log.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def logged_seconds(run: Path) -> float:
     """The seconds of the epochs in ``run``'s log.csv (0 without one): its training over every
     process that worked on it, the ones killed before its record was written included."""
-    log = run / "log.csv"
-    if not log.exists():
-        return 0.0
-    with log.open(newline="") as f:
-        return sum(float(r["seconds"]) for r in csv.DictReader(f) if r.get("seconds"))
+    return sum(float(r["seconds"]) for r in _log(run) or () if r.get("seconds"))
+
+
+def first_epoch_above(run: Path, fraction: float) -> int | str:
+    """The first epoch of ``run`` whose validation top-1 passes ``fraction`` (strictly above
+    it), from its log.csv: when a seed left its initial plateau. 'never' if no epoch did, '?'
+    without a log."""
+    log = _log(run)
+    if log is None:
+        return "?"
+    return next((int(r["epoch"]) for r in log if r.get("val_top1")
+                 and float(r["val_top1"]) > fraction), "never")
+
+
+def render_first_epochs(tables, outs: list[Path], seeds: dict, fraction: float) -> str:
+    """Row by row, the epoch at which each seed's validation top-1 first passed ``fraction``
+    (its run folder looked up in each out folder of ``outs`` in turn): the numbers behind "a
+    seed leaves its plateau". A row that trains nothing of its own (a probe, a fusion, a test
+    of another row's run) has no epochs."""
+    lines = [f"the epoch at which validation top-1 first passed {fraction:g} (never: no epoch "
+             "did; ?: no run folder with a log.csv)"]
+    for t in tables:
+        lines.append(f"{t.key}: {t.title}")
+        for r in t.rows:
+            if r.kind != "train":
+                lines.append(f"  {r.name}: trains nothing of its own")
+                continue
+            found = []
+            for s in seeds[t.seeds]:
+                runs = [o / "runs" / r.key(s, "") for o in outs]
+                found.append(next((first_epoch_above(run, fraction) for run in runs
+                                   if (run / "log.csv").exists()), "?"))
+            lines.append(f"  {r.name}: " + " / ".join(map(str, found)))
+    return "\n".join(lines)
 
 
 def recount(records: dict, out: Path, seeds: dict) -> None:
@@ -951,16 +991,25 @@ def main():
     ap.add_argument("--status", action="store_true",
                     help="print each row's seeds done and to run (OUT's records and, joined in "
                          "memory, the --merge folders'), and stop: nothing is written or run")
+    ap.add_argument("--first-above", type=float, metavar="FRACTION",
+                    help="print, row by row, the epoch at which each seed's validation top-1 "
+                         "first passed FRACTION (from the run folders' log.csv in OUT and the "
+                         "--merge folders), and stop: nothing is written or run")
     a = ap.parse_args()
     out = a.out
+    seeds = {"seeds": list(range(a.seeds)), "sweep_seeds": list(range(a.sweep_seeds))}
+    tables = [t for t in TABLES if t.key in a.tables]
+    if a.first_above is not None:
+        if not 0 <= a.first_above < 1:
+            raise SystemExit(f"--first-above {a.first_above}: a fraction in [0, 1) is needed")
+        print(render_first_epochs(tables, [out, *a.merge], seeds, a.first_above))
+        return
     if a.status and not (out / "results.json").exists():
         raise SystemExit(f"{out / 'results.json'} does not exist: nothing has run there yet")
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    seeds = {"seeds": list(range(a.seeds)), "sweep_seeds": list(range(a.sweep_seeds))}
     run_seeds = {k: [s for s in v if s >= a.first_seed] for k, v in seeds.items()}
-    tables = [t for t in TABLES if t.key in a.tables]
     tc = replace(TRAIN, epochs=a.epochs)
     want = protocol_epochs(TABLES, seeds, tc)
     for other in a.merge:

@@ -284,6 +284,26 @@ def test_a_run_killed_before_its_record_counts_its_logged_epochs(pt, tmp_path, m
     assert pt.logged_seconds(tmp_path / "runs" / "absent") == 0
 
 
+def test_the_epoch_each_seed_first_passed_a_validation_fraction(pt, tmp_path):
+    """--first-above: per row and seed the first epoch whose validation top-1 is above the
+    fraction (strictly), its run looked up in each out folder in turn; never / ? / no epochs."""
+    table = pt.Table("t", "t", "mean", "seeds", [pt.Row("a", "avgpool"), pt.Row("p", "probe")])
+    seeds = {"seeds": [0, 1, 2, 3], "sweep_seeds": [0]}
+    a, b = tmp_path / "a", tmp_path / "b"
+    logs = {(a, 0): "0.10,0.15,0.1556,0.40",  # 0.15 is not above 0.15: epoch 3
+            (b, 1): "0.2,0.1,0.1",  # the second out folder's run: epoch 1
+            (a, 2): "0.1,0.12,0.15"}  # never; seed 3 has no run folder
+    for (out, seed), vals in logs.items():
+        run = out / "runs" / table.rows[0].key(seed, "")
+        run.mkdir(parents=True)
+        (run / "log.csv").write_text("epoch,val_top1,seconds\n" + "".join(
+            f"{i},{v},1.0\n" for i, v in enumerate(vals.split(","), 1)))
+    lines = pt.render_first_epochs([table], [a, b], seeds, 0.15).splitlines()
+    assert lines[1:] == ["t: t", "  a: 3 / 1 / never / ?", "  p: trains nothing of its own"]
+    assert pt.first_epoch_above(a / "runs" / table.rows[0].key(0, ""), 0.5) == "never"
+    assert pt.first_epoch_above(a / "runs" / table.rows[0].key(0, ""), 0.0) == 1
+
+
 def test_rows_whose_best_checkpoint_came_last_are_named_below_their_table(pt):
     # best epochs 28 and 30 of 30 are in the last tenth, 27 is not; probes train no epochs
     table = pt.Table("t", "t", "mean", "seeds",
