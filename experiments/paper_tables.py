@@ -166,6 +166,23 @@ def _validation_differences(table: Table, results: dict, seeds: list) -> str:
         "On validation: no row has run beside its reference yet."
 
 
+PLATEAU = 0.15  # validation top-1 above this (chance: 0.10 on SynthActions) leaves the plateau
+
+
+def _plateau_epochs(table: Table, results: dict, seeds: list) -> str:
+    """Per row, the epoch at which each seed's validation top-1 first passed PLATEAU (from the
+    records' validation curves): when a seed left its initial plateau."""
+    parts = []
+    for row in table.rows:
+        recs = [results.get(row.key(s, table.video_rule)) for s in seeds]
+        if any(r is not None for r in recs):  # – : the seed has not run; ?: no curve kept
+            parts.append(f"{row.name} " + " / ".join(
+                "–" if r is None else str(first_epoch_above(r.get("val_curve"), PLATEAU))
+                for r in recs))
+    return (f"Validation first above {PLATEAU:.0%} (chance 10%) at epoch, per seed: "
+            + "; ".join(parts) + ".") if parts else "Validation curves: no row has run yet."
+
+
 # Paper 001 (RSTAN): uniform clips of 8 frames in training, 16 at test (the paper: 16 / 8 and 32),
 # attention MLPs of width 64, 20 epochs: what 2 cores afford (one run about 8-15 minutes).
 RSTAN_T, RSTAN_EVAL_T, RSTAN_EPOCHS = 8, 16, 20
@@ -483,7 +500,8 @@ CLAIM_TABLES = [
           also=((f"{A}both levels", f"{A}second level"),
                 (f"{A}both levels", f"{A}cubes straight in"),
                 (f"{A}both levels", f"{A}2D convnet + regularizer"),
-                (f"{A}both levels", f"{A}3D convnet, no regularizer"))),
+                (f"{A}both levels", f"{A}3D convnet, no regularizer")),
+          notes=(_plateau_epochs,)),
     # which start for the convnets, chosen on validation (3 seeds): PyTorch's default left seed 2
     # of c003 at chance; He initialization cured that seed but cost seed 0's main level 19 points
     Table("c003_init", "Paper 003 on the attention preset: the convnets' initialization (the "
@@ -496,6 +514,19 @@ CLAIM_TABLES = [
                 f"{A}both levels")],
           {"epochs": 60}, store="attention-features", validation=True,
           notes=(_validation_differences,)),
+    # the regularizer's weight (3 seeds): on c003 it made seeds leave their plateau later
+    # (validation first above 15% at epochs 10-56 at lambda 1, 4-8 at 0); the paper's 1000 over
+    # a mean of its steps and cells is 0.3-0.5 under glimpse's sum (docs/limits.md)
+    Table("c003_lam", "Paper 003 on the attention preset: the regularizer's weight (both "
+          "levels)", "vote", "sweep_seeds",
+          [_att(f"{A}3D convnet, no regularizer", "joint", _joint(lam=0.0)),
+           _att(f"{A}both levels, lambda 0.1", "joint", _joint(lam=0.1),
+                f"{A}3D convnet, no regularizer"),
+           _att(f"{A}both levels, lambda 0.3", "joint", _joint(lam=0.3),
+                f"{A}3D convnet, no regularizer"),
+           _att(f"{A}both levels", "joint", _joint(), f"{A}3D convnet, no regularizer")],
+          {"epochs": 60}, store="attention-features", validation=True,
+          notes=(_validation_differences, _plateau_epochs)),
     Table("c004", "Paper 004 on the attention preset (rgb; mean of clip scores; the content "
           "policy)",
           rows=[_att(f"{A}soft attention (004)", "soft"),
@@ -640,7 +671,8 @@ def render_cost(results: dict, seeds: dict) -> str:
     """The claims' re-test's cost so far and what is left, from each run's ``seconds`` (its wall
     time in its runner, pauses and the logged epochs of a process killed before it included):
     per table the runs done of those its seeds need, their run-minutes, and the run-minutes left
-    (each missing run at its row's mean, or the table's where the row has none), for every table
+    (each missing run at its row's mean, or where the row has none at the mean of the table's
+    trained runs, another table's included), for every table
     of the claims' re-test (the claims' own and the sweep choosing paper 003's initialization).
     A run two tables or two rows share counts once, in the first."""
     lines = ["| table | runs done (of needed) | run-minutes | minutes a run (mean) | run-minutes "
@@ -655,8 +687,11 @@ def render_cost(results: dict, seeds: dict) -> str:
             counted.update(keys[r.name])
         done = {k: results[k]["seconds"] / 60 for ks in keys.values() for k in ks
                 if k in results and "seconds" in results[k]}
-        trained = [m for r in t.rows if r.kind == "train" for k, m in done.items()
-                   if k in keys[r.name]]
+        # a missing run of a row with none of its own costs what the table's trained runs did,
+        # those another table counted first included (a sweep of the same model)
+        trained = [results[k]["seconds"] / 60 for r in t.rows if r.kind == "train"
+                   for k in (r.key(s, t.video_rule) for s in seeds[t.seeds])
+                   if k in results and "seconds" in results[k]]
         fallback = float(np.mean(trained)) if trained else float("nan")
         left = 0.0
         for ks in keys.values():
@@ -880,9 +915,11 @@ def record(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig,
     # a run killed before its record was written resumes too: its logged epochs count
     earlier = max(logged_seconds(run), old.get("seconds", 0) if resumed else 0)
     epochs = _epochs(row, table, tc)
-    return {**run_row(row, seed, table, out, _settings(tc, table, row)),
-            **({} if epochs is None else {"epochs": epochs}), "threads": torch.get_num_threads(),
-            "seconds": round(earlier + time.time() - t, 1)}
+    rec = {**run_row(row, seed, table, out, _settings(tc, table, row)),
+           **({} if epochs is None else {"epochs": epochs}), "threads": torch.get_num_threads(),
+           "seconds": round(earlier + time.time() - t, 1)}
+    curve = val_curve(run) if row.kind == "train" else None
+    return rec if curve is None else {**rec, "val_curve": curve}
 
 
 def _log(run: Path) -> list[dict] | None:
@@ -900,15 +937,18 @@ def logged_seconds(run: Path) -> float:
     return sum(float(r["seconds"]) for r in _log(run) or () if r.get("seconds"))
 
 
-def first_epoch_above(run: Path, fraction: float) -> int | str:
-    """The first epoch of ``run`` whose validation top-1 passes ``fraction`` (strictly above
-    it), from its log.csv: when a seed left its initial plateau. 'never' if no epoch did, '?'
-    without a log."""
+def val_curve(run: Path) -> list[float] | None:
+    """The validation top-1 of each epoch in ``run``'s log.csv (None without a log)."""
     log = _log(run)
-    if log is None:
+    return None if log is None else [float(r["val_top1"]) for r in log if r.get("val_top1")]
+
+
+def first_epoch_above(curve: list[float] | None, fraction: float) -> int | str:
+    """The first epoch (1-based) of a validation ``curve`` strictly above ``fraction``: when a
+    seed left its initial plateau. 'never' if no epoch did, '?' without a curve."""
+    if curve is None:
         return "?"
-    return next((int(r["epoch"]) for r in log if r.get("val_top1")
-                 and float(r["val_top1"]) > fraction), "never")
+    return next((e for e, v in enumerate(curve, 1) if v > fraction), "never")
 
 
 def render_first_epochs(tables, outs: list[Path], seeds: dict, fraction: float) -> str:
@@ -926,24 +966,28 @@ def render_first_epochs(tables, outs: list[Path], seeds: dict, fraction: float) 
                 continue
             found = []
             for s in seeds[t.seeds]:
-                runs = [o / "runs" / r.key(s, "") for o in outs]
-                found.append(next((first_epoch_above(run, fraction) for run in runs
-                                   if (run / "log.csv").exists()), "?"))
+                curves = (val_curve(o / "runs" / r.key(s, "")) for o in outs)
+                found.append(first_epoch_above(next((c for c in curves if c is not None),
+                                                    None), fraction))
             lines.append(f"  {r.name}: " + " / ".join(map(str, found)))
     return "\n".join(lines)
 
 
 def recount(records: dict, out: Path, seeds: dict) -> None:
-    """Raise each record of ``records`` (the results.json of out folder ``out``) to its run's
-    logged epochs where those took longer than its seconds say: until record() counted a killed
-    run's earlier epochs (2026-12-06), a resumed run's record kept only its last process's."""
+    """Bring each record of ``records`` (the results.json of out folder ``out``) up to its run's
+    log: its seconds raised to the logged epochs' where those took longer (until record()
+    counted a killed run's earlier epochs, 2026-12-06, a resumed run's record kept only its last
+    process's), and its validation curve added where it has none (records before that date)."""
     for table in TABLES:
         for row in table.rows:
             for seed in seeds[table.seeds]:
                 rec = records.get(row.key(seed, table.video_rule))
                 if rec is not None:
-                    logged = round(logged_seconds(out / "runs" / row.key(seed, "")), 1)
-                    rec["seconds"] = max(rec.get("seconds", 0), logged)
+                    run = out / "runs" / row.key(seed, "")
+                    rec["seconds"] = max(rec.get("seconds", 0), round(logged_seconds(run), 1))
+                    curve = val_curve(run) if row.kind == "train" else None
+                    if curve is not None and "val_curve" not in rec:
+                        rec["val_curve"] = curve
 
 
 def run_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig) -> dict:

@@ -165,6 +165,14 @@ def test_the_cost_table_counts_run_minutes_and_estimates_what_is_left(pt):
         "| c003_init | 1 (of 6) | 20 | 20.0 |")
     assert next(line for line in lines if line.startswith("| c003 |")).startswith(
         "| c003 | 1 (of 40) | 10 |")
+    # the weight sweep's rows at lambda 0 and 1 are c003's runs: its own 6 (lambda 0.1, 0.3)
+    # are estimated at what its rows' runs cost where c003 counted them (20 and 10 minutes)
+    lam = tables["c003_lam"]
+    results = {pt._by_name(lam, "[att] both levels").key(0, "vote"): {"seconds": 1200.0},
+               pt._by_name(lam, "[att] 3D convnet, no regularizer").key(1, "vote"):
+               {"seconds": 600.0}}
+    lines = pt.render_cost(results, seeds).splitlines()
+    assert "| c003_lam | 0 (of 6) | 0 | – | 90 |" in lines
 
 
 def _small_store(pt, out: Path, monkeypatch) -> None:
@@ -266,6 +274,7 @@ def test_a_run_killed_before_its_record_counts_its_logged_epochs(pt, tmp_path, m
     rec = pt.record(row, 0, pt.Table("t", "t", "mean", "seeds", [row], {"epochs": 3}), tmp_path,
                     tc)  # no old record: the kill came before it
     assert 2000 < rec["seconds"] < 2000 + 600
+    assert len(rec["val_curve"]) == 3  # every epoch's validation, the earlier process's too
     assert len(log.read_text().splitlines()) == 1 + 3  # resumed: one more epoch, not three
     # records written before this counted only the last process: a merge raises them to
     # their run's logged epochs, and leaves a record longer than its log (evaluation) alone
@@ -273,11 +282,13 @@ def test_a_run_killed_before_its_record_counts_its_logged_epochs(pt, tmp_path, m
     table = next(t for t in pt.TABLES if t.rows[0].kind == "train")
     key, run = table.rows[0].key(0, table.video_rule), table.rows[0].key(0, "")
     (tmp_path / "runs" / run).mkdir(parents=True)
-    (tmp_path / "runs" / run / "log.csv").write_text("epoch,seconds\n1,50\n2,70.25\n")
+    (tmp_path / "runs" / run / "log.csv").write_text(
+        "epoch,val_top1,seconds\n1,0.1,50\n2,0.25,70.25\n")
     assert pt.logged_seconds(tmp_path / "runs" / run) == 120.25
     records = {key: {"top1": 0.5, "seconds": 30.0}}
     pt.recount(records, tmp_path, seeds)
     assert records[key]["seconds"] == 120.2  # rounded to 0.1 s as records keep it
+    assert records[key]["val_curve"] == [0.1, 0.25]  # an older record gets its run's curve
     records = {key: {"top1": 0.5, "seconds": 130.0}}
     pt.recount(records, tmp_path, seeds)
     assert records[key]["seconds"] == 130.0
@@ -300,8 +311,17 @@ def test_the_epoch_each_seed_first_passed_a_validation_fraction(pt, tmp_path):
             f"{i},{v},1.0\n" for i, v in enumerate(vals.split(","), 1)))
     lines = pt.render_first_epochs([table], [a, b], seeds, 0.15).splitlines()
     assert lines[1:] == ["t: t", "  a: 3 / 1 / never / ?", "  p: trains nothing of its own"]
-    assert pt.first_epoch_above(a / "runs" / table.rows[0].key(0, ""), 0.5) == "never"
-    assert pt.first_epoch_above(a / "runs" / table.rows[0].key(0, ""), 0.0) == 1
+    curve = pt.val_curve(a / "runs" / table.rows[0].key(0, ""))
+    assert curve == [0.10, 0.15, 0.1556, 0.40]
+    assert pt.first_epoch_above(curve, 0.5) == "never" and pt.first_epoch_above(curve, 0.0) == 1
+    assert pt.first_epoch_above(None, 0.15) == "?"
+    # the table's note reads the records' curves: – for a seed not run, ? for a record without
+    results = {table.rows[0].key(0, "mean"): {"val_curve": [0.1, 0.2]},
+               table.rows[0].key(1, "mean"): {"val_curve": [0.15, 0.15, 0.1]},
+               table.rows[0].key(3, "mean"): {}}
+    assert pt._plateau_epochs(table, results, [0, 1, 2, 3]) == (
+        "Validation first above 15% (chance 10%) at epoch, per seed: a 2 / never / – / ?.")
+    assert "no row has run yet" in pt._plateau_epochs(table, {}, [0])
 
 
 def test_rows_whose_best_checkpoint_came_last_are_named_below_their_table(pt):
