@@ -878,7 +878,7 @@ def _part_run(name: str, seed: int, table: Table, out: Path, tc: TrainConfig) ->
     have come from another runner's out folder or an earlier checkout); a finished run is left
     as it is."""
     owner, part = _row_named(name, table)
-    run = out / "runs" / part.key(seed, "")
+    run = run_folder(out, part, seed)
     _fit(part, seed, owner, out, _settings(tc, owner, part), run)
     return run
 
@@ -902,6 +902,13 @@ RUN_KIND = {"train": _train_row, "probe": _probe_row, "probe-actor": _probe_row,
             "fuse": _fuse_row, "evaluate": _evaluate_row}
 
 
+def run_folder(out: Path, row: Row, seed: int) -> Path:
+    """Where ``row``'s run for ``seed`` lives under out folder ``out``: one folder per model,
+    options and seed whatever the table's video rule (a probe's is named for the vote rule its
+    predictions were first written under)."""
+    return out / "runs" / row.key(seed, "vote" if row.kind.startswith("probe") else "")
+
+
 def record(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig,
            old: dict | None = None) -> dict:
     """``row``'s result for ``seed`` under ``table``'s protocol over ``tc`` as results.json keeps
@@ -910,7 +917,7 @@ def record(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig,
     where this out folder still has its run, the run resumes from its last epoch and the earlier
     epochs' seconds count too."""
     t = time.time()
-    run = out / "runs" / row.key(seed, "")
+    run = run_folder(out, row, seed)
     resumed = old is not None and (run / "last.safetensors").exists()
     # a run killed before its record was written resumes too: its logged epochs count
     earlier = max(logged_seconds(run), old.get("seconds", 0) if resumed else 0)
@@ -966,7 +973,7 @@ def render_first_epochs(tables, outs: list[Path], seeds: dict, fraction: float) 
                 continue
             found = []
             for s in seeds[t.seeds]:
-                curves = (val_curve(o / "runs" / r.key(s, "")) for o in outs)
+                curves = (val_curve(run_folder(o, r, s)) for o in outs)
                 found.append(first_epoch_above(next((c for c in curves if c is not None),
                                                     None), fraction))
             lines.append(f"  {r.name}: " + " / ".join(map(str, found)))
@@ -983,7 +990,7 @@ def recount(records: dict, out: Path, seeds: dict) -> None:
             for seed in seeds[table.seeds]:
                 rec = records.get(row.key(seed, table.video_rule))
                 if rec is not None:
-                    run = out / "runs" / row.key(seed, "")
+                    run = run_folder(out, row, seed)
                     rec["seconds"] = max(rec.get("seconds", 0), round(logged_seconds(run), 1))
                     curve = val_curve(run) if row.kind == "train" else None
                     if curve is not None and "val_curve" not in rec:
@@ -994,7 +1001,7 @@ def run_row(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig) -> di
     """Train + evaluate (or fit the probe, fuse two rows' runs, or test another row's run with
     test-time options) for one row and seed -> metrics + per-video correct."""
     video_rule = table.video_rule
-    run = out / "runs" / row.key(seed, "vote" if row.kind.startswith("probe") else "")
+    run = run_folder(out, row, seed)
     m, run, correct = RUN_KIND[row.kind](row, seed, table, out, tc, run)
     if "attention" in m:
         m["attention"] = {k: v for k, v in m["attention"].items() if k != "per_class"}
