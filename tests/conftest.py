@@ -58,3 +58,16 @@ def small_videos(root: Path, *, frames: int = 8, seed: int = 0, groups: int = 3)
                                width=64, height=64, seed=seed,
                                difficulty=Difficulty(distractors=0)), jobs=1, progress=False)
     return root
+
+
+def experiment_script(name: str):
+    """experiments/NAME.py imported as module NAME (registered in sys.modules: dataclasses look
+    their module up), for the tests of the scripts that are not part of the package."""
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-RUNNER = Path(__file__).resolve().parents[1] / "experiments" / "paper_tables.py"
+from tests.conftest import experiment_script
 
 
 @pytest.fixture(scope="module")
 def pt():
-    spec = importlib.util.spec_from_file_location("paper_tables", RUNNER)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # its dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    return experiment_script("paper_tables")
 
 
 def test_one_run_key_per_configuration(pt):

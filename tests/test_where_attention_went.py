@@ -3,24 +3,18 @@ and the rest, on a two-person SynthActions set whose other person's masks it dra
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "where_attention_went.py"
+from tests.conftest import experiment_script
 
 
 @pytest.fixture(scope="module")
 def wa():
-    spec = importlib.util.spec_from_file_location("where_attention_went", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return experiment_script("where_attention_went")
 
 
 def _two_people(root: Path, seed: int) -> Path:
