@@ -515,7 +515,7 @@ CLAIM_TABLES = [
           {"epochs": 60}, store="attention-features", validation=True,
           notes=(_validation_differences,)),
     # the regularizer's weight (3 seeds): on c003 it made seeds leave their plateau later
-    # (validation first above 15% at epochs 10-56 at lambda 1, 4-8 at 0); the paper's 1000 over
+    # (validation first above 15% at epochs 8-56 at lambda 1, 4-8 at 0); the paper's 1000 over
     # a mean of its steps and cells is 0.3-0.5 under glimpse's sum (docs/limits.md)
     Table("c003_lam", "Paper 003 on the attention preset: the regularizer's weight (both "
           "levels)", "vote", "sweep_seeds",
@@ -672,9 +672,9 @@ def render_cost(results: dict, seeds: dict) -> str:
     time in its runner, pauses and the logged epochs of a process killed before it included):
     per table the runs done of those its seeds need, their run-minutes, and the run-minutes left
     (each missing run at its row's mean, or where the row has none at the mean of the table's
-    trained runs, another table's included), for every table
-    of the claims' re-test (the claims' own and the sweep choosing paper 003's initialization).
-    A run two tables or two rows share counts once, in the first."""
+    trained runs, another table's included), for every table of the claims' re-test (the
+    claims' own and paper 003's two sweeps: initialization, weight). A run two tables or two
+    rows share counts once, in the first."""
     lines = ["| table | runs done (of needed) | run-minutes | minutes a run (mean) | run-minutes "
              "left (estimate) |", "|---|---|---|---|---|"]
     counted: set = set()
