@@ -204,7 +204,7 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                        "train_loss": sums["loss"] / seen,
                        **{f"train_{k}": v / seen for k, v in sums["terms"].items()},
                        "train_step_accuracy": sums["correct"] / max(1, sums["steps"]), **val,
-                       # the bits of a CPU run depend on its thread count (CONTRIBUTING)
+                       # a CPU run's bits depend on its thread count (docs/retest/running.md)
                        "threads": torch.get_num_threads(), "seconds": round(time.time() - t0, 2)}
                 at.history.append(row)
                 improved = _select(run, net, at, val, epoch)
