@@ -514,11 +514,12 @@ CLAIM_TABLES = [
                 f"{A}both levels")],
           {"epochs": 60}, store="attention-features", validation=True,
           notes=(_validation_differences,)),
-    # the regularizer's weight (3 seeds): on c003 it made seeds leave their plateau later
-    # (validation first above 15% at epochs 8-56 at lambda 1, 4-8 at 0); the paper's 1000 over
-    # a mean of its steps and cells is 0.3-0.5 under glimpse's sum (docs/limits.md)
+    # the regularizer's weight: on c003 it made seeds leave their plateau later (validation
+    # first above 15% at epochs 8-56 at lambda 1, 4-8 at 0); the paper's 1000 over a mean of its
+    # steps and cells is 0.3-0.5 under glimpse's sum (docs/limits.md). Run on 3 seeds as a
+    # sweep, then on c003's 5, so that every weight has the seeds its neighbours have
     Table("c003_lam", "Paper 003 on the attention preset: the regularizer's weight (both "
-          "levels)", "vote", "sweep_seeds",
+          "levels)", "vote", "seeds",
           [_att(f"{A}3D convnet, no regularizer", "joint", _joint(lam=0.0)),
            _att(f"{A}both levels, lambda 0.1", "joint", _joint(lam=0.1),
                 f"{A}3D convnet, no regularizer"),

@@ -159,14 +159,14 @@ def test_the_cost_table_counts_run_minutes_and_estimates_what_is_left(pt):
         "| c003_init | 1 (of 6) | 20 | 20.0 |")
     assert next(line for line in lines if line.startswith("| c003 |")).startswith(
         "| c003 | 1 (of 40) | 10 |")
-    # the weight sweep's rows at lambda 0 and 1 are c003's runs: its own 6 (lambda 0.1, 0.3)
+    # the weight sweep's rows at lambda 0 and 1 are c003's runs: its own 10 (lambda 0.1, 0.3)
     # are estimated at what its rows' runs cost where c003 counted them (20 and 10 minutes)
     lam = tables["c003_lam"]
     results = {pt._by_name(lam, "[att] both levels").key(0, "vote"): {"seconds": 1200.0},
                pt._by_name(lam, "[att] 3D convnet, no regularizer").key(1, "vote"):
                {"seconds": 600.0}}
     lines = pt.render_cost(results, seeds).splitlines()
-    assert "| c003_lam | 0 (of 6) | 0 | – | 90 |" in lines
+    assert "| c003_lam | 0 (of 10) | 0 | – | 150 |" in lines
 
 
 def _small_store(pt, out: Path, monkeypatch) -> None:

@@ -43,10 +43,11 @@ this is the choice made):
   validation top-1 of a sweep (summed form) 0 / 0.3 / 0.5 / 1 / 10 / 100 / 1000 on
   SynthActions' retest set (``experiments/paper_tables.py --tables joint_lam``): at 1000 the
   summed term swamps the head's cross-entropy and the 3D convnets learn nothing (validation at
-  chance), at 100 they learn little. On the attention preset (``--tables c003_lam``, 3 seeds)
-  any weight from 0.1 to 1 made two seeds of three leave their initial plateau 19 or more
-  epochs later than lambda 0 (or never): at lambda 1 the term is 2% of the heads' loss at the
-  start but its gradient on the convnets 1.2-1.9x theirs (``experiments/term_gradients.py``).
+  chance), at 100 they learn little. On the attention preset (``--tables c003_lam``, 5 seeds)
+  each weight from 0.1 to 1 made two seeds of five leave their initial plateau 19 or more
+  epochs later than lambda 0 (or never), with no order between the weights: at lambda 1 the
+  term is 2% of the heads' loss at the start but its gradient on the convnets 1.2-1.9x theirs
+  (``experiments/term_gradients.py``).
 - **Joint attention** (sec. 3.3): one location softmax att_t = softmax(W_att h_{t-1}) over the
   K^2 cells from the top LSTM layer (h_0 = 0), shared by every level: x^k_t = sum_i att_{t,i}
   Z^k_{t,i}.
