@@ -44,7 +44,7 @@ this is the choice made):
   SynthActions' retest set (``experiments/paper_tables.py --tables joint_lam``): at 1000 the
   summed term swamps the head's cross-entropy and the 3D convnets learn nothing (validation at
   chance), at 100 they learn little. On the attention preset (``--tables c003_lam``, 5 seeds)
-  each weight from 0.1 to 1 made two seeds of five leave their initial plateau 19 or more
+  each weight from 0.1 to 1 made at least two seeds of five leave their initial plateau 19+
   epochs later than lambda 0 (or never), with no order between the weights: at lambda 1 the
   term is 2% of the heads' loss at the start but its gradient on the convnets 1.2-1.9x theirs
   (``experiments/term_gradients.py``).
