@@ -25,9 +25,10 @@ from pathlib import Path
 
 import torch
 
+from glimpse import GlimpseError
 from glimpse.features.clips import ClipDataset, collate
 from glimpse.features.store import FeatureStore
-from glimpse.models import ModelConfig, build_model
+from glimpse.models import ModelConfig, build_model, model_options
 
 
 def term_gradients(net, batch: dict, params: list) -> dict[str, tuple[float, float]]:
@@ -42,14 +43,12 @@ def term_gradients(net, batch: dict, params: list) -> dict[str, tuple[float, flo
     return out
 
 
-def first_batch(run: Path, net, cfg: dict, seed: int, size: int = 32) -> dict:
-    """``size`` training clips of ``run``'s store and split, drawn in a ``seed``-ed order and
-    cut as the trainer cuts them, as one float32 batch."""
-    store = FeatureStore(cfg["features"])
-    split = json.loads((run / "split.json").read_text())
-    tc = cfg["train"]
-    ds = ClipDataset([store.entry(i) for i in split["train"]], tc["clip_len"], tc["stride"],
-                     streams=net.streams, sampling=tc["sampling"], seed=seed, segments=True)
+def first_batch(entries: list, streams, train: dict, seed: int, size: int = 32) -> dict:
+    """``size`` clips of ``entries`` (a run's training videos), drawn in a ``seed``-ed order and
+    cut as the trainer cuts them (``train``: the run's clip length, stride and sampling), of the
+    ``streams`` a model reads, as one float32 batch."""
+    ds = ClipDataset(entries, train["clip_len"], train["stride"], streams=streams,
+                     sampling=train["sampling"], seed=seed, segments=True)
     order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))
     batch = collate([ds[i] for i in order[:size].tolist()])
     return {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v
@@ -85,19 +84,27 @@ def main(argv=None):
         variants.append((item or "as run", {key: _value(text)} if key else {}))
     cfg = json.loads((a.run / "config.json").read_text())
     base = ModelConfig.from_dict(cfg["model"])
+    try:  # each variant's options checked as glimpse train checks them, before any work
+        configs = [(label, replace(base, options=model_options(base.name, {**base.options,
+                                                                          **opts})))
+                   for label, opts in variants]
+    except GlimpseError as e:
+        raise SystemExit(str(e)) from None
+    store = FeatureStore(cfg["features"])
+    split = json.loads((a.run / "split.json").read_text())
+    entries = [store.entry(i) for i in split["train"]]
     torch.set_num_threads(1)
     for seed in (int(s) for s in a.seeds.split(",")):
-        for label, opts in variants:
-            mc = replace(base, options={**base.options, **opts})
+        for label, mc in configs:
             torch.manual_seed(seed)
             net = build_model(mc)
             part = getattr(net, a.part, None)
             if not isinstance(part, torch.nn.Module):
                 raise SystemExit(f"the model '{mc.name}' has no part '{a.part}' with parameters")
-            g = term_gradients(net, first_batch(a.run, net, cfg, seed), list(part.parameters()))
+            batch = first_batch(entries, net.streams, cfg["train"], seed)
+            g = term_gradients(net, batch, list(part.parameters()))
             print(f"seed {seed}, {label}: " + "; ".join(
                 f"{k} {v:.4g} (gradient {n:.3g})" for k, (v, n) in g.items()), flush=True)
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -66,3 +68,13 @@ def test_a_folder_that_is_not_a_run_is_one_line(tg, tmp_path):
     (tmp_path / "split.json").write_text("{}")
     with pytest.raises(SystemExit, match="OPTION=VALUE"):
         tg.main([str(tmp_path), "--set", "lam"])
+    # a variant's option is checked as glimpse train checks it, before the store is opened
+    inputs = {"rgb": {"layer": "x", "channels": 4, "grid": 3},
+              "rgb_level2": {"layer": "y", "channels": 2, "grid": 3}}
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"model": {"name": "joint", "num_classes": 2, "inputs": inputs, "options": {}},
+         "features": str(tmp_path / "no-store")}))
+    with pytest.raises(SystemExit, match="has no option nosuch"):
+        tg.main([str(tmp_path), "--set", "nosuch=1"])
+    with pytest.raises(SystemExit, match="lam"):
+        tg.main([str(tmp_path), "--set", "lam=-1"])
