@@ -926,7 +926,7 @@ def record(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig,
     rec = {**run_row(row, seed, table, out, _settings(tc, table, row)),
            **({} if epochs is None else {"epochs": epochs}), "threads": torch.get_num_threads(),
            "seconds": round(earlier + time.time() - t, 1)}
-    curve = val_curve(run) if row.kind == "train" else None
+    curve = val_curve(run)  # None for a row that trains nothing: its folder has no log
     return rec if curve is None else {**rec, "val_curve": curve}
 
 
@@ -993,7 +993,7 @@ def recount(records: dict, out: Path, seeds: dict) -> None:
                 if rec is not None:
                     run = run_folder(out, row, seed)
                     rec["seconds"] = max(rec.get("seconds", 0), round(logged_seconds(run), 1))
-                    curve = val_curve(run) if row.kind == "train" else None
+                    curve = val_curve(run)
                     if curve is not None and "val_curve" not in rec:
                         rec["val_curve"] = curve
 
