@@ -25,6 +25,7 @@ from glimpse.config import TrainConfig, read_settings
 from glimpse.features.extract import Summary
 from glimpse.features.extract import extract as _extract
 from glimpse.predict import Predictor
+from glimpse.recipes import recipe_settings
 
 __all__ = ["Model", "Prediction", "extract", "load", "train"]
 
@@ -75,9 +76,10 @@ def train(out: str | Path, *, config: str | Path | None = None, progress: bool =
     """Train (or resume) a run at ``out``; -> its best validation record. ``config``: a YAML /
     JSON file of settings or a run's config.json (``glimpse train --config``); ``settings``
     (``features``, ``model``, any model option or training setting by its option name) win
-    over it."""
+    over it, and both over the ``recipe``'s (``glimpse.recipes``)."""
     values = read_settings(config) if config is not None else {}
     values.update(settings)
+    values = {**recipe_settings(values.get("recipe")), **values}  # the recipe's, then these
     values.pop("quiet", None)
     missing = [k for k in ("features", "model") if values.get(k) is None]
     if missing:

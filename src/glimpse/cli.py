@@ -9,10 +9,13 @@ import argparse
 import errno
 import sys
 import textwrap
+from dataclasses import fields
 from pathlib import Path
 
 from glimpse import GlimpseError, __version__, distributed
-from glimpse.config import SCHEDULES, TrainConfig, read_settings
+from glimpse.config import OPTIMIZERS, SCHEDULES, TrainConfig, read_settings
+from glimpse.recipes import RECIPES, recipe_settings
+from glimpse.recipes import describe as describe_recipes
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -451,7 +454,8 @@ glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend
 glimpse train --config runs/soft/config.json --out runs/soft-again      # a run's settings, re-run
 glimpse train --config soft.yaml --seed 3 --out runs/soft-seed3         # a file; flags override""")
     p.epilog += "\n\nmodels, the streams they read and their options (paper defaults):\n" + \
-        _model_defaults() + "\nAn option a model does not have is refused."
+        _model_defaults() + "\nAn option a model does not have is refused." + \
+        "\n\nrecipes (--recipe NAME; the run's config.json records it):\n" + describe_recipes()
     p.add_argument("features", type=Path, nargs="?",
                    help="feature store made by 'glimpse extract' (or named in --config)")
     p.add_argument("--config", type=Path,
@@ -466,7 +470,14 @@ glimpse train --config soft.yaml --seed 3 --out runs/soft-seed3         # a file
     d = TrainConfig()
     o.add_argument("--epochs", type=_positive, default=d.epochs)
     o.add_argument("--batch-size", type=_positive, default=d.batch_size)
-    o.add_argument("--lr", type=_nonnegative, default=d.lr, help="Adam learning rate")
+    o.add_argument("--recipe", choices=list(RECIPES),
+                   help="a named set of the settings below (listed at the end); a setting "
+                        "given here or in --config wins over the recipe's")
+    o.add_argument("--optimizer", choices=list(OPTIMIZERS), default=d.optimizer,
+                   help="adam (default; papers 000, 004) or sgd with --momentum (paper 001)")
+    o.add_argument("--momentum", type=_nonnegative, default=d.momentum,
+                   help="sgd's momentum (default 0.9)")
+    o.add_argument("--lr", type=_nonnegative, default=d.lr, help="learning rate (default 1e-4)")
     o.add_argument("--gamma", type=_nonnegative, default=d.gamma, help="weight decay gamma * sum theta^2")
     o.add_argument("--seed", type=int, default=d.seed)
     o.add_argument("--checkpoint-every", type=int, default=0,
@@ -535,10 +546,13 @@ def read_train_config(path: Path, known: set[str]) -> dict:
 
 
 def _with_config(parser, args, argv):
-    """Parse again with the --config file's settings as defaults: flags on the line win."""
+    """Parse again with the --config file's settings and the --recipe's (the line's, else the
+    file's) as defaults: flags on the line win over the file, the file over the recipe."""
     sub = args._parser
     known = {a.dest for a in sub._actions} - {"help", "config", "out", "_parser"}
-    sub.set_defaults(**read_train_config(args.config, known))
+    values = read_train_config(args.config, known) if args.config is not None else {}
+    recipe = getattr(args, "recipe", None) or values.get("recipe")
+    sub.set_defaults(**{**recipe_settings(recipe), **values})
     return parser.parse_args(argv)
 
 
@@ -552,14 +566,7 @@ def _train(a):
     _check_device(a.device, a.amp)
     options = {k: getattr(a, k) for k in _model_option_fields() if getattr(a, k) is not None}
     model_options(a.model, options)  # an option the model lacks fails here, before any work
-    tc = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, gamma=a.gamma,
-                     clip_len=a.clip_len, stride=a.stride, sampling=a.sampling,
-                     eval_clip_len=a.eval_clip_len, seed=a.seed, split_seed=a.split_seed,
-                     split=a.split,
-                     test_fraction=a.test_fraction, val_fraction=a.val_fraction, device=a.device,
-                     checkpoint_every=a.checkpoint_every, lr_schedule=a.lr_schedule,
-                     warmup_epochs=a.warmup_epochs, lr_step=a.lr_step, lr_decay=a.lr_decay,
-                     clip_grad=a.clip_grad, amp=a.amp, workers=a.workers)
+    tc = TrainConfig(**{f.name: getattr(a, f.name) for f in fields(TrainConfig)})
     best = train(a.features, a.out, a.model, options, tc, progress=not a.quiet,
                  tensorboard=a.tensorboard)
     print(f"best validation top-1 {best['val_top1']:.3f} at epoch {best.get('epoch')} -> "
@@ -960,7 +967,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if getattr(args, "config", None) is not None:
+        if getattr(args, "config", None) is not None or getattr(args, "recipe", None):
             args = _with_config(parser, args, argv)
         return args.func(args)
     except GlimpseError as e:

@@ -24,10 +24,11 @@ def from_dict(cls, data: dict):
 
 # Settings that do not change what a run computes: a run resumes under other values of these
 # (a CPU run continues on CUDA; a finished run is extended with more epochs).
-NOT_IDENTITY = ("device", "epochs", "checkpoint_every", "workers")
+NOT_IDENTITY = ("device", "epochs", "checkpoint_every", "workers", "recipe")
 
 
 SCHEDULES = ("constant", "step", "cosine")
+OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclass
@@ -35,6 +36,8 @@ class TrainConfig:
     epochs: int = 10  # paper 000
     batch_size: int = 256  # paper 000
     lr: float = 1e-4  # paper 000, Adam
+    optimizer: str = "adam"  # adam (papers 000, 004) or sgd with momentum (paper 001)
+    momentum: float = 0.9  # sgd's momentum (paper 001)
     gamma: float = 1e-5  # weight decay as the explicit gamma * sum theta^2 (paper 000, 002)
     clip_len: int = 30  # T (paper 000)
     stride: int = 2  # d (paper 000)
@@ -54,11 +57,15 @@ class TrainConfig:
     clip_grad: float = 0.0  # the gradients' global norm clipped to this (0: no clipping)
     amp: str = "off"  # mixed precision: off, bf16 (CPU, CUDA) or fp16 (CUDA; glimpse.amp)
     workers: int = 0  # DataLoader worker processes for the training batches (0: in-process)
+    recipe: str | None = None  # the recipe the settings came from (glimpse.recipes), a record
 
     def __post_init__(self):
         if self.lr_schedule not in SCHEDULES:
             raise GlimpseError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, got "
                                f"'{self.lr_schedule}'")
+        if self.optimizer not in OPTIMIZERS:
+            raise GlimpseError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got "
+                               f"'{self.optimizer}'")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -60,6 +60,15 @@ def lr_factor(tc: TrainConfig, epoch: int, step: int, n_batches: int) -> float:
     return f
 
 
+def make_optimizer(groups: list[dict], tc: TrainConfig) -> torch.optim.Optimizer:
+    """The run's optimizer over the model's parameter groups: Adam (PyTorch's defaults beyond the
+    rate) or SGD with ``tc.momentum`` (paper 001). Weight decay is never the optimizer's: it is
+    the explicit gamma * sum theta^2 term the trainer adds to the loss."""
+    if tc.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=tc.lr, momentum=tc.momentum)
+    return torch.optim.Adam(groups, lr=tc.lr)
+
+
 def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return torch.randperm(n, generator=g).tolist()
@@ -166,7 +175,7 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
         ds = ClipDataset(train_entries, tc.clip_len, tc.stride, streams=net.streams,
                          actor=net.needs_actor, sampling=tc.sampling, seed=tc.seed,
                          targets=len(labels) if store.multilabel else None, segments=True)
-        opt = torch.optim.Adam(net.param_groups(tc.lr), lr=tc.lr)
+        opt = make_optimizer(net.param_groups(tc.lr), tc)
         at = _resume(run, net, opt, log)
         for group in opt.param_groups:  # the schedule scales each group's own rate
             group.setdefault("initial_lr", group["lr"])

@@ -1,0 +1,249 @@
+"""The seed-stability check: does every seed of a configuration train? Run it before any re-test.
+
+    python experiments/stability.py --features STORE --out OUT [--configs NAME ...] [--seeds 5]
+    python experiments/stability.py --out OUT --report docs/retest/stability.md   # render only
+
+Each configuration (``CONFIGS``: a model, its options and its training settings, the claims
+tables' protocol on a smaller store) is trained on each seed (seed s trains with seed s on the
+group split s, as the re-test does), tested once, and reported per seed: the selected
+checkpoint's validation top-1, the test top-1, the attention mass on the labelled actor and the
+minutes it took. A seed is flagged **collapsed** when its test top-1 is more than
+``COLLAPSE_POINTS`` below its configuration's median, or its attention mass on the actor is
+below uniform attention's (the fraction of cells the actor covers). Configurations are compared
+against the linear probe on their own streams' pooled features (``probe`` rows).
+
+Runs live in ``OUT/runs/<config>_seed<s>`` and resume (a killed check continues where it
+stopped); records in ``OUT/stability.json``, written whole after each run. The store must
+carry actor masks (SynthActions: ``glimpse synth --preset attention --groups 40`` then
+``glimpse extract ... --fps 0 --streams rgb,flow --levels 2`` is the reduced set of
+docs/retest/stability.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from glimpse import GlimpseError
+from glimpse.config import TrainConfig
+from glimpse.evaluate import evaluate_run
+from glimpse.io import write_json_atomic, write_text_atomic
+from glimpse.models import model_options
+from glimpse.probe import run_probe
+from glimpse.recipes import RECIPES, recipe_settings
+from glimpse.train import train
+
+COLLAPSE_POINTS = 10.0  # a seed this far below its configuration's median has collapsed
+# the re-test's protocol (experiments/paper_tables.py): 30 epochs of clips of 30 every 2,
+# hidden 128; the optimizer from the recipe (--recipe; glimpse's: Adam 1e-3, batch 32)
+BASE = TrainConfig(epochs=30, clip_len=30, stride=2)
+RSTAN = {"clip_len": 8, "eval_clip_len": 16, "epochs": 20}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration: ``model`` a glimpse model (or ``probe``: the linear probe on the
+    pooled cube of the option ``stream``), its options, training settings over ``BASE``, and
+    the video rule of its paper."""
+
+    name: str
+    model: str
+    options: tuple = ()
+    train: tuple = ()
+    video_rule: str = "mean"
+    hidden: int | None = 128
+
+
+CONFIGS = {c.name: c for c in [
+    Config("probe-rgb", "probe", (("stream", "rgb"),)),
+    Config("probe-rgb+flow", "probe", (("stream", "rgb+flow"),)),
+    Config("000-structured", "structured", (("lam", 0.01),), video_rule="vote"),
+    Config("002-soft", "soft"),
+    Config("002-avgpool", "avgpool"),
+    Config("001-st-rgb", "rstan", (("stream", "rgb"), ("att_dim", 64), ("lam_aa", 0.0)),
+           tuple(RSTAN.items())),
+    Config("001-am-max", "rstan", (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.0)),
+           tuple(RSTAN.items())),
+    Config("001-am-max-aa", "rstan", (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.5),
+                                      ("aa_loss", "l2")), tuple(RSTAN.items())),
+    Config("003-joint", "joint", (("width", 32), ("lam", 1.0)), (("epochs", 60),),
+           video_rule="vote"),
+    Config("003-joint-nopyramid", "joint", (("width", 32), ("lam", 1.0), ("pyramid", False)),
+           (("epochs", 60),), video_rule="vote"),
+    Config("004-hard", "reinforce", (("lam", 0.0), ("policy", "content"))),
+    Config("004-hard-nobaseline", "reinforce", (("lam", 0.0), ("policy", "content"),
+                                                ("baseline", "none"))),
+]}
+
+
+def variant_key(name: str, recipe: str, sets: dict) -> str:
+    """A configuration under a recipe and option changes -> its key in stability.json (and its
+    run folders' prefix): the name alone under glimpse's recipe and no changes."""
+    return name + ("" if recipe == "glimpse" else f"@{recipe}") + \
+        "".join(f"+{k}={v}" for k, v in sorted(sets.items()))
+
+
+def settings(cfg: Config, recipe: str, seed: int) -> TrainConfig:
+    """The training settings of ``cfg`` under ``recipe``: the protocol (BASE, then the
+    configuration's own clip lengths and epochs) over the recipe's optimizer settings."""
+    return TrainConfig(**{**BASE.to_dict(), **recipe_settings(recipe), **dict(cfg.train),
+                          "seed": seed, "split_seed": seed})
+
+
+def run_one(cfg: Config, seed: int, features: Path, out: Path, recipe: str = "glimpse",
+            sets: dict | None = None) -> dict:
+    """Train (or resume) and test configuration ``cfg`` on ``seed`` under ``recipe`` with the
+    model options ``sets`` changed -> its record."""
+    sets = sets or {}
+    run = out / "runs" / f"{variant_key(cfg.name, recipe, sets)}_seed{seed}"
+    t0 = time.time()
+    if cfg.model == "probe":
+        m = run_probe(features, run, split_seed=seed, log=lambda *_: None, **dict(cfg.options))
+        return {"val_top1": m.get("val_top1"), "top1": m["top1"], "actor_mass": None,
+                "uniform_mass": None, "minutes": (time.time() - t0) / 60}
+    options = {**dict(cfg.options), **sets}
+    if cfg.hidden and "hidden" in model_options(cfg.model):
+        options.setdefault("hidden", cfg.hidden)
+    model_options(cfg.model, options)  # an unknown option or a bad value: one line, no run
+    best = train(features, run, cfg.model, options, settings(cfg, recipe, seed), progress=False,
+                 log=lambda *_: None)
+    m = evaluate_run(run, video_rule=cfg.video_rule, progress=False)
+    att = m.get("attention") or {}
+    log = run / "log.csv"
+    seconds = sum(float(r["seconds"]) for r in _csv(log)) if log.exists() else 0.0
+    return {"val_top1": best["val_top1"], "top1": m["top1"],
+            "actor_mass": att.get("mass_in_mask"), "uniform_mass": att.get("uniform_mass_in_mask"),
+            "checkpoint_epoch": m["checkpoint_epoch"], "minutes": seconds / 60}
+
+
+def _csv(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def collapsed(records: dict[int, dict]) -> dict[int, list[str]]:
+    """Per seed, why it collapsed (empty: it did not): test top-1 more than COLLAPSE_POINTS
+    below the configuration's median, or attention mass on the actor below uniform's."""
+    median = statistics.median(r["top1"] for r in records.values())
+    out = {}
+    for seed, r in records.items():
+        why = []
+        if 100 * (median - r["top1"]) > COLLAPSE_POINTS:
+            why.append(f"{100 * (median - r['top1']):.1f} points below the median")
+        if r.get("actor_mass") is not None and r["actor_mass"] < r["uniform_mass"]:
+            why.append(f"actor mass {r['actor_mass']:.3f} below uniform {r['uniform_mass']:.3f}")
+        out[seed] = why
+    return out
+
+
+def summary(name: str, records: dict[int, dict]) -> dict:
+    """A configuration's per-seed figures, mean, SD (in points) and collapsed seeds."""
+    seeds = sorted(records)
+    top1 = [100 * records[s]["top1"] for s in seeds]
+    flags = collapsed(records)
+    return {"name": name, "seeds": seeds, "top1": top1,
+            "val": [100 * records[s]["val_top1"] if records[s]["val_top1"] is not None else None
+                    for s in seeds],
+            "actor": [records[s]["actor_mass"] for s in seeds],
+            "uniform": next((records[s]["uniform_mass"] for s in seeds
+                             if records[s]["uniform_mass"] is not None), None),
+            "mean": statistics.fmean(top1), "sd": statistics.stdev(top1) if len(top1) > 1 else 0.0,
+            "collapsed": {s: flags[s] for s in seeds if flags[s]},
+            "minutes": sum(records[s]["minutes"] for s in seeds)}
+
+
+def _per_seed(values, fmt) -> str:
+    return " / ".join("–" if v is None else fmt.format(v) for v in values)
+
+
+def render(results: dict, names: list[str]) -> str:
+    """The check's table (markdown): one row per configuration with any seed done."""
+    lines = ["| configuration | test top-1 % per seed | mean | SD | validation top-1 % per seed "
+             "| attention mass on the actor per seed (uniform) | collapsed seeds | run-minutes |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        if not results.get(name):
+            continue
+        s = summary(name, {int(k): v for k, v in results[name].items()})
+        actor = "–" if s["uniform"] is None else \
+            f"{_per_seed(s['actor'], '{:.3f}')} ({s['uniform']:.3f})"
+        flags = "; ".join(f"seed {k}: {', '.join(v)}" for k, v in s["collapsed"].items())
+        lines.append(f"| {name} | {_per_seed(s['top1'], '{:.1f}')} | {s['mean']:.1f} | "
+                     f"{s['sd']:.1f} | {_per_seed(s['val'], '{:.1f}')} | {actor} | "
+                     f"{flags or 'none'} | {s['minutes']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _setting(text: str) -> tuple[str, object]:
+    """KEY=VALUE -> (key, value as JSON where it parses, else the text)."""
+    if "=" not in text:
+        raise GlimpseError(f"--set {text}: expected KEY=VALUE")
+    key, value = text.split("=", 1)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="configurations: " + ", ".join(CONFIGS) + "\n\nexamples:\n"
+        "  python experiments/stability.py --features /data/stab/features --out /data/stab/out\n"
+        "  python experiments/stability.py --features F --out O --configs 001-am-max --seeds 5\n"
+        "  python experiments/stability.py --out O --report docs/retest/stability.md")
+    p.add_argument("--features", type=Path, help="the feature store (with actor masks)")
+    p.add_argument("--out", type=Path, required=True, help="runs and stability.json go here")
+    p.add_argument("--configs", nargs="+", default=list(CONFIGS), metavar="NAME")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1 (default 5)")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--recipe", nargs="+", default=["glimpse"], choices=list(RECIPES),
+                   help="train each configuration under each of these recipes (default glimpse)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a model option in every configuration run (a variant: its key "
+                        "gets +KEY=VALUE)")
+    p.add_argument("--report", type=Path, help="write the table (markdown) to this file")
+    a = p.parse_args(argv)
+    try:
+        unknown = [c for c in a.configs if c not in CONFIGS]
+        if unknown:
+            raise GlimpseError(f"unknown configuration(s) {', '.join(unknown)} (known: "
+                               f"{', '.join(CONFIGS)})")
+        sets = dict(_setting(s) for s in a.set)
+        keys = [(name, recipe, variant_key(name, recipe, sets)) for name in a.configs
+                for recipe in a.recipe]
+        path = a.out / "stability.json"
+        results = json.loads(path.read_text()) if path.exists() else {}
+        if a.features is not None:
+            for name, recipe, key in keys:
+                for seed in range(a.first_seed, a.seeds):
+                    if str(seed) in results.get(key, {}):
+                        continue
+                    print(f"{key} seed {seed} ...", file=sys.stderr, flush=True)
+                    rec = run_one(CONFIGS[name], seed, a.features, a.out, recipe, sets)
+                    results = json.loads(path.read_text()) if path.exists() else {}
+                    results.setdefault(key, {})[str(seed)] = rec
+                    write_json_atomic(path, results)
+                    print(f"{key} seed {seed}: test {100 * rec['top1']:.1f}%", file=sys.stderr,
+                          flush=True)
+        table = render(results, [k for k in results if re.split("[@+]", k)[0] in a.configs])
+        if a.report:
+            write_text_atomic(a.report, table)
+        print(table, end="")
+    except GlimpseError as e:
+        print(f"stability: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
