@@ -5,9 +5,10 @@ or a dev-only reference imported inside a function (never at a module's top leve
 import ast
 import re
 import sys
-import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 # dev extras that src/glimpse imports inside a function only, and why

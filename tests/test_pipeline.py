@@ -52,6 +52,14 @@ def test_train_evaluate_predict_through_the_cli(store, tmp_path, capsys):
     for key in ("mass_in_mask", "pointing", "entropy"):
         assert 0 <= m["attention"][key] <= m["attention"]["max_entropy"]
     assert (run / "predictions_test.csv").read_text().count("\n") == 5
+    # log.csv: each epoch's validation attention on the actor; the selected epoch's is what
+    # evaluate measures on the validation split
+    with open(run / "log.csv") as f:
+        log = list(csv.DictReader(f))
+    assert main(["evaluate", str(run), "--split", "val", "--quiet"]) == 0
+    m = json.loads((run / "metrics.json").read_text())
+    assert float(log[m["checkpoint_epoch"] - 1]["val_actor_mass"]) == \
+        pytest.approx(m["attention"]["mass_in_mask"], abs=1e-6)
     assert main(["evaluate", str(run), "--video-rule", "mean", "--quiet"]) == 0
     assert json.loads((run / "metrics.json").read_text())["video_rule"] == "mean"
     capsys.readouterr()

@@ -91,13 +91,18 @@ def model_inputs(store: FeatureStore, name: str, options: dict) -> dict:
 
 def validate(model, entries, tc: TrainConfig, labels: list[str], device,
              multilabel: bool = False) -> tuple[dict, list]:
-    """-> the validation metrics the trainer selects on, and each video's result."""
+    """-> the validation metrics the trainer selects on (and logs: with the attention mass on
+    the actor where the store has masks, so that log.csv shows when a run's attention left
+    it), and each video's result."""
     results = run_clips(model, entries, device=device,
                         **clip_settings({"train": tc.to_dict(), "multilabel": multilabel}))
     y = np.array([e.label_index for e in entries])
     m, _, _ = compute_metrics(results, y, labels, video_rule="mean" if multilabel else "vote",
                               targets=multi_hot(entries, len(labels)) if multilabel else None)
-    return {"val_top1": m["top1"], "val_clip_accuracy": m["clip_accuracy"]}, results
+    val = {"val_top1": m["top1"], "val_clip_accuracy": m["clip_accuracy"]}
+    if "attention" in m:  # the store has actor masks: where the attention is, epoch by epoch
+        val["val_actor_mass"] = m["attention"]["mass_in_mask"]
+    return val, results
 
 
 def _distributed(tc: TrainConfig) -> tuple[int, int, str]:
