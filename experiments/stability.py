@@ -74,6 +74,8 @@ CONFIGS = {c.name: c for c in [
                                       ("aa_loss", "l2")), tuple(RSTAN.items())),
     Config("003-joint", "joint", (("width", 32), ("lam", 1.0)), (("epochs", 60),),
            video_rule="vote"),
+    Config("003-joint-main", "joint", (("width", 32), ("lam", 1.0), ("stream", "rgb")),
+           (("epochs", 60),), video_rule="vote"),
     Config("003-joint-nopyramid", "joint", (("width", 32), ("lam", 1.0), ("pyramid", False)),
            (("epochs", 60),), video_rule="vote"),
     Config("004-hard", "reinforce", (("lam", 0.0), ("policy", "content"))),

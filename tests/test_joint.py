@@ -39,6 +39,31 @@ def test_model_energy_is_the_normalized_channel_sum():
     assert set(m.loss(out, b)) == {"ce", "ce_3d", "energy_attention"}
 
 
+def test_the_regularizers_weight_warms_up_linearly_over_epochs():
+    """lam_warmup = 2: the term at 0, 1/2 and 1 of lam = 3 at epochs 0, 1 and 2 (and after),
+    the same forward pass each time; without a warm-up, lam from epoch 0."""
+    K, D = 3, 4
+    inputs = {"rgb": {"layer": "x", "channels": D, "grid": K},
+              "rgb_level2": {"layer": "y", "channels": 2, "grid": K}}
+    torch.manual_seed(0)
+    b = {"rgb": torch.rand(2, 4, K, K, D), "rgb_level2": torch.rand(2, 4, K, K, 2),
+         "mask": torch.ones(2, 4, dtype=torch.bool), "label": torch.tensor([0, 1])}
+    m = build_model(ModelConfig("joint", 2, inputs, {"hidden": 6, "width": 3, "lam": 3.0,
+                                                     "lam_warmup": 2}))
+    out = m(b)
+    full = 3.0 * sum(energy_attention_penalty(out.extras["energies"][:, k],
+                                              out.attention.flatten(2), b["mask"])
+                     for k in range(2))
+    got = []
+    for epoch in range(4):
+        m.set_epoch(epoch, 4)
+        got.append(float(m.loss(out, b)["energy_attention"]))
+    assert got == pytest.approx([0.0, float(full) / 2, float(full), float(full)])
+    plain = build_model(ModelConfig("joint", 2, inputs, {"hidden": 6, "width": 3, "lam": 3.0}))
+    plain.load_state_dict(m.state_dict())
+    assert float(plain.loss(plain(b), b)["energy_attention"]) == pytest.approx(float(full))
+
+
 def test_pyramid_pooling_on_a_4x4_grid():
     K = 4
     Z = torch.arange(16.0).view(1, 16, 1)  # cell i holds the value i

@@ -47,7 +47,9 @@ this is the choice made):
   each weight from 0.1 to 1 made at least two seeds of five leave their initial plateau 19+
   epochs later than lambda 0 (or never), with no order between the weights: at lambda 1 the
   term is 2% of the heads' loss at the start but its gradient on the convnets 1.2-1.9x theirs
-  (``experiments/term_gradients.py``).
+  (``experiments/term_gradients.py``). ``lam_warmup`` N (a departure, off by default) raises
+  the weight linearly from 0 at epoch 0 to lam at epoch N, so that the convnets can leave their
+  initial plateau as they do at lambda 0 before the term pulls on them.
 - **Joint attention** (sec. 3.3): one location softmax att_t = softmax(W_att h_{t-1}) over the
   K^2 cells from the top LSTM layer (h_0 = 0), shared by every level: x^k_t = sum_i att_{t,i}
   Z^k_{t,i}.
@@ -118,6 +120,9 @@ class JointConfig:
     layers: int = options.layers(3)
     dropout: float = options.dropout(0.0, "dropout on the non-recurrent connections of layers "
                                      "2-3 (the paper: none)")
+    lam_warmup: float = options.option(0.0, "epochs over which the regularizer's weight rises "
+                                       "linearly from 0 to lam (0: lam from the start, the "
+                                       "paper)", check=options.NONNEGATIVE)
     conv_init: str = options.option("torch", "the convnets' initial weights: torch "
                                     "(PyTorch's default) or kaiming (He normal, fan_out, ReLU "
                                     "gain, zero biases: MMAction2's and PySlowFast's 3D "
@@ -232,6 +237,12 @@ class JointAttentionLSTM(ActionModel):
         self.upper = StackedLSTM(input_size=M, hidden=M, layers=cfg.layers - 1,
                                  dropout=cfg.dropout) if cfg.layers > 1 else None
         self.classify = nn.Linear(M, num_classes)  # W_prob
+        self.lam = cfg.lam if not cfg.lam_warmup else 0.0  # this epoch's weight (set_epoch)
+
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        """The regularizer's weight this epoch: lam * min(1, epoch / lam_warmup)."""
+        cfg = self.cfg
+        self.lam = cfg.lam * (min(1.0, epoch / cfg.lam_warmup) if cfg.lam_warmup else 1.0)
 
     def forward(self, batch: dict) -> ModelOutput:
         """batch[level] (B, T, K, K, D_k), mask (B, T) -> scores (B, T, C), attention
@@ -282,7 +293,7 @@ class JointAttentionLSTM(ActionModel):
                              for k in range(L))
         if self.cfg.lam:
             att = output.attention.flatten(2)
-            terms["energy_attention"] = self.cfg.lam * sum(
+            terms["energy_attention"] = self.lam * sum(
                 energy_attention_penalty(output.extras["energies"][:, k], att, batch.get("mask"))
                 for k in range(L))
         return terms
