@@ -435,3 +435,18 @@ def test_dataloader_workers_give_the_same_run(store, tmp_path):
     assert rows(runs["0"]) == rows(runs["2"])
     a, b = (load_file(str(runs[w] / "best.safetensors")) for w in ("0", "2"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_stops_early_when_validation_stops_rising(store, tmp_path, capsys):
+    """--patience 1 at a rate of 0: validation never rises after epoch 1, so training stops
+    after epoch 2 of 6 (the log says why); re-run (or extended) it stops there again; without
+    patience it trains on to its epochs."""
+    run = tmp_path / "run"
+    args = ["train", str(store / "feats"), "--out", str(run), *TRAIN, "--lr", "0"]
+    assert main([*args, "--epochs", "6", "--patience", "1"]) == 0
+    assert "stopped early at epoch 2" in capsys.readouterr().out
+    assert (run / "log.csv").read_text().count("\n") == 3  # header + 2 epochs
+    assert main([*args, "--epochs", "8", "--patience", "1"]) == 0
+    assert (run / "log.csv").read_text().count("\n") == 3
+    assert main([*args, "--epochs", "4"]) == 0
+    assert (run / "log.csv").read_text().count("\n") == 5

@@ -480,6 +480,9 @@ glimpse train --config soft.yaml --seed 3 --out runs/soft-seed3         # a file
     o.add_argument("--lr", type=_nonnegative, default=d.lr, help="learning rate (default 1e-4)")
     o.add_argument("--gamma", type=_nonnegative, default=d.gamma, help="weight decay gamma * sum theta^2")
     o.add_argument("--seed", type=int, default=d.seed)
+    o.add_argument("--patience", type=_nonnegative_int, default=d.patience,
+                   help="stop when validation top-1 has not risen for N epochs (default 0: "
+                        "train every epoch); the best checkpoint is kept either way")
     o.add_argument("--checkpoint-every", type=int, default=0,
                    help="also checkpoint every N batches (0: each epoch)")
     o.add_argument("--lr-schedule", choices=list(SCHEDULES), default=d.lr_schedule,

@@ -24,7 +24,7 @@ def from_dict(cls, data: dict):
 
 # Settings that do not change what a run computes: a run resumes under other values of these
 # (a CPU run continues on CUDA; a finished run is extended with more epochs).
-NOT_IDENTITY = ("device", "epochs", "checkpoint_every", "workers", "recipe")
+NOT_IDENTITY = ("device", "epochs", "checkpoint_every", "workers", "recipe", "patience")
 
 
 SCHEDULES = ("constant", "step", "cosine")
@@ -54,6 +54,7 @@ class TrainConfig:
     warmup_epochs: float = 0.0  # linear warm-up from 0 over this many epochs (batch by batch)
     lr_step: int = 10  # step: epochs between decays
     lr_decay: float = 0.1  # step: the factor at each decay
+    patience: int = 0  # stop when validation top-1 has not risen for this many epochs (0: off)
     clip_grad: float = 0.0  # the gradients' global norm clipped to this (0: no clipping)
     amp: str = "off"  # mixed precision: off, bf16 (CPU, CUDA) or fp16 (CUDA; glimpse.amp)
     workers: int = 0  # DataLoader worker processes for the training batches (0: in-process)

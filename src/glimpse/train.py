@@ -204,6 +204,11 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
 
         with reusing_freed_memory():  # batches reuse memory already faulted in (allocator)
             for epoch in range(at.epoch, tc.epochs):
+                if _patience_spent(at, tc, epoch, world):
+                    log(f"stopped early at epoch {epoch}: validation top-1 has not risen for "
+                        f"{tc.patience} epochs (best {at.best['val_top1']:.3f} at epoch "
+                        f"{at.best['epoch']})")
+                    break
                 skip = at.step if epoch == at.epoch else 0
                 t0 = time.time()
                 sums, seen = train_one_epoch(
@@ -368,6 +373,18 @@ def _select(run: Run, net, at: _Progress, val: dict, epoch: int) -> bool:
         at.best = {**val, "epoch": epoch + 1}
         save_checkpoint(run.best_path, net.state_dict(), {"epoch": epoch + 1, "val": val})
     return improved
+
+
+def _patience_spent(at: _Progress, tc: TrainConfig, epoch: int, world: int) -> bool:
+    """Early stopping: ``tc.patience`` epochs done since the best one (``epoch`` epochs done so
+    far). A pure function of the log, so a resumed or extended run stops where an uninterrupted
+    one did; rank 0's decision (it alone selects) is every rank's."""
+    stop = bool(tc.patience) and "epoch" in at.best and epoch - at.best["epoch"] >= tc.patience
+    if world > 1:
+        box = [stop]
+        torch.distributed.broadcast_object_list(box, src=0)
+        stop = box[0]
+    return stop
 
 
 def _sum_across_ranks(sums: dict, device) -> dict:
