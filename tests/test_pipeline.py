@@ -295,6 +295,16 @@ def test_lr_schedules_golden():
     tc = TrainConfig(epochs=4, warmup_epochs=0.5)  # 5 batches of 10: 1/5, 2/5, ... then 1
     assert [lr_factor(tc, 0, s, 10) for s in range(7)] == pytest.approx(
         [0.2, 0.4, 0.6, 0.8, 1, 1, 1])
+    # a warm-up reaches the full rate, then the cosine runs from it (HF's schedule): 1 epoch of
+    # warm-up in 3, 10 batches an epoch: 0.1 .. 1.0 in epoch 0, then 0.5 (1 + cos(pi p)) with
+    # p = (done - 1) / 2: 1 at epoch 1's start, 0.5 half-way (epoch 2's start)
+    tc = TrainConfig(epochs=3, lr_schedule="cosine", warmup_epochs=1)
+    assert [lr_factor(tc, 0, s, 10) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    assert lr_factor(tc, 1, 0, 10) == pytest.approx(1.0)
+    assert lr_factor(tc, 2, 0, 10) == pytest.approx(0.5)
+    assert lr_factor(tc, 2, 5, 10) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.75)))
+    tc = TrainConfig(epochs=4, lr_schedule="step", lr_step=2, lr_decay=0.5, warmup_epochs=1)
+    assert [lr_factor(tc, e, 0, 10) for e in range(4)] == pytest.approx([0.1, 1, 0.5, 0.5])
 
 
 SCHEDULED = ["--lr-schedule", "cosine", "--warmup-epochs", "0.5", "--clip-grad", "0.05",

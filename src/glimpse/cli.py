@@ -489,7 +489,8 @@ glimpse train --config soft.yaml --seed 3 --out runs/soft-seed3         # a file
                    help="constant (default, the papers'), step (x --lr-decay every --lr-step "
                         "epochs) or cosine (to 0 at --epochs, batch by batch)")
     o.add_argument("--warmup-epochs", type=_nonnegative, default=d.warmup_epochs,
-                   help="linear warm-up of the rate over this many epochs (default 0)")
+                   help="linear warm-up to the full rate over this many epochs, then the "
+                        "schedule from it (default 0)")
     o.add_argument("--lr-step", type=_positive, default=d.lr_step,
                    help="step schedule: epochs between decays (default 10)")
     o.add_argument("--lr-decay", type=_fraction, default=d.lr_decay,

@@ -46,18 +46,21 @@ from glimpse.run import (
 def lr_factor(tc: TrainConfig, epoch: int, step: int, n_batches: int) -> float:
     """The learning rate of batch ``step`` of ``epoch`` as a factor of each group's own: a pure
     function of where the run stands, so a resumed run continues its schedule exactly.
-    ``step``: times the rate by ``lr_decay`` every ``lr_step`` epochs; ``cosine``: half a
-    cosine from 1 at the start to 0 at ``epochs`` (per batch); a warm-up multiplies either by a
-    ramp from 1 / (its batches) to 1 over ``warmup_epochs``."""
+    A warm-up ramps the rate linearly from 1 / (its batches) to the full rate over
+    ``warmup_epochs``, then the schedule runs from the full rate (torch's and HF's
+    ``get_cosine_schedule_with_warmup``): ``step`` times it by ``lr_decay`` every ``lr_step``
+    epochs, ``cosine`` is half a cosine from 1 at the end of the warm-up to 0 at ``epochs``
+    (per batch)."""
     done = epoch + step / n_batches  # epochs done before this batch
-    f = 1.0
+    warm = tc.warmup_epochs
+    if warm > 0 and done < warm:
+        return min(1.0, (done + 1 / n_batches) / warm)
     if tc.lr_schedule == "step":
-        f = tc.lr_decay ** (epoch // tc.lr_step)
-    elif tc.lr_schedule == "cosine":
-        f = 0.5 * (1 + math.cos(math.pi * min(1.0, done / tc.epochs)))
-    if tc.warmup_epochs > 0:
-        f *= min(1.0, (done + 1 / n_batches) / tc.warmup_epochs)
-    return f
+        return tc.lr_decay ** (epoch // tc.lr_step)
+    if tc.lr_schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (done - warm) / max(tc.epochs - warm,
+                                                                          1e-12))))
+    return 1.0
 
 
 def make_optimizer(groups: list[dict], tc: TrainConfig) -> torch.optim.Optimizer:
