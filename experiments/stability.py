@@ -1,22 +1,23 @@
 """The seed-stability check: does every seed of a configuration train? Run it before any re-test.
 
     python experiments/stability.py --features STORE --out OUT [--configs NAME ...] [--seeds 5]
+    python experiments/stability.py ... --recipe paper001 --set gamma_a=1   # a candidate fix
+    python experiments/stability.py ... --test          # a final recipe: the test split too
     python experiments/stability.py --out OUT --report docs/retest/stability.md   # render only
 
 Each configuration (``CONFIGS``: a model, its options and its training settings, the claims
-tables' protocol on a smaller store) is trained on each seed (seed s trains with seed s on the
-group split s, as the re-test does), tested once, and reported per seed: the selected
-checkpoint's validation top-1, the test top-1, the attention mass on the labelled actor and the
-minutes it took. A seed is flagged **collapsed** when its test top-1 is more than
-``COLLAPSE_POINTS`` below its configuration's median, or its attention mass on the actor is
-below uniform attention's (the fraction of cells the actor covers). Configurations are compared
-against the linear probe on their own streams' pooled features (``probe`` rows).
+tables' protocol) is trained on each seed (seed s trains with seed s on the group split s, as
+the re-test does) and its selected checkpoint scored on the validation split (and on the test
+split with ``--test``, which only a final recipe's runs should read), per seed: top-1, the
+attention mass on the labelled actor, the minutes it trained. A seed is flagged **collapsed**
+when its top-1 is more than ``COLLAPSE_POINTS`` below its configuration's median, or its
+attention mass on the actor is below uniform attention's (the fraction of cells the actor
+covers). ``probe`` rows are the linear probes on the same streams' pooled features.
 
-Runs live in ``OUT/runs/<config>_seed<s>`` and resume (a killed check continues where it
+Runs live in ``OUT/runs/<key>_seed<s>`` (the key: the configuration, ``@recipe`` where not
+glimpse's, ``+option=value`` per changed option) and resume (a killed check continues where it
 stopped); records in ``OUT/stability.json``, written whole after each run. The store must
-carry actor masks (SynthActions: ``glimpse synth --preset attention --groups 40`` then
-``glimpse extract ... --fps 0 --streams rgb,flow --levels 2`` is the reduced set of
-docs/retest/stability.md).
+carry actor masks (docs/retest/stability.md: the attention preset's store).
 """
 
 from __future__ import annotations
@@ -91,37 +92,51 @@ def variant_key(name: str, recipe: str, sets: dict) -> str:
         "".join(f"+{k}={v}" for k, v in sorted(sets.items()))
 
 
-def settings(cfg: Config, recipe: str, seed: int) -> TrainConfig:
+def settings(cfg: Config, recipe: str, seed: int, epochs: int | None = None) -> TrainConfig:
     """The training settings of ``cfg`` under ``recipe``: the protocol (BASE, then the
-    configuration's own clip lengths and epochs) over the recipe's optimizer settings."""
-    return TrainConfig(**{**BASE.to_dict(), **recipe_settings(recipe), **dict(cfg.train),
-                          "seed": seed, "split_seed": seed})
+    configuration's own clip lengths and epochs) over the recipe's optimizer settings;
+    ``epochs`` cuts the run short (a screen: the same run, extended later, resumes)."""
+    tc = {**BASE.to_dict(), **recipe_settings(recipe), **dict(cfg.train), "seed": seed,
+          "split_seed": seed}
+    return TrainConfig(**{**tc, "epochs": epochs or tc["epochs"]})
 
 
 def run_one(cfg: Config, seed: int, features: Path, out: Path, recipe: str = "glimpse",
-            sets: dict | None = None) -> dict:
-    """Train (or resume) and test configuration ``cfg`` on ``seed`` under ``recipe`` with the
-    model options ``sets`` changed -> its record."""
+            sets: dict | None = None, test: bool = False, epochs: int | None = None) -> dict:
+    """Train (or resume) configuration ``cfg`` on ``seed`` under ``recipe`` with the model
+    options ``sets`` changed, and score its selected checkpoint on the validation split (and
+    on the test split with ``test``) -> its record."""
     sets = sets or {}
     run = out / "runs" / f"{variant_key(cfg.name, recipe, sets)}_seed{seed}"
     t0 = time.time()
     if cfg.model == "probe":
         m = run_probe(features, run, split_seed=seed, log=lambda *_: None, **dict(cfg.options))
-        return {"val_top1": m.get("val_top1"), "top1": m["top1"], "actor_mass": None,
+        return {"val": {"top1": m["val_top1"], "actor_mass": None},
+                "test": {"top1": m["top1"], "actor_mass": None} if test else None,
                 "uniform_mass": None, "minutes": (time.time() - t0) / 60}
     options = {**dict(cfg.options), **sets}
     if cfg.hidden and "hidden" in model_options(cfg.model):
         options.setdefault("hidden", cfg.hidden)
     model_options(cfg.model, options)  # an unknown option or a bad value: one line, no run
-    best = train(features, run, cfg.model, options, settings(cfg, recipe, seed), progress=False,
-                 log=lambda *_: None)
-    m = evaluate_run(run, video_rule=cfg.video_rule, progress=False)
-    att = m.get("attention") or {}
+    tc = settings(cfg, recipe, seed, epochs)
+    train(features, run, cfg.model, options, tc, progress=False, log=lambda *_: None)
+    return {**score(cfg, run, test), "epochs": tc.epochs}
+
+
+def score(cfg: Config, run: Path, test: bool) -> dict:
+    """A trained run's record: its selected checkpoint on validation (and test), by the
+    configuration's video rule; the minutes its log says it trained."""
+    rec = {}
+    for split in ("val", "test") if test else ("val",):
+        m = evaluate_run(run, split=split, video_rule=cfg.video_rule, progress=False)
+        att = m.get("attention") or {}
+        rec[split] = {"top1": m["top1"], "actor_mass": att.get("mass_in_mask")}
+        rec["uniform_mass"] = att.get("uniform_mass_in_mask")
+        rec["checkpoint_epoch"] = m["checkpoint_epoch"]
+    rec.setdefault("test", None)
     log = run / "log.csv"
-    seconds = sum(float(r["seconds"]) for r in _csv(log)) if log.exists() else 0.0
-    return {"val_top1": best["val_top1"], "top1": m["top1"],
-            "actor_mass": att.get("mass_in_mask"), "uniform_mass": att.get("uniform_mass_in_mask"),
-            "checkpoint_epoch": m["checkpoint_epoch"], "minutes": seconds / 60}
+    rec["minutes"] = sum(float(r["seconds"]) for r in _csv(log)) / 60 if log.exists() else 0.0
+    return rec
 
 
 def _csv(path: Path) -> list[dict]:
@@ -131,30 +146,31 @@ def _csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def collapsed(records: dict[int, dict]) -> dict[int, list[str]]:
-    """Per seed, why it collapsed (empty: it did not): test top-1 more than COLLAPSE_POINTS
-    below the configuration's median, or attention mass on the actor below uniform's."""
-    median = statistics.median(r["top1"] for r in records.values())
+def collapsed(records: dict[int, dict], split: str = "val") -> dict[int, list[str]]:
+    """Per seed, why it collapsed on ``split`` (empty: it did not): top-1 more than
+    COLLAPSE_POINTS below the configuration's median, or attention mass on the actor below
+    uniform attention's."""
+    median = statistics.median(r[split]["top1"] for r in records.values())
     out = {}
     for seed, r in records.items():
         why = []
-        if 100 * (median - r["top1"]) > COLLAPSE_POINTS:
-            why.append(f"{100 * (median - r['top1']):.1f} points below the median")
-        if r.get("actor_mass") is not None and r["actor_mass"] < r["uniform_mass"]:
-            why.append(f"actor mass {r['actor_mass']:.3f} below uniform {r['uniform_mass']:.3f}")
+        if 100 * (median - r[split]["top1"]) > COLLAPSE_POINTS:
+            why.append(f"{100 * (median - r[split]['top1']):.1f} points below the median")
+        mass = r[split]["actor_mass"]
+        if mass is not None and mass < r["uniform_mass"]:
+            why.append(f"actor mass {mass:.3f} below uniform {r['uniform_mass']:.3f}")
         out[seed] = why
     return out
 
 
-def summary(name: str, records: dict[int, dict]) -> dict:
-    """A configuration's per-seed figures, mean, SD (in points) and collapsed seeds."""
+def summary(name: str, records: dict[int, dict], split: str = "val") -> dict:
+    """A configuration's per-seed figures on ``split``, their mean and SD (in points) and the
+    collapsed seeds."""
     seeds = sorted(records)
-    top1 = [100 * records[s]["top1"] for s in seeds]
-    flags = collapsed(records)
+    top1 = [100 * records[s][split]["top1"] for s in seeds]
+    flags = collapsed(records, split)
     return {"name": name, "seeds": seeds, "top1": top1,
-            "val": [100 * records[s]["val_top1"] if records[s]["val_top1"] is not None else None
-                    for s in seeds],
-            "actor": [records[s]["actor_mass"] for s in seeds],
+            "actor": [records[s][split]["actor_mass"] for s in seeds],
             "uniform": next((records[s]["uniform_mass"] for s in seeds
                              if records[s]["uniform_mass"] is not None), None),
             "mean": statistics.fmean(top1), "sd": statistics.stdev(top1) if len(top1) > 1 else 0.0,
@@ -167,20 +183,25 @@ def _per_seed(values, fmt) -> str:
 
 
 def render(results: dict, names: list[str]) -> str:
-    """The check's table (markdown): one row per configuration with any seed done."""
-    lines = ["| configuration | test top-1 % per seed | mean | SD | validation top-1 % per seed "
-             "| attention mass on the actor per seed (uniform) | collapsed seeds | run-minutes |",
-             "|---|---|---|---|---|---|---|---|"]
+    """The check's table (markdown): per configuration with any seed done, its validation
+    figures and, where every seed was tested, its test figures."""
+    lines = ["| configuration | split | top-1 % per seed | mean | SD | attention mass on the "
+             "actor per seed (uniform) | collapsed seeds | seeds | epochs | run-minutes |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
-        if not results.get(name):
+        records = {int(k): v for k, v in (results.get(name) or {}).items()}
+        if not records:
             continue
-        s = summary(name, {int(k): v for k, v in results[name].items()})
-        actor = "–" if s["uniform"] is None else \
-            f"{_per_seed(s['actor'], '{:.3f}')} ({s['uniform']:.3f})"
-        flags = "; ".join(f"seed {k}: {', '.join(v)}" for k, v in s["collapsed"].items())
-        lines.append(f"| {name} | {_per_seed(s['top1'], '{:.1f}')} | {s['mean']:.1f} | "
-                     f"{s['sd']:.1f} | {_per_seed(s['val'], '{:.1f}')} | {actor} | "
-                     f"{flags or 'none'} | {s['minutes']:.0f} |")
+        splits = ["val"] + (["test"] if all(r.get("test") for r in records.values()) else [])
+        epochs = "/".join(sorted({str(r.get("epochs", "?")) for r in records.values()}))
+        for split in splits:
+            s = summary(name, records, split)
+            actor = "–" if s["uniform"] is None else \
+                f"{_per_seed(s['actor'], '{:.3f}')} ({s['uniform']:.3f})"
+            flags = "; ".join(f"seed {k}: {', '.join(v)}" for k, v in s["collapsed"].items())
+            lines.append(f"| {name} | {split} | {_per_seed(s['top1'], '{:.1f}')} | "
+                         f"{s['mean']:.1f} | {s['sd']:.1f} | {actor} | {flags or 'none'} | "
+                         f"{','.join(map(str, s['seeds']))} | {epochs} | {s['minutes']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -213,6 +234,13 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change a model option in every configuration run (a variant: its key "
                         "gets +KEY=VALUE)")
+    p.add_argument("--epochs", type=int,
+                   help="train only this many epochs (a screen: where the attention went in the "
+                        "first epochs, val_actor_mass in each run's log.csv; the protocol's "
+                        "epochs later resume the same runs)")
+    p.add_argument("--test", action="store_true",
+                   help="also score each run on the test split (only a final recipe's runs: "
+                        "candidates are judged on validation)")
     p.add_argument("--report", type=Path, help="write the table (markdown) to this file")
     a = p.parse_args(argv)
     try:
@@ -228,15 +256,19 @@ def main(argv=None) -> int:
         if a.features is not None:
             for name, recipe, key in keys:
                 for seed in range(a.first_seed, a.seeds):
-                    if str(seed) in results.get(key, {}):
+                    done = results.get(key, {}).get(str(seed))
+                    want = settings(CONFIGS[name], recipe, seed, a.epochs).epochs
+                    if done and "val" in done and (done.get("test") or not a.test) and \
+                            done.get("epochs", want) == want:
                         continue
                     print(f"{key} seed {seed} ...", file=sys.stderr, flush=True)
-                    rec = run_one(CONFIGS[name], seed, a.features, a.out, recipe, sets)
+                    rec = run_one(CONFIGS[name], seed, a.features, a.out, recipe, sets, a.test,
+                                  a.epochs)
                     results = json.loads(path.read_text()) if path.exists() else {}
                     results.setdefault(key, {})[str(seed)] = rec
                     write_json_atomic(path, results)
-                    print(f"{key} seed {seed}: test {100 * rec['top1']:.1f}%", file=sys.stderr,
-                          flush=True)
+                    print(f"{key} seed {seed}: validation {100 * rec['val']['top1']:.1f}%",
+                          file=sys.stderr, flush=True)
         table = render(results, [k for k in results if re.split("[@+]", k)[0] in a.configs])
         if a.report:
             write_text_atomic(a.report, table)

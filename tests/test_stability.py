@@ -14,8 +14,8 @@ def st():
     return experiment_script("stability")
 
 
-def rec(top1, actor=None, uniform=None, val=0.5, minutes=1.0):
-    return {"top1": top1, "val_top1": val, "actor_mass": actor, "uniform_mass": uniform,
+def rec(top1, actor=None, uniform=None, minutes=1.0):
+    return {"val": {"top1": top1, "actor_mass": actor}, "test": None, "uniform_mass": uniform,
             "minutes": minutes}
 
 
@@ -36,6 +36,11 @@ def test_a_seed_far_below_the_median_or_off_the_actor_has_collapsed(st):
     assert sorted(s["collapsed"]) == [1, 3]
     # a configuration without attention (no actor mass) is judged on its top-1 alone
     assert st.collapsed({0: rec(0.5), 1: rec(0.55), 2: rec(0.3)})[2] == ["20.0 points below the median"]
+    # the test split is judged the same way where it was read
+    records[1]["test"] = {"top1": 0.5, "actor_mass": 0.3}
+    for k in (0, 2, 3, 4):
+        records[k]["test"] = {"top1": 0.52, "actor_mass": 0.3}
+    assert st.collapsed(records, "test")[1] == []
 
 
 def test_variant_keys_and_settings(st):
@@ -62,9 +67,15 @@ def test_the_check_runs_resumes_and_renders(st, tmp_path, monkeypatch, capsys):
     results = json.loads((tmp_path / "out" / "stability.json").read_text())
     assert sorted(results["tiny-soft"]) == ["0", "1"]
     r = results["tiny-soft"]["0"]
-    assert 0 <= r["top1"] <= 1 and r["uniform_mass"] > 0 and r["actor_mass"] is not None
+    assert 0 <= r["val"]["top1"] <= 1 and r["uniform_mass"] > 0
+    assert r["val"]["actor_mass"] is not None and r["test"] is None  # judged on validation
     table = (tmp_path / "t.md").read_text()
-    assert "| tiny-soft |" in table and table in capsys.readouterr().out
+    assert "| tiny-soft | val |" in table and "| test |" not in table
+    assert table in capsys.readouterr().out
+    assert st.main(argv + ["--test"]) == 0  # the test split read on the trained runs
+    results = json.loads((tmp_path / "out" / "stability.json").read_text())
+    assert 0 <= results["tiny-soft"]["1"]["test"]["top1"] <= 1
+    assert "| tiny-soft | test |" in (tmp_path / "t.md").read_text()
     before = (tmp_path / "out" / "runs" / "tiny-soft_seed0" / "best.safetensors").stat().st_mtime
     assert st.main(argv) == 0  # every seed recorded: nothing trains again
     assert (tmp_path / "out" / "runs" / "tiny-soft_seed0" / "best.safetensors").stat().st_mtime \
