@@ -119,8 +119,10 @@ def run_one(cfg: Config, seed: int, features: Path, out: Path, recipe: str = "gl
         options.setdefault("hidden", cfg.hidden)
     model_options(cfg.model, options)  # an unknown option or a bad value: one line, no run
     tc = settings(cfg, recipe, seed, epochs)
-    train(features, run, cfg.model, options, tc, progress=False, log=lambda *_: None)
-    return {**score(cfg, run, test), "epochs": tc.epochs}
+    best = train(features, run, cfg.model, options, tc, progress=False, log=lambda *_: None)
+    # the trainer's own validation top-1 of the selected epoch (a vote over clips, the figure
+    # the re-test's records keep as val_top1), beside the configuration's video rule's
+    return {**score(cfg, run, test), "epochs": tc.epochs, "selected_val_top1": best["val_top1"]}
 
 
 def score(cfg: Config, run: Path, test: bool) -> dict:
