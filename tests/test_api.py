@@ -35,3 +35,25 @@ def test_the_readmes_api_example_runs(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "runs" / "soft"), str(video)]) == 0
     first = scope["model"].predict(video)
     assert f"{first.label}" in capsys.readouterr().out
+
+
+def test_api_train_names_training_settings_and_model_options_alike(tmp_path):
+    """A misspelt setting is refused before any work, naming both kinds of setting; a recipe
+    is one argument and a setting given beside it wins."""
+    import json
+
+    import pytest
+
+    from glimpse import GlimpseError, api
+
+    small_videos(tmp_path / "videos", frames=8)
+    api.extract(tmp_path / "videos", tmp_path / "feats", fps=0)
+    with pytest.raises(GlimpseError, match=r"unknown setting\(s\) lr_shedule: neither a "
+                                           r"training setting \(.*lr_schedule.*\) nor an option "
+                                           r"of model 'soft' \(hidden, "):
+        api.train(tmp_path / "x", features=tmp_path / "feats", model="soft", lr_shedule="cosine")
+    assert not (tmp_path / "x").exists()
+    api.train(tmp_path / "r", features=tmp_path / "feats", model="avgpool", hidden=4, epochs=1,
+              clip_len=4, stride=4, recipe="paper001", lr=0.02)
+    train = json.loads((tmp_path / "r" / "config.json").read_text())["train"]
+    assert (train["recipe"], train["optimizer"], train["lr"]) == ("paper001", "sgd", 0.02)

@@ -88,6 +88,13 @@ def train(out: str | Path, *, config: str | Path | None = None, progress: bool =
     known = {f.name for f in fields(TrainConfig)}
     tc = TrainConfig(**{k: v for k, v in values.items() if k in known})
     options = {k: v for k, v in values.items() if k not in known}
+    from glimpse.models import model_options
+
+    unknown = sorted(set(options) - set(model_options(model)))
+    if unknown:
+        raise GlimpseError(f"train: unknown setting(s) {', '.join(unknown)}: neither a training "
+                           f"setting ({', '.join(sorted(known - {'recipe'}))}, recipe) nor an "
+                           f"option of model '{model}' ({', '.join(model_options(model))})")
     from glimpse.train import train as _train
 
     return _train(features, out, model, options, tc, progress=progress, log=lambda *_: None,
