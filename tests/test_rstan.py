@@ -55,7 +55,7 @@ def _batch(B=2, T=5, seed=0):
 
 @pytest.mark.parametrize("options", [{"window": w, **o} for w in ("all", "current", "next")
                                      for o in ({}, {"fusion": "mean", "renormalize": True},
-                                               {"stream": "flow"})])
+                                               {"stream": "flow"}, {"score_norm": True})])
 def test_precomputed_attention_equals_the_naive_one(options):
     """Every window, two streams or one: the same scores, maps and parameter gradients."""
     cfg = ModelConfig("rstan", C, INPUTS, {"hidden": 8, "att_dim": 5, **options})
@@ -74,6 +74,33 @@ def test_precomputed_attention_equals_the_naive_one(options):
     for name, p in fast.named_parameters():
         assert p.grad is not None, name
         torch.testing.assert_close(p.grad, grads[name].grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_score_norm_keeps_the_spatial_score_independent_of_the_projections_scale():
+    """With score_norm (h = 0) the score is tanh of the layer-normalized A_cv CV + b_a, by hand
+    on one cell, and A_cv scaled 10x (weight and bias) leaves it unchanged; without it, the
+    same scaling moves the scores."""
+    torch.manual_seed(0)
+    cube = torch.randn(1, 1, 4, D)
+    h = torch.zeros(1, 8)
+    scores = {}
+    for norm in (False, True):
+        m = build_model(ModelConfig("rstan", C, INPUTS, {"hidden": 8, "att_dim": 5,
+                                                          "score_norm": norm}))
+        att = m.att[0]
+        pre = att.A_cv(cube)
+        u = pre[0, 0, 0]
+        if norm:
+            u = (u - u.mean()) / torch.sqrt(u.var(unbiased=False) + 1e-5)
+        assert float(att.spatial_logits(pre, h)[0, 0, 0]) == pytest.approx(
+            float((torch.tanh(u) * att.v_a).sum()), abs=1e-6)
+        before = att.spatial_logits(pre, h)
+        with torch.no_grad():
+            att.A_cv.weight.mul_(10)
+            att.A_cv.bias.mul_(10)
+        scores[norm] = (before, att.spatial_logits(att.A_cv(cube), h))
+    torch.testing.assert_close(*scores[True], atol=1e-4, rtol=0)
+    assert (scores[False][0] - scores[False][1]).abs().max() > 0.1
 
 
 def test_windows_and_temporal_weights():

@@ -39,6 +39,11 @@ I-III that glimpse implements (the notation is the paper's, s = a (rgb) or m (fl
   actor masks.
 - **Prediction**: the last step's score (paper 001), averaged over a video's clips.
 - ``attention = False`` is the paper's "Baseline net": the same LSTM(s) on FC_t alone.
+- ``score_norm`` (a departure, off by default): the spatial score's tanh input
+  A_h h + A_cv CV + b_a is layer-normalized over its att_dim units. Under Adam at 1e-3 the
+  input projection A_cv (D = 1280 wide) moves the pre-activations 3-5x within 3 epochs and the
+  gamma_a = 5 logits reach an SD of 5-7 over the cells, so without the actor term a seed's
+  attention can lock onto one cell in its first epoch (docs/retest/stability.md).
 
 The model's ``attention`` output is alpha_com_t(t, .), the map step t puts on its own frame,
 divided by its sum so that the attention metrics read a distribution; the literal map (what the
@@ -87,6 +92,9 @@ class RSTANConfig:
     aa_loss: str = options.option("l2", "the actor-attention loss: l2 (eq. 18) or ce (Table "
                                   "II's variant)", choices=("l2", "ce"))
     dropout: float = options.dropout(0.0, "dropout on the LSTM input (the paper: none)")
+    score_norm: bool = options.option(False, "layer-normalize the spatial score's tanh input "
+                                      "over its att_dim units (a departure: keeps the score out "
+                                      "of saturation; docs/retest/stability.md)")
 
 
 def fuse(weights: list[Tensor], op: str, renormalize: bool, dim: int = -1) -> Tensor:
@@ -115,8 +123,9 @@ def _score(hidden: Tensor, v: Tensor) -> Tensor:
 class _StreamAttention(nn.Module):
     """One stream's spatial and temporal attention parameters (eq. 2 and 5)."""
 
-    def __init__(self, D: int, M: int, a: int, temporal: bool = True):
+    def __init__(self, D: int, M: int, a: int, temporal: bool = True, norm: bool = False):
         super().__init__()
+        self.norm = norm
         bound = a ** -0.5  # nn.Linear's initialization
         self.A_h = nn.Linear(M, a, bias=False)
         self.A_cv = nn.Linear(D, a)  # its bias is b_a
@@ -127,8 +136,12 @@ class _StreamAttention(nn.Module):
             self.v_b = nn.Parameter(torch.empty(a).uniform_(-bound, bound))
 
     def spatial_logits(self, pre: Tensor, h: Tensor) -> Tensor:
-        """pre (B, T, K^2, a) = A_cv CV + b_a, h (B, M) -> alpha~ (B, T, K^2)."""
-        return _score(torch.tanh(pre + self.A_h(h)[:, None, None]), self.v_a)
+        """pre (B, T, K^2, a) = A_cv CV + b_a, h (B, M) -> alpha~ (B, T, K^2); with ``norm``
+        the tanh's input is layer-normalized over its a units (no affine)."""
+        u = pre + self.A_h(h)[:, None, None]
+        if self.norm:
+            u = nn.functional.layer_norm(u, u.shape[-1:])
+        return _score(torch.tanh(u), self.v_a)
 
     def temporal_logits(self, BL: Tensor, h: Tensor) -> Tensor:
         """BL (B, T, a) = B_L L_t(n) + b_b, h (B, M) -> beta~ (B, T)."""
@@ -152,7 +165,8 @@ class RSTAN(ActionModel):
         self.lstms = nn.ModuleList(
             StackedLSTM(input_size=D * (2 if cfg.attention else 1), hidden=M, layers=1,
                         dropout=cfg.dropout) for D in dims)
-        self.att = nn.ModuleList(_StreamAttention(D, M, cfg.att_dim, cfg.window != "current")
+        self.att = nn.ModuleList(_StreamAttention(D, M, cfg.att_dim, cfg.window != "current",
+                                                  cfg.score_norm)
                                  for D in dims) if cfg.attention else None
         self.heads = nn.ModuleList(nn.Linear(M, num_classes, bias=k == 0)
                                    for k in range(len(dims)))  # W_a, W_m and one b_am
