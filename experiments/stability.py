@@ -191,11 +191,20 @@ def render(results: dict, names: list[str]) -> str:
              "actor per seed (uniform) | collapsed seeds | seeds | epochs | run-minutes |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
-        records = {int(k): v for k, v in (results.get(name) or {}).items()}
-        if not records:
-            continue
+        every = {int(k): v for k, v in (results.get(name) or {}).items()}
+        for epochs in sorted({r.get("epochs", 0) for r in every.values()}, reverse=True):
+            # a screen's seeds (fewer epochs) on a row of their own
+            records = {k: v for k, v in every.items() if v.get("epochs", 0) == epochs}
+            lines += _rows(name, records, epochs)
+    return "\n".join(lines) + "\n"
+
+
+def _rows(name: str, records: dict[int, dict], epochs: int) -> list[str]:
+    """One configuration's rows (validation; test where every seed has it) for its records
+    of one number of epochs."""
+    lines = []
+    if records:
         splits = ["val"] + (["test"] if all(r.get("test") for r in records.values()) else [])
-        epochs = "/".join(sorted({str(r.get("epochs", "?")) for r in records.values()}))
         for split in splits:
             s = summary(name, records, split)
             actor = "–" if s["uniform"] is None else \
@@ -203,8 +212,9 @@ def render(results: dict, names: list[str]) -> str:
             flags = "; ".join(f"seed {k}: {', '.join(v)}" for k, v in s["collapsed"].items())
             lines.append(f"| {name} | {split} | {_per_seed(s['top1'], '{:.1f}')} | "
                          f"{s['mean']:.1f} | {s['sd']:.1f} | {actor} | {flags or 'none'} | "
-                         f"{','.join(map(str, s['seeds']))} | {epochs} | {s['minutes']:.0f} |")
-    return "\n".join(lines) + "\n"
+                         f"{','.join(map(str, s['seeds']))} | {epochs or '?'} | "
+                         f"{s['minutes']:.0f} |")
+    return lines
 
 
 def _setting(text: str) -> tuple[str, object]:
