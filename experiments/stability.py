@@ -217,6 +217,17 @@ def _rows(name: str, records: dict[int, dict], epochs: int) -> list[str]:
     return lines
 
 
+def embed(page: Path, table: str) -> str:
+    """The page with the table between its ``<!-- stability -->`` and ``<!-- /stability -->``
+    markers (a page without them: the table alone)."""
+    text = page.read_text() if page.exists() else ""
+    start, end = "<!-- stability -->\n", "<!-- /stability -->"
+    if start not in text or end not in text:
+        return table
+    head, rest = text.split(start, 1)
+    return head + start + table + end + rest.split(end, 1)[1]
+
+
 def _setting(text: str) -> tuple[str, object]:
     """KEY=VALUE -> (key, value as JSON where it parses, else the text)."""
     if "=" not in text:
@@ -253,7 +264,9 @@ def main(argv=None) -> int:
     p.add_argument("--test", action="store_true",
                    help="also score each run on the test split (only a final recipe's runs: "
                         "candidates are judged on validation)")
-    p.add_argument("--report", type=Path, help="write the table (markdown) to this file")
+    p.add_argument("--report", type=Path,
+                   help="write the table (markdown) to this file, or between its "
+                        "<!-- stability --> markers where it has them")
     a = p.parse_args(argv)
     try:
         unknown = [c for c in a.configs if c not in CONFIGS]
@@ -283,7 +296,7 @@ def main(argv=None) -> int:
                           file=sys.stderr, flush=True)
         table = render(results, [k for k in results if re.split("[@+]", k)[0] in a.configs])
         if a.report:
-            write_text_atomic(a.report, table)
+            write_text_atomic(a.report, embed(a.report, table))
         print(table, end="")
     except GlimpseError as e:
         print(f"stability: {e}", file=sys.stderr)

@@ -80,6 +80,13 @@ def test_the_check_runs_resumes_and_renders(st, tmp_path, monkeypatch, capsys):
     assert st.main(argv) == 0  # every seed recorded: nothing trains again
     assert (tmp_path / "out" / "runs" / "tiny-soft_seed0" / "best.safetensors").stat().st_mtime \
         == before
+    page = tmp_path / "page.md"
+    page.write_text("# A page\n<!-- stability -->\nold\n<!-- /stability -->\nafter\n")
+    assert st.main(["--out", str(tmp_path / "out"), "--configs", "tiny-soft", "--report",
+                    str(page)]) == 0
+    text = page.read_text()
+    assert text.startswith("# A page\n<!-- stability -->\n| configuration |")
+    assert "old" not in text and text.endswith("<!-- /stability -->\nafter\n")
     assert st.main(["--out", str(tmp_path / "out"), "--configs", "nope"]) == 2
     assert "unknown configuration(s) nope" in capsys.readouterr().err
     assert st.main(argv + ["--set", "nosuch=1"]) == 2
