@@ -40,10 +40,9 @@ I-III that glimpse implements (the notation is the paper's, s = a (rgb) or m (fl
 - **Prediction**: the last step's score (paper 001), averaged over a video's clips.
 - ``attention = False`` is the paper's "Baseline net": the same LSTM(s) on FC_t alone.
 - ``score_norm`` (a departure, off by default): the spatial score's tanh input
-  A_h h + A_cv CV + b_a is layer-normalized over its att_dim units. Under Adam at 1e-3 the
-  input projection A_cv (D = 1280 wide) moves the pre-activations 3-5x within 3 epochs and the
-  gamma_a = 5 logits reach an SD of 5-7 over the cells, so without the actor term a seed's
-  attention can lock onto one cell in its first epoch (docs/retest/stability.md).
+  A_h h + A_cv CV + b_a is layer-normalized over its att_dim units, so that the score cannot
+  saturate. Tried against the lock of the attention onto one cell without the actor term; it
+  does not prevent it (docs/retest/stability.md, where paper 001's own recipe does).
 
 The model's ``attention`` output is alpha_com_t(t, .), the map step t puts on its own frame,
 divided by its sum so that the attention metrics read a distribution; the literal map (what the
@@ -93,8 +92,8 @@ class RSTANConfig:
                                   "II's variant)", choices=("l2", "ce"))
     dropout: float = options.dropout(0.0, "dropout on the LSTM input (the paper: none)")
     score_norm: bool = options.option(False, "layer-normalize the spatial score's tanh input "
-                                      "over its att_dim units (a departure: keeps the score out "
-                                      "of saturation; docs/retest/stability.md)")
+                                      "over its att_dim units (a departure; docs/retest/"
+                                      "stability.md)")
 
 
 def fuse(weights: list[Tensor], op: str, renormalize: bool, dim: int = -1) -> Tensor:
