@@ -37,6 +37,10 @@ I-III that glimpse implements (the notation is the paper's, s = a (rgb) or m (fl
   its own frame t against the actor mask M(t) (``glimpse.losses.actor_attention_penalty``;
   ``aa_loss = "ce"`` is Table II's cross-entropy variant). Counted only where the store has
   actor masks.
+- **Training**: the paper's recipe is ``glimpse train --recipe paper001`` (SGD, momentum 0.9,
+  weight decay 5e-4, 1e-2 then 1e-3). Without the actor term, glimpse's Adam recipe lets the
+  first steps push a seed's attention onto the bottom corner cells for good; the paper's does
+  not (docs/retest/stability.md).
 - **Prediction**: the last step's score (paper 001), averaged over a video's clips.
 - ``attention = False`` is the paper's "Baseline net": the same LSTM(s) on FC_t alone.
 - ``score_norm`` (a departure, off by default): the spatial score's tanh input
