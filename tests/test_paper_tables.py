@@ -267,7 +267,7 @@ def test_a_run_killed_before_its_record_counts_its_logged_epochs(pt, tmp_path, m
     assert pt.logged_seconds(log.parent) == 2000
     rec = pt.record(row, 0, pt.Table("t", "t", "mean", "seeds", [row], {"epochs": 3}), tmp_path,
                     tc)  # no old record: the kill came before it
-    assert 2000 < rec["seconds"] < 2000 + 600
+    assert 2000 <= rec["seconds"] < 2000 + 600  # the resumed epoch may take < 0.05 s
     assert len(rec["val_curve"]) == 3  # every epoch's validation, the earlier process's too
     assert len(log.read_text().splitlines()) == 1 + 3  # resumed: one more epoch, not three
     # records written before this counted only the last process: a merge raises them to
