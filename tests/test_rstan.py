@@ -8,6 +8,7 @@ import torch
 
 from glimpse.losses import actor_attention_penalty, actor_target
 from glimpse.models import ModelConfig, build_model
+from glimpse.models.attention import PositionCentering
 from glimpse.models.rstan import RSTAN, fuse
 from tests.conftest import small_videos
 
@@ -55,7 +56,8 @@ def _batch(B=2, T=5, seed=0):
 
 @pytest.mark.parametrize("options", [{"window": w, **o} for w in ("all", "current", "next")
                                      for o in ({}, {"fusion": "mean", "renormalize": True},
-                                               {"stream": "flow"}, {"score_norm": True})])
+                                               {"stream": "flow"}, {"score_norm": True},
+                                               {"center_cells": True})])
 def test_precomputed_attention_equals_the_naive_one(options):
     """Every window, two streams or one: the same scores, maps and parameter gradients."""
     cfg = ModelConfig("rstan", C, INPUTS, {"hidden": 8, "att_dim": 5, **options})
@@ -101,6 +103,41 @@ def test_score_norm_keeps_the_spatial_score_independent_of_the_projections_scale
         scores[norm] = (before, att.spatial_logits(att.A_cv(cube), h))
     torch.testing.assert_close(*scores[True], atol=1e-4, rtol=0)
     assert (scores[False][0] - scores[False][1]).abs().max() > 0.1
+
+
+def test_position_centering_golden():
+    """Two videos of two frames on a 2-cell grid, the second video's last frame padded: in
+    training each cell's slice minus its position's mean over the valid frames, the running mean
+    moved 0.1 of the way to it; in evaluation the running mean is subtracted."""
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[3.0, 2.0], [5.0, 0.0]]],
+                      [[[2.0, 5.0], [1.0, 5.0]], [[9.0, 9.0], [9.0, 9.0]]]])  # (B, T, K^2, D)
+    valid = torch.tensor([[True, True], [True, False]])
+    c = PositionCentering(cells=2, feature_dim=2)
+    mean = torch.tensor([[2.0, 3.0], [3.0, 3.0]])  # cell 0: (1,2) (3,2) (2,5); cell 1: ...
+    torch.testing.assert_close(c(x, valid), x - mean)
+    torch.testing.assert_close(c.running_mean, 0.1 * mean)
+    c.eval()
+    torch.testing.assert_close(c(x, valid), x - 0.1 * mean)
+
+
+def test_center_cells_removes_a_signature_every_video_has_at_one_position():
+    """The cause of the corner lock (docs/retest/stability.md): a slice that every video holds at
+    one cell because of where the cell is. Added to cell 3 of every frame, it moves the first
+    step's spatial map (h = 0: the map is the score of the slices alone) without center_cells,
+    and leaves it unchanged with it. (Later steps differ through h: the LSTM reads the slices.)"""
+    b = _batch()
+    marked = {**b, "rgb": b["rgb"].clone(), "flow": b["flow"].clone()}
+    marked["rgb"][:, :, 1, 1] += 3.0
+    marked["flow"][:, :, 1, 1] += 3.0
+    for center in (False, True):
+        torch.manual_seed(0)
+        m = build_model(ModelConfig("rstan", C, INPUTS, {"hidden": 8, "att_dim": 5,
+                                                         "center_cells": center}))
+        plain, moved = m(b).extras["spatial"][:, 0], m(marked).extras["spatial"][:, 0]
+        if center:
+            torch.testing.assert_close(plain, moved, atol=1e-5, rtol=0)
+        else:
+            assert (plain - moved).abs().max() > 0.01
 
 
 def test_windows_and_temporal_weights():

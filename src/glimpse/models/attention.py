@@ -7,6 +7,10 @@
 - ``FrameSummary``: paper 000 sec. 4.4's variant input: a 1 x 1 convolution over X(t) to one K x K
   map, then an MLP to w(t) in R^M, concatenated with h(t-1) before the location softmax.
 - ``attend``: x(t) = X(t) a(t), the attention-weighted average of the K^2 feature slices.
+- ``PositionCentering``: X(t)_i minus the mean slice at position i (a running estimate, as batch
+  normalization keeps one): what every video holds at a cell because of where the cell is (the
+  backbone's zero padding gives the border cells, the corners most, a fixed signature) is not
+  content to score.
 """
 
 from __future__ import annotations
@@ -63,3 +67,28 @@ class FrameSummary(nn.Module):
 
     def forward(self, cubes: Tensor) -> Tensor:
         return self.mlp(self.conv(cubes).squeeze(-1))
+
+
+class PositionCentering(nn.Module):
+    """cubes (B, T, K^2, D) -> cubes minus each position's mean slice. In training the mean is
+    the batch's over its valid frames, and a running estimate is kept (momentum as
+    ``nn.BatchNorm``'s); in evaluation the running estimate is used. No parameters."""
+
+    def __init__(self, *, cells: int, feature_dim: int, momentum: float = 0.1):
+        super().__init__()
+        self.momentum = momentum
+        self.register_buffer("running_mean", torch.zeros(cells, feature_dim))
+
+    def forward(self, cubes: Tensor, valid: Tensor | None = None) -> Tensor:
+        if not self.training:
+            return cubes - self.running_mean.to(cubes.dtype)
+        with torch.no_grad():
+            flat = cubes.detach().float().flatten(0, 1)  # (B T, K^2, D)
+            if valid is not None:
+                flat = flat[valid.flatten()]
+            if len(flat):
+                mean = flat.mean(0)
+                self.running_mean.lerp_(mean, self.momentum)
+            else:
+                mean = self.running_mean
+        return cubes - mean.to(cubes.dtype)

@@ -47,6 +47,12 @@ I-III that glimpse implements (the notation is the paper's, s = a (rgb) or m (fl
   A_h h + A_cv CV + b_a is layer-normalized over its att_dim units, so that the score cannot
   saturate. Tried against the lock of the attention onto one cell without the actor term; it
   does not prevent it (docs/retest/stability.md, where paper 001's own recipe does).
+- ``center_cells`` (a departure, off by default): the spatial score reads CV(n, k) minus its
+  position's mean slice (``attention.PositionCentering``, a running estimate kept as batch
+  normalization keeps one). The backbone's zero padding gives the border cells, the corners
+  most, a slice every video shares; the lock without the actor term went to the two corners
+  whose mean slice is farthest from the grid's. A candidate against it, under test
+  (docs/retest/stability.md).
 
 The model's ``attention`` output is alpha_com_t(t, .), the map step t puts on its own frame,
 divided by its sum so that the attention metrics read a distribution; the literal map (what the
@@ -64,6 +70,7 @@ from torch import Tensor, nn
 from glimpse import GlimpseError
 from glimpse.losses import actor_attention_penalty
 from glimpse.models import options
+from glimpse.models.attention import PositionCentering
 from glimpse.models.base import ActionModel, valid_steps
 from glimpse.models.lstm import StackedLSTM
 from glimpse.models.output import ModelOutput
@@ -98,6 +105,8 @@ class RSTANConfig:
     score_norm: bool = options.option(False, "layer-normalize the spatial score's tanh input "
                                       "over its att_dim units (a departure; docs/retest/"
                                       "stability.md)")
+    center_cells: bool = options.option(False, "score each cell's slice minus its position's "
+                                        "mean slice (a departure; docs/retest/stability.md)")
 
 
 def fuse(weights: list[Tensor], op: str, renormalize: bool, dim: int = -1) -> Tensor:
@@ -171,6 +180,8 @@ class RSTAN(ActionModel):
         self.att = nn.ModuleList(_StreamAttention(D, M, cfg.att_dim, cfg.window != "current",
                                                   cfg.score_norm)
                                  for D in dims) if cfg.attention else None
+        self.center = nn.ModuleList(PositionCentering(cells=K * K, feature_dim=D) for D in dims) \
+            if cfg.attention and cfg.center_cells else None
         self.heads = nn.ModuleList(nn.Linear(M, num_classes, bias=k == 0)
                                    for k in range(len(dims)))  # W_a, W_m and one b_am
 
@@ -196,15 +207,16 @@ class RSTAN(ActionModel):
         tapes = [lstm.new_tapes() for lstm in self.lstms]
         pre = pre_b = None
         temporal_att = cfg.attention and cfg.window != "current"
+        scored = [ctr(c, valid) for ctr, c in zip(self.center, cubes)] if self.center else cubes
         if cfg.attention and not self.naive:  # A_cv CV(n, k) + b_a and B_L CV(n, k): once
-            pre = [att.A_cv(c) for att, c in zip(self.att, cubes)]
+            pre = [att.A_cv(c) for att, c in zip(self.att, scored)]
             if temporal_att:
                 pre_b = [c @ att.B_L.weight.t() for att, c in zip(self.att, cubes)]
         scores, spatial, temporal = [], [], []
         for t in range(T):
             hs = [st[0][0] for st in state]
             if cfg.attention:
-                alpha = self._spatial(cubes, pre, hs)
+                alpha = self._spatial(scored, pre, hs)
                 beta, phis = self._temporal(cubes, pre_b, alpha, hs, valid, t)
                 inputs = [torch.cat([f[:, t], phi], -1) for f, phi in zip(fc, phis)]
                 spatial.append(alpha[:, t])
