@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from retest.args import setting
 
 from glimpse import GlimpseError
 from glimpse.config import TrainConfig
@@ -92,15 +93,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     a = p.parse_args(argv)
     try:
-        sets = {}
-        for text in a.set:
-            if "=" not in text:
-                raise GlimpseError(f"--set {text}: expected KEY=VALUE")
-            key, value = text.split("=", 1)
-            try:
-                sets[key] = json.loads(value)
-            except json.JSONDecodeError:
-                sets[key] = value
+        sets = dict(setting(text) for text in a.set)
         if not (a.run / "config.json").exists():
             raise GlimpseError(f"{a.run} is not a run folder (no config.json)")
         rows = first_steps(a.run, a.steps, a.recipe, sets)

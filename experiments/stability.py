@@ -31,6 +31,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from retest.args import setting
+from retest.runner import logged_seconds
+
 from glimpse import GlimpseError
 from glimpse.config import TrainConfig
 from glimpse.evaluate import evaluate_run
@@ -136,16 +139,8 @@ def score(cfg: Config, run: Path, test: bool) -> dict:
         rec["uniform_mass"] = att.get("uniform_mass_in_mask")
         rec["checkpoint_epoch"] = m["checkpoint_epoch"]
     rec.setdefault("test", None)
-    log = run / "log.csv"
-    rec["minutes"] = sum(float(r["seconds"]) for r in _csv(log)) / 60 if log.exists() else 0.0
+    rec["minutes"] = logged_seconds(run) / 60
     return rec
-
-
-def _csv(path: Path) -> list[dict]:
-    import csv
-
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def collapsed(records: dict[int, dict], split: str = "val") -> dict[int, list[str]]:
@@ -228,17 +223,6 @@ def embed(page: Path, table: str) -> str:
     return head + start + table + end + rest.split(end, 1)[1]
 
 
-def _setting(text: str) -> tuple[str, object]:
-    """KEY=VALUE -> (key, value as JSON where it parses, else the text)."""
-    if "=" not in text:
-        raise GlimpseError(f"--set {text}: expected KEY=VALUE")
-    key, value = text.split("=", 1)
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -273,7 +257,7 @@ def main(argv=None) -> int:
         if unknown:
             raise GlimpseError(f"unknown configuration(s) {', '.join(unknown)} (known: "
                                f"{', '.join(CONFIGS)})")
-        sets = dict(_setting(s) for s in a.set)
+        sets = dict(setting(s) for s in a.set)
         keys = [(name, recipe, variant_key(name, recipe, sets)) for name in a.configs
                 for recipe in a.recipe]
         path = a.out / "stability.json"

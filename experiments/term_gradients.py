@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from retest.args import value as option_value
 
 from glimpse import GlimpseError
 from glimpse.features.clips import ClipDataset, collate
@@ -55,15 +56,6 @@ def first_batch(entries: list, streams, train: dict, seed: int, size: int = 32) 
             for k, v in batch.items()}
 
 
-def _value(text: str):
-    """An option's value from the command line: JSON where it parses (1, 0.1, true), else the
-    string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,7 +73,7 @@ def main(argv=None):
         if item is not None and "=" not in item:
             raise SystemExit(f"--set {item}: OPTION=VALUE is needed")
         key, _, text = (item or "=").partition("=")
-        variants.append((item or "as run", {key: _value(text)} if key else {}))
+        variants.append((item or "as run", {key: option_value(text)} if key else {}))
     cfg = json.loads((a.run / "config.json").read_text())
     base = ModelConfig.from_dict(cfg["model"])
     try:  # each variant's options checked as glimpse train checks them, before any work

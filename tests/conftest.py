@@ -65,7 +65,10 @@ def experiment_script(name: str):
     their module up), for the tests of the scripts that are not part of the package."""
     import sys
 
-    path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.py"
+    folder = Path(__file__).resolve().parents[1] / "experiments"
+    if str(folder) not in sys.path:  # as when the script runs: its folder (retest/) importable
+        sys.path.insert(0, str(folder))
+    path = folder / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod

@@ -51,8 +51,9 @@ I-III that glimpse implements (the notation is the paper's, s = a (rgb) or m (fl
   position's mean slice (``attention.PositionCentering``, a running estimate kept as batch
   normalization keeps one). The backbone's zero padding gives the border cells, the corners
   most, a slice every video shares; the lock without the actor term went to the two corners
-  whose mean slice is farthest from the grid's. A candidate against it, under test
-  (docs/retest/stability.md).
+  whose mean slice is farthest from the grid's. Tried against that lock: the attention then
+  leaves the actor for inner cells instead (docs/retest/stability.md); kept, off, as the
+  record of a cause ruled out.
 
 The model's ``attention`` output is alpha_com_t(t, .), the map step t puts on its own frame,
 divided by its sum so that the attention metrics read a distribution; the literal map (what the
