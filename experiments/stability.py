@@ -74,6 +74,8 @@ CONFIGS = {c.name: c for c in [
            tuple(RSTAN.items())),
     Config("001-am-max", "rstan", (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.0)),
            tuple(RSTAN.items())),
+    Config("001-am-mean", "rstan", (("fusion", "mean"), ("att_dim", 64), ("lam_aa", 0.0)),
+           tuple(RSTAN.items())),
     Config("001-am-max-aa", "rstan", (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.5),
                                       ("aa_loss", "l2")), tuple(RSTAN.items())),
     Config("003-joint", "joint", (("width", 32), ("lam", 1.0)), (("epochs", 60),),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "glimpse"
 LAYERS = [
-    {"__init__", "config", "recipes", "io", "progress", "allocator", "stats", "losses", "metrics", "video", "amp", "distributed",
+    {"__init__", "settings", "config", "recipes", "io", "progress", "allocator", "stats", "losses", "metrics", "video", "amp", "distributed",
      "board"},
     {"datasets"},
     {"features", "synth"},

@@ -11,8 +11,7 @@ from contextlib import nullcontext
 import torch
 
 from glimpse import GlimpseError
-
-AMP = ("off", "bf16", "fp16")
+from glimpse.config import AMP_MODES as AMP  # declared with the setting
 
 
 def check_amp(amp: str, device) -> None:

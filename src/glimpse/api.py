@@ -81,6 +81,7 @@ def train(out: str | Path, *, config: str | Path | None = None, progress: bool =
     values.update(settings)
     values = {**recipe_settings(values.get("recipe")), **values}  # the recipe's, then these
     values.pop("quiet", None)
+    values.pop("out", None)  # a config file's run folder: the argument ``out`` is this call's
     missing = [k for k in ("features", "model") if values.get(k) is None]
     if missing:
         raise GlimpseError(f"train needs {' and '.join(missing)} (as arguments or in config)")

@@ -13,9 +13,9 @@ from dataclasses import fields
 from pathlib import Path
 
 from glimpse import GlimpseError, __version__, distributed
-from glimpse.config import OPTIMIZERS, SCHEDULES, TrainConfig, read_settings
-from glimpse.recipes import RECIPES, recipe_settings
+from glimpse.config import TrainConfig, read_settings
 from glimpse.recipes import describe as describe_recipes
+from glimpse.recipes import recipe_settings
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -74,11 +74,27 @@ def _add_quiet(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _train_setting(name: str):
+    return next(f for f in fields(TrainConfig) if f.name == name)
+
+
+def _add_setting(g, f, help: str | None = None) -> None:
+    """One flag for a declared setting (``glimpse.settings``: a TrainConfig field or a model
+    option): its type and check, choices, default and help, as declared."""
+    from glimpse.settings import default_of
+
+    meta, default = f.metadata, default_of(f)
+    text = help or meta["help"]
+    if default not in (None, ""):
+        text += f" (default {default})"
+    choices = [c for c in (meta["choices"] or ()) if c != ""] or None
+    g.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_option_parser(f),
+                   default=default, choices=choices, help=text)
+
+
 def _add_device(p) -> None:
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
-    p.add_argument("--amp", choices=["off", "bf16", "fp16"], default="off",
-                   help="mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA, with a gradient "
-                        "scaler in training); default off (float32)")
+    for name in ("device", "amp"):
+        _add_setting(p, _train_setting(name))
 
 
 def _check_device(device: str, amp: str = "off") -> None:
@@ -352,7 +368,7 @@ def _store_verify(a):
 PAPERS = {"structured": "paper 000", "none": "paper 000", "soft": "paper 002",
           "avgpool": "paper 002", "maxpool": "paper 002", "softmax-regression": "paper 002",
           "rstan": "paper 001", "joint": "paper 003", "reinforce": "paper 004"}
-_OPTION_TYPES = {"int": int, "float": float, "str": str, "int | None": int}
+_OPTION_TYPES = {"int": int, "float": float, "str": str}
 
 
 def _model_option_fields() -> dict:
@@ -370,9 +386,9 @@ def _model_option_fields() -> dict:
 
 def _option_parser(f):
     """An argparse type from an option's type and check."""
-    from glimpse.models.options import POSITIVE
+    from glimpse.settings import POSITIVE, base_type
 
-    cast = _OPTION_TYPES[f.type]
+    cast = _OPTION_TYPES[base_type(f)]
     c = f.metadata["check"]
     if c is None:
         return cast
@@ -463,61 +479,20 @@ glimpse train --config soft.yaml --seed 3 --out runs/soft-seed3         # a file
                         "it is), or a mapping of this command's options, e.g. {model: soft, "
                         "hidden: 128, epochs: 20, features: feats/}; flags given here win")
     p.set_defaults(_parser=p)
-    p.add_argument("--out", type=Path, required=True,
-                   help="run folder (re-run to resume; raise --epochs to extend a finished run)")
+    p.add_argument("--out", type=Path,
+                   help="run folder (re-run to resume; raise --epochs to extend a finished run; "
+                        "required, here or in --config)")
     _add_model_options(p)
-    o = p.add_argument_group("optimization")
-    d = TrainConfig()
-    o.add_argument("--epochs", type=_positive, default=d.epochs)
-    o.add_argument("--batch-size", type=_positive, default=d.batch_size)
-    o.add_argument("--recipe", choices=list(RECIPES),
-                   help="a named set of the settings below (listed at the end); a setting "
-                        "given here or in --config wins over the recipe's")
-    o.add_argument("--optimizer", choices=list(OPTIMIZERS), default=d.optimizer,
-                   help="adam (default; papers 000, 004) or sgd with --momentum (paper 001)")
-    o.add_argument("--momentum", type=_nonnegative, default=d.momentum,
-                   help="sgd's momentum (default 0.9)")
-    o.add_argument("--lr", type=_nonnegative, default=d.lr, help="learning rate (default 1e-4)")
-    o.add_argument("--gamma", type=_nonnegative, default=d.gamma, help="weight decay gamma * sum theta^2")
-    o.add_argument("--seed", type=int, default=d.seed)
-    o.add_argument("--patience", type=_nonnegative_int, default=d.patience,
-                   help="stop when validation top-1 has not risen for N epochs (default 0: "
-                        "train every epoch); the best checkpoint is kept either way")
-    o.add_argument("--checkpoint-every", type=int, default=0,
-                   help="also checkpoint every N batches (0: each epoch)")
-    o.add_argument("--lr-schedule", choices=list(SCHEDULES), default=d.lr_schedule,
-                   help="constant (default, the papers'), step (x --lr-decay every --lr-step "
-                        "epochs) or cosine (to 0 at --epochs, batch by batch)")
-    o.add_argument("--warmup-epochs", type=_nonnegative, default=d.warmup_epochs,
-                   help="linear warm-up to the full rate over this many epochs, then the "
-                        "schedule from it (default 0)")
-    o.add_argument("--lr-step", type=_positive, default=d.lr_step,
-                   help="step schedule: epochs between decays (default 10)")
-    o.add_argument("--lr-decay", type=_fraction, default=d.lr_decay,
-                   help="step schedule: the factor at each decay (default 0.1)")
-    o.add_argument("--workers", type=_nonnegative_int, default=d.workers,
-                   help="DataLoader worker processes assembling the batches (default 0: in the "
-                        "training process); the batches are the same either way")
-    o.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
-                   help="write no TensorBoard event files (default: in the run folder, beside "
-                        "log.csv; view with 'tensorboard --logdir RUN')")
-    o.add_argument("--clip-grad", type=_nonnegative, default=d.clip_grad,
-                   help="clip the gradients' global norm to this (default 0: off; the usual "
-                        "guard for LSTMs is 1-5); log.csv adds train_grad_norm, before clipping")
-    c = p.add_argument_group("clips and split")
-    c.add_argument("--clip-len", type=_positive, default=d.clip_len, help="T frames per clip")
-    c.add_argument("--eval-clip-len", type=_positive,
-                   help="T at validation and test (default: --clip-len; paper 001: 32)")
-    c.add_argument("--sampling", choices=["segments", "uniform"],
-                   help="clips of T consecutive frames every --stride (segments), or one clip of "
-                        "T frames at equal intervals over the whole video, randomly offset in "
-                        "training (uniform, paper 001); default: the model's own")
-    c.add_argument("--stride", type=_positive, default=d.stride, help="d, between clip starts")
-    c.add_argument("--split-seed", type=int, default=d.split_seed, help="which group draw")
-    c.add_argument("--split", help="the dataset's official split N (a store made with extract "
-                                   "--format); validation is carved from its training part")
-    c.add_argument("--test-fraction", type=_fraction, default=d.test_fraction)
-    c.add_argument("--val-fraction", type=_fraction, default=d.val_fraction)
+    groups = {}
+    for f in fields(TrainConfig):  # every training setting, as TrainConfig declares it
+        group = f.metadata["group"]
+        if group != "device":  # (--device and --amp: below, as for every command)
+            _add_setting(groups.get(group) or groups.setdefault(group, p.add_argument_group(
+                group)), f)
+    groups["optimization"].add_argument(
+        "--no-tensorboard", dest="tensorboard", action="store_false",
+        help="write no TensorBoard event files (default: in the run folder, beside log.csv; "
+             "view with 'tensorboard --logdir RUN')")
     _add_device(p)
     _add_quiet(p)
     p.set_defaults(func=_train)
@@ -532,20 +507,31 @@ def _check_cuda(device: str) -> None:
 
 
 def read_train_config(path: Path, known: set[str]) -> dict:
-    """A --config file's settings (``glimpse.config.read_settings``) as this command's option
-    names; an unknown name is one line naming the known ones. A run's testing-only options at
-    their defaults (reinforce's ``force``) have no flag and are left out."""
-    from glimpse.models import model_options
+    """A --config file's settings (``glimpse.config.read_settings``: parsed, its training
+    settings checked) as this command's option names; an unknown name, a model glimpse does
+    not have, or a model option the model lacks or refuses is one line naming the file. A
+    run's testing-only options at their defaults (reinforce's ``force``) have no flag and are
+    left out."""
+    from glimpse.models import MODELS, model_options
 
     values = read_settings(path)
-    if "model" in values:
-        defaults = model_options(values["model"])
+    model = values.get("model")
+    if model is not None:
+        if model not in MODELS:
+            raise GlimpseError(f"{path}: model must be one of {', '.join(MODELS)}, got '{model}'")
+        defaults = model_options(model)
         values = {k: v for k, v in values.items()
                   if k in known or k not in defaults or v != defaults[k]}
     unknown = sorted(set(values) - known)
     if unknown:
         raise GlimpseError(f"--config {path}: unknown setting(s) {', '.join(unknown)} (known: "
                            f"{', '.join(sorted(known))})")
+    if model is not None:
+        offered = _model_option_fields()  # every model's options (the flags' dests)
+        try:
+            model_options(model, {k: v for k, v in values.items() if k in offered})
+        except GlimpseError as e:
+            raise GlimpseError(f"{path}: {e}") from None
     return values
 
 
@@ -553,7 +539,7 @@ def _with_config(parser, args, argv):
     """Parse again with the --config file's settings and the --recipe's (the line's, else the
     file's) as defaults: flags on the line win over the file, the file over the recipe."""
     sub = args._parser
-    known = {a.dest for a in sub._actions} - {"help", "config", "out", "_parser"}
+    known = {a.dest for a in sub._actions} - {"help", "config", "_parser"}
     values = read_train_config(args.config, known) if args.config is not None else {}
     recipe = getattr(args, "recipe", None) or values.get("recipe")
     sub.set_defaults(**{**recipe_settings(recipe), **values})
@@ -564,9 +550,9 @@ def _train(a):
     from glimpse.models import model_options
     from glimpse.train import train
 
-    if a.features is None or a.model is None:
-        raise GlimpseError("give the feature store and --model, on the command line or in "
-                           "--config")
+    if a.features is None or a.model is None or a.out is None:
+        raise GlimpseError("give the feature store, --model and --out, on the command line or "
+                           "in --config")
     _check_device(a.device, a.amp)
     options = {k: getattr(a, k) for k in _model_option_fields() if getattr(a, k) is not None}
     model_options(a.model, options)  # an option the model lacks fails here, before any work
@@ -807,7 +793,6 @@ def _report(a):
 
 # -- probe ------------------------------------------------------------------------------------
 def _add_probe(sub):
-    d = TrainConfig()
     p = _parser("probe", sub, "a linear probe on a store's features: the reference row for every "
                 "model", """
 glimpse probe data/features --out runs/probe                     # mean + std of pooled features
@@ -821,9 +806,8 @@ glimpse compare runs/probe runs/structured                       # a model again
     p.add_argument("--stream", default="rgb",
                    help="cube stream(s): rgb (default), flow, rgb_level2, or several joined by + "
                         "(their vectors concatenated)")
-    p.add_argument("--split-seed", type=int, default=d.split_seed, help="as for train")
-    p.add_argument("--test-fraction", type=_fraction, default=d.test_fraction)
-    p.add_argument("--val-fraction", type=_fraction, default=d.val_fraction)
+    for name in ("split_seed", "test_fraction", "val_fraction"):  # the groups, as for train
+        _add_setting(p, _train_setting(name))
     p.set_defaults(func=_probe)
 
 

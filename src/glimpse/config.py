@@ -10,6 +10,17 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from glimpse import GlimpseError
+from glimpse.recipes import RECIPES
+from glimpse.settings import (
+    ANY_INT,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    OPEN_FRACTION,
+    POSITIVE,
+    check,
+    problem,
+    setting,
+)
 
 
 def from_dict(cls, data: dict):
@@ -29,70 +40,152 @@ NOT_IDENTITY = ("device", "epochs", "checkpoint_every", "workers", "recipe", "pa
 
 SCHEDULES = ("constant", "step", "cosine")
 OPTIMIZERS = ("adam", "sgd")
+AMP_MODES = ("off", "bf16", "fp16")
+
+
+OPT, CLIPS, DEVICE = "optimization", "clips and split", "device"
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10  # paper 000
-    batch_size: int = 256  # paper 000
-    lr: float = 1e-4  # paper 000, Adam
-    optimizer: str = "adam"  # adam (papers 000, 004) or sgd with momentum (paper 001)
-    momentum: float = 0.9  # sgd's momentum (paper 001)
-    gamma: float = 1e-5  # weight decay as the explicit gamma * sum theta^2 (paper 000, 002)
-    clip_len: int = 30  # T (paper 000)
-    stride: int = 2  # d (paper 000)
-    sampling: str | None = None  # "segments" | "uniform" (None: the model's own; see clips.py)
-    eval_clip_len: int | None = None  # T at evaluation (None: clip_len; paper 001 tests on 32)
-    seed: int = 0
-    split_seed: int = 0  # which group draw is test
-    split: str | None = None  # an official split of the dataset (extract --format), e.g. "1"
-    test_fraction: float = 0.4  # paper 000's UCF-11: 10 of 25 groups
-    val_fraction: float = 0.2  # of the training groups, for model selection
-    device: str = "cpu"
-    checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: end of epoch only)
-    lr_schedule: str = "constant"  # constant (the papers'), step or cosine (to 0 at `epochs`)
-    warmup_epochs: float = 0.0  # linear warm-up from 0 over this many epochs (batch by batch)
-    lr_step: int = 10  # step: epochs between decays
-    lr_decay: float = 0.1  # step: the factor at each decay
-    patience: int = 0  # stop when validation top-1 has not risen for this many epochs (0: off)
-    clip_grad: float = 0.0  # the gradients' global norm clipped to this (0: no clipping)
-    amp: str = "off"  # mixed precision: off, bf16 (CPU, CUDA) or fp16 (CUDA; glimpse.amp)
-    workers: int = 0  # DataLoader worker processes for the training batches (0: in-process)
-    recipe: str | None = None  # the recipe the settings came from (glimpse.recipes), a record
+    """``glimpse train``'s settings, each declared once (``glimpse.settings``): the CLI's flags,
+    a ``--config`` file's keys and ``api.train``'s keywords are these fields, and every value is
+    checked here whichever way it came."""
+
+    epochs: int = setting(10, "epochs to train (paper 000: 10); raise it to extend a finished run",
+                          check=POSITIVE, group=OPT)
+    batch_size: int = setting(256, "clips per batch (paper 000: 256)", check=POSITIVE, group=OPT)
+    lr: float = setting(1e-4, "learning rate (paper 000: Adam from 1e-4)", check=NONNEGATIVE,
+                        group=OPT)
+    optimizer: str = setting("adam", "adam (papers 000, 004) or sgd with --momentum (paper 001)",
+                             choices=OPTIMIZERS, group=OPT)
+    momentum: float = setting(0.9, "sgd's momentum (paper 001)", check=NONNEGATIVE, group=OPT)
+    gamma: float = setting(1e-5, "weight decay as the explicit gamma * sum theta^2 (papers 000, "
+                           "002)", check=NONNEGATIVE, group=OPT)
+    clip_len: int = setting(30, "T frames per clip (paper 000)", check=POSITIVE, group=CLIPS)
+    stride: int = setting(2, "d, frames between clip starts (paper 000)", check=POSITIVE,
+                          group=CLIPS)
+    sampling: str | None = setting(None, "clips of T consecutive frames every --stride "
+                                   "(segments), or one clip of T frames at equal intervals over "
+                                   "the whole video, randomly offset in training (uniform, paper "
+                                   "001); default: the model's own",
+                                   choices=("segments", "uniform"), group=CLIPS)
+    eval_clip_len: int | None = setting(None, "T at validation and test (default: --clip-len; "
+                                        "paper 001: 32)", check=POSITIVE, group=CLIPS)
+    seed: int = setting(0, "the initialization's and the clip order's seed", check=ANY_INT,
+                        group=OPT)
+    split_seed: int = setting(0, "which draw of the groups is test", check=ANY_INT, group=CLIPS)
+    split: str | None = setting(None, "the dataset's official split N (a store made with extract "
+                                "--format); validation is carved from its training part",
+                                group=CLIPS)
+    test_fraction: float = setting(0.4, "the groups held out for test (paper 000's UCF-11: 10 of "
+                                   "25)", check=OPEN_FRACTION, group=CLIPS)
+    val_fraction: float = setting(0.2, "of the training groups, for model selection",
+                                  check=OPEN_FRACTION, group=CLIPS)
+    device: str = setting("cpu", "cpu, cuda, cuda:1, ...", group=DEVICE)
+    checkpoint_every: int = setting(0, "also checkpoint every N batches (0: each epoch)",
+                                    check=NONNEGATIVE_INT, group=OPT)
+    lr_schedule: str = setting("constant", "constant (the papers'), step (x --lr-decay every "
+                               "--lr-step epochs) or cosine (to 0 at --epochs, batch by batch)",
+                               choices=SCHEDULES, group=OPT)
+    warmup_epochs: float = setting(0.0, "linear warm-up to the full rate over this many epochs "
+                                   "(batch by batch), then the schedule from it",
+                                   check=NONNEGATIVE, group=OPT)
+    lr_step: int = setting(10, "step schedule: epochs between decays", check=POSITIVE, group=OPT)
+    lr_decay: float = setting(0.1, "step schedule: the factor at each decay",
+                              check=OPEN_FRACTION, group=OPT)
+    patience: int = setting(0, "stop when validation top-1 has not risen for N epochs (0: train "
+                            "every epoch); the best checkpoint is kept either way",
+                            check=NONNEGATIVE_INT, group=OPT)
+    clip_grad: float = setting(0.0, "clip the gradients' global norm to this (0: off; the usual "
+                               "guard for LSTMs is 1-5); log.csv adds train_grad_norm, before "
+                               "clipping", check=NONNEGATIVE, group=OPT)
+    amp: str = setting("off", "mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA, with a "
+                       "gradient scaler in training); off: float32", choices=AMP_MODES,
+                       group=DEVICE)
+    workers: int = setting(0, "DataLoader worker processes assembling the batches (0: in the "
+                           "training process); the batches are the same either way",
+                           check=NONNEGATIVE_INT, group=OPT)
+    recipe: str | None = setting(None, "a named set of the settings above (listed at the end); a "
+                                 "setting given as a flag, in --config or to api.train wins over "
+                                 "the recipe's; config.json records its name",
+                                 choices=tuple(RECIPES), group=OPT)
 
     def __post_init__(self):
-        if self.lr_schedule not in SCHEDULES:
-            raise GlimpseError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, got "
-                               f"'{self.lr_schedule}'")
-        if self.optimizer not in OPTIMIZERS:
-            raise GlimpseError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got "
-                               f"'{self.optimizer}'")
+        check("train", self)  # every value, from a flag, a file or a keyword, before any work
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def read_settings(path) -> dict:
-    """The settings of a YAML or JSON file as one flat mapping of ``glimpse train``'s option
-    names: a run's config.json (``model``, its options, the training settings, ``features``)
-    or a mapping of option names (dashes or underscores)."""
-    path = Path(path)
-    text = path.read_text()
+RUN_CONFIG_KEYS = ("format", "model", "train", "feature", "labels", "features")  # config.json's
+SCALARS = (str, int, float, bool, type(None))
+MAX_CONFIG_BYTES = 1 << 20  # a settings file is a page of text, not a data set
+
+
+def _parse_settings_file(path: Path):
+    """The file's content as loaded YAML / JSON; every way it can be unreadable is one line
+    naming the file (never a traceback, never the loaded value echoed back)."""
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise GlimpseError(f"{path}: {path.stat().st_size} bytes is not a settings file "
+                               f"(at most {MAX_CONFIG_BYTES})")
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise GlimpseError(f"{path}: not UTF-8 text (byte {e.start})") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
-        data = yaml.safe_load(text)
-    else:
-        data = json.loads(text)
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            where = getattr(e, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+            what = getattr(e, "problem", None) or type(e).__name__
+            raise GlimpseError(f"{path}: not valid YAML{at}: {what}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise GlimpseError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: "
+                           f"{e.msg}") from None
+
+
+def read_settings(path) -> dict:
+    """The settings of a YAML or JSON file as one flat mapping of ``glimpse train``'s option
+    names: a run's config.json (``model``, its options, the training settings, ``features``)
+    or a mapping of option names (dashes or underscores). Paths in it (``features``, ``out``)
+    are relative to the file's folder. Every value must be a single value (not a list or a
+    mapping), and every training setting passes its declared check, the error naming the file."""
+    path = Path(path)
+    data = _parse_settings_file(path)
     if not isinstance(data, dict):
-        raise GlimpseError(f"{path}: expected a mapping of settings")
+        raise GlimpseError(f"{path}: expected a mapping of settings, got "
+                           f"{type(data).__name__}")
     if isinstance(data.get("model"), dict):  # a run's config.json
-        values = {"model": data["model"]["name"], **data["model"].get("options", {}),
-                  **data.get("train", {})}
+        unknown = sorted(set(data) - set(RUN_CONFIG_KEYS))
+        if unknown:
+            raise GlimpseError(f"{path}: unknown key(s) {', '.join(map(str, unknown))} beside a "
+                               f"run's model and train (a run's config.json has "
+                               f"{', '.join(RUN_CONFIG_KEYS)})")
+        model, train = data["model"], data.get("train", {})
+        if not isinstance(train, dict) or not isinstance(model.get("options", {}), dict):
+            raise GlimpseError(f"{path}: 'train' and the model's 'options' must be mappings")
+        values = {"model": model.get("name"), **model.get("options", {}), **train}
         if "features" in data:
             values["features"] = data["features"]
     else:
-        values = {k.replace("-", "_"): v for k, v in data.items()}
-    if "features" in values:
-        values["features"] = Path(values["features"])
+        values = {str(k).replace("-", "_"): v for k, v in data.items()}
+    for key, value in values.items():
+        if not isinstance(value, SCALARS):
+            raise GlimpseError(f"{path}: {key} must be a single value, got a "
+                               f"{type(value).__name__}")
+    for key in ("features", "out"):
+        if values.get(key) is not None:
+            p = Path(str(values[key])).expanduser()
+            values[key] = p if p.is_absolute() else path.parent / p
+    declared = {f.name: f for f in fields(TrainConfig)}
+    for key, value in values.items():
+        why = problem(declared[key], value) if key in declared else None
+        if why:
+            raise GlimpseError(f"{path}: {key} {why}")
     return values

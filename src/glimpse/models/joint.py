@@ -22,13 +22,9 @@ this is the choice made):
   convolution's biases would otherwise reach the last valid steps through the 3-step kernels),
   so a padded clip's valid steps are those of the same clip unpadded. The paper does not say
   how the convnets start. ``conv_init = torch`` (the default) is PyTorch's default, which
-  shrinks the signal at each layer (Z reaches the LSTM at ~0.04): on the attention preset one
-  seed in five sat on its initial plateau (the 3D head's cross-entropy at ln 10, validation at
-  chance) for every row with a convnet. ``kaiming`` is He normal initialization (fan_out, ReLU
-  gain, zero biases, as MMAction2 and PySlowFast start their 3D convnets): that seed left the
-  plateau by epoch 3, but another seed's main level scored 22.2% at test against the default's
-  41.5%. Which to use is for a validation sweep (``experiments/paper_tables.py --tables
-  c003_init``), not one seed.
+  shrinks the signal at each layer (Z reaches the LSTM at ~0.04); ``kaiming`` is He normal
+  initialization (fan_out, ReLU gain, zero biases, as MMAction2 and PySlowFast start their 3D
+  convnets). What each did on the re-tests: docs/retest/paper003.md.
 - **Its own head**: spatio-temporal mean of Z^k -> ``head_fc`` hidden FC(C', C') + ReLU ->
   FC(C', C) -> softmax, cross-entropy against the clip's label. The paper feeds Z "into 2 FC
   layers to calculate the probabilities": read as one hidden layer and the classifier
@@ -39,17 +35,12 @@ this is the choice made):
   not the attention). The term is a **sum** over the T steps and K^2 cells here; the paper's
   equation does not settle whether its lambda = 1000 weighs a sum or a mean over step-cells. If
   a mean, its 1000 is about 1000 / (30 x 64) = 0.5 here (0.28 for its own 30 x 121); if a sum,
-  the paper's 121 cells against 64 change the term only ~1.9x. ``lam`` = 1 by default, the best
-  validation top-1 of a sweep (summed form) 0 / 0.3 / 0.5 / 1 / 10 / 100 / 1000 on
-  SynthActions' retest set (``experiments/paper_tables.py --tables joint_lam``): at 1000 the
-  summed term swamps the head's cross-entropy and the 3D convnets learn nothing (validation at
-  chance), at 100 they learn little. On the attention preset (``--tables c003_lam``, 5 seeds)
-  each weight from 0.1 to 1 made at least two seeds of five leave their initial plateau 19+
-  epochs later than lambda 0 (or never), with no order between the weights: at lambda 1 the
-  term is 2% of the heads' loss at the start but its gradient on the convnets 1.2-1.9x theirs
-  (``experiments/term_gradients.py``). ``lam_warmup`` N (a departure, off by default) raises
-  the weight linearly from 0 at epoch 0 to lam at epoch N, so that the convnets can leave their
-  initial plateau as they do at lambda 0 before the term pulls on them.
+  the paper's 121 cells against 64 change the term only ~1.9x. ``lam`` = 1 by default, chosen
+  on validation by the re-test's sweep of the summed form (the ``joint_lam`` table;
+  docs/retest/paper003.md, with what the weight does to the convnets' first epochs).
+  ``lam_warmup`` N (a departure, off by default) raises the weight linearly from 0 at epoch 0
+  to lam at epoch N, so that the convnets can leave their initial plateau as they do at
+  lambda 0 before the term pulls on them (docs/retest/stability.md).
 - **Joint attention** (sec. 3.3): one location softmax att_t = softmax(W_att h_{t-1}) over the
   K^2 cells from the top LSTM layer (h_0 = 0), shared by every level: x^k_t = sum_i att_{t,i}
   Z^k_{t,i}.

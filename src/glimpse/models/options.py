@@ -1,4 +1,5 @@
-"""A model option: a ``Config`` field with its help, its allowed values and its check.
+"""A model option: a ``Config`` field with its help, its allowed values and its check (a
+``glimpse.settings`` setting, the vocabulary the training settings share).
 
 Every model's ``Config`` declares its options with ``option(...)``; the CLI builds ``glimpse
 train``'s flags from them (``glimpse.cli``) and ``check`` refuses a bad value before a run folder
@@ -13,53 +14,28 @@ A bool option becomes ``--name`` when its default is False and ``--no-name`` whe
 
 from __future__ import annotations
 
-from dataclasses import MISSING, Field, field, fields
-from typing import Any, NamedTuple
+from typing import Any
 
-from glimpse import GlimpseError
+from glimpse import settings
+from glimpse.settings import (  # noqa: F401 (the vocabulary the models' Configs use)
+    FRACTION,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    OPEN_FRACTION,
+    POSITIVE,
+    Check,
+    default_of,
+    described,
+    setting,
+)
 
-
-class Check(NamedTuple):
-    ok: Any  # value -> bool
-    want: str  # "a number >= 0"
-
-
-POSITIVE = Check(lambda v: v >= 1, "a whole number >= 1")
-NONNEGATIVE = Check(lambda v: v >= 0, "a number >= 0")
-NONNEGATIVE_INT = Check(lambda v: v >= 0, "a whole number >= 0")
-FRACTION = Check(lambda v: 0 <= v < 1, "a number in [0, 1)")
-OPEN_FRACTION = Check(lambda v: 0 < v < 1, "a fraction between 0 and 1")
+check = settings.check  # a model's Config: check(model_name, cfg)
 
 
 def option(default, help: str, *, choices: tuple | None = None, check: Check | None = None,
            cli: bool = True) -> Any:
-    """A Config field with what the CLI and ``check`` need to know about it."""
-    return field(default=default, metadata={"help": help, "choices": choices, "check": check,
-                                            "cli": cli})
-
-
-def described(cls) -> list[Field]:
-    """The fields of a Config that carry an option's description."""
-    return [f for f in fields(cls) if "help" in f.metadata]
-
-
-def default_of(f: Field):
-    return None if f.default is MISSING else f.default
-
-
-def check(model: str, cfg) -> None:
-    """Refuse a value outside an option's choices or check, naming the option and the model."""
-    for f in described(type(cfg)):
-        value, meta = getattr(cfg, f.name), f.metadata
-        if value is None and default_of(f) is None:
-            continue
-        if meta["choices"] is not None and value not in meta["choices"]:
-            raise GlimpseError(f"{model}: {f.name} must be one of "
-                               f"{', '.join(map(str, meta['choices']))}, got '{value}'")
-        c = meta["check"]
-        if c is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                              or not c.ok(value)):
-            raise GlimpseError(f"{model}: {f.name} must be {c.want}, got {value!r}")
+    """A model option: a setting (``glimpse.settings``) of a model's Config."""
+    return setting(default, help, choices=choices, check=check, cli=cli)
 
 
 # The options several models share, with one help text each.

@@ -55,13 +55,12 @@ reading implemented here, with every departure named:
   softmax_i((W_l h_{t-1})_i + v^T tanh(W_x X_{t,i} + W_h h_{t-1} + b))
   (``attention.ContentSoftmax``; Xu et al. 2015's hard attention, RSTAN eq. 2's form), where
   paper 002's location softmax sees only h_{t-1}. Paper 004 calls L_{t+1} "an attention
-  policy over input cube X_t" without its equation. A location-only policy never sees the frame it chooses in: it can learn a prior
-  (the centre) and follow what its earlier glimpses told it, but it cannot find an actor who
-  moves across a panning frame. The cube enters the policy detached (with ``detach``), so the
-  agent still feeds the core only the m cells it chose. ``policy_dim``: the size a. On the
-  retest preset (3 seeds, 30 epochs; docs/retest/paper004.md) the location policy's greedy
-  glimpses were on the actor 0.34 of the time (chance 0.18) and the content policy's 0.79, its
-  top-1 49.1% against 64.3%.
+  policy over input cube X_t" without its equation. A location-only policy never sees the
+  frame it chooses in: it can learn a prior (the centre) and follow what its earlier glimpses
+  told it, but it cannot find an actor who moves across a panning frame (the two policies
+  against each other: docs/retest/paper004.md). The cube enters the policy detached (with
+  ``detach``), so the agent still feeds the core only the m cells it chose. ``policy_dim``:
+  the size a.
 - ``policy = "uniform"``: a frozen uniform policy, the same network looking at cells drawn
   uniformly at random in training and testing (the reference a learned policy must beat).
 - Sampling in training uses a generator seeded from torch's global one, which the trainer seeds

@@ -38,22 +38,19 @@ I-III that glimpse implements (the notation is the paper's, s = a (rgb) or m (fl
   ``aa_loss = "ce"`` is Table II's cross-entropy variant). Counted only where the store has
   actor masks.
 - **Training**: the paper's recipe is ``glimpse train --recipe paper001`` (SGD, momentum 0.9,
-  weight decay 5e-4, 1e-2 then 1e-3). Without the actor term, glimpse's Adam recipe lets the
-  first steps push a seed's attention onto the bottom corner cells for good; the paper's does
-  not (docs/retest/stability.md).
+  weight decay 5e-4, 1e-2 then 1e-3). Which recipe and sharpness keep every seed's attention
+  on the actor without the actor term: docs/retest/stability.md.
 - **Prediction**: the last step's score (paper 001), averaged over a video's clips.
 - ``attention = False`` is the paper's "Baseline net": the same LSTM(s) on FC_t alone.
 - ``score_norm`` (a departure, off by default): the spatial score's tanh input
   A_h h + A_cv CV + b_a is layer-normalized over its att_dim units, so that the score cannot
-  saturate. Tried against the lock of the attention onto one cell without the actor term; it
-  does not prevent it (docs/retest/stability.md, where paper 001's own recipe does).
+  saturate (tried against the lock of the attention onto one cell without the actor term:
+  docs/retest/stability.md).
 - ``center_cells`` (a departure, off by default): the spatial score reads CV(n, k) minus its
   position's mean slice (``attention.PositionCentering``, a running estimate kept as batch
   normalization keeps one). The backbone's zero padding gives the border cells, the corners
-  most, a slice every video shares; the lock without the actor term went to the two corners
-  whose mean slice is farthest from the grid's. Tried against that lock: the attention then
-  leaves the actor for inner cells instead (docs/retest/stability.md); kept, off, as the
-  record of a cause ruled out.
+  most, a slice every video shares, which a content score can find in every video (tried
+  against the lock onto one cell without the actor term: docs/retest/stability.md).
 
 The model's ``attention`` output is alpha_com_t(t, .), the map step t puts on its own frame,
 divided by its sum so that the attention metrics read a distribution; the literal map (what the
