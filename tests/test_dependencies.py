@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # dev extras that src/glimpse imports inside a function only, and why
 DEV_ONLY = {"timm": "the reference backbone (build_efficientnet_lite0(timm=True): tests, benchmark)",
             "selenium": "the report's headless-browser screenshot (viz/browser.py)"}
+# modules of an optional extra (pip install 'glimpse[NAME]'), imported inside a function whose
+# ImportError names the extra in one line
+GUARDED = {"onnxscript": "export"}
 
 
 def _name(requirement: str) -> str:
@@ -48,11 +51,12 @@ def test_every_imported_package_is_declared():
         names = {d.lower().replace("_", "-") for d in dists.get(module, [module])}
         if names & declared:
             continue
-        if module in DEV_ONLY and names & dev:
+        extra = {_name(r) for r in meta["optional-dependencies"].get(GUARDED.get(module), [])}
+        if (module in DEV_ONLY and names & dev) or names & extra:
             if at_top:
                 top_level_dev.append(f"{path}: {module}")
             continue
         undeclared.append(f"{path}: {module} ({', '.join(sorted(names))})")
     assert not undeclared, "imported but not declared in pyproject.toml: " + "; ".join(undeclared)
-    assert not top_level_dev, "a dev-only module imported at a module's top level: " + \
+    assert not top_level_dev, "a dev-only or extra module imported at a module's top level: " + \
         "; ".join(top_level_dev)

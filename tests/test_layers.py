@@ -14,7 +14,7 @@ LAYERS = [
     {"models"},
     {"run"},
     {"evaluate"},
-    {"train", "probe", "compare", "predict"},
+    {"train", "probe", "compare", "predict", "export"},
     {"api"},
     {"viz"},
     {"timeline"},

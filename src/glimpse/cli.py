@@ -822,6 +822,34 @@ def _probe(a):
     return 0
 
 
+# -- export -----------------------------------------------------------------------------------
+def _add_export(sub):
+    p = _parser("export", sub, "a run as one artifact from frames to class scores and attention "
+                "(backbone included; torch.export .pt2 or ONNX)", """
+glimpse export runs/soft soft.pt2     # torch.export: torch.export.load('soft.pt2').module()(frames)
+glimpse export runs/soft soft.onnx    # ONNX, for onnxruntime (pip install 'glimpse[export]')
+glimpse export runs/vgg vgg.onnx --weights vgg16.pth   # a backbone whose weights the user holds""")
+    p.epilog += ("\n\nThe artifact takes one clip, uint8 frames (T, S, S, 3) at the run's input "
+                 "size, and returns its class scores (C,) by the model's rule and, for models "
+                 "with spatial attention, the attention (T, K, K); OUT.json lists the labels, T, "
+                 "S and the outputs. A run that reads optical flow cannot be exported "
+                 "(docs/export.md).")
+    p.add_argument("run", type=Path)
+    p.add_argument("out", type=Path, help="the artifact: NAME.pt2 or NAME.onnx (and NAME.*.json)")
+    p.add_argument("--weights", type=Path, help="the backbone's weights file, where the run's "
+                   "backbone needs one (as for predict)")
+    p.add_argument("--opset", type=_positive, help="ONNX opset (default: torch's)")
+    p.set_defaults(func=_export)
+
+
+def _export(a):
+    from glimpse.export import export_run
+
+    out = export_run(a.run, a.out, weights=a.weights, opset=a.opset)
+    print(f"-> {out} ({out.stat().st_size / 1e6:.1f} MB) and {out.name}.json")
+    return 0
+
+
 # -- fuse -------------------------------------------------------------------------------------
 def _add_fuse(sub):
     p = _parser("fuse", sub, "score fusion: the mean of several runs' video scores (paper 001's "
@@ -929,6 +957,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_probe(sub)
     _add_fuse(sub)
     _add_compare(sub)
+    _add_export(sub)
     _add_demo(sub)
     return parser
 

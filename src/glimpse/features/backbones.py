@@ -282,9 +282,12 @@ def _conv_relu6(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """min(max(conv(x), 0), 6): on a CPU in float32 one oneDNN call with the clamp as the
     convolution's post-op (its output written once, not written and then clamped in a second
     pass over memory: the clamps were 15% of the CNN's time); elsewhere the convolution, then
-    the clamp in place. The same numbers either way (tested)."""
+    the clamp in place. The same numbers either way (tested). Under ``torch.export``
+    (``glimpse export``) always the portable form: the oneDNN op has no ONNX counterpart and
+    binds the artifact to a CPU build with oneDNN."""
     if (_POINTWISE and x.device.type == "cpu" and x.dtype == conv.weight.dtype == torch.float32
-            and not _autocast_on() and isinstance(conv.padding, tuple)):
+            and not _autocast_on() and isinstance(conv.padding, tuple)
+            and not torch.compiler.is_exporting()):
         return torch.ops.mkldnn._convolution_pointwise(
             x, conv.weight, conv.bias, list(conv.padding), list(conv.stride),
             list(conv.dilation), conv.groups, "hardtanh", [0.0, 6.0], "")

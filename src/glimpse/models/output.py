@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from glimpse import GlimpseError
 
@@ -54,6 +53,7 @@ def clip_score(probs: Tensor, rule: str) -> Tensor:
         return probs[-1]
     if check_rule(rule).startswith("vote-last-"):
         tail = probs[-int(rule[len("vote-last-"):]):]
-        votes = torch.bincount(tail.argmax(1), minlength=probs.shape[1]).to(probs.dtype)
+        # (one_hot, not bincount: the same counts, and a shape torch.export can follow)
+        votes = nn.functional.one_hot(tail.argmax(1), probs.shape[1]).sum(0).to(probs.dtype)
         return votes / len(tail) + 1e-6 * tail.mean(0)
     return probs[-int(rule[5:]):].mean(0)
