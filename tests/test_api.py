@@ -24,6 +24,12 @@ def test_the_readmes_api_example_runs(tmp_path, capsys):
         os.chdir(cwd)
     p = scope["p"]
     assert p.label in scope["model"].labels and len(p.scores) == 2 and p.clips >= 1
+    ps = scope["ps"]
+    assert [q.video for q in ps] == [str(v) for v in scope["videos"][:2]]
+    assert all(len(q.top) == 1 and q.top[0][0] == q.label for q in ps)
+    import torch
+
+    assert isinstance(scope["module"], torch.nn.Module)
     assert np.isclose(sum(p.scores.values()), 1, atol=1e-5)
     assert p.attention.shape[1:] == (8, 8) and len(p.attention) == 12  # every frame of the array
     out = capsys.readouterr().out
@@ -57,3 +63,38 @@ def test_api_train_names_training_settings_and_model_options_alike(tmp_path):
               clip_len=4, stride=4, recipe="paper001", lr=0.02)
     train = json.loads((tmp_path / "r" / "config.json").read_text())["train"]
     assert (train["recipe"], train["optimizer"], train["lr"]) == ("paper001", "sgd", 0.02)
+
+
+def test_the_model_takes_tensors_lists_and_frame_folders_and_its_module_scores_alike(tmp_path):
+    """A torch tensor predicts as the same numpy frames do; top_k; a frame folder's fps is
+    used; bad frames and top_k are one clear error; module() gives predict's scores and
+    attention for a clip of T frames; train returns the model it trained."""
+    import pytest
+    import torch
+    from PIL import Image
+
+    from glimpse import GlimpseError, api
+
+    small_videos(tmp_path / "videos", frames=8)
+    api.extract(tmp_path / "videos", tmp_path / "feats", fps=0)
+    model = api.train(tmp_path / "run", features=tmp_path / "feats", model="structured",
+                      hidden=4, epochs=1, clip_len=4, stride=2, batch_size=4)
+    assert isinstance(model, api.Model) and model.best["val_top1"] >= 0
+    frames = np.random.default_rng(0).integers(0, 256, (4, 256, 256, 3), dtype=np.uint8)
+    a, b = model.predict(frames), model.predict(torch.from_numpy(frames), top_k=2)
+    assert a.scores == b.scores and len(b.top) == 2 and b.top[0][0] == b.label
+    with torch.no_grad():
+        scores, attention = model.module()(torch.from_numpy(frames))
+    assert np.allclose([a.scores[k] for k in model.labels], scores.numpy(), atol=1e-4)
+    assert np.allclose(a.attention, attention.numpy(), atol=1e-4)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(np.repeat(frames, 3, axis=0)):
+        Image.fromarray(f).save(folder / f"{i:05d}.png")
+    assert len(model.predict(folder, fps=10).times) == 12
+    assert model.predict(folder, fps=10).times[1] == pytest.approx(0.1)
+    for bad, message in ((frames.astype(np.float32), "uint8"), (frames[0], "uint8")):
+        with pytest.raises(GlimpseError, match=message):
+            model.predict(bad)
+    with pytest.raises(GlimpseError, match="top_k"):
+        model.predict(frames, top_k=0)

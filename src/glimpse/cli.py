@@ -690,6 +690,7 @@ cat clip.mkv | glimpse predict runs/structured -                           # an 
                    help="multi-label runs: a class's windows at or above this score join into "
                         "detected segments (default 0.5)")
     _add_device(p)
+    _add_quiet(p)
     p.set_defaults(func=_predict)
 
 
@@ -705,7 +706,7 @@ def _predict(a):
     a.video = Path(a.video)
     with autocast(a.amp, a.device):
         r = predict_video(a.run, a.video, weights=a.weights, flow_weights=a.flow_weights,
-                          device=a.device)
+                          device=a.device, progress=not a.quiet)
     if a.overlay:
         from glimpse.viz.animate import write_overlay
 

@@ -25,6 +25,7 @@ from glimpse.evaluate import (
 )
 from glimpse.features.extract import Featurizer
 from glimpse.features.store import FeatureStore
+from glimpse.progress import progress_bar
 from glimpse.run import load_run
 
 
@@ -41,8 +42,9 @@ class Predictor:
                                              self.config["model"]["inputs"], weights=weights,
                                              flow_weights=flow_weights, device=device)
         self.device, self.batch_size = device, batch_size
+        self.weights = weights
 
-    def predict(self, video, *, fps: float | None = None) -> dict:
+    def predict(self, video, *, fps: float | None = None, progress: bool = False) -> dict:
         """Label, class scores and per-frame attention of one video: a file, a folder of frame
         images, or an array of frames in memory ((T, H, W, 3) uint8 RGB, e.g. a webcam grab)
         shown at ``fps`` frames a second (default 25)."""
@@ -52,15 +54,27 @@ class Predictor:
             if isinstance(video, np.ndarray):  # through the frame-image path of the decoder
                 source = _frames_folder(video, Path(tmp) / "frames")
                 fz.image_fps = fps or 25.0
+            elif fps and Path(video).is_dir():  # a folder of frame images at its own rate
+                fz.image_fps = fps
             try:
                 store = FeatureStore(Path(tmp) / "store")
                 store.create_or_check(fz.feature, fz.stream_specs, self.labels)
+                bar = progress_bar(total=0, desc="predict: features", unit="frame",
+                                   enabled=progress)
+
+                def advance(n: int, declared: int | None) -> None:
+                    if declared and not bar.total and not fz.fps:  # every frame: the
+                        bar.total = declared  # source's own count (else a count and a rate)
+                    bar.update(n)
+
                 with store.writer("video") as w:
-                    meta = fz.featurize(source, w)
+                    meta = fz.featurize(source, w, on_batch=advance)
                     w.commit({"path": str(source), "label": None, "label_index": -1,
                               "group": None, **meta})
+                bar.close()
                 result = run_clips(self.model, [store.entry("video")], **clip_settings(cfg),
-                                   batch_size=self.batch_size, device=self.device)[0]
+                                   batch_size=self.batch_size, device=self.device,
+                                   progress=progress)[0]
             finally:
                 fz.image_fps = image_fps
         n = meta["frames"]
@@ -96,10 +110,11 @@ def _frames_folder(frames: np.ndarray, folder: Path) -> Path:
 
 
 def predict_video(run, video, *, weights=None, flow_weights=None, device="cpu",
-                  batch_size: int = 16) -> dict:
-    """Label, class scores and per-frame attention of one video under the run's best model."""
+                  batch_size: int = 16, progress: bool = False) -> dict:
+    """Label, class scores and per-frame attention of one video under the run's best model;
+    with ``progress``, bars on stderr (the frames featurized, the clips scored)."""
     return Predictor(run, weights=weights, flow_weights=flow_weights, device=device,
-                     batch_size=batch_size).predict(video)
+                     batch_size=batch_size).predict(video, progress=progress)
 
 
 def describe_attention(attention: np.ndarray | None, times, every: float = 1.0) -> list[str]:

@@ -310,9 +310,11 @@ class Featurizer:
             out.append(("flow" + suffix, _stored(cube)))
         return out
 
-    def featurize(self, path, writer: EntryWriter, *, masks: ActorMasks | None = None) -> dict:
+    def featurize(self, path, writer: EntryWriter, *, masks: ActorMasks | None = None,
+                  on_batch: Callable[[int, int | None], None] | None = None) -> dict:
         """Stream one video through decode (in a thread) -> CNN into ``writer``; returns the meta
-        fields ``frames``, ``times``, ``source_frames``."""
+        fields ``frames``, ``times``, ``source_frames``. ``on_batch(frames, declared)`` after
+        each batch: its frames and the source's declared frame count (None: unknown)."""
         meta = VideoMeta(path, self.image_fps)
         # no page-fault churn, memory flat in the video's length; the CNN in lanes as extract
         # runs it (the same bits as the store's features where the thread counts match)
@@ -323,6 +325,8 @@ class Featurizer:
                     self.write_batch(writer, b, flow_images, masks, lanes=lanes)
                     meta.add(b)
                     tick()
+                    if on_batch is not None:
+                        on_batch(len(b.times), b.declared)
                 elif kind == "error":
                     raise VideoError(path, payload)
                 elif kind == "fatal":
