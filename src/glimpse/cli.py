@@ -188,6 +188,8 @@ def _add_extract(sub):
 glimpse extract /tmp/synth /tmp/features
 glimpse extract ucf11/ feats/ --fps 0 --pooled
 glimpse extract list.txt feats/ --root videos/ --backbone inception_v3 --weights inception.pth
+glimpse extract videos/ feats/ --backbone torchvision:resnet50 --weights resnet50.pth --layer layer4
+glimpse extract videos/ feats/ --backbone timm:convnext_tiny --weights convnext_tiny.pth
 glimpse extract ucf101/ feats/ --shard 0/4      # on machine 0 of 4 (1/4, 2/4, 3/4 on the others)
 glimpse extract /tmp/synth /tmp/features2 --streams rgb,flow --levels 2   # papers 001 and 003
 glimpse extract hmdb51/ feats/ --format hmdb51 --annotations testTrainMulti_7030_splits/
@@ -198,7 +200,10 @@ glimpse extract test.txt feats/ --root videos/ --crops 10   # paper 001's 10 tes
     p.add_argument("--root", type=Path, help="root of the paths in a list file")
     b = p.add_argument_group("backbone")
     b.add_argument("--backbone", default="efficientnet_lite0",
-                   help="efficientnet_lite0 (default, offline), googlenet, inception_v3, vgg16")
+                   help="efficientnet_lite0 (default, offline), googlenet, inception_v3, vgg16, "
+                        "or any image model by name: timm:NAME (timm installed) or "
+                        "torchvision:NAME, with --weights FILE (its state dict; nothing is "
+                        "downloaded) and optionally --layer (default: its last spatial map)")
     b.add_argument("--weights", type=Path, help="local weights file (needed for torchvision ones)")
     b.add_argument("--layer", help="feature layer (vgg16: conv5_3 or pool4)")
     b.add_argument("--pooled", action="store_true",
@@ -706,7 +711,7 @@ def _predict(a):
     a.video = Path(a.video)
     with autocast(a.amp, a.device):
         r = predict_video(a.run, a.video, weights=a.weights, flow_weights=a.flow_weights,
-                          device=a.device, progress=not a.quiet)
+                          device=a.device, progress=not a.quiet and sys.stderr.isatty())
     if a.overlay:
         from glimpse.viz.animate import write_overlay
 

@@ -384,6 +384,78 @@ def _torchvision_model(name: str, weights: Path) -> nn.Module:
     return model
 
 
+NAMED = ("timm:", "torchvision:")  # any image model of either library, by name
+
+
+def _named_model(name: str, weights: Path) -> tuple[nn.Module, dict]:
+    """``timm:NAME`` or ``torchvision:NAME`` built without weights, then the local ``weights``
+    file loaded into it (strictly; nothing is downloaded) -> (model, its preprocessing:
+    input_size, mean, std; timm's pretrained_cfg where it has one, else ImageNet's at 224)."""
+    lib, _, arch = name.partition(":")
+    if lib == "timm":
+        try:
+            import timm
+        except ImportError:
+            raise GlimpseError(f"--backbone {name} needs timm: pip install timm") from None
+        try:
+            model = timm.create_model(arch, pretrained=False)
+        except Exception as e:  # timm's unknown-model error
+            raise GlimpseError(f"timm has no model '{arch}' ({str(e).splitlines()[0]})") from None
+        cfg = getattr(model, "pretrained_cfg", None) or {}
+        pre = {"input_size": int(cfg.get("input_size", (3, 224, 224))[-1]),
+               "mean": tuple(cfg.get("mean", IMAGENET_MEAN)),
+               "std": tuple(cfg.get("std", IMAGENET_STD))}
+    else:
+        import torchvision.models as tvm
+
+        if arch not in tvm.list_models():
+            raise GlimpseError(f"torchvision has no model '{arch}' (torchvision.models."
+                               f"list_models() lists them)")
+        model = tvm.get_model(arch, weights=None)
+        pre = {"input_size": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    try:
+        model.load_state_dict(_load_state_dict(weights), strict=True)
+    except RuntimeError as e:
+        raise GlimpseError(f"{weights} does not fit {name}: {str(e).splitlines()[0]}") from None
+    return model.eval(), pre
+
+
+class _ForwardFeatures(nn.Module):
+    """timm's ``forward_features`` as a feature layer of its own name."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return {"forward_features": self.net.forward_features(x)}
+
+
+def _default_layer(name: str, model: nn.Module) -> str:
+    """The last spatial feature map before global pooling: timm's forward_features, else a
+    torchvision model's ``features`` (VGG, MobileNet, EfficientNet, ...) or ``layer4``
+    (ResNets); any other model needs --layer."""
+    if name.startswith("timm:"):
+        return "forward_features"
+    for node in ("features", "layer4", "trunk_output"):
+        if hasattr(model, node):
+            return node
+    raise GlimpseError(f"name the feature layer of {name} with --layer (a node of "
+                       f"torchvision.models.feature_extraction.get_graph_node_names)")
+
+
+def _named_body(name: str, model: nn.Module, layer: str) -> nn.Module:
+    if layer == "forward_features" and name.startswith("timm:"):
+        return _ForwardFeatures(model)
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    try:
+        return create_feature_extractor(model, {layer: layer})
+    except Exception as e:  # an unknown node
+        raise GlimpseError(f"{name} has no layer '{layer}' ({str(e).splitlines()[0][:200]})") \
+            from None
+
+
 class Backbone(nn.Module):
     """A frozen feature extractor: ``forward(x uint8 (B, H, W, 3)) -> cube (B, K, K, D)``.
 
@@ -394,8 +466,12 @@ class Backbone(nn.Module):
     def __init__(self, name: str = "efficientnet_lite0", *, weights: str | Path | None = None,
                  layer: str | None = None, level2: bool = False):
         super().__init__()
+        if name.startswith(NAMED):
+            self._named(name, weights, layer, level2)
+            return
         if name not in SPECS:
-            raise GlimpseError(f"unknown backbone '{name}'; choose from {', '.join(SPECS)}")
+            raise GlimpseError(f"unknown backbone '{name}'; choose from {', '.join(SPECS)}, "
+                               f"or timm:NAME / torchvision:NAME with --weights FILE")
         self.spec = SPECS[name]
         self.layer = layer or self.spec.layers[0]
         if self.layer not in self.spec.layers:
@@ -427,10 +503,37 @@ class Backbone(nn.Module):
             if self.level2:
                 nodes[_VGG16_NODES.get(self.level2, self.level2)] = self.level2
             self.body = create_feature_extractor(model.eval(), nodes)
+        self._finish()
+
+    def _finish(self) -> None:
         self.register_buffer("mean", torch.tensor(self.spec.mean).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("std", torch.tensor(self.spec.std).view(1, 3, 1, 1) * 255.0)
         self.eval().requires_grad_(False)
         self.to(memory_format=torch.channels_last)
+
+    def _named(self, name: str, weights, layer: str | None, level2: bool) -> None:
+        """A timm or torchvision model by name from a local weights file: its layer by name
+        (default: the last spatial map), its channels probed, its preprocessing recorded."""
+        if weights is None or not Path(weights).is_file():
+            raise GlimpseError(f"--backbone {name} needs --weights FILE, a local state dict of "
+                               f"that model (glimpse never downloads weights)")
+        if level2:
+            raise GlimpseError(f"--levels 2 needs a backbone with a known second level "
+                               f"({', '.join(k for k, v in SPECS.items() if v.level2)})")
+        self.weights_path = Path(weights)
+        model, pre = _named_model(name, self.weights_path)
+        self.layer = layer or _default_layer(name, model)
+        self.level2 = None
+        self.body = _named_body(name, model, self.layer)
+        size = pre["input_size"]
+        with torch.no_grad():
+            probe = self.body(torch.zeros(1, 3, size, size))[self.layer]
+        if probe.ndim != 4:
+            raise GlimpseError(f"{name}'s layer '{self.layer}' is not a spatial map (shape "
+                               f"{tuple(probe.shape)}); name one with --layer")
+        self.spec = BackboneSpec(name, size, (self.layer,), tuple(pre["mean"]), tuple(pre["std"]),
+                                 {self.layer: int(probe.shape[1])})
+        self._finish()
 
     @property
     def name(self) -> str:
@@ -438,9 +541,12 @@ class Backbone(nn.Module):
 
     def describe(self) -> dict:
         """The feature spec recorded in the store's manifest and in every checkpoint."""
-        return {"backbone": self.name, "layer": self.layer, "input_size": self.spec.input_size,
-                "channels": self.spec.channels[self.layer],
-                "weights_digest": file_digest(Path(self.weights_path))}
+        d = {"backbone": self.name, "layer": self.layer, "input_size": self.spec.input_size,
+             "channels": self.spec.channels[self.layer],
+             "weights_digest": file_digest(Path(self.weights_path))}
+        if self.name.startswith(NAMED):  # its preprocessing, which no table of glimpse's holds
+            d.update(mean=list(self.spec.mean), std=list(self.spec.std))
+        return d
 
     def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 (B, H, W, 3) RGB -> normalized float (B, 3, H, W), channels_last in memory."""

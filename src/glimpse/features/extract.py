@@ -234,6 +234,8 @@ class Featurizer:
         d = self.described
         spec = {"backbone": d["backbone"], "input_size": d["input_size"],
                 "weights_digest": d["weights_digest"], "fps": self.fps, "dtype": "float16"}
+        if "mean" in d:  # a backbone by name: its preprocessing, recorded
+            spec.update(mean=d["mean"], std=d["std"])
         return spec if self.amp == "off" else {**spec, "amp": self.amp}
 
     @property
