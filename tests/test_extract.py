@@ -258,6 +258,28 @@ def test_shards_fill_one_store_or_merge_to_the_unsharded_one(extracted, tiny_syn
         main(["extract", str(tiny_synth), str(tmp_path / "x"), "--shard", "2/2"])
 
 
+
+def test_merging_an_entry_held_twice_with_another_label_is_refused(tiny_synth, tmp_path,
+                                                                    capsys):
+    """Two shards holding one entry with the same arrays but a different label: merge says
+    which fields differ instead of keeping one label silently (issue 50)."""
+    import json
+    import shutil as sh
+
+    assert main(["extract", str(tiny_synth), str(tmp_path / "a"), "--fps", "0", "--quiet",
+                 "--shard", "0/2"]) == 0
+    sh.copytree(tmp_path / "a", tmp_path / "b")
+    entry = next(e for e in sorted((tmp_path / "b" / "entries").iterdir()) if (e / "meta.json").exists())
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["label"] = "other"
+    (entry / "meta.json").write_text(json.dumps(meta))
+    assert main(["store", "merge", str(tmp_path / "m"), str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    assert main(["store", "merge", str(tmp_path / "m"), str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "differs" in err and "(in label)" in err, err
+
+
 def test_two_decoding_workers_give_the_same_store(extracted, tiny_synth, tmp_path):
     """--workers 2 decodes in two processes: the same entries, bit for bit."""
     assert main(["extract", str(tiny_synth), str(tmp_path / "w2"), "--fps", "0", "--quiet",

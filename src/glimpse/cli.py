@@ -504,6 +504,13 @@ glimpse train --config soft.yaml --seed 3 --out runs/soft-seed3         # a file
 
 
 def _check_cuda(device: str) -> None:
+    import torch
+
+    try:
+        torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise GlimpseError(f"--device {device}: not a device torch knows (cpu, cuda, cuda:1, "
+                           f"mps, ...)") from None
     if device.startswith("cuda"):
         import torch
 
@@ -986,6 +993,23 @@ def os_error_line(e: OSError) -> str:
     return f"{what}{where} ({advice})"
 
 
+def library_error_line(e: Exception) -> str | None:
+    """One line for the errors libraries raise about files and devices that are not OSError
+    (safetensors' own error on a read-only folder or a damaged checkpoint, a file that is not
+    UTF-8, torch's device and unpickling refusals, PyAV's decoding errors, an image PIL cannot
+    read): the library's message cut to its first line. None for anything else (a bug: its
+    traceback is what a report needs)."""
+    kinds = {"SafetensorError", "UnicodeDecodeError", "UnpicklingError", "InvalidDataError",
+             "FFmpegError", "UnidentifiedImageError", "DecompressionBombError"}
+    names = {c.__name__ for c in type(e).__mro__}
+    device = isinstance(e, RuntimeError) and any(w in str(e) for w in (
+        "CUDA", "device", "out of memory"))
+    if not (names & kinds or device):
+        return None
+    text = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
+    return f"{type(e).__name__}: {text[:300]}"
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -998,6 +1022,12 @@ def main(argv=None) -> int:
         return 2
     except OSError as e:  # the machine refused: a full disk, permissions, a vanished file
         print(f"glimpse: error: {os_error_line(e)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a library's own error about a file or a device: one line
+        line = library_error_line(e)
+        if line is None:
+            raise
+        print(f"glimpse: error: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("glimpse: interrupted", file=sys.stderr)

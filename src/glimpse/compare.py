@@ -12,14 +12,13 @@ score-fusion baseline as a folder ``compare`` reads like a run.
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from glimpse import GlimpseError
+from glimpse.io import read_csv_rows, read_json
 from glimpse.stats import (
     MIN_SEEDS,
     N_BOOT,
@@ -110,8 +109,8 @@ def compare_correct(a_runs: list[dict], b_runs: list[dict], *, names=("A", "B"),
 
 def read_predictions(path: Path) -> dict[str, bool]:
     """predictions_<split>.csv (written by evaluate) -> {video: right?}."""
-    with open(path, newline="") as f:
-        return {row["video"]: row["correct"] == "1" for row in csv.DictReader(f)}
+    rows = read_csv_rows(path, columns=("video", "correct"), what="a predictions file")
+    return {row["video"]: row["correct"] == "1" for row in rows}
 
 
 def run_correct(run, *, split: str = "test", video_rule: str = "vote", features=None,
@@ -127,7 +126,7 @@ def run_correct(run, *, split: str = "test", video_rule: str = "vote", features=
             raise GlimpseError(f"{run} is a linear probe, scored on the test split only")
         return read_predictions(r.root / "predictions_test.csv")
     if (r.root / "fusion.json").exists():
-        fused = json.loads((r.root / "fusion.json").read_text())
+        fused = read_json(r.root / "fusion.json", keys=("split",), what="a fusion's record")
         if split != fused["split"]:
             raise GlimpseError(f"{run} fuses the runs' {fused['split']} scores, not {split}")
         return read_predictions(r.root / f"predictions_{split}.csv")
@@ -151,8 +150,7 @@ def compare_runs(a_runs, b_runs, *, split: str = "test", video_rule: str = "vote
 
 def read_scores(path: Path) -> tuple[list[str], dict[str, str], np.ndarray]:
     """predictions_<split>.csv -> (class names, {video: label}, scores (N, C) in file order)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_csv_rows(path, columns=("video",), what="a predictions file")
     if not rows or not any(k.startswith("score:") for k in rows[0]):
         raise GlimpseError(f"{path} has no per-class scores (written by glimpse < 0.3?); "
                            f"evaluate the run again")

@@ -7,10 +7,13 @@ run would trust.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
 from pathlib import Path
+
+from glimpse import GlimpseError
 
 
 def temporary_beside(path: Path) -> Path:
@@ -47,3 +50,47 @@ def file_digest(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:16]
+
+
+def read_json(path: Path, *, keys: tuple = (), what: str = "a JSON file") -> dict:
+    """A JSON object from ``path``, checked: a file that is not UTF-8, not JSON, not an object,
+    or lacks one of ``keys`` is one GlimpseError naming the file (never a traceback). A missing
+    file or a refused read stays an OSError (the CLI's one line for those)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise GlimpseError(f"{path}: not UTF-8 text (byte {e.start}); {what} was expected") \
+            from None
+    except json.JSONDecodeError as e:
+        raise GlimpseError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno} "
+                           f"({e.msg}); {what} was expected") from None
+    if not isinstance(data, dict):
+        raise GlimpseError(f"{path}: {what} is a JSON object, not a {type(data).__name__}")
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise GlimpseError(f"{path}: {what} lacks {', '.join(missing)}")
+    return data
+
+
+def read_csv_rows(path: Path, *, columns: tuple = (), what: str = "a CSV file") -> list[dict]:
+    """The rows of a CSV file with a header, checked as ``read_json`` checks JSON: not UTF-8,
+    not CSV, or without one of ``columns`` is one GlimpseError naming the file."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except UnicodeDecodeError as e:
+        raise GlimpseError(f"{path}: not UTF-8 text (byte {e.start}); {what} was expected") \
+            from None
+    except csv.Error as e:
+        raise GlimpseError(f"{path}: not valid CSV ({e}); {what} was expected") from None
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise GlimpseError(f"{path}: {what} lacks the column(s) {', '.join(missing)}")
+    if any(None in row or None in row.values() for row in rows):
+        raise GlimpseError(f"{path}: a row has more or fewer fields than the header; {what} "
+                           f"was expected")
+    return rows

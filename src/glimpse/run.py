@@ -40,7 +40,7 @@ import torch
 
 from glimpse import GlimpseError
 from glimpse.config import NOT_IDENTITY, TrainConfig, from_dict
-from glimpse.io import file_digest, replace_synced, temporary_beside, write_json_atomic
+from glimpse.io import file_digest, read_json, replace_synced, temporary_beside, write_json_atomic
 from glimpse.models import MODELS, ModelConfig, build_model, model_options
 
 RUN_FORMAT = 2
@@ -164,6 +164,22 @@ def identity(config: dict) -> dict:
     return json.loads(json.dumps(ident))  # tuples -> lists, as they come back from JSON
 
 
+def check_config(path: Path, cfg: dict) -> None:
+    """A run's config.json has what loading it needs, of the right kinds (one line naming the
+    file and the field otherwise)."""
+    need = {"model": dict, "train": dict, "feature": dict, "labels": list}
+    for key, kind in need.items():
+        if not isinstance(cfg.get(key), kind):
+            raise GlimpseError(f"{path}: '{key}' must be a {'mapping' if kind is dict else 'list'}"
+                               f" (a run's config.json, written by glimpse train)")
+    model = cfg["model"]
+    for key, kind in {"name": str, "inputs": dict, "options": dict, "num_classes": int}.items():
+        if not isinstance(model.get(key), kind):
+            raise GlimpseError(f"{path}: model.{key} is missing or of the wrong kind")
+    if not all(isinstance(x, str) for x in cfg["labels"]):
+        raise GlimpseError(f"{path}: 'labels' must be a list of class names")
+
+
 class Run:
     """A run folder; see the module docstring for its files."""
 
@@ -212,11 +228,12 @@ class Run:
                 self._refuse_old()
                 raise GlimpseError(f"{self.root} is not a run folder (no config.json); train one "
                                    f"with 'glimpse train FEATURES --model NAME --out {self.root}'")
-            cfg = json.loads(self.config_path.read_text())
+            cfg = read_json(self.config_path, keys=("format",), what="a run's config")
             if cfg.get("format") != RUN_FORMAT:
                 self._refuse_old()
                 raise GlimpseError(f"{self.root}: run format {cfg.get('format')} is not "
                                    f"{RUN_FORMAT}; train it again into a new folder")
+            check_config(self.config_path, cfg)
             self._config = cfg
         return self._config
 
@@ -240,7 +257,12 @@ class Run:
     def split(self) -> dict:
         if not self.split_path.exists():
             raise GlimpseError(f"{self.root} has no split.json; it is not a complete run folder")
-        return json.loads(self.split_path.read_text())
+        split = read_json(self.split_path, keys=("train", "val", "test"), what="a run's split")
+        for part in ("train", "val", "test"):
+            if not isinstance(split[part], list) or not all(isinstance(e, str)
+                                                            for e in split[part]):
+                raise GlimpseError(f"{self.split_path}: '{part}' must be a list of entry ids")
+        return split
 
     def _require_best(self) -> None:
         self.config  # noqa: B018 - refuses old or foreign folders first
@@ -271,7 +293,10 @@ class Run:
         store ``features`` and by ``video_rule``); None if it is missing or stale."""
         if not self.metrics_path.exists() or not self.best_path.exists():
             return None
-        m = json.loads(self.metrics_path.read_text())
+        try:
+            m = read_json(self.metrics_path, what="a run's metrics")
+        except GlimpseError:  # a damaged cache of numbers: stale, scored again, never trusted
+            return None
         if m.get("test_options") or m.get("views"):  # scored another way than the run's own
             return None
         if m.get("split") != split or m.get("checkpoint_digest") != file_digest(self.best_path):

@@ -644,9 +644,13 @@ class FeatureStore:
         for eid in other.ids():
             theirs = other.entry(eid)
             if self.has(eid):
-                if self.entry(eid).meta.get("arrays") != theirs.meta.get("arrays"):
+                mine = self.entry(eid).meta
+                differ = sorted(k for k in set(mine) | set(theirs.meta)
+                                if k != "crops" and mine.get(k) != theirs.meta.get(k))
+                if differ:  # the arrays, the label(s), the split, the path, the times, ...
                     raise GlimpseError(f"entry '{eid}' differs between {self.root} and "
-                                       f"{other.root}; verify both and re-extract it")
+                                       f"{other.root} (in {', '.join(differ)}); an entry both "
+                                       f"hold must be identical: verify both and re-extract it")
                 had += 1
                 continue
             claim = self.claim(eid, wait=True)

@@ -10,7 +10,6 @@ ground-truth mask (paper 000 Fig. 6 for structured vs classic attention).
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 import shutil
@@ -29,6 +28,7 @@ from glimpse.evaluate import (
     run_clips,
     video_decision,
 )
+from glimpse.io import read_csv_rows
 from glimpse.progress import progress_bar
 from glimpse.run import load_run
 from glimpse.video import VideoError, read_frames
@@ -57,9 +57,12 @@ def _read_log(run: Path) -> list[dict]:
     p = run / "log.csv"
     if not p.exists():
         return []
-    with open(p) as f:
-        return [{k: float(v) if v != "" else float("nan") for k, v in row.items()}
-                for row in csv.DictReader(f)]  # a column added mid-run is empty before
+    rows = read_csv_rows(p, columns=("epoch",), what="a run's log")
+    try:  # a column added mid-run is empty before
+        return [{k: float(v) if v != "" else float("nan") for k, v in row.items()} for row in rows]
+    except ValueError as e:
+        raise GlimpseError(f"{p}: a value that is not a number ({e}); a run's log was "
+                           f"expected") from None
 
 
 POLICY_COLUMNS = ("train_reward", "train_policy_entropy", "train_baseline_error",

@@ -1,0 +1,97 @@
+"""Run folders whose files are not what they should be, devices that do not exist and
+libraries' own errors: each is one line naming the file or the cause (issue 50)."""
+
+import json
+
+import pytest
+
+from glimpse.cli import library_error_line, main
+from tests.conftest import small_videos
+
+TRAIN = ["--model", "soft", "--hidden", "4", "--epochs", "1", "--batch-size", "4",
+         "--clip-len", "4", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    small_videos(root / "videos", frames=6)
+    assert main(["extract", str(root / "videos"), str(root / "feats"), "--fps", "0",
+                 "--quiet"]) == 0
+    assert main(["train", str(root / "feats"), "--out", str(root / "run"), *TRAIN]) == 0
+    return root
+
+
+def _copy(run, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(run / "run", out)
+    return out
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("config.json", b'{"format": 2, "model": ', "not valid JSON at line 1"),
+    ("config.json", b"\xff\xfe{}", "not UTF-8 text"),
+    ("config.json", b"[1, 2]", "is a JSON object, not a list"),
+    ("config.json", b'{"format": 2, "model": "soft", "train": {}, "feature": {}, "labels": []}',
+     "'model' must be a mapping"),
+    ("split.json", b'{"train": [], "val": []}', "lacks test"),
+    ("split.json", b'{"train": 3, "val": [], "test": []}', "must be a list of entry ids"),
+])
+def test_a_damaged_run_file_is_one_line_naming_it(run, tmp_path, capsys, name, content,
+                                                  message):
+    folder = _copy(run, tmp_path)
+    (folder / name).write_bytes(content)
+    for argv in (["evaluate", str(folder), "--quiet"], ["compare", str(folder), str(folder)],
+                 ["report", str(folder), "--out", str(tmp_path / "report"), "--quiet"]):
+        rc = main(argv)
+        err = capsys.readouterr().err
+        assert rc != 0 and err.count("\n") == 1 and name in err and message in err, (argv, err)
+
+
+def test_a_damaged_metrics_json_is_stale_and_scored_again(run, tmp_path, capsys):
+    folder = _copy(run, tmp_path)
+    (folder / "metrics.json").write_bytes(b"{not json")
+    assert main(["evaluate", str(folder), "--quiet"]) == 0
+    assert "top1" in json.loads((folder / "metrics.json").read_text())
+
+
+def test_damaged_logs_and_predictions_are_one_line(run, tmp_path, capsys):
+    folder = _copy(run, tmp_path)
+    (folder / "log.csv").write_text("epoch,val_top1\n1,abc\n")
+    assert main(["report", str(folder), "--out", str(tmp_path / "r"), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "log.csv" in err and "not a number" in err, err
+    from glimpse import GlimpseError
+    from glimpse.compare import read_predictions
+
+    bad = tmp_path / "predictions_test.csv"
+    bad.write_text("video,label\na,b\n")
+    with pytest.raises(GlimpseError, match="lacks the column"):
+        read_predictions(bad)
+    bad.write_bytes(b"video,correct\n\xff,1\n")
+    with pytest.raises(GlimpseError, match="not UTF-8"):
+        read_predictions(bad)
+
+
+def test_a_device_torch_does_not_know_is_refused_before_anything_is_written(run, tmp_path,
+                                                                           capsys):
+    out = tmp_path / "r"
+    assert main(["train", str(run / "feats"), "--out", str(out), *TRAIN, "--device", "foo"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a device torch knows" in err
+    assert not out.exists()
+
+
+def test_library_errors_are_one_line_and_bugs_are_not_hidden():
+    from safetensors import SafetensorError
+
+    line = library_error_line(SafetensorError("Error while serializing: IoError(Os {\n code: 30"))
+    assert line.startswith("SafetensorError: Error while serializing") and "\n" not in line
+    import pickle
+
+    line = library_error_line(pickle.UnpicklingError("Weights only load failed.\nline 2\nline 3"))
+    assert line == "UnpicklingError: Weights only load failed."
+    assert library_error_line(KeyError("x")) is None  # a bug keeps its traceback
+    assert library_error_line(RuntimeError("CUDA error: no kernel image")) is not None
