@@ -95,3 +95,38 @@ def test_library_errors_are_one_line_and_bugs_are_not_hidden():
     assert line == "UnpicklingError: Weights only load failed."
     assert library_error_line(KeyError("x")) is None  # a bug keeps its traceback
     assert library_error_line(RuntimeError("CUDA error: no kernel image")) is not None
+
+
+def test_long_class_names_are_bounded_entry_ids_and_still_extract(tmp_path, capsys):
+    """A 250-character class folder (legal on Linux) extracts: its entry ids stay under the
+    255-byte file-name limit, stable and distinct, with the full path in meta.json."""
+    import shutil
+
+    from glimpse.features.store import MAX_ID_BYTES, FeatureStore, entry_id
+
+    wide = "ü" * 120  # 240 bytes: cut between whole characters
+    a, b = entry_id(f"{wide}/g1/clip_a.avi"), entry_id(f"{wide}/g1/clip_b.avi")
+    assert a != b and len(a.encode()) <= MAX_ID_BYTES and a == entry_id(f"{wide}/g1/clip_a.avi")
+    long = "walk" + "x" * 246  # a 250-byte class folder
+    assert entry_id("walk/g1/c1.avi") == "walk__g1__c1"  # short names as before
+    videos = small_videos(tmp_path / "videos", frames=4)
+    first = videos / "walk"
+    shutil.move(first, videos / long)
+    assert main(["extract", str(videos), str(tmp_path / "f"), "--fps", "0", "--quiet"]) == 0
+    store = FeatureStore(tmp_path / "f")
+    assert len(store) == 6 and long in store.labels
+    assert any(long in store.entry(e).meta["path"] for e in store.ids())
+
+
+def test_text_with_dollar_signs_is_drawn_not_parsed():
+    """A class named like matplotlib mathtext ($...$, unbalanced too) is drawn as it is."""
+    import io
+
+    from glimpse.viz.report import _plt
+
+    plt = _plt()
+    fig, ax = plt.subplots()
+    ax.set_title(r"$\frac{bad$ and $x^2$ $")
+    ax.set_yticks([0, 1], ["$cost$", r"$\undefinedcommand$"])
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)

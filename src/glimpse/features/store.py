@@ -71,9 +71,22 @@ _V1_FILES = {"rgb": "cube", "rgb_pooled": "pooled"}  # format 1's file names for
 _V1_STREAM_KEYS = ("layer", "channels", "grid", "pooled")
 
 
+MAX_ID_BYTES = 200  # an entry's folder name, and its temporary names, stay under 255 bytes
+
+
 def entry_id(relpath: str) -> str:
+    """The entry folder's name for a video: its relative path without the extension, '/' as
+    '__'; a name over MAX_ID_BYTES (a 250-character class folder is legal on Linux) keeps its
+    first bytes and adds a digest of the whole, stable and distinct (the entry's meta.json keeps
+    the full path)."""
     stem = relpath.rsplit(".", 1)[0] if "." in Path(relpath).name else relpath
-    return stem.replace("\\", "/").replace("/", "__")
+    eid = stem.replace("\\", "/").replace("/", "__")
+    raw = eid.encode("utf-8")
+    if len(raw) <= MAX_ID_BYTES:
+        return eid
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    head = raw[:MAX_ID_BYTES - 17].decode("utf-8", errors="ignore")  # whole characters only
+    return f"{head}~{digest}"
 
 
 def _fsync_dir(path: Path) -> None:

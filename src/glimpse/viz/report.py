@@ -42,6 +42,7 @@ def _plt():
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # a class named "$x$" is drawn, not parsed
     import matplotlib.pyplot as plt
 
     return plt
