@@ -188,3 +188,18 @@ def test_ctrl_c_on_a_live_stream_saves_what_was_seen(trained, tmp_path):
     assert p.returncode == 0, err[-2000:]
     seen = json.loads((tmp_path / "seen.json").read_text())
     assert seen["stopped"] and len(seen["windows"]) >= 3 and b"(stopped)" in out
+
+
+def test_a_live_stream_that_breaks_off_keeps_what_was_seen(trained, tmp_path):
+    """A stream that turns to garbage after some windows: the windows seen are saved, with the
+    error, and the command ends in one line (issue 50)."""
+    root, _, short = trained
+    data = short.read_bytes()
+    broken = tmp_path / "broken.bin"
+    broken.write_bytes(data[: len(data) // 2] + bytes(range(256)) * 4000)
+    with open(broken, "rb") as f:
+        r = _live([str(root / "run"), "-", "--save", str(tmp_path / "seen.json")], stdin=f)
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert len(seen["windows"]) >= 2 and "truncated" in seen["error"]  # half the frames
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "glimpse: error" in r.stderr and f"{len(seen['windows'])} windows" in r.stdout

@@ -755,7 +755,7 @@ def _predict(a):
 
 def _predict_live(a) -> int:
     """A live source: one line a window as it is scored; the windows seen saved at the end of
-    the stream or on Ctrl-C."""
+    the stream, on Ctrl-C, or when the source fails mid-way (then the error, in one line)."""
     from glimpse.amp import autocast
     from glimpse.io import write_json_atomic
     from glimpse.predict import predict_live
@@ -767,14 +767,23 @@ def _predict_live(a) -> int:
         print(f"{w['start']:8.2f}-{w['end']:8.2f}s  " +
               ", ".join(f"{n} {s:.2f}" for n, s in w["top"][:a.top_k]), flush=True)
 
-    stopped = False
+    stopped, failed = False, None
     try:
         with autocast(a.amp, a.device):
             predict_live(a.run, a.video, on_window=show, weights=a.weights, device=a.device)
     except KeyboardInterrupt:
         stopped = True
-    write_json_atomic(a.save, {"source": a.video, "windows": seen, "stopped": stopped})
+    except (GlimpseError, OSError) as e:  # the source broke off: keep what was seen
+        if not seen:
+            raise
+        failed = e
+    record = {"source": a.video, "windows": seen, "stopped": stopped}
+    if failed is not None:
+        record["error"] = str(failed).splitlines()[0] if str(failed) else type(failed).__name__
+    write_json_atomic(a.save, record)
     print(f"{len(seen)} windows{' (stopped)' if stopped else ''} -> {a.save}")
+    if failed is not None:
+        raise failed
     return 0
 
 
