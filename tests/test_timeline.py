@@ -198,8 +198,12 @@ def test_a_live_stream_that_breaks_off_keeps_what_was_seen(trained, tmp_path):
     broken = tmp_path / "broken.bin"
     broken.write_bytes(data[: len(data) // 2] + bytes(range(256)) * 4000)
     with open(broken, "rb") as f:
-        r = _live([str(root / "run"), "-", "--save", str(tmp_path / "seen.json")], stdin=f)
+        r = _live([str(root / "run"), "-", "--save", str(tmp_path / "seen.json"), "--json"],
+                  stdin=f)
     seen = json.loads((tmp_path / "seen.json").read_text())
     assert len(seen["windows"]) >= 2 and "truncated" in seen["error"]  # half the frames
-    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
-    assert "glimpse: error" in r.stderr and f"{len(seen['windows'])} windows" in r.stdout
+    lines = r.stdout.splitlines()  # --json: one object a window, nothing else on stdout
+    assert [json.loads(x)["start"] for x in lines] == [w["start"] for w in seen["windows"]]
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.splitlines()[-1].startswith("glimpse: error: ")  # after the summary line
+    assert f"{len(seen['windows'])} windows" in r.stderr

@@ -756,6 +756,8 @@ def _predict(a):
 def _predict_live(a) -> int:
     """A live source: one line a window as it is scored; the windows seen saved at the end of
     the stream, on Ctrl-C, or when the source fails mid-way (then the error, in one line)."""
+    import json
+
     from glimpse.amp import autocast
     from glimpse.io import write_json_atomic
     from glimpse.predict import predict_live
@@ -764,6 +766,9 @@ def _predict_live(a) -> int:
 
     def show(w):
         seen.append(w)
+        if a.json:  # JSON Lines: one object a window, as it is scored
+            print(json.dumps({**w, "top": w["top"][:a.top_k]}), flush=True)
+            return
         print(f"{w['start']:8.2f}-{w['end']:8.2f}s  " +
               ", ".join(f"{n} {s:.2f}" for n, s in w["top"][:a.top_k]), flush=True)
 
@@ -781,7 +786,8 @@ def _predict_live(a) -> int:
     if failed is not None:
         record["error"] = str(failed).splitlines()[0] if str(failed) else type(failed).__name__
     write_json_atomic(a.save, record)
-    print(f"{len(seen)} windows{' (stopped)' if stopped else ''} -> {a.save}")
+    print(f"{len(seen)} windows{' (stopped)' if stopped else ''} -> {a.save}",
+          file=sys.stderr if a.json else sys.stdout)  # --json: stdout holds JSON only
     if failed is not None:
         raise failed
     return 0
