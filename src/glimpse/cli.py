@@ -129,7 +129,7 @@ glimpse synth data/retest --preset retest      # the set behind the re-test tabl
 glimpse synth data/att --preset attention      # two people, the labelled one holds a ball
 glimpse synth /tmp/crowd --actors 3 --held red_ball,blue_ball --classes 5""")
     p.add_argument("out", type=Path, help="output folder (UCF-11 layout: class/group_XX/clip.ext)")
-    p.add_argument("--preset", choices=["demo", "demo-v1", "retest", "attention", "attention-3"],
+    p.add_argument("--preset", choices=["demo", "demo-v2", "demo-v1", "retest", "attention", "attention-3"],
                    help="named settings (demo: the demo's 300 clips; demo-v1: its 400 before "
                         "issue 22; retest: the re-test tables' "
                         "1,500; attention: 1,500 clips where attention and motion both matter; "
@@ -945,7 +945,7 @@ def _compare(a):
 
 # -- demo -------------------------------------------------------------------------------------
 def _add_demo(sub):
-    p = _parser("demo", sub, "the main job: synth -> extract -> train structured, soft, none -> "
+    p = _parser("demo", sub, "the main job: synth -> extract -> train rstan, soft, avgpool -> "
                 "evaluate -> report", """
 glimpse demo                     # everything under demo-out/, the report at demo-out/report/
 glimpse demo --out /tmp/demo     # a second run reuses every finished stage""")
@@ -965,6 +965,10 @@ def _demo(a):
         print(f"{name:<12} {m['top1']:>6.3f} {m['top5']:>6.3f} {m['mean_class_accuracy']:>10.3f} "
               f"{at.get('mass_in_mask', float('nan')):>8.3f} ({at.get('uniform_mass_in_mask', float('nan')):.3f})"
               f" {at.get('pointing', float('nan')):>9.3f}")
+    c = r["contrast"]
+    print(f"\n{c.b} over {c.a} on the same {c.videos} test videos: {100 * c.diff:+.1f} points "
+          f"[{100 * c.low:+.1f}, {100 * c.high:+.1f}] ({c.method}; McNemar p = "
+          f"{c.p_mcnemar:.2g})")
     print(f"\nreport: {r['report']}   ({r['seconds'] / 60:.1f} min)")
     return 0
 

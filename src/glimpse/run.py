@@ -228,7 +228,7 @@ class Run:
                 self._refuse_old()
                 raise GlimpseError(f"{self.root} is not a run folder (no config.json); train one "
                                    f"with 'glimpse train FEATURES --model NAME --out {self.root}'")
-            cfg = read_json(self.config_path, keys=("format",), what="a run's config")
+            cfg = read_json(self.config_path, what="a run's config")
             if cfg.get("format") != RUN_FORMAT:
                 self._refuse_old()
                 raise GlimpseError(f"{self.root}: run format {cfg.get('format')} is not "

@@ -134,10 +134,16 @@ def contact_sheet(paths, out_png: Path, *, columns: int = 6, cell: int = 128) ->
 
 # Named settings, so anyone can rebuild the exact set behind a table (``glimpse synth --preset``)
 PRESETS = {
-    # the demo: 300 clips of 24 frames, one per group (many groups: less memorization than more
-    # clips of fewer groups), a few minutes on 2 cores
-    "demo": SynthConfig(classes=10, groups=30, clips_per_group=1, frames=24, seed=0,
-                        difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1)),
+    # the demo (issue 47): two people, the labelled one holding a red ball, doing one of 5
+    # motions while the other does another: the pooled frame holds both motions, so a model
+    # must look at the one with the ball. 400 clips of 16 frames at 8 fps (2 s), one a group
+    "demo": SynthConfig(classes=5, held=("red_ball",), groups=80, clips_per_group=1, frames=16,
+                        fps=8, seed=0,
+                        difficulty=Difficulty(actor_scale=(0.4, 0.55), distractors=1, actors=2,
+                                              pan=12.0, ball=0.13)),
+    # the demo until issue 47 (300 clips of 24 frames, one actor: docs/commands.md's figures)
+    "demo-v2": SynthConfig(classes=10, groups=30, clips_per_group=1, frames=24, seed=0,
+                           difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1)),
     # the demo until issue 22 (400 clips of 40 frames; docs/commands.md's older demo figures)
     "demo-v1": SynthConfig(classes=10, groups=20, clips_per_group=2, frames=40, seed=0,
                            difficulty=Difficulty(actor_scale=(0.5, 0.7), distractors=1)),
