@@ -207,3 +207,20 @@ def test_a_live_stream_that_breaks_off_keeps_what_was_seen(trained, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.splitlines()[-1].startswith("glimpse: error: ")  # after the summary line
     assert f"{len(seen['windows'])} windows" in r.stderr
+
+
+def test_a_long_videos_output_is_a_summary_with_the_details_in_the_files(trained, tmp_path,
+                                                                          capsys):
+    """A minute's timeline prints its first and last windows and the attention every few
+    seconds, not a line per window and per second; timeline.json holds every window."""
+    root, _, _ = trained
+    out = tmp_path / "tl"
+    assert main(["predict", str(root / "run"), str(root / "one_minute.avi"), "--timeline",
+                 str(out), "--window", "4", "--window-stride", "2", "--quiet"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    wins = json.loads((out / "timeline.json").read_text())["windows"]
+    shown = [x for x in text if x.strip()[:1].isdigit() and "s  " in x]
+    assert len(wins) > 20 and len(shown) == 12
+    assert any(f"{len(wins) - 12} more windows in" in x for x in text)
+    looked = [x for x in text if x.lstrip().startswith("t=")]
+    assert 5 <= len(looked) <= 13 and any("each frame's attention: --json" in x for x in text)

@@ -706,6 +706,9 @@ cat clip.mkv | glimpse predict runs/structured -                           # an 
     p.set_defaults(func=_predict)
 
 
+SHOWN_WINDOWS = 12  # a long video's windows and attention lines printed; the rest in files
+
+
 def _predict(a):
     import json
 
@@ -729,8 +732,14 @@ def _predict(a):
         labels = list(r["scores"])
         wins = windows(r, labels, length=a.window, stride=a.window_stride, top_k=a.top_k)
         doc = write_timeline(a.timeline, a.video, r, wins, labels, threshold=a.threshold)
-        if not a.json:
-            for w in wins:
+        if not a.json:  # a long video: its first and last windows here, all in the files
+            shown = wins if len(wins) <= SHOWN_WINDOWS else \
+                wins[:SHOWN_WINDOWS // 2] + [None] + wins[-(SHOWN_WINDOWS // 2):]
+            for w in shown:
+                if w is None:
+                    print(f"   ... {len(wins) - SHOWN_WINDOWS} more windows in "
+                          f"{a.timeline / 'timeline.json'}")
+                    continue
                 print(f"{w['start']:7.1f}-{w['end']:7.1f}s  " +
                       ", ".join(f"{n} {sc:.2f}" for n, sc in w["top"]))
             for seg in doc.get("segments", []):
@@ -747,7 +756,11 @@ def _predict(a):
     print(f"{a.video}: {r['label']} ({r['score']:.3f})")
     print("top-5: " + ", ".join(f"{n} {s:.3f}" for n, s in r["top5"]))
     print(f"where it looked ({r['model']}, {r['clips']} clips):")
-    print("\n".join(describe_attention(r["attention"], r["times"])))
+    span = r["times"][-1] - r["times"][0] if r["times"] else 0.0
+    every = max(1.0, float(int(span / SHOWN_WINDOWS) + 1)) if span > SHOWN_WINDOWS else 1.0
+    print("\n".join(describe_attention(r["attention"], r["times"], every=every)))
+    if every > 1:
+        print(f"  (every {every:g} s; each frame's attention: --json)")
     if a.overlay:
         print(f"overlay: {a.overlay}")
     return 0
@@ -757,6 +770,7 @@ def _predict_live(a) -> int:
     """A live source: one line a window as it is scored; the windows seen saved at the end of
     the stream, on Ctrl-C, or when the source fails mid-way (then the error, in one line)."""
     import json
+    import signal
 
     from glimpse.amp import autocast
     from glimpse.io import write_json_atomic
@@ -772,16 +786,27 @@ def _predict_live(a) -> int:
         print(f"{w['start']:8.2f}-{w['end']:8.2f}s  " +
               ", ".join(f"{n} {s:.2f}" for n, s in w["top"][:a.top_k]), flush=True)
 
+    interrupted: list = []  # Ctrl-C, however it unwinds: a KeyboardInterrupt here, or inside
+    # the decoder's blocking read, where FFmpeg may end the stream quietly or with an error
+
+    def on_sigint(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
     stopped, failed = False, None
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         with autocast(a.amp, a.device):
             predict_live(a.run, a.video, on_window=show, weights=a.weights, device=a.device)
     except KeyboardInterrupt:
         stopped = True
     except (GlimpseError, OSError) as e:  # the source broke off: keep what was seen
-        if not seen:
+        if not seen and not interrupted:
             raise
-        failed = e
+        failed = None if interrupted else e
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    stopped = stopped or bool(interrupted)
     record = {"source": a.video, "windows": seen, "stopped": stopped}
     if failed is not None:
         record["error"] = str(failed).splitlines()[0] if str(failed) else type(failed).__name__
