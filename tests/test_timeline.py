@@ -212,7 +212,8 @@ def test_a_live_stream_that_breaks_off_keeps_what_was_seen(trained, tmp_path):
 def test_a_long_videos_output_is_a_summary_with_the_details_in_the_files(trained, tmp_path,
                                                                           capsys):
     """A minute's timeline prints its first and last windows and the attention every few
-    seconds, not a line per window and per second; timeline.json holds every window."""
+    seconds, not a line per window and per second; timeline.json (with the class of each
+    score) and timeline.csv hold every window (issues 48, 49)."""
     root, _, _ = trained
     out = tmp_path / "tl"
     assert main(["predict", str(root / "run"), str(root / "one_minute.avi"), "--timeline",
@@ -224,3 +225,12 @@ def test_a_long_videos_output_is_a_summary_with_the_details_in_the_files(trained
     assert any(f"{len(wins) - 12} more windows in" in x for x in text)
     looked = [x for x in text if x.lstrip().startswith("t=")]
     assert 5 <= len(looked) <= 13 and any("each frame's attention: --json" in x for x in text)
+    # the files say which class each score is: the JSON's labels, a CSV row a window
+    import csv
+
+    doc = json.loads((out / "timeline.json").read_text())
+    assert len(doc["labels"]) == len(wins[0]["scores"])
+    with open(out / "timeline.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(wins) and rows[0]["top"] == wins[0]["top"][0][0]
+    assert float(rows[3][doc["labels"][0]]) == wins[3]["scores"][0]

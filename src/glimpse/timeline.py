@@ -131,19 +131,35 @@ img.addEventListener("load", sync);
 """
 
 
+def _csv(wins: list[dict], labels: list[str]) -> str:
+    """A row a window: start, end, clips, its top class and every class's mean score."""
+    import csv
+    import io
+
+    f = io.StringIO()
+    w = csv.writer(f)
+    w.writerow(["start", "end", "clips", "top", *labels])
+    for x in wins:
+        w.writerow([x["start"], x["end"], x["clips"], x["top"][0][0], *x["scores"]])
+    return f.getvalue()
+
+
 def write_timeline(out: Path, video, pred: dict, wins: list[dict], labels: list[str], *,
                    threshold: float | None = None) -> dict:
-    """timeline.json, timeline.png, the attention overlay (overlay.webm) and timeline.html in
-    ``out``; -> what the JSON holds."""
+    """timeline.json (with ``labels``, the class each entry of a window's ``scores`` is),
+    timeline.csv (a row a window: start, end, clips, its top class, every class's score),
+    timeline.png, the attention overlay (overlay.webm) and timeline.html in ``out``; -> what the
+    JSON holds."""
     from glimpse.viz.animate import write_overlay
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     doc = {"video": str(video), "model": pred["model"], "label": pred["label"],
-           "windows": wins}
+           "labels": list(labels), "windows": wins}
     if pred.get("multilabel") and threshold is not None:
         doc["segments"] = segments(wins, labels, threshold)
     write_json_atomic(out / "timeline.json", doc)
+    write_text_atomic(out / "timeline.csv", _csv(wins, labels))
     timeline_image(out / "timeline.png", wins, labels)
     write_overlay(out / "overlay.webm", video, pred)
     rows = "\n".join(
