@@ -5,6 +5,7 @@ page opens in a headless browser with its video and image loaded and no console 
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -130,6 +131,15 @@ def test_the_timeline_page_opens_in_a_browser(trained, tmp_path):
             v.addEventListener("loadedmetadata", () => done([v.readyState, null]));
             v.addEventListener("error", () => done([v.readyState, v.error.code]));""")
         assert video[0] >= 1 and video[1] is None, video
+        # before playback the cursor stands at t = 0: the left end of the plot's time axis
+        # (matplotlib's axes box, written into the page), not over the class names
+        left, width = driver.execute_script("""
+            const c = document.getElementById("cursor"), i = document.getElementById("timeline");
+            return [parseFloat(c.style.left), i.clientWidth];""")
+        axis = re.search(r"const axis = \[([0-9.]+), ([0-9.]+)\]",
+                         (out / "timeline.html").read_text())
+        assert axis and left == pytest.approx(float(axis[1]) * width, abs=1.5)
+        assert 0.1 < float(axis[1]) < 0.5 < float(axis[2]) < 0.95  # labels left, colour bar right
 
 
 def _live(argv, stdin=None) -> subprocess.CompletedProcess:

@@ -79,8 +79,11 @@ def segments(wins: list[dict], labels: list[str], threshold: float) -> list[dict
     return sorted(found, key=lambda s: (s["start"], s["label"]))
 
 
-def timeline_image(path: Path, wins: list[dict], labels: list[str]) -> None:
-    """Classes against time: each window's class scores as a column, its top class ringed."""
+def timeline_image(path: Path, wins: list[dict], labels: list[str]) -> tuple[float, float]:
+    """Classes against time: each window's class scores as a column (a colour bar for the
+    score), its top class marked (rings while they stay apart, a step line when the windows are
+    too many to ring); -> the time axis's left and right ends as fractions of the image's
+    width, where timeline.html places its cursor."""
     from glimpse.viz.report import _plt
 
     plt = _plt()
@@ -89,14 +92,20 @@ def timeline_image(path: Path, wins: list[dict], labels: list[str]) -> None:
     ends = [w["end"] for w in wins]
     fig, ax = plt.subplots(figsize=(10, 0.35 * len(labels) + 1.2), dpi=90)
     extent = (starts[0], ends[-1], len(labels) - 0.5, -0.5)
-    ax.imshow(S, aspect="auto", cmap="viridis", vmin=0, vmax=1, extent=extent,
-              interpolation="nearest")
+    image = ax.imshow(S, aspect="auto", cmap="viridis", vmin=0, vmax=1, extent=extent,
+                      interpolation="nearest")
     centres = [(s + e) / 2 for s, e in zip(starts, ends)]
-    ax.plot(centres, S.argmax(0), "o", mfc="none", mec="white", ms=5)
+    if len(wins) <= 40:
+        ax.plot(centres, S.argmax(0), "o", mfc="none", mec="white", ms=5, label="top class")
+    else:  # rings this close merge into a dotted band: the top class as a line instead
+        ax.step(centres, S.argmax(0), where="mid", color="white", lw=1, label="top class")
     ax.set(yticks=range(len(labels)), yticklabels=labels, xlabel="seconds")
+    fig.colorbar(image, ax=ax, label="class score", fraction=0.03, pad=0.01)
     fig.tight_layout()
+    box = ax.get_position()
     fig.savefig(path)
     plt.close(fig)
+    return float(box.x0), float(box.x1)
 
 
 PAGE = """<!doctype html>
@@ -117,16 +126,18 @@ const video = document.getElementById("video");
 const img = document.getElementById("timeline");
 const cursor = document.getElementById("cursor");
 const t0 = wins[0].start, t1 = wins[wins.length - 1].end;
+const axis = {axis};  // the time axis's ends, as fractions of the image's width
 function sync() {{
   const t = video.currentTime + t0;
-  // the plot's axes span a share of the image: place the cursor over the time axis
-  cursor.style.left = (img.width * (0.12 + 0.85 * (t - t0) / Math.max(t1 - t0, 1e-9))) + "px";
+  const x = axis[0] + (axis[1] - axis[0]) * (t - t0) / Math.max(t1 - t0, 1e-9);
+  cursor.style.left = (img.clientWidth * x) + "px";
   document.querySelectorAll("tr.w").forEach((row, k) => {{
     row.classList.toggle("now", wins[k].start <= t && t < wins[k].end);
   }});
 }}
 video.addEventListener("timeupdate", sync);
 img.addEventListener("load", sync);
+if (img.complete) sync();  // the image may have loaded before this script ran
 </script></body></html>
 """
 
@@ -160,7 +171,7 @@ def write_timeline(out: Path, video, pred: dict, wins: list[dict], labels: list[
         doc["segments"] = segments(wins, labels, threshold)
     write_json_atomic(out / "timeline.json", doc)
     write_text_atomic(out / "timeline.csv", _csv(wins, labels))
-    timeline_image(out / "timeline.png", wins, labels)
+    axis = timeline_image(out / "timeline.png", wins, labels)
     write_overlay(out / "overlay.webm", video, pred)
     rows = "\n".join(
         f'<tr class="w"><td>{w["start"]:.1f}</td><td>{w["end"]:.1f}</td><td>'
@@ -169,6 +180,6 @@ def write_timeline(out: Path, video, pred: dict, wins: list[dict], labels: list[
         + "</td></tr>" for w in wins)
     write_text_atomic(out / "timeline.html", PAGE.format(
         title=html.escape(f"{Path(str(video)).name}: what happens when ({pred['model']})"),
-        video="overlay.webm", rows=rows,
+        video="overlay.webm", rows=rows, axis=json.dumps([round(x, 4) for x in axis]),
         wins=json.dumps([{"start": w["start"], "end": w["end"]} for w in wins])))
     return doc
