@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from glimpse import GlimpseError
+from glimpse.io import parse_json, read_text
 from glimpse.recipes import RECIPES
 from glimpse.settings import (
     ANY_INT,
@@ -126,13 +126,10 @@ MAX_CONFIG_BYTES = 1 << 20  # a settings file is a page of text, not a data set
 def _parse_settings_file(path: Path):
     """The file's content as loaded YAML / JSON; every way it can be unreadable is one line
     naming the file (never a traceback, never the loaded value echoed back)."""
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise GlimpseError(f"{path}: {path.stat().st_size} bytes is not a settings file "
-                               f"(at most {MAX_CONFIG_BYTES})")
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise GlimpseError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise GlimpseError(f"{path}: {path.stat().st_size} bytes is not a settings file "
+                           f"(at most {MAX_CONFIG_BYTES})")
+    text = read_text(path, what="a settings file")
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
@@ -143,11 +140,7 @@ def _parse_settings_file(path: Path):
             at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
             what = getattr(e, "problem", None) or type(e).__name__
             raise GlimpseError(f"{path}: not valid YAML{at}: {what}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise GlimpseError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: "
-                           f"{e.msg}") from None
+    return parse_json(text, path, what="a settings file")
 
 
 def read_settings(path) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -52,19 +53,31 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def read_json(path: Path, *, keys: tuple = (), what: str = "a JSON file") -> dict:
-    """A JSON object from ``path``, checked: a file that is not UTF-8, not JSON, not an object,
-    or lacks one of ``keys`` is one GlimpseError naming the file (never a traceback). A missing
-    file or a refused read stays an OSError (the CLI's one line for those)."""
-    path = Path(path)
+def read_text(path: Path, *, what: str = "a text file") -> str:
+    """``path``'s text; a file that is not UTF-8 is one GlimpseError naming it. A missing file
+    or a refused read stays an OSError (the CLI's one line for those)."""
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        return Path(path).read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
         raise GlimpseError(f"{path}: not UTF-8 text (byte {e.start}); {what} was expected") \
             from None
+
+
+def parse_json(text: str, path: Path, *, what: str = "a JSON file"):
+    """``text`` (read from ``path``) as JSON; invalid JSON is one GlimpseError naming the file
+    and where."""
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise GlimpseError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno} "
                            f"({e.msg}); {what} was expected") from None
+
+
+def read_json(path: Path, *, keys: tuple = (), what: str = "a JSON file") -> dict:
+    """A JSON object from ``path``, checked: a file that is not UTF-8, not JSON, not an object,
+    or lacks one of ``keys`` is one GlimpseError naming the file (never a traceback)."""
+    path = Path(path)
+    data = parse_json(read_text(path, what=what), path, what=what)
     if not isinstance(data, dict):
         raise GlimpseError(f"{path}: {what} is a JSON object, not a {type(data).__name__}")
     missing = [k for k in keys if k not in data]
@@ -77,14 +90,11 @@ def read_csv_rows(path: Path, *, columns: tuple = (), what: str = "a CSV file") 
     """The rows of a CSV file with a header, checked as ``read_json`` checks JSON: not UTF-8,
     not CSV, or without one of ``columns`` is one GlimpseError naming the file."""
     path = Path(path)
+    text = read_text(path, what=what)
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            header = reader.fieldnames or []
-    except UnicodeDecodeError as e:
-        raise GlimpseError(f"{path}: not UTF-8 text (byte {e.start}); {what} was expected") \
-            from None
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = list(reader)
+        header = reader.fieldnames or []
     except csv.Error as e:
         raise GlimpseError(f"{path}: not valid CSV ({e}); {what} was expected") from None
     missing = [c for c in columns if c not in header]
