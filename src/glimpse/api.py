@@ -79,11 +79,13 @@ class Model:
                           r["times"], r["clips"], top, r["video"])
 
     def module(self) -> torch.nn.Module:
-        """The backbone and the model as one torch module: uint8 frames (T, S, S, 3) -> (clip
-        scores (C,), attention (T, K, K)) as ``glimpse export`` writes it (glimpse.export)."""
-        from glimpse.export import build
+        """The backbone and the model as one torch module on the model's device, sharing their
+        weights: uint8 frames (T, S, S, 3) -> (clip scores (C,), attention (T, K, K)) as
+        ``glimpse export`` writes it (glimpse.export)."""
+        from glimpse.export import assemble
 
-        return build(self.run, weights=self._predictor.weights)[0]
+        p = self._predictor
+        return assemble(p.config, p.name, p.featurizer.net, p.model, p.featurizer.size)[0]
 
     def export(self, out: str | Path) -> Path:
         """``glimpse export``: the module as OUT.pt2 or OUT.onnx, with OUT.json."""

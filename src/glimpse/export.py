@@ -20,7 +20,6 @@ its flow is OpenCV's DIS on the decoded frames, not a torch operation.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -73,16 +72,22 @@ def build(run: str | Path, *, weights=None) -> tuple[FramesToScores, dict]:
     """The run's FramesToScores on the CPU and what OUT.json says about it."""
     loaded = load_run(run)
     cfg = loaded.config
-    exportable(cfg)
     fz = Featurizer.for_run(cfg["feature"], cfg["model"]["inputs"], weights=weights)
-    model = loaded.model
-    module = FramesToScores(fz.net, model, rule=model.prediction,
+    return assemble(cfg, loaded.name, fz.net, loaded.model, fz.size)
+
+
+def assemble(cfg: dict, name: str, net: nn.Module, model: nn.Module,
+             size: int) -> tuple[FramesToScores, dict]:
+    """A loaded run's backbone ``net`` and ``model`` (its config ``cfg``, input ``size``) as
+    one FramesToScores on their device, and what OUT.json says about it."""
+    exportable(cfg)
+    module = FramesToScores(net, model, rule=model.prediction,
                             multilabel=bool(cfg.get("multilabel")))
     T = clip_settings(cfg)["T"]
     with torch.no_grad():
-        probe = module(torch.zeros(T, fz.size, fz.size, 3, dtype=torch.uint8))
+        probe = module(torch.zeros(T, size, size, 3, dtype=torch.uint8, device=net.mean.device))
     outputs = ["scores"] + (["attention"] if len(probe) > 1 else [])
-    info = {"model": loaded.name, "labels": cfg["labels"], "frames": [T, fz.size, fz.size, 3],
+    info = {"model": name, "labels": cfg["labels"], "frames": [T, size, size, 3],
             "dtype": "uint8", "outputs": outputs, "rule": model.prediction,
             "scores": "sigmoid per class" if module.multilabel else "softmax probabilities",
             "attention_grid": list(probe[1].shape[1:]) if len(probe) > 1 else None,
@@ -137,7 +142,3 @@ def _onnx(program, path: Path, outputs: list[str], opset: int | None) -> None:
     torch.onnx.export(program, f=str(path), input_names=["frames"], output_names=outputs,
                       dynamo=True, verbose=False, external_data=False, **kwargs)
 
-
-def describe(path: str | Path) -> dict:
-    """OUT.json of an exported artifact."""
-    return json.loads(Path(str(path) + ".json").read_text())
