@@ -60,6 +60,18 @@ def small_videos(root: Path, *, frames: int = 8, seed: int = 0, groups: int = 3)
     return root
 
 
+def small_store(root: Path, *extract: str, frames: int = 8, seed: int = 0,
+                groups: int = 3) -> Path:
+    """``small_videos`` under ROOT/videos extracted (every frame, and ``extract``'s extra
+    flags) into the store ROOT/feats; -> the store."""
+    from glimpse.cli import main
+
+    small_videos(root / "videos", frames=frames, seed=seed, groups=groups)
+    assert main(["extract", str(root / "videos"), str(root / "feats"), "--fps", "0", "--quiet",
+                 *extract]) == 0
+    return root / "feats"
+
+
 def experiment_script(name: str):
     """experiments/NAME.py imported as module NAME (registered in sys.modules: dataclasses look
     their module up), for the tests of the scripts that are not part of the package."""

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from glimpse.cli import main
-from tests.conftest import small_videos
+from tests.conftest import small_store
 
 T = 6
 MODELS = {  # run name -> glimpse train's model flags
@@ -30,9 +30,7 @@ MODELS = {  # run name -> glimpse train's model flags
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    small_videos(root / "videos", frames=8)
-    assert main(["extract", str(root / "videos"), str(root / "feats"), "--fps", "0", "--quiet",
-                 "--streams", "rgb,flow", "--levels", "2"]) == 0
+    small_store(root, "--streams", "rgb,flow", "--levels", "2")
     for name, flags in MODELS.items():
         assert main(["train", str(root / "feats"), "--out", str(root / name), *flags,
                      "--epochs", "1", "--batch-size", "4", "--clip-len", str(T), "--stride", "3",

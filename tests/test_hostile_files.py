@@ -6,7 +6,7 @@ import json
 import pytest
 
 from glimpse.cli import library_error_line, main
-from tests.conftest import small_videos
+from tests.conftest import small_store, small_videos
 
 TRAIN = ["--model", "soft", "--hidden", "4", "--epochs", "1", "--batch-size", "4",
          "--clip-len", "4", "--quiet"]
@@ -15,9 +15,7 @@ TRAIN = ["--model", "soft", "--hidden", "4", "--epochs", "1", "--batch-size", "4
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
-    small_videos(root / "videos", frames=6)
-    assert main(["extract", str(root / "videos"), str(root / "feats"), "--fps", "0",
-                 "--quiet"]) == 0
+    small_store(root, frames=6)
     assert main(["train", str(root / "feats"), "--out", str(root / "run"), *TRAIN]) == 0
     return root
 

@@ -11,16 +11,12 @@ from glimpse.cli import main
 from glimpse.config import TrainConfig
 from glimpse.recipes import RECIPES, recipe_settings
 from glimpse.train import make_optimizer
-from tests.conftest import small_videos
+from tests.conftest import small_store
 
 
 @pytest.fixture(scope="module")
 def tiny_store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("recipes")
-    small_videos(root / "videos", frames=8)
-    assert main(["extract", str(root / "videos"), str(root / "feats"), "--fps", "0",
-                 "--quiet"]) == 0
-    return root / "feats"
+    return small_store(tmp_path_factory.mktemp("recipes"))
 
 
 def test_every_recipe_is_a_valid_training_config():
