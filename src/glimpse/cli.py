@@ -709,6 +709,11 @@ cat clip.mkv | glimpse predict runs/structured -                           # an 
 SHOWN_WINDOWS = 12  # a long video's windows and attention lines printed; the rest in files
 
 
+def _window_line(w: dict) -> str:
+    return f"{w['start']:7.1f}-{w['end']:7.1f}s  " + ", ".join(f"{n} {sc:.2f}"
+                                                              for n, sc in w["top"])
+
+
 def _predict(a):
     import json
 
@@ -733,15 +738,16 @@ def _predict(a):
         wins = windows(r, labels, length=a.window, stride=a.window_stride, top_k=a.top_k)
         doc = write_timeline(a.timeline, a.video, r, wins, labels, threshold=a.threshold)
         if not a.json:  # a long video: its first and last windows here, all in the files
-            shown = wins if len(wins) <= SHOWN_WINDOWS else \
-                wins[:SHOWN_WINDOWS // 2] + [None] + wins[-(SHOWN_WINDOWS // 2):]
-            for w in shown:
-                if w is None:
-                    print(f"   ... {len(wins) - SHOWN_WINDOWS} more windows in "
-                          f"{a.timeline / 'timeline.json'}")
-                    continue
-                print(f"{w['start']:7.1f}-{w['end']:7.1f}s  " +
-                      ", ".join(f"{n} {sc:.2f}" for n, sc in w["top"]))
+            half = SHOWN_WINDOWS // 2
+            head, tail = (wins, []) if len(wins) <= SHOWN_WINDOWS else (wins[:half],
+                                                                        wins[-half:])
+            for w in head:
+                print(_window_line(w))
+            if tail:
+                print(f"   ... {len(wins) - SHOWN_WINDOWS} more windows in "
+                      f"{a.timeline / 'timeline.json'}")
+            for w in tail:
+                print(_window_line(w))
             for seg in doc.get("segments", []):
                 print(f"segment {seg['label']}: {seg['start']:.1f}-{seg['end']:.1f}s "
                       f"(max {seg['score']:.2f})")
@@ -757,7 +763,7 @@ def _predict(a):
     print("top-5: " + ", ".join(f"{n} {s:.3f}" for n, s in r["top5"]))
     print(f"where it looked ({r['model']}, {r['clips']} clips):")
     span = r["times"][-1] - r["times"][0] if r["times"] else 0.0
-    every = max(1.0, float(int(span / SHOWN_WINDOWS) + 1)) if span > SHOWN_WINDOWS else 1.0
+    every = float(int(span / SHOWN_WINDOWS) + 1) if span > SHOWN_WINDOWS else 1.0
     print("\n".join(describe_attention(r["attention"], r["times"], every=every)))
     if every > 1:
         print(f"  (every {every:g} s; each frame's attention: --json)")
