@@ -47,6 +47,7 @@ COLLAPSE_POINTS = 10.0  # a seed this far below its configuration's median has c
 # the re-test's protocol (experiments/paper_tables.py): 30 epochs of clips of 30 every 2,
 # hidden 128; the optimizer from the recipe (--recipe; glimpse's: Adam 1e-3, batch 32)
 BASE = TrainConfig(epochs=30, clip_len=30, stride=2)
+TRAIN_FIELDS = set(BASE.to_dict())  # --set of one of these changes a training setting
 RSTAN = {"clip_len": 8, "eval_clip_len": 16, "epochs": 20}
 
 
@@ -97,11 +98,14 @@ def variant_key(name: str, recipe: str, sets: dict) -> str:
         "".join(f"+{k}={v}" for k, v in sorted(sets.items()))
 
 
-def settings(cfg: Config, recipe: str, seed: int, epochs: int | None = None) -> TrainConfig:
+def settings(cfg: Config, recipe: str, seed: int, epochs: int | None = None,
+             sets: dict | None = None) -> TrainConfig:
     """The training settings of ``cfg`` under ``recipe``: the protocol (BASE, then the
-    configuration's own clip lengths and epochs) over the recipe's optimizer settings;
-    ``epochs`` cuts the run short (a screen: the same run, extended later, resumes)."""
-    tc = {**BASE.to_dict(), **recipe_settings(recipe), **dict(cfg.train), "seed": seed,
+    configuration's own clip lengths and epochs) over the recipe's optimizer settings, and the
+    training settings among ``sets`` over all; ``epochs`` cuts the run short (a screen: the
+    same run, extended later, resumes)."""
+    tc = {**BASE.to_dict(), **recipe_settings(recipe), **dict(cfg.train),
+          **{k: v for k, v in (sets or {}).items() if k in TRAIN_FIELDS}, "seed": seed,
           "split_seed": seed}
     return TrainConfig(**{**tc, "epochs": epochs or tc["epochs"]})
 
@@ -119,11 +123,11 @@ def run_one(cfg: Config, seed: int, features: Path, out: Path, recipe: str = "gl
         return {"val": {"top1": m["val_top1"], "actor_mass": None},
                 "test": {"top1": m["top1"], "actor_mass": None} if test else None,
                 "uniform_mass": None, "minutes": (time.time() - t0) / 60}
-    options = {**dict(cfg.options), **sets}
+    options = {**dict(cfg.options), **{k: v for k, v in sets.items() if k not in TRAIN_FIELDS}}
     if cfg.hidden and "hidden" in model_options(cfg.model):
         options.setdefault("hidden", cfg.hidden)
     model_options(cfg.model, options)  # an unknown option or a bad value: one line, no run
-    tc = settings(cfg, recipe, seed, epochs)
+    tc = settings(cfg, recipe, seed, epochs, sets)
     best = train(features, run, cfg.model, options, tc, progress=False, log=lambda *_: None)
     # the trainer's own validation top-1 of the selected epoch (a vote over clips, the figure
     # the re-test's records keep as val_top1), beside the configuration's video rule's
@@ -241,7 +245,8 @@ def main(argv=None) -> int:
     p.add_argument("--recipe", nargs="+", default=["glimpse"], choices=list(RECIPES),
                    help="train each configuration under each of these recipes (default glimpse)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="change a model option in every configuration run (a variant: its key "
+                   help="change a model option or a training setting (warmup_epochs, ...) in "
+                        "every configuration run (a variant: its key "
                         "gets +KEY=VALUE)")
     p.add_argument("--epochs", type=int,
                    help="train only this many epochs (a screen: where the attention went in the "
@@ -268,7 +273,7 @@ def main(argv=None) -> int:
             for name, recipe, key in keys:
                 for seed in range(a.first_seed, a.seeds):
                     done = results.get(key, {}).get(str(seed))
-                    want = settings(CONFIGS[name], recipe, seed, a.epochs).epochs
+                    want = settings(CONFIGS[name], recipe, seed, a.epochs, sets).epochs
                     if done and "val" in done and (done.get("test") or not a.test) and \
                             done.get("epochs", want) == want:
                         continue

@@ -51,6 +51,10 @@ def test_variant_keys_and_settings(st):
         ("sgd", 1e-2, 5e-4, 8, 20, 3, 3)
     tc = st.settings(st.CONFIGS["003-joint"], "glimpse", 0)
     assert (tc.optimizer, tc.lr, tc.batch_size, tc.epochs) == ("adam", 1e-3, 32, 60)
+    # --set of a training setting changes the training, not the model's options
+    tc = st.settings(st.CONFIGS["001-st-rgb"], "glimpse", 4, 3, {"warmup_epochs": 3,
+                                                                 "gamma_a": 1})
+    assert (tc.warmup_epochs, tc.epochs, tc.lr) == (3, 3, 1e-3)
 
 
 def test_the_check_runs_resumes_and_renders(st, tmp_path, monkeypatch, capsys):

@@ -167,6 +167,15 @@ def test_a_live_stream_on_a_pipe_and_over_http(trained, tmp_path):
     right = [w["top"][0][0] == "walk_with_red_ball" for w in saved["windows"]]
     assert sum(right) / len(right) >= 0.8
 
+    # the same clip as a phone writes it: an MP4 whose index follows its frames
+    phone = tmp_path / "phone.mp4"
+    write_video(phone, (f for b in iter_frames(short, fps=0) for f in b.frames), FPS)
+    with open(phone, "rb") as f:
+        r = _live([str(root / "run"), "-", "--save", str(tmp_path / "phone.json")], stdin=f)
+    assert r.returncode == 0 and "index (moov) follows its frames" in r.stderr, r.stderr[-2000:]
+    phone_windows = json.loads((tmp_path / "phone.json").read_text())["windows"]
+    assert [w["top"][0][0] for w in phone_windows] == [w["top"][0][0] for w in saved["windows"]]
+
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(short.parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -184,3 +184,92 @@ def test_a_folder_of_frame_images_is_a_video(tmp_path):
     empty.mkdir()
     with pytest.raises(VideoError, match="no frame images"):
         read_frames(empty, fps=0)
+
+
+def _boxes(path) -> list[bytes]:
+    """The top-level box types of an MP4, in file order."""
+    import struct
+
+    data, i, kinds = path.read_bytes(), 0, []
+    while i < len(data):
+        size, kind = struct.unpack(">I4s", data[i:i + 8])
+        kinds.append(kind)
+        i += size
+    return kinds
+
+
+@pytest.fixture(scope="module")
+def index_at_end(tmp_path_factory):
+    """A 2.3 MB MP4 (noise, so it does not compress) whose index follows its frames, as phones
+    and cameras write them: past what FFmpeg reads before it seeks to the index."""
+    path = tmp_path_factory.mktemp("mp4") / "phone.mp4"
+    rng = np.random.default_rng(0)
+    write_video(path, (rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(200)),
+                8)
+    assert _boxes(path).index(b"mdat") < _boxes(path).index(b"moov")
+    assert path.stat().st_size > 2_000_000
+    return path
+
+
+class _Pipe:
+    """A stream that cannot seek (stdin's buffer, as ``cat file |`` gives it)."""
+
+    def __init__(self, path):
+        self.f = open(path, "rb")
+
+    def read(self, n=-1):
+        return self.f.read(n)
+
+
+def _stdin(monkeypatch, path):
+    import types
+
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=_Pipe(path)))
+
+
+def test_an_mp4_with_its_index_at_the_end_reads_from_a_pipe(index_at_end, monkeypatch, capfd):
+    """On a pipe FFmpeg cannot seek to an index at the end (without the copy to a temporary
+    file the pipe fails: asserted first); read through it, every frame comes out as from the
+    file, and stderr says why the stream waited."""
+    with pytest.raises(av.error.FFmpegError):
+        for _ in av.open(_Pipe(index_at_end), mode="r").decode(video=0):
+            pass
+    want = np.concatenate([b.frames for b in iter_frames(index_at_end, fps=0)])
+    _stdin(monkeypatch, index_at_end)
+    got = np.concatenate([b.frames for b in iter_frames("-", fps=0)])
+    assert got.shape == want.shape == (200, 120, 160, 3) and np.array_equal(got, want)
+    assert "index (moov) follows its frames" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("ext", [".mkv", ".avi"])
+def test_other_streams_on_a_pipe_are_read_as_they_come(tmp_path, monkeypatch, capfd, ext):
+    path = tmp_path / f"clip{ext}"
+    write_video(path, moving_bar_frames(12, 64, 48), 8)
+    want = np.concatenate([b.frames for b in iter_frames(path, fps=0)])
+    _stdin(monkeypatch, path)
+    got = np.concatenate([b.frames for b in iter_frames("-", fps=0)])
+    assert np.array_equal(got, want) and "temporary" not in capfd.readouterr().err
+
+
+def test_an_mp4_with_its_index_at_the_end_over_http_without_ranges(index_at_end, capfd):
+    """Python's http.server answers no range requests: FFmpeg alone fails there with an I/O
+    error (asserted first); glimpse reads the body as a stream instead."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(index_at_end.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{index_at_end.name}"
+    try:
+        with pytest.raises(av.error.FFmpegError):
+            for _ in av.open(url, timeout=(10.0, 30.0)).decode(video=0):
+                pass
+        got = np.concatenate([b.frames for b in iter_frames(url, fps=0)])
+    finally:
+        server.shutdown()
+    want = np.concatenate([b.frames for b in iter_frames(index_at_end, fps=0)])
+    assert np.array_equal(got, want)
+    assert "index (moov) follows its frames" in capfd.readouterr().err

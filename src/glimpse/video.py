@@ -80,17 +80,100 @@ def _with_video(container, source):
 
 def _open_live(source: str):
     """A source read as it comes: ``-`` (an encoded stream on stdin), a v4l2 device, or any
-    URL FFmpeg opens (rtsp://, http://, udp://, ...)."""
+    URL FFmpeg opens (rtsp://, http://, udp://, ...). An MP4 whose index comes after its frames
+    (most phones' and cameras' files) cannot be read as it comes: on stdin, or from an HTTP
+    server that does not answer range requests, it is first copied to a temporary file."""
     try:
         if source == "-":
-            container = av.open(sys.stdin.buffer, mode="r")
+            head, index_at_end = _mp4_head(sys.stdin.buffer)
+            container = _spooled(head, sys.stdin.buffer, source) if index_at_end else \
+                av.open(_Prefixed(head, sys.stdin.buffer), mode="r")
         elif source.startswith("/dev/video"):
             container = av.open(source, format="v4l2")
+        elif source.lower().startswith(("http://", "https://")):
+            container = _open_http(source)
         else:
             container = av.open(source, timeout=(10.0, 30.0))
     except (av.error.FFmpegError, OSError) as e:
         raise VideoError(source, f"cannot open ({e.__class__.__name__}: {e})") from None
     return _with_video(container, source)
+
+
+def _open_http(url: str):
+    """An HTTP(S) source: FFmpeg reads it, seeking with range requests where an MP4's index is
+    at its end; a server that does not answer them has such a file copied to a temporary file."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (the user's URL)
+        head, index_at_end = _mp4_head(response)
+        if index_at_end and response.headers.get("Accept-Ranges", "").lower() != "bytes":
+            return _spooled(head, response, url)
+    return av.open(url, timeout=(10.0, 30.0))
+
+
+class _Prefixed:
+    """A stream read from its start again: ``head`` (bytes already read from it), then the rest.
+    No ``seek``: FFmpeg reads it as the pipe it is."""
+
+    def __init__(self, head: bytes, rest):
+        self.head, self.rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.head:
+            return self.rest.read(n)
+        if n is None or n < 0:
+            out, self.head = self.head + self.rest.read(), b""
+            return out
+        out, self.head = self.head[:n], self.head[n:]
+        return out
+
+
+MAX_HEAD = 64 << 20  # top-level MP4 boxes held before the frames or the index: at most this
+
+
+def _mp4_head(stream) -> tuple[bytes, bool]:
+    """Read an ISO media file's (MP4, MOV) top-level boxes from ``stream`` until its index
+    (``moov``) or its frames (``mdat``) begin: (the bytes read, whether the frames come first).
+    A stream that is not such a file: (its first bytes, False)."""
+    import struct
+
+    head = stream.read(8)
+    if len(head) < 8 or head[4:8] != b"ftyp":
+        return head, False
+    while True:
+        size, kind = struct.unpack(">I4s", head[-8:])
+        if kind in (b"moov", b"mdat"):
+            return head, kind == b"mdat"
+        if size == 1:  # a 64-bit size follows
+            more = stream.read(8)
+            head += more
+            if len(more) < 8:
+                return head, False
+            size = struct.unpack(">Q", more)[0] - 8
+        if size < 8 or len(head) + size > MAX_HEAD:  # to the end, or not a box: let FFmpeg say
+            return head, False
+        body = stream.read(size - 8)
+        head += body
+        nxt = stream.read(8)
+        head += nxt
+        if len(body) < size - 8 or len(nxt) < 8:
+            return head, False
+
+
+def _spooled(head: bytes, stream, source: str):
+    """Open an MP4 whose frames come before its index from a stream that cannot seek (``head``:
+    its bytes already read): copied to a temporary file first, said on stderr. Memory stays
+    flat; the file is gone from the disk once FFmpeg holds it open."""
+    import shutil
+    import tempfile
+
+    print(f"glimpse: {source}: an MP4 whose index (moov) follows its frames; reading it to a "
+          f"temporary file first", file=sys.stderr, flush=True)
+    with tempfile.NamedTemporaryFile(prefix="glimpse-", suffix=".mp4") as tmp:
+        tmp.write(head)
+        shutil.copyfileobj(stream, tmp, 1 << 20)
+        tmp.flush()
+        return av.open(tmp.name)
 
 
 def _images(path: Path, image_fps: float) -> Iterator[tuple[av.VideoFrame, float]]:
