@@ -93,6 +93,9 @@ def test_library_errors_are_one_line_and_bugs_are_not_hidden():
     assert line == "UnpicklingError: Weights only load failed."
     assert library_error_line(KeyError("x")) is None  # a bug keeps its traceback
     assert library_error_line(RuntimeError("CUDA error: no kernel image")) is not None
+    assert library_error_line(RuntimeError("CUDA out of memory. Tried to allocate")) is not None
+    assert library_error_line(RuntimeError(  # tensors on two devices: glimpse's bug, not the user's
+        "Expected all tensors to be on the same device, but found at least two devices")) is None
 
 
 def test_long_class_names_are_bounded_entry_ids_and_still_extract(tmp_path, capsys):
@@ -128,3 +131,51 @@ def test_text_with_dollar_signs_is_drawn_not_parsed():
     ax.set_yticks([0, 1], ["$cost$", r"$\undefinedcommand$"])
     fig.savefig(io.BytesIO(), format="png")
     plt.close(fig)
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"\xff\xfeclass_0/a.avi class_0\n", "not UTF-8 text"),
+    (b"class_0/a.avi class_0\n\x00\x01\x02", "a binary file (NUL bytes at line 2)"),
+    (b"class_0/a.avi\n", ":1: expected 'relative/path label'"),
+])
+def test_a_damaged_list_file_is_one_line_naming_it(tmp_path, capsys, content, message):
+    lst = tmp_path / "list.txt"
+    lst.write_bytes(content)
+    assert main(["extract", str(lst), str(tmp_path / "feats"), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "list.txt" in err and message in err, err
+    assert not (tmp_path / "feats").exists()
+
+
+def test_a_damaged_label_file_is_one_line_naming_it(tmp_path, capsys):
+    small_videos(tmp_path / "videos", frames=4)
+    labels = tmp_path / "labels.txt"
+    labels.write_bytes(b"class_0/g0/c0.avi ok\n\xc3\x28 bad\n")
+    rc = main(["extract", str(tmp_path / "videos"), str(tmp_path / "feats"), "--multilabel",
+               str(labels), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc != 0 and err.count("\n") == 1 and "labels.txt" in err and "not UTF-8" in err, err
+
+
+@pytest.mark.parametrize("where,content,message", [
+    ("manifest.json", b'{"format": 2, ', "not valid JSON"),
+    ("manifest.json", b"\xff\xfe", "not UTF-8 text"),
+    ("entry", b"[]", "is a JSON object, not a list"),
+    ("entry", b'{"label": "x"}', "lacks frames"),
+])
+def test_a_damaged_store_file_is_one_line_naming_it(run, tmp_path, capsys, where, content,
+                                                    message):
+    import shutil
+
+    store = tmp_path / "feats"
+    shutil.copytree(run / "feats", store)
+    entry = sorted(p for p in (store / "entries").iterdir() if not p.name.startswith("."))[0]
+    target = store / "manifest.json" if where == "manifest.json" else entry / "meta.json"
+    target.write_bytes(content)
+    rc = main(["train", str(store), "--out", str(tmp_path / "r"), *TRAIN])
+    err = capsys.readouterr().err
+    assert rc != 0 and err.count("\n") == 1 and str(target.name) in err and message in err, err
+    assert not (tmp_path / "r").exists()
+    if where == "entry":  # verify names it among the corrupt, and goes on
+        assert main(["store", "verify", str(store)]) != 0
+        assert entry.name in capsys.readouterr().out

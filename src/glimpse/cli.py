@@ -1052,8 +1052,10 @@ def library_error_line(e: Exception) -> str | None:
     kinds = {"SafetensorError", "UnicodeDecodeError", "UnpicklingError", "InvalidDataError",
              "FFmpegError", "UnidentifiedImageError", "DecompressionBombError"}
     names = {c.__name__ for c in type(e).__mro__}
+    # the device's own refusals, not any message that names a device (tensors on two devices
+    # is a bug, whose traceback is what a report needs)
     device = isinstance(e, RuntimeError) and any(w in str(e) for w in (
-        "CUDA", "device", "out of memory"))
+        "CUDA", "out of memory", "NVIDIA driver", "MPS backend"))
     if not (names & kinds or device):
         return None
     text = next((line.strip() for line in str(e).splitlines() if line.strip()), "")

@@ -86,6 +86,21 @@ def read_json(path: Path, *, keys: tuple = (), what: str = "a JSON file") -> dic
     return data
 
 
+def read_lines(path: Path, *, what: str = "a text file",
+               comments: bool = True) -> list[tuple[int, str]]:
+    """(line number, stripped line) of ``path``'s non-blank lines (and, with ``comments``, not
+    ``#`` comments), CRLF or LF, checked as ``read_json`` checks JSON: a file that is not UTF-8
+    or holds NUL bytes (a binary file given as a list) is one GlimpseError naming it."""
+    path = Path(path)
+    text = read_text(path, what=what)
+    if "\0" in text:
+        raise GlimpseError(f"{path}: a binary file (NUL bytes at line "
+                           f"{text.count(chr(10), 0, text.index(chr(0))) + 1}); {what} was "
+                           f"expected")
+    return [(n, ln) for n, ln in ((n, raw.strip()) for n, raw in enumerate(text.splitlines(), 1))
+            if ln and not (comments and ln.startswith("#"))]
+
+
 def read_csv_rows(path: Path, *, columns: tuple = (), what: str = "a CSV file") -> list[dict]:
     """The rows of a CSV file with a header, checked as ``read_json`` checks JSON: not UTF-8,
     not CSV, or without one of ``columns`` is one GlimpseError naming the file."""

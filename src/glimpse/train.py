@@ -154,13 +154,16 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     if store.multilabel:  # one sigmoid per class, binary cross-entropy, mean AP
         config["multilabel"] = True
     run = Run(out)
+    # the split reads every entry's meta.json: a damaged store is refused before the run
+    # folder is made
+    fresh = split_store(store, test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
+                        seed=tc.split_seed, official=tc.split) \
+        if lead and not run.split_path.exists() else None
     with run.lock() if lead else nullcontext():  # one trainer a run folder
         if lead:
             run.start(config)
-            if not run.split_path.exists():
-                write_json_atomic(run.split_path, split_store(
-                    store, test_fraction=tc.test_fraction, val_fraction=tc.val_fraction,
-                    seed=tc.split_seed, official=tc.split))
+            if fresh is not None and not run.split_path.exists():
+                write_json_atomic(run.split_path, fresh)
         if world > 1:
             torch.distributed.barrier()  # the run folder and split exist for every rank
         split = run.split

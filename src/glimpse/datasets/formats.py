@@ -43,6 +43,7 @@ from pathlib import Path
 
 from glimpse import GlimpseError
 from glimpse.datasets.layouts import VideoItem
+from glimpse.io import read_json, read_lines
 
 FORMATS = ("ucf11", "hmdb51", "ucf101", "jhmdb", "hollywood2", "activitynet", "mmaction")
 
@@ -62,8 +63,7 @@ def _lines(path: Path) -> list[tuple[int, str]]:
     """(line number, stripped line) of the non-blank lines; CRLF or LF."""
     if not path.is_file():
         raise GlimpseError(f"annotation file {path} does not exist")
-    text = path.read_text(encoding="utf-8", errors="replace")
-    return [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+    return read_lines(path, what="an annotation file", comments=False)
 
 
 def _item(root: Path, relpath: str, label: str, group: str | None = None,
@@ -207,13 +207,10 @@ def _hollywood2(root: Path, ann: Path) -> Dataset:
 
 
 def _activitynet(root: Path, ann: Path) -> Dataset:
-    import json
-
-    try:
-        database = json.loads(ann.read_text())["database"]
-    except (OSError, ValueError, KeyError) as e:
-        raise GlimpseError(f"{ann}: not an ActivityNet JSON with a 'database' "
-                           f"({e.__class__.__name__}: {e})") from None
+    database = read_json(ann, keys=("database",), what="an ActivityNet JSON")["database"]
+    if not isinstance(database, dict):
+        raise GlimpseError(f"{ann}: its 'database' is a JSON object of videos, not a "
+                           f"{type(database).__name__}")
     files = {}
     for p in root.rglob("*"):
         if p.is_file() and p.suffix.lower() in (".mp4", ".mkv", ".webm", ".avi", ".mov"):

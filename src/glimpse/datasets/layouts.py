@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glimpse import GlimpseError
+from glimpse.io import read_lines
 from glimpse.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, frame_images
 
 MASK_SUFFIX = ".mask.npz"
@@ -44,10 +45,7 @@ def read_label_file(path) -> dict[str, list[str]]:
     and ``#`` comments skipped) -> {relpath: [labels]}. The labels are added to the video's own
     (its folder's or its list file's)."""
     out: dict[str, list[str]] = {}
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
+    for n, line in read_lines(path, what="a label file ('<video> <label>[,<label>...]' lines)"):
         parts = line.rsplit(maxsplit=1)
         if len(parts) != 2:
             raise GlimpseError(f"{path}:{n}: expected '<video> <label>[,<label>...]', got "
@@ -93,18 +91,14 @@ def read_list_file(path: str | Path, root: str | Path | None = None) -> list[Vid
     path = Path(path)
     root = Path(root) if root else path.parent
     items = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            parts = line.rsplit(maxsplit=1)
-            if len(parts) != 2:
-                raise GlimpseError(f"{path}:{n}: expected 'relative/path label', got '{line}'")
-            rel, label = parts
-            rel_path = Path(rel)
-            group = rel_path.parts[-2] if len(rel_path.parts) > 2 else None
-            items.append(VideoItem((root / rel).resolve(), rel_path.as_posix(), label, group))
+    for n, line in read_lines(path, what="a list file ('relative/path label' lines)"):
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) != 2:
+            raise GlimpseError(f"{path}:{n}: expected 'relative/path label', got '{line}'")
+        rel, label = parts
+        rel_path = Path(rel)
+        group = rel_path.parts[-2] if len(rel_path.parts) > 2 else None
+        items.append(VideoItem((root / rel).resolve(), rel_path.as_posix(), label, group))
     if not items:
         raise GlimpseError(f"list file {path} names no videos")
     return items

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from glimpse import GlimpseError
 from glimpse.datasets.layouts import VideoItem
+from glimpse.io import read_lines
 
 
 def _groups_by_class(items) -> dict[str, list[str]]:
@@ -67,9 +68,7 @@ def hmdb_split(items, split_dir: str | Path, split: int = 1):
         raise GlimpseError(f"no '*_test_split{split}.txt' files in {split_dir}")
     tags = {}
     for f in files:
-        for n, line in enumerate(f.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
+        for n, line in read_lines(f, what="an HMDB-51 split file", comments=False):
             parts = line.split()
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                 raise GlimpseError(f"{f}:{n}: expected 'video.avi 0|1|2', got '{line}'")

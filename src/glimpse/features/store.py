@@ -50,7 +50,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
-import json
 import mmap
 import os
 import queue
@@ -64,9 +63,10 @@ from pathlib import Path
 import numpy as np
 
 from glimpse import GlimpseError
-from glimpse.io import write_json_atomic
+from glimpse.io import read_json, write_json_atomic
 
 FORMAT_VERSION = 2
+ENTRY_KEYS = ("label", "frames", "times")  # what every entry's meta.json holds
 _V1_FILES = {"rgb": "cube", "rgb_pooled": "pooled"}  # format 1's file names for the streams
 _V1_STREAM_KEYS = ("layer", "channels", "grid", "pooled")
 
@@ -278,8 +278,7 @@ class EntryWriter:
         folder, then its meta.json rewritten (atomically) to list them; a crash in between
         leaves files the meta does not name, which the next extraction writes again."""
         final = self.store.entries_dir / self.eid
-        with open(final / "meta.json") as f:
-            meta = json.load(f)
+        meta = read_json(final / "meta.json", keys=("frames",), what="a store entry's meta.json")
         T = meta["frames"]
         for name, f in self.files.items():
             if f.rows != T:
@@ -493,8 +492,7 @@ class FeatureStore:
             if not self.manifest_path.exists():
                 raise GlimpseError(f"{self.root} is not a feature store (no manifest.json); "
                                    f"make one with 'glimpse extract DATA {self.root}'")
-            with open(self.manifest_path) as f:
-                m = json.load(f)
+            m = read_json(self.manifest_path, what="a feature store's manifest")
             if m.get("format") == 1:
                 m = _upgrade_v1(m)
             elif m.get("format") != FORMAT_VERSION:
@@ -634,11 +632,9 @@ class FeatureStore:
 
     def entry(self, eid: str) -> Entry:
         folder = self.entries_dir / eid
-        try:
-            with open(folder / "meta.json") as f:
-                meta = json.load(f)
-        except FileNotFoundError:
-            raise GlimpseError(f"{self.root} has no entry '{eid}'") from None
+        if not (folder / "meta.json").is_file():
+            raise GlimpseError(f"{self.root} has no entry '{eid}'")
+        meta = read_json(folder / "meta.json", keys=ENTRY_KEYS, what="a store entry's meta.json")
         return Entry(eid, folder, meta, self.manifest["format"])
 
     def entries(self) -> list[Entry]:
@@ -691,7 +687,7 @@ class FeatureStore:
         for eid in ids:
             try:
                 e = self.entry(eid)
-            except (json.JSONDecodeError, OSError) as err:
+            except (GlimpseError, OSError) as err:
                 report["corrupt"][eid] = f"meta.json unreadable ({err})"
                 continue
             records = e.meta.get("arrays")
