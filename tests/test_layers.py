@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "src" / "glimpse"
 LAYERS = [
     {"__init__", "settings", "config", "recipes", "io", "progress", "allocator", "stats", "losses", "metrics", "video", "amp", "distributed",
-     "board"},
+     "heat", "board"},
     {"datasets"},
     {"features", "synth"},
     {"models"},

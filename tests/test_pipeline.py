@@ -387,11 +387,20 @@ def test_a_run_folder_holds_tensorboard_events(store, tmp_path):
     assert main(["train", str(store / "feats"), "--out", str(run), *TRAIN]) == 0
     events = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0}).Reload()
     tags = events.Tags()
-    assert {"batch/loss", "batch/ce", "batch/l21", "batch/wd", "batch/lr", "epoch/train_loss",
-            "epoch/val_top1", "epoch/lr", "epoch/train_step_accuracy"} <= set(tags["scalars"])
-    assert len(events.Scalars("batch/ce")) == 2 * 3  # 2 epochs of 3 batches
+    assert {"batch/loss", "batch/ce", "batch/l21", "batch/wd", "batch/lr", "batch/grad_norm",
+            "epoch/train_loss", "epoch/val_top1", "epoch/val_loss", "epoch/lr",
+            "epoch/train_step_accuracy", "epoch/train_grad_norm"} <= set(tags["scalars"])
+    assert len(events.Scalars("batch/ce")) == len(events.Scalars("batch/grad_norm")) == 2 * 3
     assert [s.step for s in events.Scalars("epoch/val_top1")] == [1, 2]
-    assert any(t.startswith("attention/val_") for t in tags["images"])
+    assert all(s.value > 0 for s in events.Scalars("epoch/val_loss"))
+    # the attention drawn over the video's frame (64 x 64 sources: 128 x 128 in colour)
+    images = [t for t in tags["images"] if t.startswith("attention/val_")]
+    assert images and all((i.height, i.width) == (128, 128) for t in images
+                          for i in events.Images(t))
+    # the settings as hyper-parameters, set against the validation metrics
+    hparams = events.PluginTagToContent("hparams")
+    assert any(b"train.lr" in v for v in hparams.values())
+    assert any(b"epoch/val_top1" in v for v in hparams.values())
     quiet = tmp_path / "quiet"
     assert main(["train", str(store / "feats"), "--out", str(quiet), *TRAIN,
                  "--no-tensorboard"]) == 0

@@ -3,8 +3,9 @@ import pytest
 from PIL import Image
 
 from glimpse import GlimpseError
+from glimpse.heat import overlay, upsample
 from glimpse.video import read_frames
-from glimpse.viz.overlay import mask_panel, overlay, save_animation, strip, upsample
+from glimpse.viz.overlay import mask_panel, save_animation, strip
 
 
 def test_upsample_is_smooth_and_normalized():

@@ -98,8 +98,8 @@ class TrainConfig:
                             "every epoch); the best checkpoint is kept either way",
                             check=NONNEGATIVE_INT, group=OPT)
     clip_grad: float = setting(0.0, "clip the gradients' global norm to this (0: off; the usual "
-                               "guard for LSTMs is 1-5); log.csv adds train_grad_norm, before "
-                               "clipping", check=NONNEGATIVE, group=OPT)
+                               "guard for LSTMs is 1-5); log.csv's train_grad_norm is the norm "
+                               "before clipping", check=NONNEGATIVE, group=OPT)
     amp: str = setting("off", "mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA, with a "
                        "gradient scaler in training); off: float32", choices=AMP_MODES,
                        group=DEVICE)

@@ -102,10 +102,28 @@ def validate(model, entries, tc: TrainConfig, labels: list[str], device,
     y = np.array([e.label_index for e in entries])
     m, _, _ = compute_metrics(results, y, labels, video_rule="mean" if multilabel else "vote",
                               targets=multi_hot(entries, len(labels)) if multilabel else None)
-    val = {"val_top1": m["top1"], "val_clip_accuracy": m["clip_accuracy"]}
+    val = {"val_top1": m["top1"], "val_clip_accuracy": m["clip_accuracy"],
+           "val_loss": clip_loss(results, entries, len(labels), multilabel)}
     if "attention" in m:  # the store has actor masks: where the attention is, epoch by epoch
         val["val_actor_mass"] = m["attention"]["mass_in_mask"]
     return val, results
+
+
+def clip_loss(results, entries, n_classes: int, multilabel: bool = False) -> float:
+    """The validation loss: the mean over every clip of its score's cross-entropy with the
+    video's label (binary cross-entropy averaged over the classes for a multi-label store), the
+    classifier's term of the training loss on the clips evaluation scores."""
+    eps = 1e-7
+    losses = []
+    for r, e in zip(results, entries):
+        p = np.clip(np.asarray(r.clip_scores, np.float64), eps, 1 - eps)
+        if multilabel:
+            t = np.zeros(n_classes)
+            t[e.label_indices] = 1
+            losses.extend(-(t * np.log(p) + (1 - t) * np.log(1 - p)).mean(1))
+        else:
+            losses.extend(-np.log(p[:, e.label_index]))
+    return float(np.mean(losses)) if losses else float("nan")
 
 
 def _distributed(tc: TrainConfig) -> tuple[int, int, str]:
@@ -196,8 +214,13 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
         loader = ClipLoader(ds, tc.batch_size // world, workers=tc.workers,
                             pin_memory=device.type == "cuda")
         n_batches = -(-len(ds) // tc.batch_size)
+        source = store.source
         board = Board(run.root, enabled=lead and tensorboard,  # resumed: purge what follows
-                      purge_step=at.epoch * n_batches + at.step if at.epoch or at.step else None)
+                      purge_step=at.epoch * n_batches + at.step if at.epoch or at.step else None,
+                      hparams={"model": model, **{f"model.{k}": v for k, v in mc.options.items()},
+                               **{f"train.{k}": v for k, v in tc.to_dict().items()}},
+                      videos=[(source / e.meta["path"], store.feature["fps"])
+                              for e in val_entries] if source else None)
         ctx = _Epoch(step_net, net, opt, ds, tc, device, rank, world, progress, board,
                      grad_scaler, loader, n_batches)
 
@@ -342,11 +365,14 @@ def _train_step(e: _Epoch, b: dict, sums: dict) -> dict[str, float]:
     e.opt.zero_grad(set_to_none=True)
     (e.scaler.scale(loss) if e.scaler else loss).backward()
     y, mask = b["label"], b["mask"]
-    if e.tc.clip_grad:  # the norm before clipping is logged
-        if e.scaler:
-            e.scaler.unscale_(e.opt)
-        norm = torch.nn.utils.clip_grad_norm_(net.parameters(), e.tc.clip_grad)
-        sums["terms"]["grad_norm"] = sums["terms"].get("grad_norm", 0.0) + float(norm) * len(y)
+    # the gradient's norm (before clipping) every batch: TensorBoard's batch/grad_norm, the
+    # epoch's mean in log.csv
+    if e.scaler:
+        e.scaler.unscale_(e.opt)
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), e.tc.clip_grad)
+                 if e.tc.clip_grad else torch.nn.utils.get_total_norm(grads))
+    sums["terms"]["grad_norm"] = sums["terms"].get("grad_norm", 0.0) + norm * len(y)
     if e.scaler:
         e.scaler.step(e.opt)
         e.scaler.update()
@@ -365,7 +391,8 @@ def _train_step(e: _Epoch, b: dict, sums: dict) -> dict[str, float]:
         right = output.scores.argmax(-1) == y[:, None]
     sums["correct"] += (right & mask).sum().item()
     sums["steps"] += mask.sum().item()
-    return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}, **stats}
+    return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}, **stats,
+            "grad_norm": norm}
 
 
 def _select(run: Run, net, at: _Progress, val: dict, epoch: int) -> bool:

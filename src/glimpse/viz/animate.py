@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from glimpse.heat import overlay
 from glimpse.video import iter_frames
 from glimpse.viz.overlay import (
     VIDEO_EXTS,
     _caption,
-    overlay,
     save_animation,
     save_png,
     strip,

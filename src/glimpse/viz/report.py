@@ -28,11 +28,12 @@ from glimpse.evaluate import (
     run_clips,
     video_decision,
 )
+from glimpse.heat import overlay
 from glimpse.io import read_csv_rows
 from glimpse.progress import progress_bar
 from glimpse.run import load_run
 from glimpse.video import VideoError, read_frames
-from glimpse.viz.overlay import _caption, mask_panel, overlay, save_animation
+from glimpse.viz.overlay import _caption, mask_panel, save_animation
 
 CELL = 128  # gallery frame height in pixels
 GIF_FRAMES = 16  # frames per gallery animation (evenly spread over the video)
