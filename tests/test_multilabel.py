@@ -91,9 +91,11 @@ def test_activitynet_interpolated_ap_and_hit_at_3_golden():
     assert hit_at_k(top, np.array([[0, 0, 0, 1, 0], [0, 0, 1, 0, 1]]), 3) == 0.5
 
 
-def test_activitynet_json_segments_and_training_clips(tmp_path):
+def test_activitynet_json_segments_and_training_clips(tmp_path, capsys):
     """The v1.3 JSON: training / validation subsets -> official split 1, every label, the
-    segments; training clips are cut only inside the segments; videos not found are listed."""
+    segments; training clips are cut only inside the segments; videos not found are listed;
+    the testing subset is extracted without labels and scored into the server's results
+    file."""
     from glimpse.cli import main
     from glimpse.datasets.formats import read_format
     from glimpse.features.clips import ClipDataset
@@ -103,7 +105,7 @@ def test_activitynet_json_segments_and_training_clips(tmp_path):
     root = tmp_path / "videos"
     root.mkdir()
     rng = np.random.default_rng(0)
-    for vid in ("aaa", "bbb", "ccc"):
+    for vid in ("aaa", "bbb", "ccc", "ddd"):
         write_video(root / f"v_{vid}.mp4" if vid == "bbb" else root / f"{vid}.mp4",
                     rng.integers(0, 255, (20, 32, 32, 3), dtype=np.uint8), fps=10)
     db = {"aaa": {"subset": "training", "duration": 2.0, "annotations": [
@@ -114,15 +116,19 @@ def test_activitynet_json_segments_and_training_clips(tmp_path):
               {"segment": [0.2, 0.8], "label": "Long jump"}]},
           "gone": {"subset": "training", "duration": 5.0, "annotations": [
               {"segment": [0.0, 1.0], "label": "Shot put"}]},
-          "hidden": {"subset": "testing", "duration": 3.0, "annotations": []}}
+          "hidden": {"subset": "testing", "duration": 3.0, "annotations": []},
+          "ddd": {"subset": "testing", "duration": 2.0, "annotations": []}}
     (tmp_path / "anet.json").write_text(json.dumps({"version": "VERSION 1.3", "database": db}))
     ds = read_format("activitynet", root, tmp_path / "anet.json")
-    assert ds.labels["aaa.mp4"] == ["Long jump", "Shot put"] and ds.missing == ["gone"]
+    assert ds.labels["aaa.mp4"] == ["Long jump", "Shot put"] and ds.missing == ["gone", "hidden"]
+    assert ds.splits["ddd.mp4"] == {"1": "unlabelled"} and ds.labels["ddd.mp4"] == []
     assert ds.splits["v_bbb.mp4"] == {"1": "test"} and ds.segments["aaa.mp4"][1] == [1.5, 1.9]
     feats = tmp_path / "f"
     assert main(["extract", str(root), str(feats), "--format", "activitynet", "--annotations",
                  str(tmp_path / "anet.json"), "--fps", "0", "--quiet"]) == 0
-    assert json.loads((feats / "missing.json").read_text()) == ["gone"]
+    assert json.loads((feats / "missing.json").read_text()) == ["gone", "hidden"]
+    assert f"2 annotated videos are not under {root}: gone, hidden (all in " in \
+        capsys.readouterr().out
     store = FeatureStore(feats)
     e = store.entry(next(x.id for x in store.entries() if x.meta["path"] == "aaa.mp4"))
     clips = ClipDataset([e], 3, 1, segments=True)
@@ -133,9 +139,29 @@ def test_activitynet_json_segments_and_training_clips(tmp_path):
     assert main(["train", str(feats), "--out", str(run), "--split", "1", "--model", "avgpool",
                  "--hidden", "8", "--epochs", "1", "--clip-len", "4", "--stride", "2",
                  "--batch-size", "2", "--quiet"]) == 0
-    assert main(["evaluate", str(run), "--quiet"]) == 0
+    assert main(["evaluate", str(run), "--quiet", "--activitynet-json",
+                 str(tmp_path / "val.json")]) == 0
     m = json.loads((run / "metrics.json").read_text())
     assert m["segments"]["videos"] == 1 and 0 <= m["segments"]["mean_tiou"] <= 1
+    assert list(json.loads((tmp_path / "val.json").read_text())["results"]) == ["bbb"]
+    # the testing subset: never trained on, scored without metrics, in the server's format
+    split = json.loads((run / "split.json").read_text())
+    ddd = next(x.id for x in store.entries() if x.meta["path"] == "ddd.mp4")
+    assert split["unlabelled"] == [ddd] and ddd not in split["train"] + split["val"] + \
+        split["test"]
+    assert store.entry(ddd).label is None and store.entry(ddd).label_index == -1
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--split", "unlabelled", "--activitynet-json",
+                 str(tmp_path / "test.json"), "--quiet"]) == 0
+    assert "1 videos, labels withheld): no metrics" in capsys.readouterr().out
+    sub = json.loads((tmp_path / "test.json").read_text())
+    assert sub["version"] == "VERSION 1.3" and sub["external_data"]["used"] is True
+    got = sub["results"]["ddd"]
+    assert sorted(r["label"] for r in got) == ["Long jump", "Shot put"]
+    assert 1 >= got[0]["score"] >= got[1]["score"] >= 0  # sigmoid scores, highest first
+    assert json.loads((run / "metrics.json").read_text()) == m  # the test metrics stay
+    rows = (run / "predictions_unlabelled.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith("ddd.mp4,,")
 
 
 def test_temporal_iou_golden():

@@ -17,6 +17,8 @@ from glimpse.config import TrainConfig, read_settings
 from glimpse.recipes import describe as describe_recipes
 from glimpse.recipes import recipe_settings
 
+MISSING_SHOWN = 5  # annotated videos not found, named in extract's summary
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -291,8 +293,10 @@ def _extract(a):
                 crops=a.crops, crop_scale=a.crop_scale)
     print(f"{s.extracted} extracted, {s.skipped} already done, {len(s.failures)} failed "
           f"({s.frames} frames) -> {a.out}")
-    if s.missing:
-        print(f"{len(s.missing)} annotated videos are not under {a.data} (listed in "
+    if s.missing:  # the first few here, all in the file
+        shown = ", ".join(s.missing[:MISSING_SHOWN]) + (", ..." if len(s.missing) >
+                                                         MISSING_SHOWN else "")
+        print(f"{len(s.missing)} annotated videos are not under {a.data}: {shown} (all in "
               f"{a.out / 'missing.json'})")
     if s.failures:
         for rel, why in sorted(s.failures.items()):
@@ -595,9 +599,15 @@ glimpse evaluate runs/structured --features /new/place/of/the/store
 glimpse evaluate runs/hard --test-samples 5            # reinforce: mean of 5 sampled episodes
 glimpse evaluate runs/hard --force-glimpse actor       # reinforce: made to look at the actor
 glimpse evaluate runs/rstan --video-rule mean --temporal-views   # paper 001's temporal test
-glimpse evaluate runs/rstan --video-rule mean --temporal-views --crops   # and its 10 crops""")
+glimpse evaluate runs/rstan --video-rule mean --temporal-views --crops   # and its 10 crops
+glimpse evaluate runs/anet --split unlabelled --activitynet-json anet_test.json  # for the server""")
     p.add_argument("run", type=Path)
-    p.add_argument("--split", default="test", help="test (default), val or train")
+    p.add_argument("--split", default="test",
+                   help="test (default), val, train, or unlabelled (videos whose labels are "
+                        "withheld, ActivityNet's testing subset: predictions, no metrics)")
+    p.add_argument("--activitynet-json", type=Path, metavar="FILE",
+                   help="also write the scores as ActivityNet's evaluation server takes them "
+                        "(version, results: every class's score per video id, external_data)")
     _add_video_rule(p, "evaluate", "; default vote, or mean with --temporal-views")
     p.add_argument("--clip-rule", type=_rule,
                    help="clip score: mean (of y(t) over the clip: 000, 002), last (step: 001), "
@@ -638,7 +648,14 @@ def _evaluate(a):
                          features=a.features, device=a.device, progress=not a.quiet,
                          options=options,
                          views=TEMPORAL_VIEWS if a.temporal_views else ("whole",),
-                         crops=a.crops)
+                         crops=a.crops, activitynet_json=a.activitynet_json)
+    written = [a.run / f"predictions_{m['split']}.csv",
+               *([a.activitynet_json] if a.activitynet_json else [])]
+    if m.get("labelled") is False:
+        print(f"{m['model']} on {m['split']} ({m['num_videos']} videos, labels withheld): no "
+              f"metrics")
+        print("-> " + ", ".join(map(str, written)))
+        return 0
     line = (f"{m['model']} on {m['split']} ({m['num_videos']} videos, clip {m['clip_rule']}, "
             f"video {m['video_rule']}): top-1 {m['top1']:.3f}  top-5 {m['top5']:.3f}  "
             f"mean class {m['mean_class_accuracy']:.3f}")
@@ -659,7 +676,7 @@ def _evaluate(a):
                  f"{at['uniform_mass_in_mask']:.3f}), pointing {at['pointing']:.3f}, "
                  f"entropy {at['entropy']:.2f} of {at['max_entropy']:.2f} nats")
     print(line)
-    print(f"-> {a.run / 'metrics.json'}")
+    print("-> " + ", ".join(map(str, [a.run / "metrics.json", *written])))
     return 0
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from glimpse import GlimpseError, distributed
+from glimpse.datasets.layouts import UNLABELLED
 from glimpse.features.clips import ClipDataset, batches, to_device
 from glimpse.features.store import FeatureStore
 from glimpse.io import write_json_atomic
@@ -258,19 +259,25 @@ def open_store(path: str | Path, cfg: dict, what: str) -> FeatureStore:
 def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vote",
                  clip_rule: str | None = None, features: str | Path | None = None,
                  batch_size: int = 64, device: str = "cpu", progress: bool = True,
-                 options: dict | None = None, views=("whole",), crops: bool = False) -> dict:
+                 options: dict | None = None, views=("whole",), crops: bool = False,
+                 activitynet_json: str | Path | None = None) -> dict:
     """Evaluate the best checkpoint of ``run`` on a split; writes metrics.json and predictions.
     ``options``: test-time model options (reinforce: ``test_samples``); ``views``: spans of
     each video to sample a clip from (uniform sampling; paper 001's temporal test is
     ``TEMPORAL_VIEWS``); ``crops``: score each clip as the mean over the spatial test crops
     stored for its video (``extract --crops``). All are recorded in the metrics
-    (``test_options``, ``views``, ``crops``)."""
+    (``test_options``, ``views``, ``crops``). ``activitynet_json``: also write the scores as
+    ActivityNet's evaluation server takes them (``write_activitynet``). The ``unlabelled``
+    split (videos whose labels are withheld: ActivityNet's testing subset) has no metrics: its
+    predictions and that file are written, metrics.json is left as it was."""
     if video_rule not in VIDEO_RULES:
         raise GlimpseError(f"--video-rule must be one of {VIDEO_RULES}, got '{video_rule}'")
     loaded = load_run(run, device=device, options=options)
     cfg, model = loaded.config, loaded.model
     store = open_store(features or cfg["features"], cfg, f"run {run}")
     split_ids = loaded.run.split
+    if split == UNLABELLED and split not in split_ids:  # added to the store after training
+        split_ids[split] = sorted(e.id for e in store.entries() if e.label is None)
     if split not in split_ids:
         raise GlimpseError(f"unknown split '{split}'; the run has {', '.join(split_ids)}")
     entries = [store.entry(i) for i in split_ids[split]]
@@ -284,6 +291,17 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
                           device=device, progress=progress and rank == 0, views=views)
                 for c in names]
     results = [average_crops(list(rs)) for rs in zip(*per_crop)] if crops else per_crop[0]
+    if rank == 0 and activitynet_json is not None:
+        write_activitynet(Path(activitynet_json), entries, results, cfg["labels"],
+                          cfg["feature"].get("backbone", ""))
+    if any(e.label is None for e in entries):  # withheld labels: scores, no metrics
+        pred = np.array([video_decision(r.clip_scores, video_rule) for r in results])
+        if rank == 0:
+            write_predictions(Path(run) / f"predictions_{split}.csv", entries, pred,
+                              np.stack([r.clip_scores.mean(0) for r in results]),
+                              [len(r.clip_scores) for r in results], cfg["labels"])
+        return {"model": loaded.name, "split": split, "video_rule": video_rule,
+                "num_videos": len(entries), "labelled": False}
     labels = np.array([e.label_index for e in entries])
     metrics, pred, mean_scores = compute_metrics(
         results, labels, cfg["labels"], video_rule=video_rule,
@@ -313,8 +331,30 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
 def write_predictions(path: Path, entries, pred, scores, clips: list[int], names):
     """predictions_<split>.csv: one row per video (``clips``: how many clips each had), then the
     video's score for every class (columns ``score:<class>``)."""
-    write_prediction_rows(path, names, [(e.meta["path"], e.label, p, s, p in e.label_indices, n)
+    write_prediction_rows(path, names, [(e.meta["path"], e.label or "", p, s,
+                                         p in e.label_indices, n)
                                         for e, p, s, n in zip(entries, pred, scores, clips)])
+
+
+ACTIVITYNET_VERSION = "VERSION 1.3"
+
+
+def write_activitynet(path: Path, entries, results: list[VideoResult], names: list[str],
+                      backbone: str) -> None:
+    """The classification results file ActivityNet's evaluation server (and its
+    ``eval_classification.py``) reads: ``{"version", "results": {video id: [{"label", "score"},
+    ...]}, "external_data"}``, every class's mean clip score, highest first (its mAP ranks them
+    all; hit@3 reads the first 3). A video's id is its file name without ``v_`` and extension.
+    ``external_data`` says the backbone was pre-trained outside ActivityNet (ImageNet)."""
+    out = {}
+    for e, r in zip(entries, results):
+        stem = Path(e.meta["path"]).name.rsplit(".", 1)[0]
+        scores = r.clip_scores.mean(0)
+        out[stem[2:] if stem.startswith("v_") else stem] = [
+            {"label": names[i], "score": round(float(scores[i]), 6)} for i in np.argsort(-scores)]
+    write_json_atomic(path, {"version": ACTIVITYNET_VERSION, "results": out, "external_data": {
+        "used": True, "details": f"{backbone or 'the backbone'} pre-trained on ImageNet "
+                                 f"(features extracted by glimpse)"}})
 
 
 def multi_hot(entries, C: int) -> np.ndarray:

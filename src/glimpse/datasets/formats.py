@@ -26,9 +26,11 @@ class names (UCF101's ``HandstandPushups`` folder holds ``v_HandStandPushups_*``
 - ``activitynet``: untrimmed videos named by their id (``<id>.mp4``, ``v_<id>.mkv``, ... anywhere
   under ROOT); ANNOTATIONS = the v1.3 JSON (``database[id] = {subset, duration, annotations:
   [{segment: [s, e], label}]}``). Official split 1: ``training`` -> train, ``validation`` ->
-  test (the test subset's labels are withheld); every video's labels (**multi-label**) and its
-  annotated segments, from which training clips are cut; videos not found are listed and left
-  out (YouTube takedowns make every copy incomplete).
+  test, ``testing`` -> unlabelled (its labels are withheld: extracted without a label, scored
+  by ``glimpse evaluate RUN --split unlabelled --activitynet-json FILE`` for the evaluation
+  server); every video's labels (**multi-label**) and its annotated segments, from which
+  training clips are cut; videos not found are listed and left out (YouTube takedowns make
+  every copy incomplete).
 - ``mmaction``: MMAction2-style list files, ``<path> <label>`` a line, one per split:
   ANNOTATIONS = ``train=a.txt,val=b.txt,test=c.txt`` (val optional), paths relative to ROOT.
   One official split, ``1``.
@@ -42,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glimpse import GlimpseError
-from glimpse.datasets.layouts import VideoItem
+from glimpse.datasets.layouts import UNLABELLED, VideoItem
 from glimpse.io import read_json, read_lines
 
 FORMATS = ("ucf11", "hmdb51", "ucf101", "jhmdb", "hollywood2", "activitynet", "mmaction")
@@ -215,17 +217,18 @@ def _activitynet(root: Path, ann: Path) -> Dataset:
     for p in root.rglob("*"):
         if p.is_file() and p.suffix.lower() in (".mp4", ".mkv", ".webm", ".avi", ".mov"):
             files.setdefault(p.stem[2:] if p.stem.startswith("v_") else p.stem, p)
-    parts = {"training": "train", "validation": "test"}
+    parts = {"training": "train", "validation": "test", "testing": UNLABELLED}
     ds = Dataset([], root, {}, {}, {}, [])
     for vid, rec in sorted(database.items()):
-        if rec.get("subset") not in parts or not rec.get("annotations"):
+        if not isinstance(rec, dict) or rec.get("subset") not in parts or \
+                (rec["subset"] != "testing" and not rec.get("annotations")):
             continue
         if vid not in files:
             ds.missing.append(vid)
             continue
         rel = files[vid].relative_to(root).as_posix()
-        names = sorted({a["label"] for a in rec["annotations"]})
-        ds.items.append(VideoItem(files[vid], rel, names[0]))
+        names = sorted({a["label"] for a in rec.get("annotations") or []})
+        ds.items.append(VideoItem(files[vid], rel, names[0] if names else None))
         ds.labels[rel] = names
         ds.splits[rel] = {"1": parts[rec["subset"]]}
         ds.segments[rel] = [[float(a["segment"][0]), float(a["segment"][1])]

@@ -21,13 +21,14 @@ from glimpse.io import read_lines
 from glimpse.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, frame_images
 
 MASK_SUFFIX = ".mask.npz"
+UNLABELLED = "unlabelled"  # the official part of videos whose labels are withheld
 
 
 @dataclass(frozen=True)
 class VideoItem:
     path: Path  # absolute
     relpath: str  # relative to the dataset root, with "/"
-    label: str
+    label: str | None  # None: a video whose label is withheld (ActivityNet's testing subset)
     group: str | None = None
     masks: Path | None = None  # an actor-mask file elsewhere (JHMDB's puppet_mask.mat)
 
@@ -57,7 +58,8 @@ def read_label_file(path) -> dict[str, list[str]]:
 def label_map(items, extra: dict | None = None) -> dict[str, int]:
     """Stable label map: sorted class names -> 0..C-1 (integer names sort numerically); with
     ``extra`` ({relpath: [labels]}) its labels count too."""
-    names = {it.label for it in items} | {x for ls in (extra or {}).values() for x in ls}
+    names = {it.label for it in items if it.label is not None} | \
+        {x for ls in (extra or {}).values() for x in ls}
     key = (lambda s: (0, int(s), "")) if all(n.isdigit() for n in names) else (lambda s: (1, 0, s))
     return {name: i for i, name in enumerate(sorted(names, key=key))}
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from glimpse import GlimpseError
+from glimpse.datasets.layouts import UNLABELLED
 from glimpse.datasets.splits import group_split
 from glimpse.features.store import Entry, FeatureStore
 
@@ -77,11 +78,14 @@ class _Item:  # what the split functions need of a video
 
 def split_store(store: FeatureStore, *, test_fraction: float, val_fraction: float, seed: int,
                 official: str | None = None):
-    """Group-disjoint {"train", "val", "test"} lists of entry ids (validation from training).
+    """Group-disjoint {"train", "val", "test"} lists of entry ids (validation from training),
+    and "unlabelled" where the store holds videos whose labels are withheld (never split).
     ``official``: the dataset's own split of that id (``extract --format``) for train and test;
     validation is its own "val" part where it has one, else carved from its training part
     (group-disjointly, or by video where there are no groups), never from test."""
     entries = store.entries()
+    unlabelled = sorted(e.id for e in entries if e.label is None)  # scored, never trained on
+    entries = [e for e in entries if e.label is not None]
     if official is not None:
         part = {e.id: e.meta.get("splits", {}).get(str(official)) for e in entries}
         if not any(part.values()):
@@ -99,7 +103,8 @@ def split_store(store: FeatureStore, *, test_fraction: float, val_fraction: floa
         test, train = group_split(items, test_fraction, seed)
         val, fit = group_split(train, val_fraction, seed + 7919)
     return {"train": sorted(i.relpath for i in fit), "val": sorted(i.relpath for i in val),
-            "test": sorted(i.relpath for i in test)}
+            "test": sorted(i.relpath for i in test),
+            **({UNLABELLED: unlabelled} if unlabelled else {})}
 
 
 class ClipDataset(torch.utils.data.Dataset):

@@ -622,10 +622,11 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                 behind(writer.commit_crops, names, undo=writer.abort)
                 summary.extracted += 1
             elif kind == "end":
-                labelled = sorted({item.label, *(extra or {}).get(item.relpath, [])},
+                labelled = sorted({item.label, *(extra or {}).get(item.relpath, [])} - {None},
                                   key=labels.get)
-                fields = {"path": item.relpath, "label": item.label,
-                          "label_index": labels[item.label], "group": item.group,
+                fields = {"path": item.relpath, "label": item.label,  # None, -1: withheld
+                          "label_index": -1 if item.label is None else labels[item.label],
+                          "group": item.group,
                           **({"labels": labelled,
                               "label_indices": [labels[n] for n in labelled]}
                              if extra is not None else {}),
