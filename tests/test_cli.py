@@ -142,6 +142,74 @@ def test_every_training_setting_is_reachable_from_the_cli_a_config_file_and_the_
             assert getattr(seen[0], f.name) == value, (way, f.name)
 
 
+_EXTRACT_VALUES = {"root": "videos", "backbone": "vgg16", "weights": "w.pth", "layer": "pool4",
+                   "streams": "rgb,flow", "flow_weights": "flow.pth", "flow_stack": 5, "fps": 2.5,
+                   "image_fps": 12.0, "batch_size": 7, "crop_scale": 1.5, "workers": 2,
+                   "shard": "1/3", "annotations": "splits/", "multilabel": "labels.txt"}
+
+
+def test_every_extraction_setting_is_reachable_from_the_cli_and_the_api(monkeypatch):
+    """Each ExtractConfig field, declared once, is one flag of glimpse extract and one keyword
+    of api.extract, and each sets that field and no other (issue 45)."""
+    import dataclasses
+
+    import glimpse.features.extract
+    from glimpse import api
+    from glimpse.config import ExtractConfig
+    from glimpse.features.extract import Summary
+    from glimpse.settings import default_of, described
+
+    seen = []
+
+    def fake(data, out, cfg=None, **kw):
+        seen.append(cfg if cfg is not None else ExtractConfig.of(
+            {k: v for k, v in kw.items() if k not in ("device", "amp", "progress")}))
+        return Summary()
+
+    monkeypatch.setattr(glimpse.features.extract, "extract", fake)
+    monkeypatch.setattr(api, "_extract", fake)
+    declared = described(ExtractConfig)
+    assert [f.name for f in declared] == [f.name for f in dataclasses.fields(ExtractConfig)]
+    default = ExtractConfig()
+    for f in declared:
+        value = _EXTRACT_VALUES.get(f.name)
+        if f.type == "bool":
+            value, flag = not default_of(f), ["--" + f.name.replace("_", "-")]
+        else:
+            if value is None:
+                value = next(c for c in f.metadata["choices"] if c not in (None, default_of(f)))
+            flag = ["--" + f.name.replace("_", "-"), str(value)]
+        for way in ("flag", "api"):
+            seen.clear()
+            if way == "flag":
+                assert main(["extract", "d", "o", *flag, "--quiet"]) == 0
+            else:
+                api.extract("d", "o", **{f.name: value})
+            got = seen[0]
+            assert getattr(got, f.name) == value, (way, f.name)
+            assert [g.name for g in declared if getattr(got, g.name) != getattr(default, g.name)] \
+                == [f.name], (way, f.name)
+    # from Python, a sequence of streams and an (I, N) shard read as the flags do
+    cfg = ExtractConfig(streams=("rgb", "flow"), shard=(1, 3))
+    assert (cfg.streams, cfg.stream_names, cfg.shard_of) == ("rgb,flow", ("rgb", "flow"), (1, 3))
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--shard", "3/3"], "--shard: expected I/N with 0 <= I < N"),
+    (["--streams", "rgb,depth"], "--streams: expected comma-separated names of rgb"),
+    (["--crops", "2"], "invalid choice"),
+])
+def test_a_bad_extraction_setting_is_refused_before_any_work(tmp_path, capsys, flags, message):
+    out = tmp_path / "o"
+    try:
+        rc = main(["extract", str(tmp_path), str(out), *flags, "--quiet"])
+    except SystemExit as e:
+        rc = e.code
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err, err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("text,message", [
     ("model: none\nfeatures: f\nepochs: 2.5\n", "epochs must be a whole number >= 1, got 2.5"),
     ("model: none\nfeatures: f\nbatch_size: 0\n", "batch_size must be a whole number >= 1"),
@@ -210,3 +278,10 @@ def test_a_bad_model_option_leaves_no_run_folder(tmp_path, capsys):
         err = capsys.readouterr().err
         assert rc != 0 and err.count("\n") == 1 and "Traceback" not in err, err
         assert not run.exists(), argv
+
+
+def test_an_unknown_extraction_keyword_is_one_line_naming_the_known():
+    from glimpse import GlimpseError, api
+
+    with pytest.raises(GlimpseError, match=r"extract: unknown setting\(s\) fsp \(known: .*fps"):
+        api.extract("d", "o", fsp=3)

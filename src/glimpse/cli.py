@@ -13,7 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from glimpse import GlimpseError, __version__, distributed
-from glimpse.config import TrainConfig, read_settings
+from glimpse.config import ExtractConfig, TrainConfig, read_settings
 from glimpse.recipes import describe as describe_recipes
 from glimpse.recipes import recipe_settings
 
@@ -83,15 +83,22 @@ def _train_setting(name: str):
 def _add_setting(g, f, help: str | None = None) -> None:
     """One flag for a declared setting (``glimpse.settings``: a TrainConfig field or a model
     option): its type and check, choices, default and help, as declared."""
-    from glimpse.settings import default_of
+    from glimpse.settings import base_type, default_of
 
     meta, default = f.metadata, default_of(f)
     text = help or meta["help"]
+    dashed = f.name.replace("_", "-")
+    if base_type(f) == "bool":  # --name when off by default, --no-name when on
+        flag = f"--no-{dashed}" if default else f"--{dashed}"
+        g.add_argument(flag, dest=f.name, action="store_const", const=not default,
+                       default=default, help=text + (" (on by default)" if default else ""))
+        return
     if default not in (None, ""):
-        text += f" (default {default})"
+        text += f" (default {default:.4g})" if isinstance(default, float) else \
+            f" (default {default})"
     choices = [c for c in (meta["choices"] or ()) if c != ""] or None
-    g.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_option_parser(f),
-                   default=default, choices=choices, help=text)
+    g.add_argument(f"--{dashed}", dest=f.name, type=_option_parser(f), default=default,
+                   choices=choices, help=text)
 
 
 def _add_device(p) -> None:
@@ -199,98 +206,22 @@ glimpse extract UCF-101/ feats/ --format ucf101 --annotations ucfTrainTestlist/ 
 glimpse extract test.txt feats/ --root videos/ --crops 10   # paper 001's 10 test crops, added to feats/""")
     p.add_argument("data", type=Path, help="dataset folder (class/[group/]clip.ext) or list file")
     p.add_argument("out", type=Path, help="feature store folder (created, or resumed)")
-    p.add_argument("--root", type=Path, help="root of the paths in a list file")
-    b = p.add_argument_group("backbone")
-    b.add_argument("--backbone", default="efficientnet_lite0",
-                   help="efficientnet_lite0 (default, offline), googlenet, inception_v3, vgg16, "
-                        "or any image model by name: timm:NAME (timm installed) or "
-                        "torchvision:NAME, with --weights FILE (its state dict; nothing is "
-                        "downloaded) and optionally --layer (default: its last spatial map)")
-    b.add_argument("--weights", type=Path, help="local weights file (needed for torchvision ones)")
-    b.add_argument("--layer", help="feature layer (vgg16: conv5_3 or pool4)")
-    b.add_argument("--pooled", action="store_true",
-                   help="also store the pooled vector (T, D): stream rgb_pooled")
-    b.add_argument("--streams", type=lambda t: tuple(x for x in t.split(",") if x), default=("rgb",),
-                   help="comma-separated: rgb (default), rgb_pooled, rgb_level2 (as --levels 2), "
-                        "flow (DIS optical flow to the next decoded frame, as an image through "
-                        "the same backbone)")
-    b.add_argument("--levels", type=int, choices=[1, 2], default=1,
-                   help="2: also store an earlier layer (the stride-16 stage; vgg16: pool4) "
-                        "pooled to the same grid, stream rgb_level2 (paper 003)")
-    b.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium"], default="medium",
-                   help="DIS optical-flow preset (default medium)")
-    b.add_argument("--flow-weights", type=Path,
-                   help="your flow network: a torchvision ResNet state dict whose first "
-                        "convolution takes 2L channels (L stacked flow fields, TSN's layout); "
-                        "default: the flow image through the RGB backbone")
-    b.add_argument("--flow-stack", type=_positive,
-                   help="L, the stacked flow fields the --flow-weights network reads (default: "
-                        "read from its first convolution; checked against it when given)")
-    s = p.add_argument_group("sampling")
-    s.add_argument("--fps", type=_nonnegative, default=10.0, help="frames per second (0 = every frame)")
-    s.add_argument("--image-fps", type=_number(float, lambda v: v > 0, "a rate > 0"), default=30.0,
-                   help="frame rate of clips given as folders of frame images (JHMDB: "
-                        "<class>/<clip>/00001.png); default 30")
-    s.add_argument("--batch-size", type=_positive, default=32)
-    c = p.add_argument_group("spatial test crops (evaluate --crops averages over them)")
-    c.add_argument("--crops", type=int, choices=[1, 3, 5, 10], default=0,
-                   help="add N crops to the given videos' existing entries: 1 centre, 3 left / "
-                        "centre / right, 5 corners + centre, 10 those and their mirror images "
-                        "(paper 001); each crop costs one more backbone pass and one more "
-                        "store's worth of disk")
-    c.add_argument("--crop-scale", type=_number(float, lambda v: v >= 1, "a number >= 1"),
-                   default=256 / 224, help="frame side / crop side (default 256/224: the papers' "
-                                           "resize to 256, crop 224)")
-    p.add_argument("--workers", type=_positive, default=1,
-                   help="decoding (and flow) processes feeding the CNN (default 1: a thread); the "
-                        "features are the same bit for bit")
-    p.add_argument("--shard", type=_shard,
-                   help="I/N: only the I-th (0-based) of N disjoint parts of the dataset, so N "
-                        "processes or machines fill one store, or N stores that 'glimpse store "
-                        "merge' joins")
-    f = p.add_argument_group("release formats (official labels and splits)")
-    f.add_argument("--format", choices=["ucf11", "hmdb51", "ucf101", "jhmdb", "hollywood2",
-                                        "activitynet", "mmaction"],
-                   help="read DATA as that dataset's release: ucf11 (DATA/<class>/v_x_GG/*.mpg; "
-                        "splits 1-5: paper 000's group draws), hmdb51 (DATA/<class>/*.avi, "
-                        "--annotations testTrainMulti_7030_splits/), ucf101 (--annotations "
-                        "ucfTrainTestlist/), jhmdb (DATA/Rename_Images + puppet_mask, --annotations "
-                        "splits/; actor masks), hollywood2 (DATA/AVIClips, --annotations ClipSets/; "
-                        "multi-label), activitynet (--annotations activity_net.v1-3.min.json; "
-                        "multi-label, training clips from the segments), mmaction (--annotations train=a.txt,val=b.txt,test=c.txt)")
-    f.add_argument("--annotations", help="the format's split files (a folder, or for mmaction "
-                                         "train=...,val=...,test=...)")
-    p.add_argument("--multilabel", type=Path, metavar="FILE",
-                   help="videos with several labels: lines '<relpath> <label>[,<label>...]' "
-                        "adding to each video's own label; training then uses one sigmoid per "
-                        "class and evaluation mean AP")
+    groups: dict = {}
+    for f in fields(ExtractConfig):  # every extraction setting, as ExtractConfig declares it
+        group = f.metadata["group"]
+        _add_setting(groups.get(group) or groups.setdefault(group, p.add_argument_group(group)),
+                     f)
     _add_device(p)
     _add_quiet(p)
     p.set_defaults(func=_extract)
-
-
-def _shard(text: str) -> tuple[int, int]:
-    try:
-        i, _, n = text.partition("/")
-        i, n = int(i), int(n)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected I/N (e.g. 0/4), got '{text}'") from None
-    if not 0 <= i < n:
-        raise argparse.ArgumentTypeError(f"expected 0 <= I < N, got '{text}'")
-    return i, n
 
 
 def _extract(a):
     from glimpse.features.extract import extract
 
     _check_device(a.device, a.amp)
-    s = extract(a.data, a.out, backbone=a.backbone, weights=a.weights, layer=a.layer, fps=a.fps,
-                batch_size=a.batch_size, pooled=a.pooled, root=a.root, device=a.device,
-                shard=a.shard, image_fps=a.image_fps, streams=a.streams,
-                flow_preset=a.flow_preset, levels=a.levels, workers=a.workers,
-                flow_weights=a.flow_weights, flow_stack=a.flow_stack, multilabel=a.multilabel,
-                format=a.format, annotations=a.annotations, progress=not a.quiet, amp=a.amp,
-                crops=a.crops, crop_scale=a.crop_scale)
+    cfg = ExtractConfig(**{f.name: getattr(a, f.name) for f in fields(ExtractConfig)})
+    s = extract(a.data, a.out, cfg, device=a.device, amp=a.amp, progress=not a.quiet)
     print(f"{s.extracted} extracted, {s.skipped} already done, {len(s.failures)} failed "
           f"({s.frames} frames) -> {a.out}")
     if s.missing:  # the first few here, all in the file

@@ -1,10 +1,12 @@
-"""Training settings, saved into every run folder; unknown keys fail loudly.
+"""Training settings, saved into every run folder, and extraction settings; unknown keys fail
+loudly.
 
 (Each model's own options live beside it, as its ``Config`` dataclass in ``glimpse.models``.)
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from glimpse.settings import (
     NONNEGATIVE_INT,
     OPEN_FRACTION,
     POSITIVE,
+    Check,
     check,
     problem,
     setting,
@@ -116,6 +119,125 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# -- extraction -------------------------------------------------------------------------------
+FORMATS = ("ucf11", "hmdb51", "ucf101", "jhmdb", "hollywood2", "activitynet", "mmaction")
+CROP_SCALE = 256 / 224  # frame side / crop side: the papers' resize to 256, crop 224
+IMAGE_FPS = 30.0  # the frame rate of a folder of frame images, unless stated
+STREAM_NAMES = ("rgb", "rgb_pooled", "rgb_level2", "flow")
+BACKBONE, SAMPLING, CROPS, DATA = "backbone", "sampling", \
+    "spatial test crops (evaluate --crops averages over them)", \
+    "the dataset (release formats: official labels and splits)"
+SHARD = Check(lambda v: re.fullmatch(r"\d+/\d+", v) is not None and
+              int(v.split("/")[0]) < int(v.split("/")[1]), "I/N with 0 <= I < N (e.g. 0/4)")
+STREAM_LIST = Check(lambda v: bool(v) and set(v.split(",")) <= set(STREAM_NAMES),
+                    f"comma-separated names of {', '.join(STREAM_NAMES)}")
+
+
+@dataclass
+class ExtractConfig:
+    """``glimpse extract``'s settings, each declared once (``glimpse.settings``): the CLI's flags
+    and ``api.extract``'s (and ``glimpse.features.extract.extract``'s) keywords are these
+    fields, every value checked here. ``streams`` and ``shard`` also take a sequence / an
+    (I, N) pair from Python."""
+
+    root: str | None = setting(None, "root of the paths in a list file (default: its folder)",
+                               group=DATA)
+    backbone: str = setting("efficientnet_lite0", "efficientnet_lite0 (offline), googlenet, "
+                            "inception_v3, vgg16, or any image model by name: timm:NAME (timm "
+                            "installed) or torchvision:NAME, with --weights FILE (its state "
+                            "dict; nothing is downloaded) and optionally --layer (default: its "
+                            "last spatial map)", group=BACKBONE)
+    weights: str | None = setting(None, "local weights file (needed for torchvision ones)",
+                                  group=BACKBONE)
+    layer: str | None = setting(None, "feature layer (vgg16: conv5_3 or pool4)", group=BACKBONE)
+    pooled: bool = setting(False, "also store the pooled vector (T, D): stream rgb_pooled",
+                           group=BACKBONE)
+    streams: str = setting("rgb", "comma-separated: rgb, rgb_pooled, rgb_level2 (as --levels "
+                           "2), flow (DIS optical flow to the next decoded frame, as an image "
+                           "through the same backbone)", check=STREAM_LIST, group=BACKBONE)
+    levels: int = setting(1, "2: also store an earlier layer (the stride-16 stage; vgg16: pool4) "
+                          "pooled to the same grid, stream rgb_level2 (paper 003)",
+                          choices=(1, 2), group=BACKBONE)
+    flow_preset: str = setting("medium", "DIS optical-flow preset",
+                               choices=("ultrafast", "fast", "medium"), group=BACKBONE)
+    flow_weights: str | None = setting(None, "your flow network: a torchvision ResNet state dict "
+                                       "whose first convolution takes 2L channels (L stacked "
+                                       "flow fields, TSN's layout); default: the flow image "
+                                       "through the RGB backbone", group=BACKBONE)
+    flow_stack: int | None = setting(None, "L, the stacked flow fields the --flow-weights network "
+                                     "reads (default: read from its first convolution; checked "
+                                     "against it when given)", check=POSITIVE, group=BACKBONE)
+    fps: float = setting(10.0, "frames per second (0 = every frame)", check=NONNEGATIVE,
+                         group=SAMPLING)
+    image_fps: float = setting(IMAGE_FPS, "frame rate of clips given as folders of frame images "
+                               "(JHMDB: <class>/<clip>/00001.png)",
+                               check=Check(lambda v: v > 0, "a rate > 0"), group=SAMPLING)
+    batch_size: int = setting(32, "frames a backbone batch", check=POSITIVE, group=SAMPLING)
+    crops: int = setting(0, "add N crops to the given videos' existing entries: 1 centre, 3 left "
+                         "/ centre / right, 5 corners + centre, 10 those and their mirror images "
+                         "(paper 001); each crop costs one more backbone pass and one more "
+                         "store's worth of disk (0: none)", choices=(0, 1, 3, 5, 10),
+                         group=CROPS)
+    crop_scale: float = setting(CROP_SCALE, "frame side / crop side (256/224: the papers' resize "
+                                "to 256, crop 224)", check=Check(lambda v: v >= 1,
+                                                                 "a number >= 1"), group=CROPS)
+    workers: int = setting(1, "decoding (and flow) processes feeding the CNN (1: a thread); the "
+                           "features are the same bit for bit", check=POSITIVE, group=SAMPLING)
+    shard: str | None = setting(None, "I/N: only the I-th (0-based) of N disjoint parts of the "
+                                "dataset, so N processes or machines fill one store, or N "
+                                "stores that 'glimpse store merge' joins", check=SHARD,
+                                group=DATA)
+    format: str | None = setting(None, "read DATA as that dataset's release: ucf11 "
+                                 "(DATA/<class>/v_x_GG/*.mpg; splits 1-5: paper 000's group "
+                                 "draws), hmdb51 (DATA/<class>/*.avi, --annotations "
+                                 "testTrainMulti_7030_splits/), ucf101 (--annotations "
+                                 "ucfTrainTestlist/), jhmdb (DATA/Rename_Images + puppet_mask, "
+                                 "--annotations splits/; actor masks), hollywood2 (DATA/AVIClips, "
+                                 "--annotations ClipSets/; multi-label), activitynet "
+                                 "(--annotations activity_net.v1-3.min.json; multi-label, "
+                                 "training clips from the segments, the testing subset "
+                                 "unlabelled), mmaction (--annotations "
+                                 "train=a.txt,val=b.txt,test=c.txt)", choices=FORMATS, group=DATA)
+    annotations: str | None = setting(None, "the format's split files (a folder, or for "
+                                      "mmaction train=...,val=...,test=...)", group=DATA)
+    multilabel: str | None = setting(None, "videos with several labels: a file of lines "
+                                     "'<relpath> <label>[,<label>...]' adding to each video's "
+                                     "own label; training then uses one sigmoid per class and "
+                                     "evaluation mean AP", group=DATA)
+
+    def __post_init__(self):
+        if isinstance(self.streams, (tuple, list)):  # from Python: ("rgb", "flow")
+            self.streams = ",".join(map(str, self.streams))
+        if isinstance(self.shard, (tuple, list)) and len(self.shard) == 2:  # (I, N)
+            self.shard = f"{self.shard[0]}/{self.shard[1]}"
+        for name in ("root", "weights", "flow_weights", "annotations", "multilabel"):
+            if isinstance(getattr(self, name), Path):  # paths from Python
+                setattr(self, name, str(getattr(self, name)))
+        check("extract", self)
+
+    @property
+    def stream_names(self) -> tuple[str, ...]:
+        return tuple(s for s in self.streams.split(",") if s)
+
+    @property
+    def shard_of(self) -> tuple[int, int] | None:
+        """(I, N), or None for the whole dataset."""
+        if self.shard is None:
+            return None
+        i, n = self.shard.split("/")
+        return int(i), int(n)
+
+    @classmethod
+    def of(cls, settings: dict) -> ExtractConfig:
+        """From keywords; one that is not a setting is one line listing those that are."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise GlimpseError(f"extract: unknown setting(s) {', '.join(unknown)} (known: "
+                               f"{', '.join(sorted(known))})")
+        return cls(**settings)
 
 
 RUN_CONFIG_KEYS = ("format", "model", "train", "feature", "labels", "features")  # config.json's

@@ -22,10 +22,10 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from glimpse import GlimpseError
+from glimpse.config import IMAGE_FPS
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mpg", ".mpeg", ".webm", ".mkv", ".mov", ".m4v", ".ogv")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
-IMAGE_FPS = 30.0  # the frame rate of a folder of frame images, unless stated
 
 
 def frame_images(folder: Path) -> list[Path]:

@@ -44,10 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glimpse import GlimpseError
+from glimpse.config import FORMATS
 from glimpse.datasets.layouts import UNLABELLED, VideoItem
 from glimpse.io import read_json, read_lines
-
-FORMATS = ("ucf11", "hmdb51", "ucf101", "jhmdb", "hollywood2", "activitynet", "mmaction")
 
 
 @dataclass

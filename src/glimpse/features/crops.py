@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from glimpse import GlimpseError
+from glimpse.config import CROP_SCALE
 
 COUNTS = (1, 3, 5, 10)
-SCALE = 256 / 224
+SCALE = CROP_SCALE  # the papers' resize to 256, crop 224 (glimpse.config)
 
 
 @dataclass(frozen=True)

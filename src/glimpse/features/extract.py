@@ -28,6 +28,7 @@ import torch
 from glimpse import GlimpseError
 from glimpse.allocator import bounded_reuse, share_main_arena
 from glimpse.amp import autocast, check_amp
+from glimpse.config import IMAGE_FPS, STREAM_NAMES, ExtractConfig
 from glimpse.datasets.layouts import label_map, load_dataset, read_label_file
 from glimpse.datasets.masks import ActorMasks, mask_grid
 from glimpse.features.backbones import Backbone
@@ -40,11 +41,10 @@ from glimpse.features.store import (
     write_json_atomic,
 )
 from glimpse.progress import progress_bar
-from glimpse.video import IMAGE_FPS, Batch, VideoError, iter_frames
+from glimpse.video import Batch, VideoError, iter_frames
 
-POOLED = "rgb_pooled"
-LEVEL2 = "rgb_level2"
-STREAMS = ("rgb", POOLED, LEVEL2, "flow")
+STREAMS = STREAM_NAMES  # rgb, rgb_pooled, rgb_level2, flow
+POOLED, LEVEL2 = STREAMS[1], STREAMS[2]
 
 
 @dataclass
@@ -507,58 +507,56 @@ def shard_items(items: list, shard: tuple[int, int] | None) -> list:
     return sorted(items, key=lambda it: it.relpath)[i::n]
 
 
-def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, layer=None,
-            fps: float = 10.0, batch_size: int = 32, pooled: bool = False, root=None,
-            device: str = "cpu", shard: tuple[int, int] | None = None,
-            image_fps: float = IMAGE_FPS, streams=("rgb",), flow_preset: str = "medium",
-            levels: int = 1, workers: int = 1, flow_weights=None, flow_stack: int | None = None,
-            multilabel=None, format: str | None = None, annotations=None,
-            progress: bool = True, amp: str = "off", crops: int = 0,
-            crop_scale: float = SCALE) -> Summary:
-    """Extract every video of ``data`` (folder or list file) into the store ``out``; with
-    ``shard = (I, N)`` only the I-th of N disjoint parts, so N processes or machines can fill one
+def extract(data, out, cfg: ExtractConfig | None = None, *, device: str = "cpu",
+            amp: str = "off", progress: bool = True, **settings) -> Summary:
+    """Extract every video of ``data`` (folder or list file) into the store ``out`` with the
+    settings ``cfg`` (``glimpse.config.ExtractConfig``, or the same as keywords); with
+    ``shard = "I/N"`` only the I-th of N disjoint parts, so N processes or machines can fill one
     store (on a shared filesystem) or N stores that ``FeatureStore.merge_from`` joins. With
     ``workers`` > 1, decoding (and optical flow) runs in that many processes feeding the CNN;
     the features are the same bit for bit. With ``crops`` (1, 3, 5 or 10; ``glimpse.features.crops``)
     each video's spatial test crops are added to its existing entry instead (extract the videos
     without crops first)."""
+    if cfg is None:
+        cfg = ExtractConfig.of(settings)
+    elif settings:
+        raise GlimpseError("extract: give the settings as cfg or as keywords, not both")
     split_of: dict = {}  # relpath -> {official split id: train | val | test}
     segments: dict = {}  # relpath -> annotated [[start, end], ...] seconds (ActivityNet)
     missing: list = []
-    if format is not None:  # a release format: its videos, labels and official splits
+    if cfg.format is not None:  # a release format: its videos, labels and official splits
         from glimpse.datasets.formats import read_format
 
-        ds = read_format(format, data, annotations)
+        ds = read_format(cfg.format, data, cfg.annotations)
         all_items, data_root, split_of = ds.items, ds.root, ds.splits
         segments, missing = ds.segments, ds.missing
         extra = ds.labels
         classes = ds.classes
-        if multilabel is not None:
+        if cfg.multilabel is not None:
             raise GlimpseError("--multilabel is for folders and list files; a --format reads "
                                "its own labels")
     else:
-        all_items, data_root = load_dataset(data, root)
-        extra = read_label_file(multilabel) if multilabel is not None else None
+        all_items, data_root = load_dataset(data, cfg.root)
+        extra = read_label_file(cfg.multilabel) if cfg.multilabel is not None else None
         classes = None
     if extra is not None:
         unknown = sorted(set(extra) - {it.relpath for it in all_items})
         if unknown:
-            raise GlimpseError(f"{multilabel} names {len(unknown)} video(s) the dataset lacks "
+            raise GlimpseError(f"{cfg.multilabel} names {len(unknown)} video(s) the dataset lacks "
                                f"(e.g. '{unknown[0]}'); paths are relative to the dataset root")
     # from the whole dataset, so every shard agrees; a release's own class order where it has one
     labels = {name: i for i, name in enumerate(classes)} if classes else \
         label_map(all_items, extra)
-    items = shard_items(all_items, shard)
-    if levels not in (1, 2):
-        raise GlimpseError(f"--levels must be 1 or 2, got {levels}")
-    streams = tuple(dict.fromkeys([*streams, *([POOLED] if pooled else []),
-                                   *([LEVEL2] if levels == 2 else [])]))
-    fz = Featurizer(backbone, weights=weights, layer=layer, fps=fps, streams=streams,
-                    batch_size=batch_size, device=device, image_fps=image_fps,
-                    flow_preset=flow_preset, flow_weights=flow_weights, flow_stack=flow_stack,
-                    amp=amp, crops=crops, crop_scale=crop_scale)
+    items = shard_items(all_items, cfg.shard_of)
+    streams = tuple(dict.fromkeys([*cfg.stream_names, *([POOLED] if cfg.pooled else []),
+                                   *([LEVEL2] if cfg.levels == 2 else [])]))
+    fz = Featurizer(cfg.backbone, weights=cfg.weights, layer=cfg.layer, fps=cfg.fps,
+                    streams=streams, batch_size=cfg.batch_size, device=device,
+                    image_fps=cfg.image_fps, flow_preset=cfg.flow_preset,
+                    flow_weights=cfg.flow_weights, flow_stack=cfg.flow_stack, amp=amp,
+                    crops=cfg.crops, crop_scale=cfg.crop_scale)
     store = FeatureStore(out)
-    if crops and not store.manifest_path.exists():
+    if cfg.crops and not store.manifest_path.exists():
         raise GlimpseError(f"--crops adds test crops to a store's entries; {out} is not a store "
                            f"yet: extract the videos without --crops first")
     store.create_or_check(fz.feature, fz.stream_specs, list(labels),
@@ -577,7 +575,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     summary = Summary(total=len(items), missing=missing)
     if missing:
         write_json_atomic(Path(out) / "missing.json", missing)
-    store.clean_stale(None if shard is None else [entry_id(it.relpath) for it in items])
+    store.clean_stale(None if cfg.shard is None else [entry_id(it.relpath) for it in items])
     todo = [it for it in items if not finished(entry_id(it.relpath))]
     summary.skipped = len(items) - len(todo)
     bar = progress_bar(total=len(todo), unit="video", desc="extract", enabled=progress)
@@ -589,7 +587,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
     # the CNN's batches side by side (Lanes), left last: the writer waits on their results
     with Lanes(device) as lanes, bounded_reuse() as tick, \
             _aborting_on_exit(open_, behind, bar):
-        for kind, v, payload in _messages(fz.decoder, [it.path for it in todo], workers):
+        for kind, v, payload in _messages(fz.decoder, [it.path for it in todo], cfg.workers):
             if kind == "fatal":
                 raise payload
             item = todo[v]
@@ -608,7 +606,8 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                         summary.skipped += 1
                         continue
                     masks = ActorMasks(item.mask_path) if item.mask_path is not None else None
-                    open_[v] = (store.writer(eid, claim), masks, VideoMeta(item.path, image_fps))
+                    open_[v] = (store.writer(eid, claim), masks,
+                                VideoMeta(item.path, cfg.image_fps))
                 writer, masks, meta = open_[v]
                 b, flow_images = payload
                 fz.write_batch(writer, b, flow_images, masks, behind, lanes)
@@ -630,7 +629,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                           **({"labels": labelled,
                               "label_indices": [labels[n] for n in labelled]}
                              if extra is not None else {}),
-                          **({"splits": split_of.get(item.relpath, {})} if format else {}),
+                          **({"splits": split_of.get(item.relpath, {})} if cfg.format else {}),
                           **({"segments": segments[item.relpath]}
                              if item.relpath in segments else {}),
                           **meta.fields()}
@@ -642,6 +641,7 @@ def extract(data, out, *, backbone: str = "efficientnet_lite0", weights=None, la
                 summary.failures[item.relpath] = payload
             bar.update(1)
         behind.wait()  # every entry committed before the summary says so
+    shard = cfg.shard_of
     name = "failures.json" if shard is None else f"failures-shard-{shard[0]}-of-{shard[1]}.json"
     if names:  # the crops' own, beside the whole frames'
         name = name.replace("failures", "failures-crops")
