@@ -521,33 +521,8 @@ def extract(data, out, cfg: ExtractConfig | None = None, *, device: str = "cpu",
         cfg = ExtractConfig.of(settings)
     elif settings:
         raise GlimpseError("extract: give the settings as cfg or as keywords, not both")
-    split_of: dict = {}  # relpath -> {official split id: train | val | test}
-    segments: dict = {}  # relpath -> annotated [[start, end], ...] seconds (ActivityNet)
-    missing: list = []
-    if cfg.format is not None:  # a release format: its videos, labels and official splits
-        from glimpse.datasets.formats import read_format
-
-        ds = read_format(cfg.format, data, cfg.annotations)
-        all_items, data_root, split_of = ds.items, ds.root, ds.splits
-        segments, missing = ds.segments, ds.missing
-        extra = ds.labels
-        classes = ds.classes
-        if cfg.multilabel is not None:
-            raise GlimpseError("--multilabel is for folders and list files; a --format reads "
-                               "its own labels")
-    else:
-        all_items, data_root = load_dataset(data, cfg.root)
-        extra = read_label_file(cfg.multilabel) if cfg.multilabel is not None else None
-        classes = None
-    if extra is not None:
-        unknown = sorted(set(extra) - {it.relpath for it in all_items})
-        if unknown:
-            raise GlimpseError(f"{cfg.multilabel} names {len(unknown)} video(s) the dataset lacks "
-                               f"(e.g. '{unknown[0]}'); paths are relative to the dataset root")
-    # from the whole dataset, so every shard agrees; a release's own class order where it has one
-    labels = {name: i for i, name in enumerate(classes)} if classes else \
-        label_map(all_items, extra)
-    items = shard_items(all_items, cfg.shard_of)
+    ds = _read_dataset(data, cfg)
+    items = shard_items(ds.items, cfg.shard_of)
     streams = tuple(dict.fromkeys([*cfg.stream_names, *([POOLED] if cfg.pooled else []),
                                    *([LEVEL2] if cfg.levels == 2 else [])]))
     fz = Featurizer(cfg.backbone, weights=cfg.weights, layer=cfg.layer, fps=cfg.fps,
@@ -555,26 +530,15 @@ def extract(data, out, cfg: ExtractConfig | None = None, *, device: str = "cpu",
                     image_fps=cfg.image_fps, flow_preset=cfg.flow_preset,
                     flow_weights=cfg.flow_weights, flow_stack=cfg.flow_stack, amp=amp,
                     crops=cfg.crops, crop_scale=cfg.crop_scale)
-    store = FeatureStore(out)
-    if cfg.crops and not store.manifest_path.exists():
-        raise GlimpseError(f"--crops adds test crops to a store's entries; {out} is not a store "
-                           f"yet: extract the videos without --crops first")
-    store.create_or_check(fz.feature, fz.stream_specs, list(labels),
-                          source=str(Path(data_root).resolve()), multilabel=extra is not None)
+    store = _prepare_store(out, fz, ds, items)
     names = fz.crops.names if fz.crops else None
-    if names:
-        absent = [it.relpath for it in items if not store.has(entry_id(it.relpath))]
-        if absent:
-            raise GlimpseError(f"{len(absent)} video(s) have no entry in {out} (e.g. "
-                               f"'{absent[0]}'): extract them without --crops first")
-        store.set_crop_layout(fz.crops.describe())
 
     def finished(eid: str) -> bool:
         return store.has(eid) and (names is None or store.entry(eid).crops == names)
 
-    summary = Summary(total=len(items), missing=missing)
-    if missing:
-        write_json_atomic(Path(out) / "missing.json", missing)
+    summary = Summary(total=len(items), missing=ds.missing)
+    if ds.missing:
+        write_json_atomic(Path(out) / "missing.json", ds.missing)
     store.clean_stale(None if cfg.shard is None else [entry_id(it.relpath) for it in items])
     todo = [it for it in items if not finished(entry_id(it.relpath))]
     summary.skipped = len(items) - len(todo)
@@ -621,18 +585,7 @@ def extract(data, out, cfg: ExtractConfig | None = None, *, device: str = "cpu",
                 behind(writer.commit_crops, names, undo=writer.abort)
                 summary.extracted += 1
             elif kind == "end":
-                labelled = sorted({item.label, *(extra or {}).get(item.relpath, [])} - {None},
-                                  key=labels.get)
-                fields = {"path": item.relpath, "label": item.label,  # None, -1: withheld
-                          "label_index": -1 if item.label is None else labels[item.label],
-                          "group": item.group,
-                          **({"labels": labelled,
-                              "label_indices": [labels[n] for n in labelled]}
-                             if extra is not None else {}),
-                          **({"splits": split_of.get(item.relpath, {})} if cfg.format else {}),
-                          **({"segments": segments[item.relpath]}
-                             if item.relpath in segments else {}),
-                          **meta.fields()}
+                fields = {**ds.fields(item), **meta.fields()}
                 behind(writer.commit, fields, undo=writer.abort)
                 summary.extracted += 1
             else:
@@ -641,9 +594,87 @@ def extract(data, out, cfg: ExtractConfig | None = None, *, device: str = "cpu",
                 summary.failures[item.relpath] = payload
             bar.update(1)
         behind.wait()  # every entry committed before the summary says so
-    shard = cfg.shard_of
-    name = "failures.json" if shard is None else f"failures-shard-{shard[0]}-of-{shard[1]}.json"
-    if names:  # the crops' own, beside the whole frames'
-        name = name.replace("failures", "failures-crops")
-    write_json_atomic(Path(out) / name, summary.failures)
+    _write_failures(Path(out), summary.failures, cfg.shard_of, crops=bool(names))
     return summary
+
+
+@dataclass
+class _Dataset:
+    """What extraction reads from the dataset: its videos (every shard's), their root, the label
+    map, each video's extra labels, official splits and annotated segments, and the annotated
+    videos not found."""
+
+    items: list
+    root: Path
+    labels: dict  # class name -> index (the whole dataset's, so every shard agrees)
+    extra: dict | None = None  # relpath -> every label (multi-label)
+    split_of: dict = field(default_factory=dict)  # relpath -> {split id: train | val | test}
+    segments: dict = field(default_factory=dict)  # relpath -> [[start, end], ...] seconds
+    missing: list = field(default_factory=list)
+    official: bool = False  # a release format (its entries record their splits)
+
+    def fields(self, item) -> dict:
+        """An entry's meta.json fields from the dataset (the video's own come from VideoMeta)."""
+        labels = self.labels
+        labelled = sorted({item.label, *(self.extra or {}).get(item.relpath, [])} - {None},
+                          key=labels.get)
+        return {"path": item.relpath, "label": item.label,  # None, -1: withheld
+                "label_index": -1 if item.label is None else labels[item.label],
+                "group": item.group,
+                **({"labels": labelled, "label_indices": [labels[n] for n in labelled]}
+                   if self.extra is not None else {}),
+                **({"splits": self.split_of.get(item.relpath, {})} if self.official else {}),
+                **({"segments": self.segments[item.relpath]}
+                   if item.relpath in self.segments else {})}
+
+
+def _read_dataset(data, cfg: ExtractConfig) -> _Dataset:
+    """The dataset ``data`` as ``cfg`` reads it: a release format (its videos, labels and
+    official splits), or a folder / list file with an optional multi-label file."""
+    if cfg.format is not None:
+        from glimpse.datasets.formats import read_format
+
+        if cfg.multilabel is not None:
+            raise GlimpseError("--multilabel is for folders and list files; a --format reads "
+                               "its own labels")
+        r = read_format(cfg.format, data, cfg.annotations)
+        labels = {name: i for i, name in enumerate(r.classes)} if r.classes else \
+            label_map(r.items, r.labels)  # a release's own class order where it has one
+        return _Dataset(r.items, r.root, labels, r.labels, r.splits, r.segments, r.missing,
+                        official=True)
+    items, root = load_dataset(data, cfg.root)
+    extra = read_label_file(cfg.multilabel) if cfg.multilabel is not None else None
+    if extra is not None:
+        unknown = sorted(set(extra) - {it.relpath for it in items})
+        if unknown:
+            raise GlimpseError(f"{cfg.multilabel} names {len(unknown)} video(s) the dataset "
+                               f"lacks (e.g. '{unknown[0]}'); paths are relative to the dataset "
+                               f"root")
+    return _Dataset(items, root, label_map(items, extra), extra)
+
+
+def _prepare_store(out, fz: Featurizer, ds: _Dataset, items: list) -> FeatureStore:
+    """The store at ``out``, created for (or checked against) the featurizer's streams and the
+    dataset's labels; for test crops, the store and every video's entry must exist already."""
+    store = FeatureStore(out)
+    if fz.crops and not store.manifest_path.exists():
+        raise GlimpseError(f"--crops adds test crops to a store's entries; {out} is not a store "
+                           f"yet: extract the videos without --crops first")
+    store.create_or_check(fz.feature, fz.stream_specs, list(ds.labels),
+                          source=str(Path(ds.root).resolve()), multilabel=ds.extra is not None)
+    if fz.crops:
+        absent = [it.relpath for it in items if not store.has(entry_id(it.relpath))]
+        if absent:
+            raise GlimpseError(f"{len(absent)} video(s) have no entry in {out} (e.g. "
+                               f"'{absent[0]}'): extract them without --crops first")
+        store.set_crop_layout(fz.crops.describe())
+    return store
+
+
+def _write_failures(out: Path, failures: dict, shard: tuple[int, int] | None,
+                    crops: bool) -> None:
+    """failures.json (a shard's own, a crops pass's own), every run: {relpath: reason}."""
+    name = "failures.json" if shard is None else f"failures-shard-{shard[0]}-of-{shard[1]}.json"
+    if crops:  # the crops' own, beside the whole frames'
+        name = name.replace("failures", "failures-crops")
+    write_json_atomic(out / name, failures)
