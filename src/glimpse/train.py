@@ -157,20 +157,8 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
     amp.check_amp(tc.amp, device_name)
     lead = rank == 0
     log = log if lead else (lambda *_: None)
-    progress = progress and lead
     store = FeatureStore(features)
-    labels = store.labels
-    if tc.sampling is None:  # the model's own, recorded in the run's config
-        tc = replace(tc, sampling=model_class(model).sampling)
-    mc = ModelConfig(model, len(labels), model_inputs(store, model, options),
-                     model_options(model, options))
-    with torch.device("meta"):  # every option checked by the model itself, before the run
-        build_model(mc)          # folder is made (shapes only: nothing is allocated)
-    config = {"format": RUN_FORMAT, "model": mc.to_dict(), "train": tc.to_dict(),
-              "feature": store.feature, "labels": labels,
-              "features": str(Path(features).resolve())}
-    if store.multilabel:  # one sigmoid per class, binary cross-entropy, mean AP
-        config["multilabel"] = True
+    mc, tc, config = _run_config(store, features, model, options, tc)
     run = Run(out)
     # the split reads every entry's meta.json: a damaged store is refused before the run
     # folder is made
@@ -178,58 +166,17 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                         seed=tc.split_seed, official=tc.split) \
         if lead and not run.split_path.exists() else None
     with run.lock() if lead else nullcontext():  # one trainer a run folder
-        if lead:
-            run.start(config)
-            if fresh is not None and not run.split_path.exists():
-                write_json_atomic(run.split_path, fresh)
-        if world > 1:
-            torch.distributed.barrier()  # the run folder and split exist for every rank
-        split = run.split
-        if not split["train"] or not split["val"]:
-            raise GlimpseError("the split left no training or no validation videos: the store "
-                               "needs at least 3 groups (or videos) per class")
-        train_entries = [store.entry(i) for i in split["train"]]
-        val_entries = [store.entry(i) for i in split["val"]]
-
-        device = torch.device(device_name)
-        torch.manual_seed(tc.seed)
-        np.random.seed(tc.seed)
-        net = build_model(mc).to(device)
-        step_net = net
-        if world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            step_net = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda"
-                                               else None)
-        ds = ClipDataset(train_entries, tc.clip_len, tc.stride, streams=net.streams,
-                         actor=net.needs_actor, sampling=tc.sampling, seed=tc.seed,
-                         targets=len(labels) if store.multilabel else None, segments=True)
-        opt = make_optimizer(net.param_groups(tc.lr), tc)
-        at = _resume(run, net, opt, log)
-        for group in opt.param_groups:  # the schedule scales each group's own rate
-            group.setdefault("initial_lr", group["lr"])
-        grad_scaler = amp.scaler(tc.amp, device)
-        if grad_scaler is not None and at.scaler:
-            grad_scaler.load_state_dict(at.scaler)
-        loader = ClipLoader(ds, tc.batch_size // world, workers=tc.workers,
-                            pin_memory=device.type == "cuda")
-        n_batches = -(-len(ds) // tc.batch_size)
-        source = store.source
-        board = Board(run.root, enabled=lead and tensorboard,  # resumed: purge what follows
-                      purge_step=at.epoch * n_batches + at.step if at.epoch or at.step else None,
-                      hparams={"model": model, **{f"model.{k}": v for k, v in mc.options.items()},
-                               **{f"train.{k}": v for k, v in tc.to_dict().items()}},
-                      videos=[(source / e.meta["path"], store.feature["fps"])
-                              for e in val_entries] if source else None)
-        ctx = _Epoch(step_net, net, opt, ds, tc, device, rank, world, progress, board,
-                     grad_scaler, loader, n_batches)
+        train_entries, val_entries = _start_run(run, store, config, fresh, lead, world)
+        e, at = _set_up(run, store, mc, tc, train_entries, val_entries, torch.device(device_name),
+                        rank, world, progress=progress and lead, tensorboard=tensorboard and lead,
+                        log=log)
 
         def checkpoint(epoch, step, sums=None):
             if lead:
                 save_checkpoint(run.last_path, *training_state(
-                    net, opt, {"epoch": epoch, "step": step, "history": at.history,
-                               "best": at.best, "sums": sums,
-                               "scaler": grad_scaler.state_dict() if grad_scaler else None}))
+                    e.net, e.opt, {"epoch": epoch, "step": step, "history": at.history,
+                                   "best": at.best, "sums": sums,
+                                   "scaler": e.scaler.state_dict() if e.scaler else None}))
 
         with reusing_freed_memory():  # batches reuse memory already faulted in (allocator)
             for epoch in range(at.epoch, tc.epochs):
@@ -241,31 +188,107 @@ def train(features: str | Path, out: str | Path, model: str, options: dict | Non
                 skip = at.step if epoch == at.epoch else 0
                 t0 = time.time()
                 sums, seen = train_one_epoch(
-                    ctx, epoch, skip, dict(at.sums) if skip else None,
+                    e, epoch, skip, dict(at.sums) if skip else None,
                     lambda step, sums, epoch=epoch: checkpoint(epoch, step, sums))
-                with amp.autocast(tc.amp, device):  # every rank its share of the videos
-                    val, val_results = validate(net, val_entries, tc, labels, device,
+                with amp.autocast(tc.amp, e.device):  # every rank its share of the videos
+                    val, val_results = validate(e.net, val_entries, tc, store.labels, e.device,
                                                 store.multilabel)
                 if not lead:
                     continue
-                row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
+                row = {"epoch": epoch + 1, "lr": e.opt.param_groups[0]["lr"],
                        "train_loss": sums["loss"] / seen,
                        **{f"train_{k}": v / seen for k, v in sums["terms"].items()},
                        "train_step_accuracy": sums["correct"] / max(1, sums["steps"]), **val,
                        # a CPU run's bits depend on its thread count (docs/retest/running.md)
                        "threads": torch.get_num_threads(), "seconds": round(time.time() - t0, 2)}
                 at.history.append(row)
-                improved = _select(run, net, at, val, epoch)
+                improved = _select(run, e.net, at, val, epoch)
                 checkpoint(epoch + 1, 0)
                 _write_log(run.log_path, at.history)
-                board.epoch(epoch + 1, row, val_results)
+                e.board.epoch(epoch + 1, row, val_results)
                 log(f"epoch {epoch + 1}/{tc.epochs}: loss {row['train_loss']:.3f}, train acc "
                     f"{row['train_step_accuracy']:.3f}, val top1 {val['val_top1']:.3f}"
                     f"{' (best)' if improved else ''} [{row['seconds']:.0f}s]")
-        board.close()
+        e.board.close()
         if world > 1:
             torch.distributed.barrier()
         return at.best
+
+
+def _run_config(store: FeatureStore, features, model: str, options: dict | None,
+                tc: TrainConfig) -> tuple[ModelConfig, TrainConfig, dict]:
+    """The model's config (every option checked by the model itself on the meta device: shapes
+    only, nothing allocated, before the run folder is made), the training settings with the
+    model's own sampling where none is given, and the run's config.json."""
+    labels = store.labels
+    if tc.sampling is None:  # the model's own, recorded in the run's config
+        tc = replace(tc, sampling=model_class(model).sampling)
+    mc = ModelConfig(model, len(labels), model_inputs(store, model, options),
+                     model_options(model, options))
+    with torch.device("meta"):
+        build_model(mc)
+    config = {"format": RUN_FORMAT, "model": mc.to_dict(), "train": tc.to_dict(),
+              "feature": store.feature, "labels": labels,
+              "features": str(Path(features).resolve())}
+    if store.multilabel:  # one sigmoid per class, binary cross-entropy, mean AP
+        config["multilabel"] = True
+    return mc, tc, config
+
+
+def _start_run(run: Run, store: FeatureStore, config: dict, fresh: dict | None, lead: bool,
+               world: int) -> tuple[list, list]:
+    """Start (or resume) the run folder with its config and split (``fresh``: a new run's split,
+    drawn before the folder was made); -> the training and validation entries."""
+    if lead:
+        run.start(config)
+        if fresh is not None and not run.split_path.exists():
+            write_json_atomic(run.split_path, fresh)
+    if world > 1:
+        torch.distributed.barrier()  # the run folder and split exist for every rank
+    split = run.split
+    if not split["train"] or not split["val"]:
+        raise GlimpseError("the split left no training or no validation videos: the store "
+                           "needs at least 3 groups (or videos) per class")
+    return [store.entry(i) for i in split["train"]], [store.entry(i) for i in split["val"]]
+
+
+def _set_up(run: Run, store: FeatureStore, mc: ModelConfig, tc: TrainConfig, train_entries,
+            val_entries, device: torch.device, rank: int, world: int, *, progress: bool,
+            tensorboard: bool, log) -> tuple[_Epoch, _Progress]:
+    """The model (under DistributedDataParallel with several processes), its clips, optimizer,
+    gradient scaler, loader and TensorBoard writer, restored from the run's last checkpoint
+    where it has one; -> what an epoch needs and where the run stands."""
+    torch.manual_seed(tc.seed)
+    np.random.seed(tc.seed)
+    net = build_model(mc).to(device)
+    step_net = net
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        step_net = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda"
+                                           else None)
+    ds = ClipDataset(train_entries, tc.clip_len, tc.stride, streams=net.streams,
+                     actor=net.needs_actor, sampling=tc.sampling, seed=tc.seed,
+                     targets=len(store.labels) if store.multilabel else None, segments=True)
+    opt = make_optimizer(net.param_groups(tc.lr), tc)
+    at = _resume(run, net, opt, log)
+    for group in opt.param_groups:  # the schedule scales each group's own rate
+        group.setdefault("initial_lr", group["lr"])
+    grad_scaler = amp.scaler(tc.amp, device)
+    if grad_scaler is not None and at.scaler:
+        grad_scaler.load_state_dict(at.scaler)
+    loader = ClipLoader(ds, tc.batch_size // world, workers=tc.workers,
+                        pin_memory=device.type == "cuda")
+    n_batches = -(-len(ds) // tc.batch_size)
+    source = store.source
+    board = Board(run.root, enabled=tensorboard,  # resumed: purge what follows
+                  purge_step=at.epoch * n_batches + at.step if at.epoch or at.step else None,
+                  hparams={"model": mc.name, **{f"model.{k}": v for k, v in mc.options.items()},
+                           **{f"train.{k}": v for k, v in tc.to_dict().items()}},
+                  videos=[(source / e.meta["path"], store.feature["fps"])
+                          for e in val_entries] if source else None)
+    return _Epoch(step_net, net, opt, ds, tc, device, rank, world, progress, board, grad_scaler,
+                  loader, n_batches), at
 
 
 @dataclass
