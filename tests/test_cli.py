@@ -285,3 +285,20 @@ def test_an_unknown_extraction_keyword_is_one_line_naming_the_known():
 
     with pytest.raises(GlimpseError, match=r"extract: unknown setting\(s\) fsp \(known: .*fps"):
         api.extract("d", "o", fsp=3)
+
+
+def test_print_config_shows_the_resolved_settings_and_trains_nothing(tmp_path, capsys):
+    """The recipe, the file and the flags resolved in that order, the model's paper defaults
+    filled in; nothing written (issue 49)."""
+    import json
+
+    cfg = tmp_path / "soft.yaml"
+    cfg.write_text("model: soft\nfeatures: feats/\nlr: 0.5\nepochs: 7\n")
+    assert main(["train", "--config", str(cfg), "--recipe", "paper001", "--epochs", "9",
+                 "--out", str(tmp_path / "run"), "--print-config"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["model"] == "soft" and got["features"] == str(tmp_path / "feats")
+    assert (got["train"]["optimizer"], got["train"]["lr"], got["train"]["epochs"]) == \
+        ("sgd", 0.5, 9)  # the recipe's optimizer, the file's rate, the flag's epochs
+    assert got["train"]["recipe"] == "paper001" and got["options"]["lam"] == 1.0
+    assert not (tmp_path / "run").exists()

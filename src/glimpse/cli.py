@@ -408,7 +408,8 @@ glimpse train feats3/ --model joint --width 64 --hidden 256 --fusion late --out 
 glimpse train feats/ --model reinforce --glimpses 2 --glimpse-steps 5 --out runs/hard
 glimpse train feats/ --model soft --out runs/soft --epochs 30           # extend a finished run
 glimpse train --config runs/soft/config.json --out runs/soft-again      # a run's settings, re-run
-glimpse train --config soft.yaml --seed 3 --out runs/soft-seed3         # a file; flags override""")
+glimpse train --config soft.yaml --seed 3 --out runs/soft-seed3         # a file; flags override
+glimpse train --config soft.yaml --recipe paper001 --print-config       # what it would train""")
     p.epilog += "\n\nmodels, the streams they read and their options (paper defaults):\n" + \
         _model_defaults() + "\nAn option a model does not have is refused." + \
         "\n\nrecipes (--recipe NAME; the run's config.json records it):\n" + describe_recipes()
@@ -429,6 +430,10 @@ glimpse train --config soft.yaml --seed 3 --out runs/soft-seed3         # a file
         if group != "device":  # (--device and --amp: below, as for every command)
             _add_setting(groups.get(group) or groups.setdefault(group, p.add_argument_group(
                 group)), f)
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved settings (the model's options with its paper "
+                        "defaults filled in, every training setting, after --recipe, --config "
+                        "and the flags) as JSON, and stop: nothing is trained or written")
     groups["optimization"].add_argument(
         "--no-tensorboard", dest="tensorboard", action="store_false",
         help="write no TensorBoard event files (default: in the run folder, beside log.csv; "
@@ -494,16 +499,22 @@ def _with_config(parser, args, argv):
 
 
 def _train(a):
+    import json
+
     from glimpse.models import model_options
     from glimpse.train import train
 
     if a.features is None or a.model is None or a.out is None:
         raise GlimpseError("give the feature store, --model and --out, on the command line or "
                            "in --config")
-    _check_device(a.device, a.amp)
     options = {k: getattr(a, k) for k in _model_option_fields() if getattr(a, k) is not None}
-    model_options(a.model, options)  # an option the model lacks fails here, before any work
+    resolved = model_options(a.model, options)  # an option the model lacks fails here
     tc = TrainConfig(**{f.name: getattr(a, f.name) for f in fields(TrainConfig)})
+    if a.print_config:
+        print(json.dumps({"features": str(a.features), "out": str(a.out), "model": a.model,
+                          "options": resolved, "train": tc.to_dict()}, indent=1))
+        return 0
+    _check_device(a.device, a.amp)
     best = train(a.features, a.out, a.model, options, tc, progress=not a.quiet,
                  tensorboard=a.tensorboard)
     print(f"best validation top-1 {best['val_top1']:.3f} at epoch {best.get('epoch')} -> "
