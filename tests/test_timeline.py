@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from glimpse.cli import main
@@ -253,3 +254,31 @@ def test_a_long_videos_output_is_a_summary_with_the_details_in_the_files(trained
         rows = list(csv.DictReader(f))
     assert len(rows) == len(wins) and rows[0]["top"] == wins[0]["top"][0][0]
     assert float(rows[3][doc["labels"][0]]) == wins[3]["scores"][0]
+
+
+def test_the_png_shows_the_top_class_as_coloured_stretches(tmp_path):
+    """Hand-made windows: red wins 0-4 s, blue 4-8 s, red again 8-10 s. top_runs joins the
+    windows, and the PNG's strip above the scores is red's colour over the first stretch and
+    blue's over the second, at the x the time axis gives them (the cursor's own fractions)."""
+    from PIL import Image
+
+    from glimpse.timeline import class_colours, timeline_image, top_runs
+
+    labels = ["blue", "red"]
+    wins = [{"start": float(t), "end": float(t + 2),
+             "scores": [0.2, 0.8] if t < 4 or t >= 8 else [0.9, 0.1]} for t in range(0, 10, 2)]
+    assert top_runs(wins, labels) == [{"label": "red", "start": 0.0, "end": 4.0},
+                                      {"label": "blue", "start": 4.0, "end": 8.0},
+                                      {"label": "red", "start": 8.0, "end": 10.0}]
+    x0, x1 = timeline_image(tmp_path / "t.png", wins, labels)
+    img = np.asarray(Image.open(tmp_path / "t.png").convert("RGB")).astype(int)
+    H, W, _ = img.shape
+    colours = {n: np.array(c[:3]) * 255 for n, c in class_colours(labels).items()}
+
+    def column_has(t, name):  # some pixel of the column at time t is the class's colour
+        col = img[: H // 3, int((x0 + (x1 - x0) * t / 10) * W)]
+        return bool((np.abs(col - colours[name]).sum(-1) < 12).any())
+
+    assert column_has(2, "red") and not column_has(2, "blue")
+    assert column_has(6, "blue") and not column_has(6, "red")
+    assert column_has(9, "red")

@@ -79,18 +79,51 @@ def segments(wins: list[dict], labels: list[str], threshold: float) -> list[dict
     return sorted(found, key=lambda s: (s["start"], s["label"]))
 
 
+def top_runs(wins: list[dict], labels: list[str]) -> list[dict]:
+    """The video as stretches of one top class: runs of consecutive windows whose highest score
+    is the same class, joined (``label``, ``start``, ``end`` in seconds)."""
+    runs: list[dict] = []
+    for w in wins:
+        name = labels[int(np.argmax(w["scores"]))]
+        if runs and runs[-1]["label"] == name and w["start"] <= runs[-1]["end"]:
+            runs[-1]["end"] = w["end"]
+        else:
+            runs.append({"label": name, "start": w["start"], "end": w["end"]})
+    return runs
+
+
+def class_colours(labels: list[str]) -> dict:
+    """A colour per class (tab10, then tab20 beyond 10 classes), in label order."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if len(labels) <= 10 else "tab20"]
+    return {name: cmap(i % cmap.N) for i, name in enumerate(labels)}
+
+
 def timeline_image(path: Path, wins: list[dict], labels: list[str]) -> tuple[float, float]:
-    """Classes against time: each window's class scores as a column (a colour bar for the
-    score), its top class marked (rings while they stay apart, a step line when the windows are
-    too many to ring); -> the time axis's left and right ends as fractions of the image's
-    width, where timeline.html places its cursor."""
+    """Classes against time, read at a glance: on top, the video as stretches of its top class
+    coloured by class with a legend; below, each window's class scores as a column (a colour
+    bar for the score), its top class marked (rings while they stay apart, a step line when the
+    windows are too many to ring); -> the time axis's left and right ends as fractions of the
+    image's width, where timeline.html places its cursor (the two plots share it)."""
+    from matplotlib.patches import Patch
+
     from glimpse.viz.report import _plt
 
     plt = _plt()
     S = np.array([w["scores"] for w in wins]).T  # (C, windows)
     starts = [w["start"] for w in wins]
     ends = [w["end"] for w in wins]
-    fig, ax = plt.subplots(figsize=(10, 0.35 * len(labels) + 1.2), dpi=90)
+    fig, (top, ax) = plt.subplots(2, 1, figsize=(10, 0.35 * len(labels) + 2.0), dpi=90,
+                                  sharex=True, height_ratios=[1, max(2, len(labels))])
+    colours = class_colours(labels)
+    runs = top_runs(wins, labels)
+    for r in runs:
+        top.axvspan(r["start"], r["end"], color=colours[r["label"]], lw=0)
+    top.set(yticks=[], xlim=(starts[0], ends[-1]), title="top class over time")
+    shown = list(dict.fromkeys(r["label"] for r in runs))
+    top.legend(handles=[Patch(color=colours[n], label=n) for n in shown], loc="upper left",
+               bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     extent = (starts[0], ends[-1], len(labels) - 0.5, -0.5)
     image = ax.imshow(S, aspect="auto", cmap="viridis", vmin=0, vmax=1, extent=extent,
                       interpolation="nearest")
@@ -103,6 +136,8 @@ def timeline_image(path: Path, wins: list[dict], labels: list[str]) -> tuple[flo
     fig.colorbar(image, ax=ax, label="class score", fraction=0.03, pad=0.01)
     fig.tight_layout()
     box = ax.get_position()
+    top_box = top.get_position()  # the strip spans the same seconds as the scores
+    top.set_position([box.x0, top_box.y0, box.width, top_box.height])
     fig.savefig(path)
     plt.close(fig)
     return float(box.x0), float(box.x1)
