@@ -38,8 +38,10 @@ I-III that glimpse implements (the notation is the paper's, s = a (rgb) or m (fl
   ``aa_loss = "ce"`` is Table II's cross-entropy variant). Counted only where the store has
   actor masks.
 - **Training**: the paper's recipe is ``glimpse train --recipe paper001`` (SGD, momentum 0.9,
-  weight decay 5e-4, 1e-2 then 1e-3). Which recipe and sharpness keep every seed's attention
-  on the actor without the actor term: docs/retest/stability.md.
+  weight decay 5e-4, 1e-2 then 1e-3). Without the actor term, glimpse's recipe can lock the
+  attention onto a border cell in the first steps; paper 001's JHMDB sharpness (``gamma_a =
+  gamma_b = 1``) keeps every seed of A-M fusion on the actor, and the rgb stream alone needs a
+  smaller first step too (``--warmup-epochs 2``): docs/retest/stability.md.
 - **Prediction**: the last step's score (paper 001), averaged over a video's clips.
 - ``attention = False`` is the paper's "Baseline net": the same LSTM(s) on FC_t alone.
 - ``score_norm`` (a departure, off by default): the spatial score's tanh input
