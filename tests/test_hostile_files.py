@@ -179,3 +179,39 @@ def test_a_damaged_store_file_is_one_line_naming_it(run, tmp_path, capsys, where
     if where == "entry":  # verify names it among the corrupt, and goes on
         assert main(["store", "verify", str(store)]) != 0
         assert entry.name in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage,message", [
+    ("truncate", "rgb.npy: damaged (mmap length is greater than file size)"),
+    ("garbage", "rgb.npy: damaged"),
+    ("manifest", "manifest.json: a JSON object"),
+])
+def test_a_damaged_store_array_or_manifest_is_one_line(run, tmp_path, capsys, damage, message):
+    """An array cut short (a disk filled mid-copy) or not an array, and a manifest that lacks
+    what every manifest has: one line naming the file, training stops before the run folder
+    where it can (the manifest), and 'store verify' is named for the arrays."""
+    import shutil
+
+    store = tmp_path / "feats"
+    shutil.copytree(run / "feats", store)
+    entry = sorted(p for p in (store / "entries").iterdir() if not p.name.startswith("."))[0]
+    if damage == "truncate":
+        (entry / "rgb.npy").write_bytes((entry / "rgb.npy").read_bytes()[:200])
+    elif damage == "garbage":
+        (entry / "rgb.npy").write_bytes(b"not an array at all" * 20)
+    else:
+        manifest = json.loads((store / "manifest.json").read_text())
+        del manifest["feature"]
+        (store / "manifest.json").write_text(json.dumps(manifest))
+        message = "manifest.json: a feature store's manifest lacks feature"
+    rc = main(["train", str(store), "--out", str(tmp_path / "r"), *TRAIN])
+    err = capsys.readouterr().err
+    assert rc != 0 and err.count("\n") == 1 and message in err, err
+    if damage != "manifest":
+        assert "glimpse store verify" in err
+
+
+def test_a_file_where_a_store_folder_belongs_is_one_line(run, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert main(["extract", str(run / "videos"), str(tmp_path / "afile"), "--quiet"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err

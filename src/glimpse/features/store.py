@@ -451,7 +451,13 @@ class Entry:
         p = self._path(name)
         if not p.exists():
             raise GlimpseError(f"entry '{self.id}' has no stream '{name}' ({p} is missing)")
-        return np.load(p, mmap_mode="r")
+        try:
+            return np.load(p, mmap_mode="r")
+        except (ValueError, EOFError) as e:  # cut short, or not an array at all
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise GlimpseError(f"{p}: damaged ({why}); 'glimpse store verify "
+                               f"{self.folder.parent.parent}' lists every damaged entry, and "
+                               f"extracting again rewrites them") from None
 
     def masks(self, start: int = 0, stop: int | None = None) -> np.ndarray | None:
         """float16 (stop - start, K, K) actor coverage, or None where the dataset has no masks."""
@@ -492,12 +498,17 @@ class FeatureStore:
             if not self.manifest_path.exists():
                 raise GlimpseError(f"{self.root} is not a feature store (no manifest.json); "
                                    f"make one with 'glimpse extract DATA {self.root}'")
-            m = read_json(self.manifest_path, what="a feature store's manifest")
+            m = read_json(self.manifest_path, keys=("format", "feature", "labels"),
+                          what="a feature store's manifest")
             if m.get("format") == 1:
                 m = _upgrade_v1(m)
             elif m.get("format") != FORMAT_VERSION:
                 raise GlimpseError(f"{self.root}: store format {m.get('format')} is not one this "
                                    f"glimpse reads (1 or {FORMAT_VERSION}); upgrade glimpse")
+            if not isinstance(m.get("streams"), dict) or not isinstance(m["feature"], dict) \
+                    or not isinstance(m["labels"], list):
+                raise GlimpseError(f"{self.manifest_path}: a feature store's manifest has "
+                                   f"'feature' and 'streams' mappings and a 'labels' list")
             self._manifest = m
         return self._manifest
 
@@ -546,6 +557,8 @@ class FeatureStore:
         """Start a store, or check that an existing one holds the same kind of features.
         ``source`` (the dataset's root folder) is recorded so reports can find the videos;
         ``multilabel``: videos may carry several labels (meta.json ``label_indices``)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise GlimpseError(f"{self.root} is a file, not a folder: give the store a folder")
         self.root.mkdir(parents=True, exist_ok=True)
         self.entries_dir.mkdir(exist_ok=True)
         want = {"format": FORMAT_VERSION, "feature": feature, "streams": streams,
