@@ -107,7 +107,9 @@ def test_a_full_disk_is_one_line_and_a_rerun_completes(tmp_path, capsys, monkeyp
 
 
 @pytest.mark.parametrize("code,advice", [(errno.EACCES, "permissions"), (errno.EROFS, "read-only"),
-                                         (errno.ENOENT, "vanished")])
+                                         (errno.ENOENT, "vanished"),
+                                         (errno.EEXIST, "a file is where glimpse writes a folder"),
+                                         (errno.ENOTDIR, "a file is where a folder belongs")])
 def test_os_errors_read_as_one_line(code, advice):
     from glimpse.cli import os_error_line
 

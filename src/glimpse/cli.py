@@ -991,7 +991,10 @@ OS_ADVICE = {errno.ENOSPC: "free some space (or write elsewhere) and run the com
              errno.EPERM: "check the permissions of that path, or write elsewhere",
              errno.EROFS: "that filesystem is read-only: write elsewhere",
              errno.ENOENT: "it vanished while glimpse was working: check the path and run "
-                           "the command again"}
+                           "the command again",
+             errno.EEXIST: "a file is where glimpse writes a folder: give another path",
+             errno.ENOTDIR: "a file is where a folder belongs on that path: give another path",
+             errno.EISDIR: "a folder is where glimpse writes a file: give another path"}
 
 
 def os_error_line(e: OSError) -> str:
