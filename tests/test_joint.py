@@ -64,6 +64,37 @@ def test_the_regularizers_weight_warms_up_linearly_over_epochs():
     assert float(plain.loss(plain(b), b)["energy_attention"]) == pytest.approx(float(full))
 
 
+def test_the_lstms_share_of_the_convnets_gradient():
+    """lstm_into_conv scales only the gradient the joint LSTM's cross-entropy sends into the 3D
+    convnets: the forward pass is the same; at 0 the convnets get none of it (their own head
+    and regularizer still train them), at 0.5 half of what they get at 1, and the LSTM's own
+    weights get the same gradient at every share."""
+    K, D = 3, 4
+    inputs = {"rgb": {"layer": "x", "channels": D, "grid": K},
+              "rgb_level2": {"layer": "y", "channels": 2, "grid": K}}
+    torch.manual_seed(0)
+    b = {"rgb": torch.rand(2, 4, K, K, D), "rgb_level2": torch.rand(2, 4, K, K, 2),
+         "mask": torch.ones(2, 4, dtype=torch.bool), "label": torch.tensor([0, 1])}
+    base = build_model(ModelConfig("joint", 2, inputs, {"hidden": 6, "width": 3}))
+    grads, outs = {}, {}
+    for share in (1.0, 0.5, 0.0):
+        m = build_model(ModelConfig("joint", 2, inputs, {"hidden": 6, "width": 3,
+                                                         "lstm_into_conv": share}))
+        m.load_state_dict(base.state_dict())
+        out = m(b)
+        outs[share] = out.scores.detach()
+        m.loss(out, b)["ce"].backward()  # the LSTM's cross-entropy alone
+        grads[share] = ({n: p.grad.clone() for n, p in m.conv.named_parameters()
+                         if p.grad is not None},
+                        m.classify.weight.grad.clone())
+    torch.testing.assert_close(outs[0.0], outs[1.0])
+    assert not grads[0.0][0] or all(float(g.abs().max()) == 0 for g in grads[0.0][0].values())
+    assert any(float(g.abs().max()) > 0 for g in grads[1.0][0].values())
+    for n, g in grads[1.0][0].items():
+        torch.testing.assert_close(grads[0.5][0][n], g / 2)
+    torch.testing.assert_close(grads[0.0][1], grads[1.0][1])
+
+
 def test_pyramid_pooling_on_a_4x4_grid():
     K = 4
     Z = torch.arange(16.0).view(1, 16, 1)  # cell i holds the value i

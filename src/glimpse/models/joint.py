@@ -41,6 +41,12 @@ this is the choice made):
   ``lam_warmup`` N (a departure, off by default) raises the weight linearly from 0 at epoch 0
   to lam at epoch N, so that the convnets can leave their initial plateau as they do at
   lambda 0 before the term pulls on them (docs/retest/stability.md).
+- **How the convnets learn** (sec. 3.2: "it is not efficient to train the parameters using
+  gradients back from the LSTM module. Thus we propose a deep supervised strategy to train the
+  3d-convnet partly independently"): the paper does not say whether the LSTM's gradient still
+  reaches them. ``lstm_into_conv`` is the share that does: 1 (the default: end to end, its own
+  head and regularizer beside), 0 (the convnets learn from their heads and regularizer alone,
+  the LSTM reads them as they are), or between.
 - **Joint attention** (sec. 3.3): one location softmax att_t = softmax(W_att h_{t-1}) over the
   K^2 cells from the top LSTM layer (h_0 = 0), shared by every level: x^k_t = sum_i att_{t,i}
   Z^k_{t,i}.
@@ -118,8 +124,21 @@ class JointConfig:
                                     "(PyTorch's default) or kaiming (He normal, fan_out, ReLU "
                                     "gain, zero biases: MMAction2's and PySlowFast's 3D "
                                     "convnets)", choices=CONV_INITS)
+    lstm_into_conv: float = options.option(1.0, "the share of the joint LSTM's gradient that "
+                                           "reaches the 3D convnets (1: end to end; 0: they "
+                                           "learn from their own heads and regularizer only)",
+                                           check=options.NONNEGATIVE)
 
 
+
+
+def scale_gradient(x: Tensor, share: float) -> Tensor:
+    """``x`` itself forward; backward, ``share`` of the gradient passes (0: none, 1: all)."""
+    if share == 1.0:
+        return x
+    if share == 0.0:
+        return x.detach()
+    return x * share + x.detach() * (1.0 - share)
 
 
 def pyramid_pool(logits: Tensor, Z: Tensor, K: int, norm: str = "rescale") -> Tensor:
@@ -206,7 +225,8 @@ class _JointLayer(nn.Module):
 
 class JointAttentionLSTM(ActionModel):
     Config = JointConfig
-    SAVED_BEFORE = {"conv_init": "torch"}  # what a run saved before the option trained with
+    SAVED_BEFORE = {"conv_init": "torch", "lstm_into_conv": 1.0}  # what runs saved before
+    #                                                                the options trained with
     prediction = "vote-last-16"
     streams = ("rgb", "rgb_level2")
     maps = ("energy",)
@@ -249,6 +269,7 @@ class JointAttentionLSTM(ActionModel):
             energy = torch.stack([z.sum(-1) for z in Zs], 1)  # (B, L, T, K^2)
             extras["energies"] = energy / energy.sum(-1, keepdim=True).clamp_min(1e-12)
             extras["energy"] = extras["energies"][:, 0].reshape(B, T, K, K)
+            Zs = [scale_gradient(Z, self.cfg.lstm_into_conv) for Z in Zs]  # the LSTM's path
         else:
             Zs = [c.reshape(B, T, K * K, -1) for c in cubes]
         M = self.cfg.hidden
