@@ -9,6 +9,8 @@
         --tables c003 c004        # each row's seeds done and to run; writes nothing
     python experiments/paper_tables.py first-above 0.15 --out experiments/out --tables c003
         # the epoch each seed's validation passed 15%; writes nothing
+    python experiments/paper_tables.py verdicts --out experiments/results
+        # the claims judged by retest/RULES.md (Holm's correction); writes nothing
 
 The tables are data, one module per paper under ``experiments/retest/`` (``p000.py`` ...
 ``p004.py``, ``streams.py``), each a list of ``Table``s of ``Row``s (a model and its options,
@@ -153,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("merge", type=Path, nargs="+", metavar="OTHER_OUT")
     sub.add_parser("status", parents=[common, merged],
                    help="print each row's seeds done and to run; writes nothing")
+    sub.add_parser("verdicts", parents=[common, merged],
+                   help="print the claims judged by experiments/retest/RULES.md (Holm's "
+                        "correction, the paper's gain; its digest printed); writes nothing")
     fa = sub.add_parser("first-above", parents=[common, merged],
                         help="print, row by row, the epoch at which each seed's validation "
                              "top-1 first passed FRACTION (the run folders' log.csv in OUT and "
@@ -173,12 +178,15 @@ def main(argv=None):
             raise SystemExit(f"first-above {a.fraction}: a fraction in [0, 1) is needed")
         print(runner.render_first_epochs(tables, [a.out, *a.merge], seeds, a.fraction))
         return
-    if a.command == "status" and not (a.out / "results.json").exists():
+    if a.command in ("status", "verdicts") and not (a.out / "results.json").exists():
         raise SystemExit(f"{a.out / 'results.json'} does not exist: nothing has run there yet")
     results, seeds, _, old = _load(a)
     current = {k: v for k, v in results.items() if k not in old}  # what the tables show
     if a.command == "status":
         print(render.render_status(tables, current, seeds))
+        return
+    if a.command == "verdicts":
+        print(render.render_verdicts(catalog.CLAIMS, current, seeds))
         return
     a.out.mkdir(parents=True, exist_ok=True)
     if a.merge:  # a kill or a full disk leaves the last whole file (each write), never half

@@ -29,13 +29,16 @@ CLAIM_TABLES = [C002]
 CLAIMS = [
     Claim("002", "soft attention over the avg-pooled LSTM (Table 1)", "UCF-11 / HMDB-51 / "
           "Hollywood2 mAP: 84.96 / 41.31 / 43.91 against 82.56 / 40.52 / 43.19", C002, C_SOFT,
-          C_AVG),
+          C_AVG, gains=(84.96 - 82.56, 41.31 - 40.52, 43.91 - 43.19)),
     Claim("002", "soft attention over the max-pooled LSTM (Table 1)", "against 81.60 / 37.58 / "
-          "43.22 (+3.4 / +3.7 / +0.7)", C002, C_SOFT, C_MAX),
+          "43.22 (+3.4 / +3.7 / +0.7)", C002, C_SOFT, C_MAX,
+          gains=(84.96 - 81.60, 41.31 - 37.58, 43.91 - 43.22)),
     Claim("002", "the avg-pooled LSTM over softmax regression (Table 1)", "82.56 / 40.52 / "
-          "43.19 against 82.37 / 33.46 / 34.62", C002, C_AVG, C_SOFTMAX),
+          "43.19 against 82.37 / 33.46 / 34.62", C002, C_AVG, C_SOFTMAX,
+          gains=(82.56 - 82.37, 40.52 - 33.46, 43.19 - 34.62)),
     Claim("002", "the max-pooled LSTM over softmax regression (Table 1)", "81.60 / 37.58 / "
-          "43.22 against 82.37 / 33.46 / 34.62 (-0.8 / +4.1 / +8.6)", C002, C_MAX, C_SOFTMAX),
+          "43.22 against 82.37 / 33.46 / 34.62 (-0.8 / +4.1 / +8.6)", C002, C_MAX, C_SOFTMAX,
+          gains=(81.60 - 82.37, 37.58 - 33.46, 43.22 - 34.62), added_later=True),
     Claim("002", "lambda 1 over 0 (the doubly stochastic penalty)", "Fig. 6, qualitative (no "
           "accuracy given)", C002, C_SOFT, C_SOFT0),
 ]

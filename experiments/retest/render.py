@@ -187,6 +187,36 @@ def render_claims(claims: list[Claim], results: dict, seeds: dict) -> str:
     return "\n".join(lines)
 
 
+def render_verdicts(claims: list[Claim], results: dict, seeds: dict) -> str:
+    """The claims under the rules written before the round (retest/RULES.md; its digest
+    printed): each claim's difference and interval, raw and Holm-adjusted p, the paper's gain
+    (or the margin) against the family-level upper end, and the verdict."""
+    from retest.verdicts import judge, rules_digest
+
+    cts = [contrast(c.table, results, seeds, c.row, c.reference) for c in claims]
+    judged = judge([None if ct is None else [100 * d for d in ct.per_seed] for ct in cts],
+                   [c.gains for c in claims], [c.added_later for c in claims])
+    family = sum(1 for j, c in zip(judged, claims) if j is not None and not c.added_later)
+    smaller = sum(1 for j in judged if j is not None and "smaller" in j.verdict)
+    lines = [f"Verdicts by experiments/retest/RULES.md (sha256 {rules_digest()}): Holm's "
+             f"correction over {family} claims at alpha 0.05; {smaller} called smaller than "
+             f"the paper's gain or the margin (per claim, uncorrected: RULES.md, 5).", "",
+             "| paper | claim | glimpse: difference, points [95% t-interval] (per seed) | p | "
+             "p, Holm | the paper's gain (or margin) | seeds | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c, j in zip(claims, judged):
+        if j is None:
+            lines.append(f"| {c.paper} | {c.text} | (not run) | | | | 0 | not run |")
+            continue
+        per = " / ".join(f"{d:+.1f}" for d in j.diffs)
+        adj = "(added later)" if j.p_adjusted is None else f"{j.p_adjusted:.3g}"
+        bar = f"{j.bar:+.1f}" + ("" if j.bar_is_paper else " (margin)")
+        lines.append(f"| {c.paper} | {c.text} | {j.mean:+.1f} [{bound(j.low)}, "
+                     f"{bound(j.high)}] ({per}) | {j.p:.3g} | {adj} | {bar} | {len(j.diffs)} | "
+                     f"{j.verdict} |")
+    return "\n".join(lines)
+
+
 def render_cost(claim_tables: list[Table], results: dict, seeds: dict) -> str:
     """The claims' re-test's cost so far and what is left, from each run's ``seconds`` (its wall
     time in its runner, pauses and the logged epochs of a process killed before it included):

@@ -104,6 +104,10 @@ class Claim:
     table: Table
     row: Row
     reference: Row  # the claim: row over reference
+    # the paper's own gains, points, on the datasets ``figure`` quotes (empty: no figure given);
+    # the verdict rules (retest/RULES.md) read their mean
+    gains: tuple[float, ...] = ()
+    added_later: bool = False  # came in after its result: shown, outside the family
 
 
 A = "[att] "  # the claims' rows' names (unique across tables)

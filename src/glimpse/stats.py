@@ -66,6 +66,36 @@ def seeds_t_interval(diffs, *, level: float = 0.95) -> tuple[float, float, float
     return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
 
 
+def seeds_t_pvalue(diffs, *, null: float = 0.0) -> float:
+    """The two-sided one-sample t-test's p of per-seed differences ``diffs`` (S >= 2) against
+    ``null``: the test whose interval ``seeds_t_interval`` gives (0 is inside that 95% interval
+    exactly when p >= 0.05)."""
+    d = np.asarray(diffs, float)
+    S = len(d)
+    if S < 2:
+        raise GlimpseError("a t-test over seeds needs at least 2 seeds")
+    sd = d.std(ddof=1)
+    if sd == 0:
+        return 0.0 if d.mean() != null else 1.0
+    t = (d.mean() - null) / (sd / math.sqrt(S))
+    return float(2 * stats.t.sf(abs(t), S - 1))
+
+
+def holm(pvalues) -> list[float]:
+    """Holm's step-down adjustment of a family's p-values (in their order): the i-th smallest
+    p times (m - i + 1), made non-decreasing in that order, capped at 1. A claim whose adjusted
+    p is below alpha holds at family-wise error rate alpha."""
+    p = np.asarray(pvalues, float)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
 def _outcome_counts(d: np.ndarray) -> tuple[int, np.ndarray]:
     """Per-video differences in {-1, 0, +1} -> (n, their frequencies (p-, p0, p+))."""
     n = len(d)

@@ -1,0 +1,76 @@
+"""The claims' verdict rules (experiments/retest/RULES.md): the t-test's p, Holm's correction
+and each verdict on hand-computed cases, the family, and the rendered table's digest."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from scipy import stats as sps
+
+from glimpse.stats import holm, seeds_t_interval, seeds_t_pvalue
+from tests.conftest import experiment_script
+
+
+@pytest.fixture(scope="module")
+def v():
+    experiment_script("paper_tables")  # puts experiments/ on sys.path for retest
+    from retest import verdicts
+
+    return verdicts
+
+
+def test_the_t_tests_p_is_scipys_and_agrees_with_the_interval():
+    d = [3.5, 0.2, 5.0, -4.8, -2.8]
+    assert seeds_t_pvalue(d) == pytest.approx(sps.ttest_1samp(d, 0).pvalue)
+    # 0 is inside the 95% interval exactly when p >= 0.05
+    for diffs in ([1.0, 2.0, 3.0], [0.5, 1.0, 1.7, 2.3, 0.2], [1, -1, 2, -2, 0.1]):
+        _, low, high = seeds_t_interval(diffs)
+        assert (low > 0 or high < 0) == (seeds_t_pvalue(diffs) < 0.05)
+    assert seeds_t_pvalue([2.0, 2.0, 2.0]) == 0.0 and seeds_t_pvalue([0.0, 0.0]) == 1.0
+
+
+def test_holm_golden():
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> monotone 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([0.02]) == pytest.approx([0.02])
+
+
+@pytest.mark.parametrize("mean,p,high,bar,paper,want", [
+    (5.0, 0.01, 8.0, 3.0, True, "holds"),
+    (5.0, 0.01, 6.0, 7.0, True, "holds, smaller than the paper's"),
+    (-4.0, 0.01, -1.0, 3.0, True, "reversed"),
+    (0.5, 0.40, 2.5, 6.9, True, "smaller than the paper's"),
+    (0.5, 0.40, 2.5, 2.0, False, "not resolved"),
+    (0.2, 0.60, 1.5, 2.0, False, "smaller than the margin"),
+    (1.0, 0.40, 9.0, 2.0, True, "not resolved"),  # an adjusted p: no longer holds
+])
+def test_each_verdict(v, mean, p, high, bar, paper, want):
+    assert v.verdict(mean, p, high, bar, paper) == want
+
+
+def test_the_family_leaves_out_added_claims_and_the_bar_is_the_papers_mean_gain(v):
+    diffs = [[8.0, 9.0, 10.0, 7.0, 9.5], [1.0, -1.0, 0.5, 0.2, -0.3], [9.0, 8.0, 10.0, 9.0, 11.0],
+             None]
+    out = v.judge(diffs, [(6.0, 8.0), (), (1.0,), ()], [False, False, True, False])
+    a, b, c, d = out
+    assert d is None
+    family = holm([seeds_t_pvalue(diffs[0]), seeds_t_pvalue(diffs[1])])  # 2 claims, not 3
+    assert (a.p_adjusted, b.p_adjusted) == pytest.approx(tuple(family))
+    assert c.p_adjusted is None and c.verdict == "holds"  # judged on its raw p
+    assert (a.bar, a.bar_is_paper, b.bar, b.bar_is_paper) == (7.0, True, v.MARGIN, False)
+    assert a.verdict == "holds" and b.verdict == "smaller than the margin"
+
+
+def test_the_rules_are_printed_with_their_digest(v):
+    digest = hashlib.sha256(v.RULES.read_bytes()).hexdigest()[:12]
+    assert v.rules_digest() == digest
+    experiment_script("paper_tables")
+    from retest import catalog, render
+
+    results = {}
+    text = render.render_verdicts(catalog.CLAIMS, results, {"seeds": [0, 1], "sweep_seeds": [0]})
+    assert f"sha256 {digest}" in text and text.count("| not run |") == len(catalog.CLAIMS)
+    family = [c for c in catalog.CLAIMS if not c.added_later]
+    assert len(family) == 26 and sum(c.added_later for c in catalog.CLAIMS) == 1
