@@ -26,7 +26,8 @@ VARIANTS = [(n, {}) for n in MODELS] + [("structured", {"frame_aware": True})] +
      ("reinforce", {"replacement": True, "pool": "mean", "baseline": False, "test_samples": 2}),
      ("reinforce", {"init": "mean", "where": True, "detach": False, "baseline": "loo",
                     "reward": "to-go", "lam": 1.0}),
-     ("reinforce", {"policy": "uniform"}), ("reinforce", {"policy": "content", "policy_dim": 5})]
+     ("reinforce", {"policy": "uniform"}), ("reinforce", {"policy": "content", "policy_dim": 5}),
+     ("soft", {"scoring": "content", "scoring_dim": 5})]
 
 
 def _model(name, **options):
@@ -166,6 +167,39 @@ def test_soft_is_three_layers_with_mlp_initial_state():
     assert len(model.lstm.cells) == 3
     state = model.initial_state(torch.randn(2, T, K * K, D), None)
     assert len(state) == 3 and state[0][0].shape == (2, 8)
+
+
+def test_soft_content_scoring_follows_the_cells_and_location_scoring_does_not():
+    """Permute the grid's cells: paper 002's location softmax puts its first step where it did
+    (it reads only h0, from the mean feature, which the permutation leaves as it was); the
+    content score (its location term zeroed) moves its weights with the cells' features (Xu et
+    al.'s soft attention)."""
+    x = _batch()["rgb"]
+    perm = torch.randperm(K * K, generator=torch.Generator().manual_seed(1))
+    shuffled = x.reshape(B, T, K * K, D)[:, :, perm].reshape(B, T, K, K, D)
+    for scoring in ("location", "content"):
+        m = _model("soft", scoring=scoring, dropout=0.0).eval()
+        if scoring == "content":  # the content term alone (its location term zeroed)
+            torch.nn.init.zeros_(m.locate.W_l.weight)
+            torch.nn.init.zeros_(m.locate.W_l.bias)
+        a = m({"rgb": x, "mask": None}).attention[:, 0].reshape(B, K * K)
+        b = m({"rgb": shuffled, "mask": None}).attention[:, 0].reshape(B, K * K)
+        if scoring == "location":
+            torch.testing.assert_close(b, a)
+        else:
+            torch.testing.assert_close(b, a[:, perm])
+            assert not torch.allclose(b, a)
+
+
+def test_a_soft_run_saved_before_scoring_loads_as_location():
+    from glimpse.models import ModelConfig
+
+    saved = {"name": "soft", "num_classes": C, "inputs": INPUTS,
+             "options": {"hidden": 8, "layers": 3, "dropout": 0.5, "stream": "rgb", "lam": 1.0}}
+    assert ModelConfig.from_dict(saved).options["scoring"] == "location"
+    pooled = {**saved, "name": "avgpool", "options": {"hidden": 8, "layers": 3,
+                                                      "dropout": 0.5, "stream": "rgb"}}
+    assert "scoring" not in ModelConfig.from_dict(pooled).options  # not an avgpool option
 
 
 def test_maxpool_attention_is_where_the_maxima_are():

@@ -76,8 +76,11 @@ class ModelConfig:
         reproduces the model the run trained (its class's ``SAVED_BEFORE``), not today's
         default."""
         mc = from_dict(cls, data)
-        before = getattr(model_class(mc.name), "SAVED_BEFORE", {})
-        mc.options = {**{k: v for k, v in before.items() if k not in mc.options}, **mc.options}
+        cls = model_class(mc.name)
+        known = {f.name for f in fields(cls.Config)}  # (a subclass may not have its base's)
+        before = getattr(cls, "SAVED_BEFORE", {})
+        mc.options = {**{k: v for k, v in before.items() if k not in mc.options and k in known},
+                      **mc.options}
         return mc
 
 

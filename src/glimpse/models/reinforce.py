@@ -103,7 +103,7 @@ from glimpse.models.options import (
     option,
 )
 from glimpse.models.output import ModelOutput
-from glimpse.models.soft import SoftAttentionLSTM, SoftConfig
+from glimpse.models.soft import PooledConfig, SoftAttentionLSTM
 
 BASELINES = ("learned", "loo", "none")
 REWARDS = ("episode", "to-go")
@@ -113,7 +113,7 @@ POLICIES = ("learned", "content", "uniform")  # uniform: the frozen reference
 
 
 @dataclass
-class ReinforceConfig(SoftConfig):
+class ReinforceConfig(PooledConfig):  # (its policy is its scoring: no SoftConfig.scoring)
     lam: float = option(0.0, "lambda, paper 002's doubly stochastic penalty: off (at 1 the uniform "
                         "policy is optimal: see the docstring)", check=NONNEGATIVE)
     glimpses: int = option(1, "m, cells looked at per step", check=POSITIVE)

@@ -3,6 +3,10 @@
 
     c0_k, h0_k = f_init,c(mean X), f_init,h(mean X)   MLPs over the clip's mean feature (app. B.1)
     l(t) = softmax(W h_top(t-1))                      the location softmax (eq. 1), l(1) from h0
+           (``scoring = "content"``, a departure: softmax_i((W h)_i + v^T tanh(W_x X_{t,i} +
+           W_h h + b)), each cell also scored from its own features, Xu et al. 2015's soft
+           attention and the content policy of ``reinforce``: hard against soft attention
+           with the same scoring)
     x(t) = sum_i l_{t,i} X_{t,i}                      (eq. 2)
     y(t) = softmax(W_o tanh(W_h h_top(t)))            a class head with one tanh hidden layer
     loss = - sum_t log y(t)_label + lambda sum_i (1 - sum_t l_{t,i})^2   (eq. 7; the trainer
@@ -22,10 +26,12 @@ from torch import Tensor, nn
 
 from glimpse.losses import doubly_stochastic_penalty
 from glimpse.models import options
-from glimpse.models.attention import LocationSoftmax, attend
+from glimpse.models.attention import ContentSoftmax, LocationSoftmax, attend
 from glimpse.models.base import ActionModel
 from glimpse.models.lstm import StackedLSTM, dropout
 from glimpse.models.output import ModelOutput
+
+SCORINGS = ("location", "content")
 
 
 @dataclass
@@ -40,10 +46,17 @@ class PooledConfig:
 class SoftConfig(PooledConfig):
     lam: float = options.option(1.0, "lambda, the doubly stochastic penalty's weight (paper 002 "
                                 "fig. 6)", check=options.NONNEGATIVE)
+    scoring: str = options.option("location", "where to look from: location (the state alone, "
+                                  "paper 002's eq. 1) or content (the state and each cell's "
+                                  "features, Xu et al.'s soft attention; a departure)",
+                                  choices=SCORINGS)
+    scoring_dim: int = options.option(64, "the content score's tanh layer",
+                                      check=options.POSITIVE)
 
 
 class SoftAttentionLSTM(ActionModel):
     Config = SoftConfig
+    SAVED_BEFORE = {"scoring": "location", "scoring_dim": 64}  # what runs saved before trained
 
     def __init__(self, *, num_classes: int, inputs: dict, cfg: SoftConfig, pool: str | None = None):
         super().__init__()
@@ -55,7 +68,10 @@ class SoftAttentionLSTM(ActionModel):
         self.lstm = StackedLSTM(input_size=D, hidden=M, layers=cfg.layers, dropout=cfg.dropout)
         self.init_h = nn.Sequential(nn.Linear(D, cfg.layers * M), nn.Tanh())
         self.init_c = nn.Sequential(nn.Linear(D, cfg.layers * M), nn.Tanh())
-        self.locate = LocationSoftmax(query=M, cells=K * K) if pool is None else None
+        self.content = getattr(cfg, "scoring", "location") == "content" and pool is None
+        self.locate = None if pool is not None else \
+            ContentSoftmax(query=M, feature_dim=D, dim=cfg.scoring_dim, cells=K * K) \
+            if self.content else LocationSoftmax(query=M, cells=K * K)
         self.dropout = cfg.dropout
         self.hidden_layer = nn.Linear(M, M)  # the head's tanh hidden layer
         self.classify = nn.Linear(M, num_classes)
@@ -96,9 +112,10 @@ class SoftAttentionLSTM(ActionModel):
         h_top = state[-1][0]
         tapes = self.lstm.new_tapes()
         tops, weights = [], []
+        cells = self.locate.cells(cubes).unbind(1) if self.content else None  # once a clip
         for t in range(T):
             if self.pool is None:
-                a = self.locate(h_top)
+                a = self.locate(h_top, cells[t]) if self.content else self.locate(h_top)
                 x = attend(cubes[:, t], a)
             else:
                 x, a = self._pooled(cubes[:, t])
