@@ -73,6 +73,8 @@ CONFIGS = {c.name: c for c in [
     Config("002-avgpool", "avgpool"),
     Config("001-st-rgb", "rstan", (("stream", "rgb"), ("att_dim", 64), ("lam_aa", 0.0)),
            tuple(RSTAN.items())),
+    Config("001-st-flow", "rstan", (("stream", "flow"), ("att_dim", 64), ("lam_aa", 0.0)),
+           tuple(RSTAN.items())),
     Config("001-am-max", "rstan", (("fusion", "max"), ("att_dim", 64), ("lam_aa", 0.0)),
            tuple(RSTAN.items())),
     Config("001-am-mean", "rstan", (("fusion", "mean"), ("att_dim", 64), ("lam_aa", 0.0)),
