@@ -88,6 +88,8 @@ CONFIGS = {c.name: c for c in [
     Config("003-joint-nopyramid", "joint", (("width", 32), ("lam", 1.0), ("pyramid", False)),
            (("epochs", 60),), video_rule="vote"),
     Config("004-hard", "reinforce", (("lam", 0.0), ("policy", "content"))),
+    Config("004-hard-n5", "reinforce", (("lam", 0.0), ("policy", "content"),
+                                        ("glimpse_steps", 5))),
     Config("004-hard-nobaseline", "reinforce", (("lam", 0.0), ("policy", "content"),
                                                 ("baseline", "none"))),
 ]}
