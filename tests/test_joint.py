@@ -39,15 +39,20 @@ def test_model_energy_is_the_normalized_channel_sum():
     assert set(m.loss(out, b)) == {"ce", "ce_3d", "energy_attention"}
 
 
-def test_the_regularizers_weight_warms_up_linearly_over_epochs():
-    """lam_warmup = 2: the term at 0, 1/2 and 1 of lam = 3 at epochs 0, 1 and 2 (and after),
-    the same forward pass each time; without a warm-up, lam from epoch 0."""
-    K, D = 3, 4
+def _two_levels(K: int = 3, D: int = 4):
+    """A two-level store's inputs and a batch of 2 clips of 4 steps (seeded)."""
     inputs = {"rgb": {"layer": "x", "channels": D, "grid": K},
               "rgb_level2": {"layer": "y", "channels": 2, "grid": K}}
     torch.manual_seed(0)
     b = {"rgb": torch.rand(2, 4, K, K, D), "rgb_level2": torch.rand(2, 4, K, K, 2),
          "mask": torch.ones(2, 4, dtype=torch.bool), "label": torch.tensor([0, 1])}
+    return inputs, b
+
+
+def test_the_regularizers_weight_warms_up_linearly_over_epochs():
+    """lam_warmup = 2: the term at 0, 1/2 and 1 of lam = 3 at epochs 0, 1 and 2 (and after),
+    the same forward pass each time; without a warm-up, lam from epoch 0."""
+    inputs, b = _two_levels()
     m = build_model(ModelConfig("joint", 2, inputs, {"hidden": 6, "width": 3, "lam": 3.0,
                                                      "lam_warmup": 2}))
     out = m(b)
@@ -69,12 +74,7 @@ def test_the_lstms_share_of_the_convnets_gradient():
     convnets: the forward pass is the same; at 0 the convnets get none of it (their own head
     and regularizer still train them), at 0.5 half of what they get at 1, and the LSTM's own
     weights get the same gradient at every share."""
-    K, D = 3, 4
-    inputs = {"rgb": {"layer": "x", "channels": D, "grid": K},
-              "rgb_level2": {"layer": "y", "channels": 2, "grid": K}}
-    torch.manual_seed(0)
-    b = {"rgb": torch.rand(2, 4, K, K, D), "rgb_level2": torch.rand(2, 4, K, K, 2),
-         "mask": torch.ones(2, 4, dtype=torch.bool), "label": torch.tensor([0, 1])}
+    inputs, b = _two_levels()
     base = build_model(ModelConfig("joint", 2, inputs, {"hidden": 6, "width": 3}))
     grads, outs = {}, {}
     for share in (1.0, 0.5, 0.0):

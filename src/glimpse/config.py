@@ -26,13 +26,14 @@ from glimpse.settings import (
 )
 
 
-def from_dict(cls, data: dict):
-    """Build ``cls`` from a dict, refusing keys it does not know (never silently ignored)."""
+def from_dict(cls, data: dict, owner: str | None = None):
+    """Build ``cls`` from a dict, refusing keys it does not know (never silently ignored); the
+    error names ``owner``'s settings where given (a command), else the class's keys."""
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise GlimpseError(f"unknown {cls.__name__} keys: {', '.join(unknown)} "
-                           f"(known: {', '.join(sorted(known))})")
+        what = f"{owner}: unknown setting(s)" if owner else f"unknown {cls.__name__} keys:"
+        raise GlimpseError(f"{what} {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     return cls(**data)
 
 
@@ -232,12 +233,7 @@ class ExtractConfig:
     @classmethod
     def of(cls, settings: dict) -> ExtractConfig:
         """From keywords; one that is not a setting is one line listing those that are."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise GlimpseError(f"extract: unknown setting(s) {', '.join(unknown)} (known: "
-                               f"{', '.join(sorted(known))})")
-        return cls(**settings)
+        return from_dict(cls, settings, owner="extract")
 
 
 RUN_CONFIG_KEYS = ("format", "model", "train", "feature", "labels", "features")  # config.json's
