@@ -196,11 +196,13 @@ def render_verdicts(claims: list[Claim], results: dict, seeds: dict) -> str:
     cts = [contrast(c.table, results, seeds, c.row, c.reference) for c in claims]
     judged = judge([None if ct is None else [100 * d for d in ct.per_seed] for ct in cts],
                    [c.gains for c in claims], [c.added_later for c in claims])
-    family = sum(1 for j, c in zip(judged, claims) if j is not None and not c.added_later)
+    family = sum(1 for c in claims if not c.added_later)
+    ran = sum(1 for j, c in zip(judged, claims) if j is not None and not c.added_later)
     smaller = sum(1 for j in judged if j is not None and "smaller" in j.verdict)
     lines = [f"Verdicts by experiments/retest/RULES.md (sha256 {rules_digest()}): Holm's "
-             f"correction over {family} claims at alpha 0.05; {smaller} called smaller than "
-             f"the paper's gain or the margin (per claim, uncorrected: RULES.md, 5).", "",
+             f"correction over the {ran} of the family's {family} claims that have run, at "
+             f"alpha 0.05; {smaller} called smaller than the paper's gain or the margin (per "
+             f"claim, uncorrected: RULES.md, 5).", "",
              "| paper | claim | glimpse: difference, points [95% t-interval] (per seed) | p | "
              "p, Holm | the paper's gain (or margin) | seeds | verdict |",
              "|---|---|---|---|---|---|---|---|"]
