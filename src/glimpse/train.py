@@ -100,29 +100,30 @@ def validate(model, entries, tc: TrainConfig, labels: list[str], device,
     results = run_clips(model, entries, device=device,
                         **clip_settings({"train": tc.to_dict(), "multilabel": multilabel}))
     y = np.array([e.label_index for e in entries])
+    targets = multi_hot(entries, len(labels)) if multilabel else None
     m, _, _ = compute_metrics(results, y, labels, video_rule="mean" if multilabel else "vote",
-                              targets=multi_hot(entries, len(labels)) if multilabel else None)
+                              targets=targets)
     val = {"val_top1": m["top1"], "val_clip_accuracy": m["clip_accuracy"],
-           "val_loss": clip_loss(results, entries, len(labels), multilabel)}
+           "val_loss": clip_loss(results, y, targets)}
     if "attention" in m:  # the store has actor masks: where the attention is, epoch by epoch
         val["val_actor_mass"] = m["attention"]["mass_in_mask"]
     return val, results
 
 
-def clip_loss(results, entries, n_classes: int, multilabel: bool = False) -> float:
+def clip_loss(results, labels: np.ndarray, targets: np.ndarray | None = None) -> float:
     """The validation loss: the mean over every clip of its score's cross-entropy with the
-    video's label (binary cross-entropy averaged over the classes for a multi-label store), the
-    classifier's term of the training loss on the clips evaluation scores."""
+    video's label ``labels[i]`` (with ``targets`` (N, C) multi-hot, a multi-label store: binary
+    cross-entropy averaged over the classes), the classifier's term of the training loss on the
+    clips evaluation scores."""
     eps = 1e-7
     losses = []
-    for r, e in zip(results, entries):
+    for i, r in enumerate(results):
         p = np.clip(np.asarray(r.clip_scores, np.float64), eps, 1 - eps)
-        if multilabel:
-            t = np.zeros(n_classes)
-            t[e.label_indices] = 1
+        if targets is not None:
+            t = targets[i]
             losses.extend(-(t * np.log(p) + (1 - t) * np.log(1 - p)).mean(1))
         else:
-            losses.extend(-np.log(p[:, e.label_index]))
+            losses.extend(-np.log(p[:, labels[i]]))
     return float(np.mean(losses)) if losses else float("nan")
 
 
