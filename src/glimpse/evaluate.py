@@ -291,15 +291,16 @@ def evaluate_run(run: str | Path, *, split: str = "test", video_rule: str = "vot
                           device=device, progress=progress and rank == 0, views=views)
                 for c in names]
     results = [average_crops(list(rs)) for rs in zip(*per_crop)] if crops else per_crop[0]
+    video_scores = np.stack([r.clip_scores.mean(0) for r in results])  # (N, C)
     if rank == 0 and activitynet_json is not None:
-        write_activitynet(Path(activitynet_json), entries, results, cfg["labels"],
+        write_activitynet(Path(activitynet_json), entries, video_scores, cfg["labels"],
                           cfg["feature"].get("backbone", ""))
     if any(e.label is None for e in entries):  # withheld labels: scores, no metrics
         pred = np.array([video_decision(r.clip_scores, video_rule) for r in results])
         if rank == 0:
             write_predictions(Path(run) / f"predictions_{split}.csv", entries, pred,
-                              np.stack([r.clip_scores.mean(0) for r in results]),
-                              [len(r.clip_scores) for r in results], cfg["labels"])
+                              video_scores, [len(r.clip_scores) for r in results],
+                              cfg["labels"])
         return {"model": loaded.name, "split": split, "video_rule": video_rule,
                 "num_videos": len(entries), "labelled": False}
     labels = np.array([e.label_index for e in entries])
@@ -339,19 +340,18 @@ def write_predictions(path: Path, entries, pred, scores, clips: list[int], names
 ACTIVITYNET_VERSION = "VERSION 1.3"
 
 
-def write_activitynet(path: Path, entries, results: list[VideoResult], names: list[str],
+def write_activitynet(path: Path, entries, scores: np.ndarray, names: list[str],
                       backbone: str) -> None:
     """The classification results file ActivityNet's evaluation server (and its
     ``eval_classification.py``) reads: ``{"version", "results": {video id: [{"label", "score"},
     ...]}, "external_data"}``, every class's mean clip score, highest first (its mAP ranks them
-    all; hit@3 reads the first 3). A video's id is its file name without ``v_`` and extension.
-    ``external_data`` says the backbone was pre-trained outside ActivityNet (ImageNet)."""
+    all; hit@3 reads the first 3); ``scores`` (N, C): each video's mean clip score. A video's
+    id is its file name without ``v_`` and extension. ``external_data`` says the backbone was pre-trained outside ActivityNet (ImageNet)."""
     out = {}
-    for e, r in zip(entries, results):
+    for e, s in zip(entries, scores):
         stem = Path(e.meta["path"]).name.rsplit(".", 1)[0]
-        scores = r.clip_scores.mean(0)
         out[stem[2:] if stem.startswith("v_") else stem] = [
-            {"label": names[i], "score": round(float(scores[i]), 6)} for i in np.argsort(-scores)]
+            {"label": names[i], "score": round(float(s[i]), 6)} for i in np.argsort(-s)]
     write_json_atomic(path, {"version": ACTIVITYNET_VERSION, "results": out, "external_data": {
         "used": True, "details": f"{backbone or 'the backbone'} pre-trained on ImageNet "
                                  f"(features extracted by glimpse)"}})
