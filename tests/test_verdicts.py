@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pytest
 from scipy import stats as sps
 
@@ -35,6 +36,21 @@ def test_holm_golden():
     assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
     assert holm([0.02]) == pytest.approx([0.02])
+    # a family of 4 with two run: 0.01 x 4 = 0.04, then max(0.04, 0.02 x 3) = 0.06
+    assert holm([0.02, 0.01], m=4) == pytest.approx([0.06, 0.04])
+    with pytest.raises(ValueError):
+        holm([0.1, 0.2], m=1)
+
+
+def test_holm_over_a_part_run_family_bounds_the_full_familys():
+    """Whatever the missing p-values, the bound from m is at least the full family's Holm."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        full = rng.uniform(0, 0.2, size=8) ** 2
+        run = rng.permutation(8)[:5]
+        bound = holm(full[run], m=8)
+        exact = np.asarray(holm(full))[run]
+        assert np.all(np.asarray(bound) >= exact - 1e-12)
 
 
 @pytest.mark.parametrize("mean,p,high,bar,paper,want", [
@@ -56,7 +72,8 @@ def test_the_family_leaves_out_added_claims_and_the_bar_is_the_papers_mean_gain(
     out = v.judge(diffs, [(6.0, 8.0), (), (1.0,), ()], [False, False, True, False])
     a, b, c, d = out
     assert d is None
-    family = holm([seeds_t_pvalue(diffs[0]), seeds_t_pvalue(diffs[1])])  # 2 claims, not 3
+    # the family is a, b and d (c was added later); d has not run: Holm over 3, an upper bound
+    family = holm([seeds_t_pvalue(diffs[0]), seeds_t_pvalue(diffs[1])], m=3)
     assert (a.p_adjusted, b.p_adjusted) == pytest.approx(tuple(family))
     assert c.p_adjusted is None and c.verdict == "holds"  # judged on its raw p
     assert (a.bar, a.bar_is_paper, b.bar, b.bar_is_paper) == (7.0, True, v.MARGIN, False)

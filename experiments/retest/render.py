@@ -199,8 +199,10 @@ def render_verdicts(claims: list[Claim], results: dict, seeds: dict) -> str:
     family = sum(1 for c in claims if not c.added_later)
     ran = sum(1 for j, c in zip(judged, claims) if j is not None and not c.added_later)
     smaller = sum(1 for j in judged if j is not None and "smaller" in j.verdict)
+    part = ("" if ran == family else f" ({ran} have run: until the rest have, each adjusted p "
+            f"is an upper bound on the full family's)")
     lines = [f"Verdicts by experiments/retest/RULES.md (sha256 {rules_digest()}): Holm's "
-             f"correction over the {ran} of the family's {family} claims that have run, at "
+             f"correction over the family's {family} claims{part}, at "
              f"alpha 0.05; {smaller} called smaller than the paper's gain or the margin (per "
              f"claim, uncorrected: RULES.md, 5).", "",
              "| paper | claim | glimpse: difference, points [95% t-interval] (per seed) | p | "

@@ -41,9 +41,12 @@ def judge(diffs_per_claim: list[list[float] | None], gains: list[tuple[float, ..
     ``added_later[i]`` whether it is outside the family."""
     family = [i for i, d in enumerate(diffs_per_claim)
               if d is not None and len(d) >= 2 and not added_later[i]]
+    # Holm over the whole family (RULES.md, 3), its claims not yet run included: while some
+    # have not run, each adjusted p is an upper bound on the one the full round will give
+    size = sum(not later for later in added_later)
     raw = {i: seeds_t_pvalue(d) for i, d in enumerate(diffs_per_claim)
            if d is not None and len(d) >= 2}
-    adjusted = dict(zip(family, holm([raw[i] for i in family]))) if family else {}
+    adjusted = dict(zip(family, holm([raw[i] for i in family], m=size))) if family else {}
     out: list[Judged | None] = []
     for i, d in enumerate(diffs_per_claim):
         if i not in raw:

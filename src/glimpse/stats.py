@@ -81,14 +81,21 @@ def seeds_t_pvalue(diffs, *, null: float = 0.0) -> float:
     return float(2 * stats.t.sf(abs(t), S - 1))
 
 
-def holm(pvalues) -> list[float]:
+def holm(pvalues, m: int | None = None) -> list[float]:
     """Holm's step-down adjustment of a family's p-values (in their order): the i-th smallest
     p times (m - i + 1), made non-decreasing in that order, capped at 1. A claim whose adjusted
-    p is below alpha holds at family-wise error rate alpha."""
+    p is below alpha holds at family-wise error rate alpha.
+
+    ``m``, the family's size, may exceed the p-values given (a family part-way through its
+    runs): the result is then an upper bound on each claim's Holm-adjusted p, whatever the
+    missing p-values turn out to be (a missing p ranked before a claim lowers the multipliers
+    of the claims after it, and its own term is at most that of the next claim given)."""
     p = np.asarray(pvalues, float)
-    m = len(p)
+    m = len(p) if m is None else m
+    if m < len(p):
+        raise ValueError(f"a family of {m} cannot hold {len(p)} p-values")
     order = np.argsort(p, kind="stable")
-    adjusted = np.empty(m)
+    adjusted = np.empty(len(p))
     running = 0.0
     for rank, i in enumerate(order):
         running = max(running, min(1.0, (m - rank) * p[i]))
