@@ -40,7 +40,7 @@ from glimpse.evaluate import evaluate_run
 from glimpse.io import write_json_atomic, write_text_atomic
 from glimpse.models import model_options
 from glimpse.probe import run_probe
-from glimpse.recipes import RECIPES, recipe_settings
+from glimpse.recipes import RECIPES, recipe_options, recipe_settings
 from glimpse.train import train
 
 COLLAPSE_POINTS = 10.0  # a seed this far below its configuration's median has collapsed
@@ -127,7 +127,8 @@ def run_one(cfg: Config, seed: int, features: Path, out: Path, recipe: str = "gl
         return {"val": {"top1": m["val_top1"], "actor_mass": None},
                 "test": {"top1": m["top1"], "actor_mass": None} if test else None,
                 "uniform_mass": None, "minutes": (time.time() - t0) / 60}
-    options = {**dict(cfg.options), **{k: v for k, v in sets.items() if k not in TRAIN_FIELDS}}
+    options = {**dict(cfg.options), **recipe_options(recipe, cfg.model),
+               **{k: v for k, v in sets.items() if k not in TRAIN_FIELDS}}
     if cfg.hidden and "hidden" in model_options(cfg.model):
         options.setdefault("hidden", cfg.hidden)
     model_options(cfg.model, options)  # an unknown option or a bad value: one line, no run

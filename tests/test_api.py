@@ -59,6 +59,10 @@ def test_api_train_names_training_settings_and_model_options_alike(tmp_path):
                                            r"of model 'soft' \(hidden, "):
         api.train(tmp_path / "x", features=tmp_path / "feats", model="soft", lr_shedule="cosine")
     assert not (tmp_path / "x").exists()
+    with pytest.raises(GlimpseError, match="recipe 'stable-rstan' is for model rstan, not 'soft'"):
+        api.train(tmp_path / "x", features=tmp_path / "feats", model="soft",
+                  recipe="stable-rstan")
+    assert not (tmp_path / "x").exists()
     api.train(tmp_path / "r", features=tmp_path / "feats", model="avgpool", hidden=4, epochs=1,
               clip_len=4, stride=4, recipe="paper001", lr=0.02)
     train = json.loads((tmp_path / "r" / "config.json").read_text())["train"]

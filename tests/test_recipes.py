@@ -9,7 +9,8 @@ import torch
 from glimpse import GlimpseError
 from glimpse.cli import main
 from glimpse.config import TrainConfig
-from glimpse.recipes import RECIPES, recipe_settings
+from glimpse.models import model_options
+from glimpse.recipes import RECIPES, recipe_options, recipe_settings
 from glimpse.train import make_optimizer
 from tests.conftest import small_store
 
@@ -27,6 +28,32 @@ def test_every_recipe_is_a_valid_training_config():
     assert recipe_settings(None) == {}
     with pytest.raises(GlimpseError, match="unknown recipe 'nope'"):
         recipe_settings("nope")
+    for name, r in RECIPES.items():  # a recipe's model options are valid options of its models
+        assert bool(r.options) <= bool(r.models), name
+        for model in r.models:
+            resolved = model_options(model, recipe_options(name, model))
+            assert all(resolved[k] == v for k, v in r.options.items())
+
+
+def test_a_stable_recipe_sets_its_models_options_and_refuses_other_models(tiny_store, tmp_path,
+                                                                          capsys):
+    """stable-rstan (docs/retest/stability.md, W1): gamma_a = gamma_b = 1 and a 2-epoch warm-up
+    for rstan, a flag still winning; for another model, one line naming the recipes for any."""
+    def resolved(*extra):
+        assert main(["train", str(tiny_store), "--out", str(tmp_path / "r"), "--recipe",
+                     "stable-rstan", "--print-config", *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    got = resolved("--model", "rstan")
+    assert (got["options"]["gamma_a"], got["options"]["gamma_b"]) == (1.0, 1.0)
+    assert got["train"]["warmup_epochs"] == 2.0 and got["train"]["recipe"] == "stable-rstan"
+    assert resolved("--model", "rstan", "--gamma-a", "3")["options"]["gamma_a"] == 3.0
+    assert main(["train", str(tiny_store), "--out", str(tmp_path / "s"), "--model", "soft",
+                 "--recipe", "stable-rstan", "--print-config"]) == 2
+    err = capsys.readouterr().err
+    assert "recipe 'stable-rstan' is for model rstan, not 'soft'" in err and "glimpse" in err
+    assert recipe_options("stable-hard-n5", "reinforce") == {}
+    assert recipe_settings("stable-hard-n5")["warmup_epochs"] == 2.0
 
 
 def test_sgd_takes_a_momentum_step_by_hand():

@@ -28,7 +28,7 @@ from glimpse.config import TrainConfig, read_settings
 from glimpse.features.extract import Summary
 from glimpse.features.extract import extract as _extract
 from glimpse.predict import Predictor
-from glimpse.recipes import recipe_settings
+from glimpse.recipes import recipe_options, recipe_settings
 
 __all__ = ["Model", "Prediction", "extract", "load", "train"]
 
@@ -117,7 +117,8 @@ def train(out: str | Path, *, config: str | Path | None = None, progress: bool =
     over it, and both over the ``recipe``'s (``glimpse.recipes``)."""
     values = read_settings(config) if config is not None else {}
     values.update(settings)
-    values = {**recipe_settings(values.get("recipe")), **values}  # the recipe's, then these
+    recipe = values.get("recipe")  # the recipe's settings and model options, then these
+    values = {**recipe_settings(recipe), **recipe_options(recipe, values.get("model")), **values}
     values.pop("quiet", None)
     values.pop("out", None)  # a config file's run folder: the argument ``out`` is this call's
     missing = [k for k in ("features", "model") if values.get(k) is None]
