@@ -9,8 +9,8 @@
         --tables c003 c004        # each row's seeds done and to run; writes nothing
     python experiments/paper_tables.py first-above 0.15 --out experiments/out --tables c003
         # the epoch each seed's validation passed 15%; writes nothing
-    python experiments/paper_tables.py verdicts --out experiments/results
-        # the claims judged by retest/RULES.md (Holm's correction); writes nothing
+    python experiments/paper_tables.py verdicts --out experiments/results [--page PAGE]
+        # the claims judged by retest/RULES.md (Holm's correction); --page: into its block
 
 The tables are data, one module per paper under ``experiments/retest/`` (``p000.py`` ...
 ``p004.py``, ``streams.py``), each a list of ``Table``s of ``Row``s (a model and its options,
@@ -155,9 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("merge", type=Path, nargs="+", metavar="OTHER_OUT")
     sub.add_parser("status", parents=[common, merged],
                    help="print each row's seeds done and to run; writes nothing")
-    sub.add_parser("verdicts", parents=[common, merged],
-                   help="print the claims judged by experiments/retest/RULES.md (Holm's "
-                        "correction, the paper's gain; its digest printed); writes nothing")
+    vd = sub.add_parser("verdicts", parents=[common, merged],
+                        help="print the claims judged by experiments/retest/RULES.md (Holm's "
+                             "correction, the paper's gain; its digest printed)")
+    vd.add_argument("--page", type=Path, help="also write the table into this markdown file, "
+                    "between '<!-- verdicts:NAME -->' and '<!-- /verdicts:NAME -->' (NAME: "
+                    "OUT's folder name, e.g. results-round2)")
     fa = sub.add_parser("first-above", parents=[common, merged],
                         help="print, row by row, the epoch at which each seed's validation "
                              "top-1 first passed FRACTION (the run folders' log.csv in OUT and "
@@ -186,7 +189,14 @@ def main(argv=None):
         print(render.render_status(tables, current, seeds))
         return
     if a.command == "verdicts":
-        print(render.render_verdicts(catalog.CLAIMS, current, seeds))
+        text = render.render_verdicts(catalog.CLAIMS, current, seeds)
+        print(text)
+        if a.page is not None:  # the block named for OUT's folder (one round a block)
+            start, end = f"<!-- verdicts:{a.out.name} -->", f"<!-- /verdicts:{a.out.name} -->"
+            page = a.page.read_text()
+            if start not in page or end not in page:
+                raise SystemExit(f"{a.page}: no '{start}' ... '{end}' block to fill")
+            write_text_atomic(a.page, render.replace_block(page, start, end, text))
         return
     a.out.mkdir(parents=True, exist_ok=True)
     if a.merge:  # a kill or a full disk leaves the last whole file (each write), never half

@@ -91,3 +91,41 @@ def test_the_rules_are_printed_with_their_digest(v):
     assert f"sha256 {digest}" in text and text.count("| not run |") == len(catalog.CLAIMS)
     family = [c for c in catalog.CLAIMS if not c.added_later]
     assert len(family) == 30 and sum(c.added_later for c in catalog.CLAIMS) == 1
+
+
+def test_the_collapse_column_flags_seeds_by_the_stability_rule(v):
+    """RULES.md, 6: a seed more than 10 points below its row's median or with less attention on
+    the actor than uniform's is flagged (and kept); a pooled LSTM's uniform map is no
+    attention to judge, whatever its last bits."""
+    from retest import render
+    from retest.rows import Row, Table
+
+    att, pooled = Row("att", "soft"), Row("pooled", "avgpool")
+    table = Table("t", "t", "mean", "seeds", [att, pooled])
+
+    def rec(top1, mass, entropy=3.0):
+        return {"top1": top1, "attention": {"steps": 10, "mass_in_mask": mass,
+                                            "uniform_mass_in_mask": 0.1, "entropy": entropy,
+                                            "max_entropy": 4.0}}
+    results = {att.key(s, "mean"): rec(t, m) for s, (t, m) in
+               enumerate(zip([0.50, 0.52, 0.20, 0.51, 0.50], [0.3, 0.3, 0.3, 0.05, 0.3]))}
+    results.update({pooled.key(s, "mean"): rec(0.3, 0.1 - 1e-9, entropy=4.0) for s in range(5)})
+    assert render.flagged_seeds(table, results, list(range(5)), att) == [2, 3]
+    assert render.flagged_seeds(table, results, list(range(5)), pooled) == []
+
+
+def test_verdicts_fill_the_rounds_block_of_a_page(v, tmp_path, capsys):
+    tables = experiment_script("paper_tables")
+    out = tmp_path / "results-round9"
+    out.mkdir()
+    (out / "results.json").write_text("{}")
+    page = tmp_path / "page.md"
+    page.write_text("before\n<!-- verdicts:results-round9 -->\nold\n<!-- /verdicts:results-round9 "
+                    "-->\nafter\n")
+    tables.main(["verdicts", "--out", str(out), "--page", str(page)])
+    text = page.read_text()
+    assert "old" not in text and f"sha256 {v.rules_digest()}" in text
+    assert text.startswith("before\n") and text.endswith("after\n")
+    page.write_text("no block here\n")
+    with pytest.raises(SystemExit, match="no '<!-- verdicts:results-round9 -->'"):
+        tables.main(["verdicts", "--out", str(out), "--page", str(page)])

@@ -187,6 +187,34 @@ def render_claims(claims: list[Claim], results: dict, seeds: dict) -> str:
     return "\n".join(lines)
 
 
+def flagged_seeds(table: Table, results: dict, seeds: list[int], row: Row) -> list[int]:
+    """The seeds of ``row`` the seed-stability check flags as collapsed on test
+    (experiments/stability.py's rule: more than 10 points below the row's median, or its
+    attention mass on the actor below uniform's)."""
+    from stability import collapsed
+
+    records = {}
+    for s in seeds:
+        r = results.get(row.key(s, table.video_rule))
+        if r is None:
+            continue
+        att = r.get("attention") or {}
+        if not att.get("steps") or att["entropy"] >= att["max_entropy"] - 1e-4:
+            att = {}  # no attention (as _mass), or uniform by construction (a pooled LSTM)
+        records[s] = {"test": {"top1": r["top1"], "actor_mass": att.get("mass_in_mask")},
+                      "uniform_mass": att.get("uniform_mass_in_mask")}
+    return [s for s, why in collapsed(records, "test").items() if why] if records else []
+
+
+def _flags(c: Claim, results: dict, seeds: dict) -> str:
+    """'claim row: seed 4; reference: none'-style text for a claim's collapse column."""
+    parts = []
+    for label, row in (("row", c.row), ("reference", c.reference)):
+        got = flagged_seeds(c.table, results, seeds[c.table.seeds], row)
+        parts.append(f"{label}: {', '.join(map(str, got)) if got else 'none'}")
+    return "; ".join(parts)
+
+
 def render_verdicts(claims: list[Claim], results: dict, seeds: dict) -> str:
     """The claims under the rules written before the round (retest/RULES.md; its digest
     printed): each claim's difference and interval, raw and Holm-adjusted p, the paper's gain
@@ -206,18 +234,19 @@ def render_verdicts(claims: list[Claim], results: dict, seeds: dict) -> str:
              f"alpha 0.05; {smaller} called smaller than the paper's gain or the margin (per "
              f"claim, uncorrected: RULES.md, 5).", "",
              "| paper | claim | glimpse: difference, points [95% t-interval] (per seed) | p | "
-             "p, Holm | the paper's gain (or margin) | seeds | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
+             "p, Holm | the paper's gain (or margin) | seeds | verdict | collapsed seeds (kept; "
+             "RULES.md, 6) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for c, j in zip(claims, judged):
         if j is None:
-            lines.append(f"| {c.paper} | {c.text} | (not run) | | | | 0 | not run |")
+            lines.append(f"| {c.paper} | {c.text} | (not run) | | | | 0 | not run | |")
             continue
         per = " / ".join(f"{d:+.1f}" for d in j.diffs)
         adj = "(added later)" if j.p_adjusted is None else f"{j.p_adjusted:.3g}"
         bar = f"{j.bar:+.1f}" + ("" if j.bar_is_paper else " (margin)")
         lines.append(f"| {c.paper} | {c.text} | {j.mean:+.1f} [{bound(j.low)}, "
                      f"{bound(j.high)}] ({per}) | {j.p:.3g} | {adj} | {bar} | {len(j.diffs)} | "
-                     f"{j.verdict} |")
+                     f"{j.verdict} | {_flags(c, results, seeds)} |")
     return "\n".join(lines)
 
 
@@ -286,7 +315,7 @@ def render_status(tables: list[Table], results: dict, seeds: dict) -> str:
     return "\n".join(lines)
 
 
-def _replace_block(text: str, start: str, end: str, body: str) -> str:
+def replace_block(text: str, start: str, end: str, body: str) -> str:
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{body}\n{end}{tail}"
@@ -300,11 +329,11 @@ def fill_markers(text: str, tables: list[Table], claims: list[Claim], claim_tabl
     for table in tables:
         start, end = f"<!-- table:{table.key} -->", f"<!-- /table:{table.key} -->"
         if start in text:
-            text = _replace_block(text, start, end, render([table], results, seeds).rstrip())
+            text = replace_block(text, start, end, render([table], results, seeds).rstrip())
     blocks = {"claims": lambda: render_claims(claims, results, seeds),
               "cost": lambda: render_cost(claim_tables, results, seeds)}
     for name, rendered in blocks.items():
         start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
         if start in text:
-            text = _replace_block(text, start, end, rendered())
+            text = replace_block(text, start, end, rendered())
     return text
