@@ -90,6 +90,7 @@ CONFIGS = {c.name: c for c in [
     Config("004-hard", "reinforce", (("lam", 0.0), ("policy", "content"))),
     Config("004-hard-n5", "reinforce", (("lam", 0.0), ("policy", "content"),
                                         ("glimpse_steps", 5))),
+    Config("004-hard-m5", "reinforce", (("lam", 0.0), ("policy", "content"), ("glimpses", 5))),
     Config("004-hard-nobaseline", "reinforce", (("lam", 0.0), ("policy", "content"),
                                                 ("baseline", "none"))),
 ]}
