@@ -198,9 +198,9 @@ def flagged_seeds(table: Table, results: dict, seeds: list[int], row: Row) -> li
         r = results.get(row.key(s, table.video_rule))
         if r is None:
             continue
-        att = r.get("attention") or {}
-        if not att.get("steps") or att["entropy"] >= att["max_entropy"] - 1e-4:
-            att = {}  # no attention (as _mass), or uniform by construction (a pooled LSTM)
+        att = next(iter(_attentions([r])), {})  # no attention: none to judge (as _mass)
+        if att and att["entropy"] >= att["max_entropy"] - 1e-4:
+            att = {}  # uniform by construction (a pooled LSTM): none to judge either
         records[s] = {"test": {"top1": r["top1"], "actor_mass": att.get("mass_in_mask")},
                       "uniform_mass": att.get("uniform_mass_in_mask")}
     return [s for s, why in collapsed(records, "test").items() if why] if records else []

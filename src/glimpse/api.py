@@ -28,7 +28,7 @@ from glimpse.config import TrainConfig, read_settings
 from glimpse.features.extract import Summary
 from glimpse.features.extract import extract as _extract
 from glimpse.predict import Predictor
-from glimpse.recipes import recipe_options, recipe_settings
+from glimpse.recipes import recipe_defaults
 
 __all__ = ["Model", "Prediction", "extract", "load", "train"]
 
@@ -117,8 +117,7 @@ def train(out: str | Path, *, config: str | Path | None = None, progress: bool =
     over it, and both over the ``recipe``'s (``glimpse.recipes``)."""
     values = read_settings(config) if config is not None else {}
     values.update(settings)
-    recipe = values.get("recipe")  # the recipe's settings and model options, then these
-    values = {**recipe_settings(recipe), **recipe_options(recipe, values.get("model")), **values}
+    values = {**recipe_defaults(values.get("recipe"), values.get("model")), **values}
     values.pop("quiet", None)
     values.pop("out", None)  # a config file's run folder: the argument ``out`` is this call's
     missing = [k for k in ("features", "model") if values.get(k) is None]

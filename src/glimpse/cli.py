@@ -15,7 +15,7 @@ from pathlib import Path
 from glimpse import GlimpseError, __version__, distributed
 from glimpse.config import ExtractConfig, TrainConfig, read_settings
 from glimpse.recipes import describe as describe_recipes
-from glimpse.recipes import recipe_options, recipe_settings
+from glimpse.recipes import recipe_defaults
 
 MISSING_SHOWN = 5  # annotated videos not found, named in extract's summary
 
@@ -495,7 +495,7 @@ def _with_config(parser, args, argv):
     values = read_train_config(args.config, known) if args.config is not None else {}
     recipe = getattr(args, "recipe", None) or values.get("recipe")
     model = getattr(args, "model", None) or values.get("model")
-    sub.set_defaults(**{**recipe_settings(recipe), **recipe_options(recipe, model), **values})
+    sub.set_defaults(**{**recipe_defaults(recipe, model), **values})
     return parser.parse_args(argv)
 
 

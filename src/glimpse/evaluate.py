@@ -346,7 +346,8 @@ def write_activitynet(path: Path, entries, scores: np.ndarray, names: list[str],
     ``eval_classification.py``) reads: ``{"version", "results": {video id: [{"label", "score"},
     ...]}, "external_data"}``, every class's mean clip score, highest first (its mAP ranks them
     all; hit@3 reads the first 3); ``scores`` (N, C): each video's mean clip score. A video's
-    id is its file name without ``v_`` and extension. ``external_data`` says the backbone was pre-trained outside ActivityNet (ImageNet)."""
+    id is its file name without ``v_`` and extension. ``external_data`` says the backbone was
+    pre-trained outside ActivityNet (ImageNet)."""
     out = {}
     for e, s in zip(entries, scores):
         stem = Path(e.meta["path"]).name.rsplit(".", 1)[0]

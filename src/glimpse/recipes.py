@@ -36,8 +36,8 @@ _GLIMPSE = {"optimizer": "adam", "lr": 1e-3, "gamma": 1e-5, "batch_size": 32}
 
 
 RECIPES = {
-    "glimpse": Recipe(_GLIMPSE, "the re-tests' recipe (docs/retest): Adam 1e-3, batch 32, weight decay "
-                      "1e-5"),
+    "glimpse": Recipe(_GLIMPSE, "the re-tests' recipe (docs/retest): Adam 1e-3, batch 32, "
+                      "weight decay 1e-5"),
     "paper000": Recipe({"optimizer": "adam", "lr": 1e-4, "gamma": 1e-5, "batch_size": 256,
                         "epochs": 10},
                        "paper 000 sec. 4.2: Adam from 1e-4, batch 256, gamma 1e-5, 10 epochs"),
@@ -68,13 +68,18 @@ RECIPES = {
 }
 
 
+def _recipe(name: str) -> Recipe:
+    """Recipe ``name``; an unknown name is one line listing the known."""
+    if name not in RECIPES:
+        raise GlimpseError(f"unknown recipe '{name}' (known: {', '.join(RECIPES)})")
+    return RECIPES[name]
+
+
 def recipe_settings(name: str | None) -> dict:
     """The settings of recipe ``name`` (None: none) with the recipe's name among them."""
     if name is None:
         return {}
-    if name not in RECIPES:
-        raise GlimpseError(f"unknown recipe '{name}' (known: {', '.join(RECIPES)})")
-    return {**RECIPES[name].settings, "recipe": name}
+    return {**_recipe(name).settings, "recipe": name}
 
 
 def recipe_options(name: str | None, model: str | None) -> dict:
@@ -82,13 +87,18 @@ def recipe_options(name: str | None, model: str | None) -> dict:
     models is refused in one line."""
     if name is None:
         return {}
-    recipe_settings(name)  # an unknown name: its one line
-    r = RECIPES[name]
+    r = _recipe(name)
     if r.models and model is not None and model not in r.models:
         raise GlimpseError(f"recipe '{name}' is for model {' / '.join(r.models)}, not "
                            f"'{model}' (recipes for any model: "
                            f"{', '.join(n for n, x in RECIPES.items() if not x.models)})")
     return dict(r.options)
+
+
+def recipe_defaults(name: str | None, model: str | None) -> dict:
+    """What recipe ``name`` sets for ``model``: its training settings and model options, the
+    defaults a command line, config file or ``api.train`` call then overrides."""
+    return {**recipe_settings(name), **recipe_options(name, model)}
 
 
 def describe() -> str:
