@@ -456,3 +456,43 @@ def test_the_runner_cli_renders_merges_and_reports_status(pt, tmp_path, capsys):
     assert (a / "tables.md").exists()
     with pytest.raises(SystemExit, match="no table nope"):
         pt.cli.main(["render", "--out", str(a), "--tables", "nope"])
+
+
+def test_a_row_trains_under_its_recipe_and_its_record_and_verdict_name_it(pt, tmp_path):
+    # a row that names a recipe: the recipe's settings under the table's and the row's own
+    # (warm-up from stable-rstan, epochs from the table), its model options under the row's
+    # (the sharpness), its name in the run's config.json, its record and the verdicts' column
+    import json
+    from dataclasses import replace
+
+    _small_store(tmp_path)
+    plain = pt.Row("plain", "rstan", (("stream", "rgb"), ("attention", False), ("lam_aa", 0.0)))
+    sharp = pt.Row("sharp", "rstan", (("stream", "rgb"), ("lam_aa", 0.0), ("gamma_b", 3.0)), plain,
+                   recipe="stable-rstan")
+    fused = pt.Row("fused", "fuse", (), plain, of=(sharp, plain))
+    table = tiny(pt, "t", [plain, sharp, fused], {"epochs": 1})
+    tc = replace(pt.TRAIN, batch_size=4, clip_len=4, stride=2)
+    assert pt.runner.settings(tc, table, sharp).warmup_epochs == 2.0
+    assert pt.runner.settings(tc, table, sharp).epochs == 1  # the protocol's over the recipe's
+    assert pt.runner.settings(tc, table, plain).warmup_epochs == 0.0
+    rec = pt.runner.record(sharp, 0, table, tmp_path, tc)
+    config = json.loads((tmp_path / "runs" / sharp.key(0, "") / "config.json").read_text())
+    assert config["train"]["recipe"] == "stable-rstan" and config["train"]["warmup_epochs"] == 2
+    # the recipe's gamma_a = 1; the row's own gamma_b = 3 over the recipe's 1
+    assert config["model"]["options"]["gamma_a"] == 1.0
+    assert config["model"]["options"]["gamma_b"] == 3.0
+    assert rec["recipe"] == "stable-rstan"
+    assert "recipe" not in pt.runner.record(plain, 0, table, tmp_path, tc)
+    assert sharp.key(0, "mean") == replace(sharp, recipe=None).key(0, "mean")  # not in the key
+    assert sharp.named("again").recipe == "stable-rstan"
+    results = {sharp.key(s, "mean"): {"recipe": "stable-rstan"} for s in (0, 1)}
+    results.update({plain.key(s, "mean"): {} for s in (0, 1)})
+    assert pt.render.recipes_of(sharp, table, results, [0, 1]) == ["stable-rstan"]
+    assert pt.render.recipes_of(plain, table, results, [0, 1]) == ["glimpse"]
+    assert pt.render.recipes_of(fused, table, results, [0, 1]) == ["stable-rstan", "glimpse"]
+    assert pt.render.recipes_of(sharp, table, {}, [0, 1]) == []
+    claim = pt.rows.Claim("x", "sharp over plain", "", table, sharp, plain)
+    assert pt.render._recipes(claim, results, {"seeds": [0, 1]}) == "stable-rstan / glimpse"
+    wrong = pt.Row("wrong", "avgpool", recipe="stable-rstan")  # a recipe for another model
+    with pytest.raises(Exception, match="is for model rstan"):
+        pt.runner.record(wrong, 0, tiny(pt, "w", [wrong], {"epochs": 1}), tmp_path, tc)

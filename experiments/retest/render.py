@@ -215,6 +215,23 @@ def _flags(c: Claim, results: dict, seeds: dict) -> str:
     return "; ".join(parts)
 
 
+def recipes_of(row: Row, table: Table, results: dict, seeds: list[int]) -> list[str]:
+    """The recipes ``row``'s records for ``seeds`` trained under (glimpse's where a record names
+    none), each once; a score fusion's or a test-time row's are those of the runs it reads."""
+    if row.of:
+        found = [r for part in row.of for r in recipes_of(part, table, results, seeds)]
+    else:
+        keys = (row.key(s, table.video_rule) for s in seeds)
+        found = [results[k].get("recipe", "glimpse") for k in keys if k in results]
+    return list(dict.fromkeys(found))
+
+
+def _recipes(c: Claim, results: dict, seeds: dict) -> str:
+    """'stable-rstan / glimpse'-style text: the recipes of a claim's row and its reference."""
+    return " / ".join(", ".join(recipes_of(row, c.table, results, seeds[c.table.seeds])) or "?"
+                      for row in (c.row, c.reference))
+
+
 def render_verdicts(claims: list[Claim], results: dict, seeds: dict) -> str:
     """The claims under the rules written before the round (retest/RULES.md; its digest
     printed): each claim's difference and interval, raw and Holm-adjusted p, the paper's gain
@@ -235,18 +252,19 @@ def render_verdicts(claims: list[Claim], results: dict, seeds: dict) -> str:
              f"claim, uncorrected: RULES.md, 5).", "",
              "| paper | claim | glimpse: difference, points [95% t-interval] (per seed) | p | "
              "p, Holm | the paper's gain (or margin) | seeds | verdict | collapsed seeds (kept; "
-             "RULES.md, 6) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "RULES.md, 6) | recipe: row / reference |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for c, j in zip(claims, judged):
         if j is None:
-            lines.append(f"| {c.paper} | {c.text} | (not run) | | | | 0 | not run | |")
+            lines.append(f"| {c.paper} | {c.text} | (not run) | | | | 0 | not run | | |")
             continue
         per = " / ".join(f"{d:+.1f}" for d in j.diffs)
         adj = "(added later)" if j.p_adjusted is None else f"{j.p_adjusted:.3g}"
         bar = f"{j.bar:+.1f}" + ("" if j.bar_is_paper else " (margin)")
         lines.append(f"| {c.paper} | {c.text} | {j.mean:+.1f} [{bound(j.low)}, "
                      f"{bound(j.high)}] ({per}) | {j.p:.3g} | {adj} | {bar} | {len(j.diffs)} | "
-                     f"{j.verdict} | {_flags(c, results, seeds)} |")
+                     f"{j.verdict} | {_flags(c, results, seeds)} | "
+                     f"{_recipes(c, results, seeds)} |")
     return "\n".join(lines)
 
 

@@ -59,6 +59,11 @@ class Row:
     # the retest's, so that one configuration on two sets gets two runs)
     of: tuple = ()  # the rows whose runs a fuse / evaluate row reads
     shares: Row | None = None  # the row whose run this one shows under another name
+    # the named training recipe it trains under (glimpse.recipes; None: the protocol's own,
+    # glimpse's): its settings go under the table's and the row's, its model options under the
+    # row's. Not in the run key: a round that changes a row's recipe runs in its own out
+    # folder, and each record names the recipe it trained under
+    recipe: str | None = None
 
     @property
     def kind(self) -> str:
@@ -75,7 +80,7 @@ class Row:
     def named(self, name: str, reference: Row | None = None) -> Row:
         """This row's run shown under another name (and reference): one run, declared."""
         return Row(name, self.model, self.options, reference, self.store, self.train,
-                   self.preset, self.of, shares=self)
+                   self.preset, self.of, shares=self, recipe=self.recipe)
 
 
 @dataclass
@@ -114,7 +119,7 @@ A = "[att] "  # the claims' rows' names (unique across tables)
 
 
 def att_row(name: str, model: str, options=(), reference: Row | None = None, train=(),
-            of=(), shares: Row | None = None) -> Row:
+            of=(), shares: Row | None = None, recipe: str | None = None) -> Row:
     """A row on the attention preset (issue 21)."""
     return Row(name, model, tuple(options), reference, train=tuple(train), preset="attention",
-               of=tuple(of), shares=shares)
+               of=tuple(of), shares=shares, recipe=recipe)

@@ -20,12 +20,14 @@ from glimpse.evaluate import evaluate_run
 from glimpse.features.clips import TEMPORAL_VIEWS
 from glimpse.models import model_options
 from glimpse.probe import run_probe
+from glimpse.recipes import recipe_options, recipe_settings
 from glimpse.train import train
 
 
 def settings(tc: TrainConfig, table: Table, row: Row) -> TrainConfig:
-    """``tc`` with ``table``'s protocol and then ``row``'s own settings over it."""
-    return replace(tc, **{**table.train, **dict(row.train)})
+    """``tc`` with ``row``'s recipe, ``table``'s protocol and then ``row``'s own settings over
+    it."""
+    return replace(tc, **{**recipe_settings(row.recipe), **table.train, **dict(row.train)})
 
 
 def epochs_of(row: Row, table: Table, tc: TrainConfig) -> int | None:
@@ -74,11 +76,13 @@ def merge(results: dict, other: dict, want: dict[str, int]) -> None:
 
 def _fit(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path) -> dict:
     """Train (or resume, or leave as it is if finished) ``row``'s run -> its best validation
-    record. The table's model options (the LSTM's width) go in where the model has them."""
+    record. The table's model options (the LSTM's width) go in where the model has them, and
+    the row's recipe's (a sharpness) under the row's own."""
     known = model_options(row.model)
     common = {k: v for k, v in (table.options or {}).items() if k in known}
-    return train(out / (row.store or table.store), run, row.model,
-                 {**common, **dict(row.options)}, replace(tc, seed=seed, split_seed=seed),
+    options = {**common, **recipe_options(row.recipe, row.model), **dict(row.options)}
+    return train(out / (row.store or table.store), run, row.model, options,
+                 replace(tc, seed=seed, split_seed=seed),
                  progress=False, log=lambda *_: None)
 
 
@@ -150,7 +154,7 @@ def record(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig,
            old: dict | None = None) -> dict:
     """``row``'s result for ``seed`` under ``table``'s protocol over ``tc`` as results.json keeps
     it: run_row's metrics, the epochs its net trained for, the wall seconds and the torch thread
-    count (a CPU run's bits depend on it). ``old``, a stale record of the same key, is replaced;
+    count (a CPU run's bits depend on it), and the recipe of a row that names one. ``old``, a stale record of the same key, is replaced;
     where this out folder still has its run, the run resumes from its last epoch and the earlier
     epochs' seconds count too."""
     t = time.time()
@@ -161,7 +165,8 @@ def record(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig,
     epochs = epochs_of(row, table, tc)
     rec = {**run_row(row, seed, table, out, settings(tc, table, row)),
            **({} if epochs is None else {"epochs": epochs}), "threads": torch.get_num_threads(),
-           "seconds": round(earlier + time.time() - t, 1)}
+           "seconds": round(earlier + time.time() - t, 1),
+           **({"recipe": row.recipe} if row.recipe else {})}
     curve = val_curve(run)  # None for a row that trains nothing: its folder has no log
     return rec if curve is None else {**rec, "val_curve": curve}
 

@@ -51,18 +51,26 @@ RECIPES = {
                        "not given)"),
     # docs/retest/stability.md, W1: chosen on validation for paper 001's S-T attention on one
     # stream without the actor term (rgb: test SD 3.2 over 5 seeds, glimpse's recipe 14.7;
-    # flow: 3.3, was 4.0); the A-M fusions were chosen with the sharpness alone (R2: SD 2.0 /
-    # 1.9, was 28.7 / 23.1) and train under this one untested
+    # flow: 3.3, was 4.0); the A-M fusions were chosen with the sharpness alone (below)
     "stable-rstan": Recipe({**_GLIMPSE, "warmup_epochs": 2.0},
                            "rstan without the actor term: glimpse's, paper 001's JHMDB sharpness "
                            "(gamma_a = gamma_b = 1) and a 2-epoch warm-up; no seed of S-T rgb or "
                            "flow collapsed on 5 (docs/retest/stability.md, W1)",
                            options={"gamma_a": 1.0, "gamma_b": 1.0}, models=("rstan",)),
-    # W3: chosen for paper 004's N = 5 budget (test SD 3.2, was 10.2); on every step it moved
-    # the slow start to another seed (not kept there)
+    # R2: chosen on validation for paper 001's A-M fusions without the actor term (test SD
+    # 2.0 / 1.9 over 5 seeds, glimpse's recipe 28.7 / 23.1); W1's warm-up is untested there
+    "stable-rstan-am": Recipe(dict(_GLIMPSE),
+                              "rstan's A-M fusion without the actor term: glimpse's and paper "
+                              "001's JHMDB sharpness (gamma_a = gamma_b = 1); no seed of A-M max "
+                              "or mean collapsed on 5 (docs/retest/stability.md, R2)",
+                              options={"gamma_a": 1.0, "gamma_b": 1.0}, models=("rstan",)),
+    # W3: chosen for paper 004's N = 5 budget (test SD 3.2, was 10.2) and for N read as m = 5
+    # glimpses a step (validation SD 3.8; test 5.4); on every step it moved the slow start to
+    # another seed (not kept there)
     "stable-hard-n5": Recipe({**_GLIMPSE, "warmup_epochs": 2.0},
-                             "reinforce with a budget of glimpse steps (--glimpse-steps 5): "
-                             "glimpse's and a 2-epoch warm-up (docs/retest/stability.md, W3); "
+                             "reinforce with a budget of glimpse steps (--glimpse-steps 5) or 5 "
+                             "glimpses a step: glimpse's and a 2-epoch warm-up (docs/retest/"
+                             "stability.md, W3); "
                              "not for every step, where it moved a slow start to another seed",
                              models=("reinforce",)),
 }
