@@ -182,7 +182,7 @@ def test_a_damaged_store_file_is_one_line_naming_it(run, tmp_path, capsys, where
 
 
 @pytest.mark.parametrize("damage,message", [
-    ("truncate", "rgb.npy: damaged (mmap length is greater than file size)"),
+    ("truncate", "rgb.npy: damaged (cut short: the file ends before its header's shape)"),
     ("garbage", "rgb.npy: damaged"),
     ("manifest", "manifest.json: a JSON object"),
 ])

@@ -9,7 +9,6 @@ from glimpse.features.store import (
     FeatureStore,
     NpyAppender,
     WriteBehind,
-    _views_a_map,
     entry_id,
 )
 
@@ -45,14 +44,19 @@ def test_roundtrip_and_clip_slices(tmp_path):
         e.stream("flow")
     assert FeatureStore(tmp_path).labels == ["a", "b"]
     assert FeatureStore(tmp_path).streams == STREAMS
-    # frames by index (uniform clips): any order, repeats; plain writable arrays of their own,
-    # not views of the file's map (a 0-d index too)
-    for frames in ([4, 0, 4], np.array([6, 1]), np.array(3)):
+    # frames by index (uniform clips): any order, repeats, runs of consecutive frames, a 0-d
+    # and a 2-d index, negative ones: what numpy's indexing gives, as writable arrays of their
+    # own; a slice as numpy clips it
+    half = cube.astype(np.float16)
+    for frames in ([4, 0, 4], np.array([6, 1]), np.array(3), [1, 2, 3, 5, 6, 2, 3],
+                   np.array([[0, 1], [5, 4]]), [-1, -7], np.array([], int)):
         got = e.stream_at("rgb", frames)
-        np.testing.assert_array_equal(got, cube[np.asarray(frames)].astype(np.float16))
-        assert type(got) is np.ndarray and got.flags.writeable
-        assert not _views_a_map(got)
-    assert _views_a_map(e._mapped("rgb")[2:4]) and not _views_a_map(np.zeros(3))
+        np.testing.assert_array_equal(got, half[np.asarray(frames, int)])
+        assert type(got) is np.ndarray and got.flags.writeable and got.dtype == np.float16
+    for a, b in ((0, None), (5, 99), (6, 2), (-3, None), (7, 9)):
+        np.testing.assert_array_equal(e.stream("rgb", a, b), half[a:b])
+    with pytest.raises(IndexError):
+        e.stream_at("rgb", [7])
 
 
 def test_streamed_npy_equals_np_save(tmp_path):

@@ -50,7 +50,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
-import mmap
 import os
 import queue
 import shutil
@@ -105,16 +104,6 @@ def _drop_cached(fd: int) -> None:
     out what the user had cached. Training reads the store back from disk at disk speed."""
     if hasattr(os, "posix_fadvise"):
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-
-
-def _views_a_map(a: np.ndarray) -> bool:
-    """Whether ``a`` reads a memory-mapped file (an ``mmap`` somewhere under its bases), i.e.
-    holds the file open and reads it lazily, rather than being an array of its own."""
-    while a is not None:
-        if isinstance(a, mmap.mmap):
-            return True
-        a = getattr(a, "base", None)
-    return False
 
 
 class NpyAppender:
@@ -376,9 +365,64 @@ class WriteBehind:
         return False
 
 
+def _read_header(f) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) of the C-order .npy open as ``f``, left at its data's first byte."""
+    major, _ = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if major == 1 else \
+        np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(f)
+    if fortran or dtype.hasobject:
+        raise ValueError("not a C-order array of numbers")
+    return tuple(shape), dtype
+
+
+def _pread_into(fd: int, out: np.ndarray, offset: int) -> None:
+    """Fill the contiguous ``out`` with the file's bytes from ``offset`` (one read where the
+    kernel gives them at once); a file that ends first raises EOFError."""
+    if out.nbytes == 0:
+        return
+    view, done = memoryview(out).cast("B"), 0
+    while done < len(view):
+        got = os.preadv(fd, [view[done:]], offset + done)
+        if got == 0:
+            raise EOFError("cut short")
+        done += got
+
+
+def read_rows(path: Path, rows: np.ndarray | slice) -> np.ndarray:
+    """Rows (first-axis indices: any order, repeats allowed; or a slice) of the .npy at
+    ``path``, read into an array of their own: each run of consecutive rows one pread of the
+    page cache, no memory map (a map's copy took a page fault per 4 KB: twice the time of the
+    read, benchmarks/store_read.py); a damaged file raises ValueError, EOFError or
+    OSError."""
+    with open(path, "rb", buffering=0) as f:
+        shape, dtype = _read_header(f)
+        start, row = f.tell(), int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        if os.fstat(f.fileno()).st_size < start + shape[0] * row:
+            raise EOFError("cut short: the file ends before its header's shape")
+        if isinstance(rows, slice):
+            first, stop, step = rows.indices(shape[0])
+            assert step == 1, "a slice of rows is read with step 1"
+            out = np.empty((max(stop - first, 0),) + shape[1:], dtype)
+            _pread_into(f.fileno(), out, start + first * row)
+            return out
+        index = np.arange(shape[0])[np.asarray(rows)]  # numpy's own index rules and errors
+        idx = index.ravel()
+        out = np.empty((len(idx),) + shape[1:], dtype)
+        j = 0
+        while j < len(idx):  # a run of consecutive rows: one read
+            k = j + 1
+            while k < len(idx) and idx[k] == idx[k - 1] + 1:
+                k += 1
+            _pread_into(f.fileno(), out[j:k], start + int(idx[j]) * row)
+            j = k
+        return out.reshape(index.shape + shape[1:])  # a 0-d index: one row, as numpy gives
+
+
 @dataclass
 class Entry:
-    """One video's features; arrays are memory-mapped and read lazily."""
+    """One video's features; a stream's frames are read from disk when asked for, only
+    those."""
 
     id: str
     folder: Path
@@ -437,23 +481,21 @@ class Entry:
     def stream(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Frames [start, stop) of a stream, e.g. rgb float16 (stop - start, K, K, D); only these
         frames are read from disk."""
-        return np.array(self._mapped(name)[start:stop])
+        return self._read(name, slice(start, stop))
 
     def stream_at(self, name: str, frames: np.ndarray) -> np.ndarray:
         """The given frames (indices, any order, repeats allowed) of a stream; only these are
-        read from disk. Indexing by an array copies them out of the map already (a plain array
-        of its own); a second copy was ~6% of an RSTAN training's CPU time."""
-        out = self._mapped(name)[np.asarray(frames)]
-        return np.array(out) if _views_a_map(out) else out  # (e.g. a slice for an index)
+        read from disk."""
+        return self._read(name, np.asarray(frames))
 
-    def _mapped(self, name: str) -> np.ndarray:
-        """The stream's array, memory-mapped (nothing read yet); a missing one is one line."""
+    def _read(self, name: str, rows) -> np.ndarray:
+        """``read_rows`` of the stream; a missing or damaged file is one line."""
         p = self._path(name)
         if not p.exists():
             raise GlimpseError(f"entry '{self.id}' has no stream '{name}' ({p} is missing)")
         try:
-            return np.load(p, mmap_mode="r")
-        except (ValueError, EOFError) as e:  # cut short, or not an array at all
+            return read_rows(p, rows)
+        except (ValueError, EOFError, SyntaxError) as e:  # cut short, or not an array at all
             why = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise GlimpseError(f"{p}: damaged ({why}); 'glimpse store verify "
                                f"{self.folder.parent.parent}' lists every damaged entry, and "
