@@ -4,7 +4,8 @@
                                            [--seeds 5] [--sweep-seeds 3] [--epochs N]
     python experiments/paper_tables.py render --out experiments/results --docs docs
     python experiments/paper_tables.py merge experiments/out-b --out experiments/results
-        # a second runner's results (its own --out) joined to the first's, tables re-rendered
+        # a second runner's results (its own --out) joined to the first's, tables re-rendered;
+        # records replaced by a run of another recipe go to OUT/superseded.json
     python experiments/paper_tables.py status --out experiments/out --merge experiments/out-b \
         --tables c003 c004        # each row's seeds done and to run; writes nothing
     python experiments/paper_tables.py first-above 0.15 --out experiments/out --tables c003
@@ -55,7 +56,8 @@ def fill_markers(text: str, results: dict, seeds: dict) -> str:
 
 def _load(a) -> tuple[dict, dict, dict, set]:
     """OUT/results.json with the --merge folders' records joined (in memory), the seeds, the
-    protocol's epochs per key, and the keys made stale by a protocol change."""
+    protocol's epochs per key, and the keys made stale by a protocol change. Records that a
+    record of another recipe replaced are set aside in ``a.superseded``."""
     seeds = {"seeds": list(range(a.seeds)), "sweep_seeds": list(range(a.sweep_seeds))}
     path = a.out / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {}
@@ -64,7 +66,7 @@ def _load(a) -> tuple[dict, dict, dict, set]:
     for other in a.merge:
         theirs = json.loads((other / "results.json").read_text())
         runner.recount(theirs, other, seeds)
-        runner.merge(results, theirs, want)
+        a.superseded.update(runner.merge(results, theirs, want))
     return results, seeds, want, runner.stale(results, catalog.TABLES, seeds, tc)
 
 
@@ -171,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     a = build_parser().parse_args(argv)
+    a.superseded = {}
     unknown = sorted(set(a.tables) - {t.key for t in catalog.TABLES})
     if unknown:
         raise SystemExit(f"--tables: no table {', '.join(unknown)}")
@@ -200,6 +203,11 @@ def main(argv=None):
         return
     a.out.mkdir(parents=True, exist_ok=True)
     if a.merge:  # a kill or a full disk leaves the last whole file (each write), never half
+        if a.superseded:  # kept beside the records that replaced them, never dropped
+            path = a.out / "superseded.json"
+            kept = json.loads(path.read_text()) if path.exists() else {}
+            write_json_atomic(path, {**kept, **{f"{k} ({rec.get('recipe', 'glimpse')})": rec
+                                                for k, rec in a.superseded.items()}})
         write_json_atomic(a.out / "results.json", results)
     if a.command == "run":
         cmd_run(a, tables, results, seeds, current)

@@ -379,8 +379,32 @@ def test_merging_never_puts_an_older_protocols_record_over_a_current_one(pt):
     results = {k0: {"top1": 0.4, "epochs": 60}, k1: {"top1": 0.3, "epochs": 30}}
     pt.runner.merge(results, {k0: {"top1": 0.2, "epochs": 30}, k1: {"top1": 0.5, "epochs": 60}}, want)
     assert results == {k0: {"top1": 0.4, "epochs": 60}, k1: {"top1": 0.5, "epochs": 60}}
-    pt.runner.merge(results, {k0: {"top1": 0.45, "epochs": 60}, "other": {"top1": 0.1}}, want)
+    assert pt.runner.merge(results, {k0: {"top1": 0.45, "epochs": 60},
+                                     "other": {"top1": 0.1}}, want) == {}
     assert results[k0]["top1"] == 0.45 and results["other"] == {"top1": 0.1}
+    # a run of another recipe replaces a record of its key, which is handed back to be kept
+    new = {"top1": 0.6, "epochs": 60, "recipe": "stable-hard-n5"}
+    assert pt.runner.merge(results, {k0: new}, want) == {k0: {"top1": 0.45, "epochs": 60}}
+    assert results[k0] == new
+    assert pt.runner.merge(results, {k0: dict(new)}, want) == {}  # the same recipe: no
+
+
+def test_merge_keeps_the_records_a_run_of_another_recipe_replaced(pt, tmp_path):
+    import json
+
+    row = next(r for t in pt.CLAIM_TABLES for r in t.rows if r.recipe == "stable-hard-n5")
+    table = next(t for t in pt.CLAIM_TABLES if row in t.rows)
+    key = row.key(0, table.video_rule)
+    a, b = tmp_path / "a", tmp_path / "b"
+    base = {"mean_class_accuracy": 0.3, "correct": [1, 0, 0], "epochs": 30, "seconds": 60.0}
+    first = {**base, "top1": 0.3}
+    for folder, rec in ((a, first), (b, {**base, "top1": 0.5, "recipe": "stable-hard-n5"})):
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps({key: rec}))
+    pt.cli.main(["merge", str(b), "--out", str(a), "--tables", table.key])
+    assert json.loads((a / "results.json").read_text())[key]["top1"] == 0.5
+    kept = json.loads((a / "superseded.json").read_text())
+    assert kept == {f"{key} (glimpse)": first}
 
 
 def test_the_status_names_each_rows_seeds_to_run(pt):

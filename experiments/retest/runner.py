@@ -62,16 +62,21 @@ def stale(results: dict, tables, seeds: dict, tc: TrainConfig) -> set[str]:
             if key in results and results[key].get("epochs", epochs) != epochs}
 
 
-def merge(results: dict, other: dict, want: dict[str, int]) -> None:
+def merge(results: dict, other: dict, want: dict[str, int]) -> dict:
     """``other``'s records into ``results`` (a second runner's), each replacing the record of
     its key, except that a record made for other epochs than ``want`` (protocol_epochs) never
-    replaces one made for them."""
+    replaces one made for them. Returns the records replaced by one of another recipe (a row's
+    recipe changed within a round: its key stays, the earlier runs are kept as a record)."""
+    replaced = {}
     for key, rec in other.items():
         epochs = want.get(key)
         if (key in results and epochs is not None and rec.get("epochs", epochs) != epochs
                 and results[key].get("epochs", epochs) == epochs):
             continue
+        if key in results and results[key].get("recipe") != rec.get("recipe"):
+            replaced[key] = results[key]
         results[key] = rec
+    return replaced
 
 
 def _fit(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path) -> dict:
