@@ -29,10 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from retest import catalog  # noqa: E402
 from retest.rows import TRAIN  # noqa: E402
-from retest.runner import settings  # noqa: E402
+from retest.runner import options_of, settings  # noqa: E402
 
 from glimpse.evaluate import evaluate_run  # noqa: E402
-from glimpse.models import model_options  # noqa: E402
 from glimpse.train import train  # noqa: E402
 
 SEEDS = {"seeds": 5, "sweep_seeds": 3}  # the claims' protocol (docs/retest/RULES.md, 2)
@@ -49,12 +48,10 @@ def time_row(row, table, features: Path, out: Path, epochs: int) -> dict:
     epoch (the mean after the first, which pays for warming caches), CPU seconds an epoch, and
     the evaluation's seconds."""
     run = out / "runs" / row.key(0, "")
-    known = model_options(row.model)
-    options = {**{k: v for k, v in (table.options or {}).items() if k in known},
-               **dict(row.options)}
     tc = replace(settings(TRAIN, table, row), seed=0, split_seed=0, epochs=epochs)
     cpu = time.process_time()
-    train(features, run, row.model, options, tc, progress=False, log=lambda *_: None)
+    train(features, run, row.model, options_of(row, table), tc, progress=False,
+          log=lambda *_: None)
     cpu = time.process_time() - cpu
     t0 = time.time()
     evaluate_run(run, video_rule=table.video_rule, progress=False)

@@ -79,14 +79,18 @@ def merge(results: dict, other: dict, want: dict[str, int]) -> dict:
     return replaced
 
 
-def _fit(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path) -> dict:
-    """Train (or resume, or leave as it is if finished) ``row``'s run -> its best validation
-    record. The table's model options (the LSTM's width) go in where the model has them, and
-    the row's recipe's (a sharpness) under the row's own."""
+def options_of(row: Row, table: Table) -> dict:
+    """The model options ``row`` trains with: the table's (the LSTM's width) where the model
+    has them, its recipe's (a sharpness) over them, its own over both."""
     known = model_options(row.model)
     common = {k: v for k, v in (table.options or {}).items() if k in known}
-    options = {**common, **recipe_options(row.recipe, row.model), **dict(row.options)}
-    return train(out / (row.store or table.store), run, row.model, options,
+    return {**common, **recipe_options(row.recipe, row.model), **dict(row.options)}
+
+
+def _fit(row: Row, seed: int, table: Table, out: Path, tc: TrainConfig, run: Path) -> dict:
+    """Train (or resume, or leave as it is if finished) ``row``'s run -> its best validation
+    record."""
+    return train(out / (row.store or table.store), run, row.model, options_of(row, table),
                  replace(tc, seed=seed, split_seed=seed),
                  progress=False, log=lambda *_: None)
 
