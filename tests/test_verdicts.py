@@ -78,6 +78,10 @@ def test_the_family_leaves_out_added_claims_and_the_bar_is_the_papers_mean_gain(
     assert c.p_adjusted is None and c.verdict == "holds"  # judged on its raw p
     assert (a.bar, a.bar_is_paper, b.bar, b.bar_is_paper) == (7.0, True, v.MARGIN, False)
     assert a.verdict == "holds" and b.verdict == "smaller than the margin"
+    # short of the seeds it needs (RULES.md, 2): shown, provisional, out of Holm's list
+    short = v.judge([diffs[0], diffs[1][:3]], [(6.0, 8.0), ()], [False, False], [5, 5])
+    assert short[1].verdict == "provisional (3 of 5 seeds)" and short[1].p_adjusted is None
+    assert short[0].p_adjusted == pytest.approx(holm([seeds_t_pvalue(diffs[0])], m=2)[0])
 
 
 def test_the_rules_are_printed_with_their_digest(v):

@@ -240,12 +240,16 @@ def render_verdicts(claims: list[Claim], results: dict, seeds: dict) -> str:
 
     cts = [contrast(c.table, results, seeds, c.row, c.reference) for c in claims]
     judged = judge([None if ct is None else [100 * d for d in ct.per_seed] for ct in cts],
-                   [c.gains for c in claims], [c.added_later for c in claims])
+                   [c.gains for c in claims], [c.added_later for c in claims],
+                   [need_of(c.table) for c in claims])
     family = sum(1 for c in claims if not c.added_later)
-    ran = sum(1 for j, c in zip(judged, claims) if j is not None and not c.added_later)
-    smaller = sum(1 for j in judged if j is not None and "smaller" in j.verdict)
-    part = ("" if ran == family else f" ({ran} have run: until the rest have, each adjusted p "
-            f"is an upper bound on the full family's)")
+    ran = sum(1 for j, c in zip(judged, claims)
+              if j is not None and not c.added_later and not j.verdict.startswith("provisional"))
+    smaller = sum(1 for j in judged if j is not None and "smaller" in j.verdict
+                  and not j.verdict.startswith("provisional"))
+    part = ("" if ran == family else f" ({ran} have run on every seed they need: until the rest "
+            f"have, each adjusted p is an upper bound on the full family's; a claim short of its "
+            f"seeds is provisional, judged by nothing)")
     lines = [f"Verdicts by experiments/retest/RULES.md (sha256 {rules_digest()}): Holm's "
              f"correction over the family's {family} claims{part}, at "
              f"alpha 0.05; {smaller} called smaller than the paper's gain or the margin (per "
@@ -259,7 +263,8 @@ def render_verdicts(claims: list[Claim], results: dict, seeds: dict) -> str:
             lines.append(f"| {c.paper} | {c.text} | (not run) | | | | 0 | not run | | |")
             continue
         per = " / ".join(f"{d:+.1f}" for d in j.diffs)
-        adj = "(added later)" if j.p_adjusted is None else f"{j.p_adjusted:.3g}"
+        adj = f"{j.p_adjusted:.3g}" if j.p_adjusted is not None else \
+            "(added later)" if c.added_later else "–"
         bar = f"{j.bar:+.1f}" + ("" if j.bar_is_paper else " (margin)")
         lines.append(f"| {c.paper} | {c.text} | {j.mean:+.1f} [{bound(j.low)}, "
                      f"{bound(j.high)}] ({per}) | {j.p:.3g} | {adj} | {bar} | {len(j.diffs)} | "

@@ -28,19 +28,23 @@ class Judged:
     low: float  # the 95% t-interval, points
     high: float
     p: float
-    p_adjusted: float | None  # None: added later, outside the family
+    p_adjusted: float | None  # None: added later (outside the family), or provisional
     bar: float  # the paper's gain, or the margin
     bar_is_paper: bool
     verdict: str
 
 
 def judge(diffs_per_claim: list[list[float] | None], gains: list[tuple[float, ...]],
-          added_later: list[bool]) -> list[Judged | None]:
+          added_later: list[bool], need: list[int] | None = None) -> list[Judged | None]:
     """Each claim's verdict (None where it has fewer than 2 seeds): ``diffs_per_claim[i]`` its
     per-seed differences in points, ``gains[i]`` the paper's gains (empty: none given),
-    ``added_later[i]`` whether it is outside the family."""
+    ``added_later[i]`` whether it is outside the family, ``need[i]`` the seeds it needs
+    (RULES.md, 2; default 2). A claim with fewer is *provisional*: its interval is shown, it
+    is judged by nothing and left out of Holm's list as a claim not yet run."""
+    need = need or [2] * len(diffs_per_claim)
+    complete = {i for i, d in enumerate(diffs_per_claim) if d is not None and len(d) >= need[i]}
     family = [i for i, d in enumerate(diffs_per_claim)
-              if d is not None and len(d) >= 2 and not added_later[i]]
+              if d is not None and len(d) >= 2 and not added_later[i] and i in complete]
     # Holm over the whole family (RULES.md, 3), its claims not yet run included: while some
     # have not run, each adjusted p is an upper bound on the one the full round will give
     size = sum(not later for later in added_later)
@@ -56,9 +60,9 @@ def judge(diffs_per_claim: list[list[float] | None], gains: list[tuple[float, ..
         bar_is_paper = bool(gains[i])
         bar = sum(gains[i]) / len(gains[i]) if bar_is_paper else MARGIN
         p_adj = adjusted.get(i)
-        out.append(Judged(tuple(d), mean, low, high, raw[i], p_adj, bar, bar_is_paper,
-                          verdict(mean, raw[i] if p_adj is None else p_adj, high, bar,
-                                  bar_is_paper)))
+        said = verdict(mean, raw[i] if p_adj is None else p_adj, high, bar, bar_is_paper) \
+            if i in complete else f"provisional ({len(d)} of {need[i]} seeds)"
+        out.append(Judged(tuple(d), mean, low, high, raw[i], p_adj, bar, bar_is_paper, said))
     return out
 
 
