@@ -34,6 +34,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt (malloc.h)
+# never trim the heap's top by itself (mallopt(3): -1 disables trimming). The largest int,
+# 2 GB, used before, let glibc hand back the top of the heap whenever more than 2 GB of it was
+# free, which every validation pass left (its batches of 64 clips and their activations): a
+# soft run's every validation then faulted ~600 MB in again (150k page faults an epoch)
+NEVER_TRIM = -1
 DEFAULT_THRESHOLD = 128 * 1024  # glibc's default for both (M_MMAP_THRESHOLD's starting value)
 _whole_process = False
 _shared_arena = False
@@ -62,7 +67,7 @@ def keep_freed_memory() -> bool:
     """Tune glibc's malloc for the rest of the process; True if it is tuned (now or before)."""
     global _whole_process
     if not _whole_process:
-        _whole_process = _set(1 << 30, 2**31 - 1)
+        _whole_process = _set(1 << 30, NEVER_TRIM)
     return _whole_process
 
 
@@ -103,7 +108,7 @@ def _arenas(libc) -> int:
 def reusing_freed_memory():
     """Keep freed memory for reuse inside the block (yields whether malloc is tuned); on leaving
     the outermost block, glibc's default thresholds come back and the kept memory is trimmed."""
-    tuned = _whole_process or (_open[-1] if _open else _set(1 << 30, 2**31 - 1))
+    tuned = _whole_process or (_open[-1] if _open else _set(1 << 30, NEVER_TRIM))
     _open.append(tuned)
     try:
         yield tuned
