@@ -5,7 +5,7 @@
     python experiments/paper_tables.py render --out experiments/results --docs docs
     python experiments/paper_tables.py merge experiments/out-b --out experiments/results
         # a second runner's results (its own --out) joined to the first's, tables re-rendered;
-        # records replaced by a run of another recipe go to OUT/superseded.json
+        # records of another recipe than their row declares go to OUT/superseded.json
     python experiments/paper_tables.py status --out experiments/out --merge experiments/out-b \
         --tables c003 c004        # each row's seeds done and to run; writes nothing
     python experiments/paper_tables.py first-above 0.15 --out experiments/out --tables c003
@@ -56,8 +56,8 @@ def fill_markers(text: str, results: dict, seeds: dict) -> str:
 
 def _load(a) -> tuple[dict, dict, dict, set]:
     """OUT/results.json with the --merge folders' records joined (in memory), the seeds, the
-    protocol's epochs per key, and the keys made stale by a protocol change. Records that a
-    record of another recipe replaced are set aside in ``a.superseded``."""
+    protocol's epochs per key, and the keys made stale by a protocol change. Records of another
+    recipe than their row declares are set aside in ``a.superseded`` (runner.merge)."""
     seeds = {"seeds": list(range(a.seeds)), "sweep_seeds": list(range(a.sweep_seeds))}
     path = a.out / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {}
@@ -66,7 +66,8 @@ def _load(a) -> tuple[dict, dict, dict, set]:
     for other in a.merge:
         theirs = json.loads((other / "results.json").read_text())
         runner.recount(theirs, other, seeds)
-        a.superseded.update(runner.merge(results, theirs, want))
+        a.superseded.update(runner.merge(results, theirs, want,
+                                         runner.declared_recipes(catalog.TABLES, seeds)))
     return results, seeds, want, runner.stale(results, catalog.TABLES, seeds, tc)
 
 

@@ -405,6 +405,12 @@ def test_merge_keeps_the_records_a_run_of_another_recipe_replaced(pt, tmp_path):
     assert json.loads((a / "results.json").read_text())[key]["top1"] == 0.5
     kept = json.loads((a / "superseded.json").read_text())
     assert kept == {f"{key} (glimpse)": first}
+    # a folder's record of the old recipe for a seed the new one has not run never comes in
+    other = row.key(1, table.video_rule)
+    (b / "results.json").write_text(json.dumps({other: first}))
+    pt.cli.main(["merge", str(b), "--out", str(a), "--tables", table.key])
+    assert other not in json.loads((a / "results.json").read_text())
+    assert json.loads((a / "superseded.json").read_text())[f"{other} (glimpse)"] == first
 
 
 def test_the_status_names_each_rows_seeds_to_run(pt):

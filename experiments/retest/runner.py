@@ -62,16 +62,29 @@ def stale(results: dict, tables, seeds: dict, tc: TrainConfig) -> set[str]:
             if key in results and results[key].get("epochs", epochs) != epochs}
 
 
-def merge(results: dict, other: dict, want: dict[str, int]) -> dict:
+def declared_recipes(tables, seeds: dict) -> dict[str, str | None]:
+    """Run key -> the recipe its row now declares (None: glimpse's), for the trained rows of
+    ``tables`` (archived ones aside)."""
+    return {row.key(s, t.video_rule): row.recipe for t in tables if not t.archived
+            for row in t.rows if row.kind == "train" for s in seeds[t.seeds]}
+
+
+def merge(results: dict, other: dict, want: dict[str, int],
+          recipes: dict[str, str | None] | None = None) -> dict:
     """``other``'s records into ``results`` (a second runner's), each replacing the record of
     its key, except that a record made for other epochs than ``want`` (protocol_epochs) never
-    replaces one made for them. Returns the records replaced by one of another recipe (a row's
-    recipe changed within a round: its key stays, the earlier runs are kept as a record)."""
+    replaces one made for them. Returns the records set aside for their recipe (a row's recipe
+    changed within a round: its key stays): those a record of another recipe replaced, and,
+    where ``recipes`` (declared_recipes) is given, those of ``other`` whose recipe is not the
+    one their row declares, which never enter ``results``."""
     replaced = {}
     for key, rec in other.items():
         epochs = want.get(key)
         if (key in results and epochs is not None and rec.get("epochs", epochs) != epochs
                 and results[key].get("epochs", epochs) == epochs):
+            continue
+        if recipes is not None and key in recipes and rec.get("recipe") != recipes[key]:
+            replaced[key] = rec
             continue
         if key in results and results[key].get("recipe") != rec.get("recipe"):
             replaced[key] = results[key]
