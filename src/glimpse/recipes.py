@@ -33,6 +33,7 @@ class Recipe:
 
 
 _GLIMPSE = {"optimizer": "adam", "lr": 1e-3, "gamma": 1e-5, "batch_size": 32}
+_SHARP = {"gamma_a": 1.0, "gamma_b": 1.0}  # paper 001's JHMDB sharpness (rstan's options)
 
 
 RECIPES = {
@@ -56,14 +57,14 @@ RECIPES = {
                            "rstan without the actor term: glimpse's, paper 001's JHMDB sharpness "
                            "(gamma_a = gamma_b = 1) and a 2-epoch warm-up; no seed of S-T rgb or "
                            "flow collapsed on 5 (docs/retest/stability.md, W1)",
-                           options={"gamma_a": 1.0, "gamma_b": 1.0}, models=("rstan",)),
+                           options=_SHARP, models=("rstan",)),
     # R2: chosen on validation for paper 001's A-M fusions without the actor term (test SD
     # 2.0 / 1.9 over 5 seeds, glimpse's recipe 28.7 / 23.1); W1's warm-up is untested there
     "stable-rstan-am": Recipe(dict(_GLIMPSE),
                               "rstan's A-M fusion without the actor term: glimpse's and paper "
                               "001's JHMDB sharpness (gamma_a = gamma_b = 1); no seed of A-M max "
                               "or mean collapsed on 5 (docs/retest/stability.md, R2)",
-                              options={"gamma_a": 1.0, "gamma_b": 1.0}, models=("rstan",)),
+                              options=_SHARP, models=("rstan",)),
     # W3: chosen for paper 004's N = 5 budget (test SD 3.2, was 10.2) and for N read as m = 5
     # glimpses a step (validation SD 3.8; test 5.4); on every step it moved the slow start to
     # another seed (not kept there)
