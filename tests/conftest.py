@@ -23,15 +23,17 @@ def tiny_synth(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def vgg16_weights(tmp_path_factory) -> Path:
-    """torchvision's VGG16 at random weights, saved once a session: its file is 528 MB (fc6 alone
-    is 103 M parameters), and three copies of it once filled a CI machine's disk."""
+def vgg16_weights(tmp_path_factory):
+    """torchvision's VGG16 trunk (``features.*``, 59 MB) at random weights, saved once a
+    session and removed when it ends, passed or failed: the full file is 528 MB (fc6 alone is
+    103 M parameters), and copies of it left by failed runs twice filled a CI machine's disk."""
     import torch
     import torchvision.models as tvm
 
     path = tmp_path_factory.mktemp("vgg16") / "vgg16.pth"
-    torch.save(tvm.vgg16(weights=None).state_dict(), path)
-    return path
+    torch.save(tvm.vgg16(weights=None).features.state_dict(prefix="features."), path)
+    yield path
+    path.unlink(missing_ok=True)
 
 
 def moving_bar_frames(n=25, h=48, w=64) -> np.ndarray:

@@ -236,3 +236,24 @@ def test_vgg16_second_level_is_pool4_beside_conv5_3(vgg16_weights):
         out = bb.levels(torch.randint(0, 255, (1, 224, 224, 3), dtype=torch.uint8))
     assert bb.layer == "conv5_3" and bb.level2 == "pool4"
     assert out["cube"].shape == out["level2"].shape == (1, 14, 14, 512)
+
+
+def test_vgg16_reads_its_trunk_from_a_full_or_trunk_only_file(tmp_path, vgg16_weights):
+    """The head's tensors (classifier.*) of a full torchvision file are read past; conv5_3 is
+    torchvision's own vgg16.features up to conv5_3's ReLU; a trunk tensor short is one line."""
+    import torchvision.models as tvm
+
+    sd = torch.load(vgg16_weights, weights_only=True)
+    torch.save({**sd, "classifier.0.weight": torch.zeros(2, 2)}, tmp_path / "full.pth")
+    bb = Backbone("vgg16", weights=tmp_path / "full.pth", layer="conv5_3")
+    ref = tvm.vgg16(weights=None).eval()
+    ref.load_state_dict({**sd, **{k: v for k, v in ref.state_dict().items()
+                                  if k.startswith("classifier.")}})
+    x = torch.randint(0, 255, (1, 224, 224, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        want = ref.features[:30](bb.preprocess(x).contiguous()).permute(0, 2, 3, 1)
+        torch.testing.assert_close(bb(x), want, rtol=1e-4, atol=1e-4)
+    del sd["features.28.weight"]
+    torch.save(sd, tmp_path / "short.pth")
+    with pytest.raises(GlimpseError, match=r"does not fit torchvision's vgg16: 1 missing"):
+        Backbone("vgg16", weights=tmp_path / "short.pth")

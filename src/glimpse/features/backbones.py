@@ -371,17 +371,36 @@ def _torchvision_model(name: str, weights: Path) -> nn.Module:
         model = tvm.inception_v3(weights=None, aux_logits=True, transform_input=True,
                                  init_weights=False)
     elif name == "vgg16":
-        model = tvm.vgg16(weights=None)
+        return _vgg16_trunk(weights)
     else:
         raise GlimpseError(f"unknown backbone '{name}'")
-    sd = _load_state_dict(weights)
+    return _fill(model, _load_state_dict(weights), weights, name,
+                 optional=("aux1.", "aux2.", "AuxLogits."))
+
+
+def _fill(model: nn.Module, sd: dict, weights: Path, name: str, optional=()) -> nn.Module:
+    """``model`` with the tensors of ``sd`` loaded; any it lacks (but the ``optional`` heads) or
+    any ``sd`` has beyond it is one line naming the file."""
     missing, unexpected = model.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not k.startswith(("aux1.", "aux2.", "AuxLogits."))]
+    missing = [k for k in missing if not k.startswith(optional)]
     if missing or unexpected:
         raise GlimpseError(f"{weights} does not fit torchvision's {name}: "
                            f"{len(missing)} missing tensors (e.g. {missing[:2]}), "
                            f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})")
     return model
+
+
+def _vgg16_trunk(weights: Path) -> nn.Module:
+    """VGG16's convolutional trunk (``features.*``, where pool4 and conv5_3 live) from a state
+    dict of torchvision's vgg16: the full file (528 MB) or its ``features.*`` tensors alone
+    (59 MB); the fully connected head (``classifier.*``) is never used, so never built."""
+    from collections import OrderedDict
+
+    from torchvision.models.vgg import cfgs, make_layers
+
+    model = nn.Sequential(OrderedDict(features=make_layers(cfgs["D"])))
+    sd = {k: v for k, v in _load_state_dict(weights).items() if not k.startswith("classifier.")}
+    return _fill(model, sd, weights, "vgg16")
 
 
 NAMED = ("timm:", "torchvision:")  # any image model of either library, by name
