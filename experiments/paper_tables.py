@@ -54,21 +54,22 @@ def fill_markers(text: str, results: dict, seeds: dict) -> str:
                                results, seeds)
 
 
-def _load(a) -> tuple[dict, dict, dict, set]:
+def _load(a) -> tuple[dict, dict, set, dict]:
     """OUT/results.json with the --merge folders' records joined (in memory), the seeds, the
-    protocol's epochs per key, and the keys made stale by a protocol change. Records of another
-    recipe than their row declares are set aside in ``a.superseded`` (runner.merge)."""
+    keys made stale by a protocol change, and the records set aside for their recipe (another
+    than their row declares, or replaced by a run of another: runner.merge)."""
     seeds = {"seeds": list(range(a.seeds)), "sweep_seeds": list(range(a.sweep_seeds))}
     path = a.out / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     tc = replace(TRAIN, epochs=a.epochs)
     want = runner.protocol_epochs(catalog.TABLES, seeds, tc)
+    superseded = {}
     for other in a.merge:
         theirs = json.loads((other / "results.json").read_text())
         runner.recount(theirs, other, seeds)
-        a.superseded.update(runner.merge(results, theirs, want,
-                                         runner.declared_recipes(catalog.TABLES, seeds)))
-    return results, seeds, want, runner.stale(results, catalog.TABLES, seeds, tc)
+        superseded.update(runner.merge(results, theirs, want,
+                                       runner.declared_recipes(catalog.TABLES, seeds)))
+    return results, seeds, runner.stale(results, catalog.TABLES, seeds, tc), superseded
 
 
 def _write_tables(a, tables, current: dict, seeds: dict) -> None:
@@ -174,7 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     a = build_parser().parse_args(argv)
-    a.superseded = {}
     unknown = sorted(set(a.tables) - {t.key for t in catalog.TABLES})
     if unknown:
         raise SystemExit(f"--tables: no table {', '.join(unknown)}")
@@ -187,7 +187,7 @@ def main(argv=None):
         return
     if a.command in ("status", "verdicts") and not (a.out / "results.json").exists():
         raise SystemExit(f"{a.out / 'results.json'} does not exist: nothing has run there yet")
-    results, seeds, _, old = _load(a)
+    results, seeds, old, superseded = _load(a)
     current = {k: v for k, v in results.items() if k not in old}  # what the tables show
     if a.command == "status":
         print(render.render_status(tables, current, seeds))
@@ -204,11 +204,11 @@ def main(argv=None):
         return
     a.out.mkdir(parents=True, exist_ok=True)
     if a.merge:  # a kill or a full disk leaves the last whole file (each write), never half
-        if a.superseded:  # kept beside the records that replaced them, never dropped
+        if superseded:  # kept beside the records that replaced them, never dropped
             path = a.out / "superseded.json"
             kept = json.loads(path.read_text()) if path.exists() else {}
             write_json_atomic(path, {**kept, **{f"{k} ({rec.get('recipe', 'glimpse')})": rec
-                                                for k, rec in a.superseded.items()}})
+                                                for k, rec in superseded.items()}})
         write_json_atomic(a.out / "results.json", results)
     if a.command == "run":
         cmd_run(a, tables, results, seeds, current)
