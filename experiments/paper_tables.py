@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "correction, the paper's gain; its digest printed)")
     vd.add_argument("--page", type=Path, help="also write the table into this markdown file, "
                     "between '<!-- verdicts:NAME -->' and '<!-- /verdicts:NAME -->' (NAME: "
-                    "OUT's folder name, e.g. results-round2)")
+                    "OUT's folder name, e.g. results-round2), and the round's cost between "
+                    "'<!-- cost:NAME -->' and '<!-- /cost:NAME -->' where the page has them")
     fa = sub.add_parser("first-above", parents=[common, merged],
                         help="print, row by row, the epoch at which each seed's validation "
                              "top-1 first passed FRACTION (the run folders' log.csv in OUT and "
@@ -195,12 +196,17 @@ def main(argv=None):
     if a.command == "verdicts":
         text = render.render_verdicts(catalog.CLAIMS, current, seeds)
         print(text)
-        if a.page is not None:  # the block named for OUT's folder (one round a block)
-            start, end = f"<!-- verdicts:{a.out.name} -->", f"<!-- /verdicts:{a.out.name} -->"
+        if a.page is not None:  # the blocks named for OUT's folder (one round a block)
             page = a.page.read_text()
+            start, end = f"<!-- verdicts:{a.out.name} -->", f"<!-- /verdicts:{a.out.name} -->"
             if start not in page or end not in page:
                 raise SystemExit(f"{a.page}: no '{start}' ... '{end}' block to fill")
-            write_text_atomic(a.page, render.replace_block(page, start, end, text))
+            page = render.replace_block(page, start, end, text)
+            start, end = f"<!-- cost:{a.out.name} -->", f"<!-- /cost:{a.out.name} -->"
+            if start in page and end in page:  # the round's own cost, where the page has it
+                page = render.replace_block(page, start, end, render.render_cost(
+                    catalog.CLAIM_TABLES, current, seeds))
+            write_text_atomic(a.page, page)
         return
     a.out.mkdir(parents=True, exist_ok=True)
     if a.merge:  # a kill or a full disk leaves the last whole file (each write), never half

@@ -130,6 +130,11 @@ def test_verdicts_fill_the_rounds_block_of_a_page(v, tmp_path, capsys):
     text = page.read_text()
     assert "old" not in text and f"sha256 {v.rules_digest()}" in text
     assert text.startswith("before\n") and text.endswith("after\n")
+    page.write_text("<!-- verdicts:results-round9 -->\n<!-- /verdicts:results-round9 -->\n"
+                    "<!-- cost:results-round9 -->\nold cost\n<!-- /cost:results-round9 -->\n")
+    tables.main(["verdicts", "--out", str(out), "--page", str(page)])
+    text = page.read_text()
+    assert "old cost" not in text and "| c000 | 0 (of 15) | 0 |" in text  # the round's own runs
     page.write_text("no block here\n")
     with pytest.raises(SystemExit, match="no '<!-- verdicts:results-round9 -->'"):
         tables.main(["verdicts", "--out", str(out), "--page", str(page)])
