@@ -97,6 +97,20 @@ def test_the_rules_are_printed_with_their_digest(v):
     assert len(family) == 30 and sum(c.added_later for c in catalog.CLAIMS) == 1
 
 
+def test_a_claim_on_one_seed_is_shown_as_provisional_not_as_not_run(v):
+    from retest import catalog, render
+
+    c = catalog.CLAIMS[0]
+    rule = c.table.video_rule
+    videos = ["a.mp4", "b.mp4", "c.mp4", "d.mp4"]
+    results = {c.reference.key(0, rule): {"correct": dict(zip(videos, [1, 0, 0, 0])), "top1": 0.25},
+               c.row.key(0, rule): {"correct": dict(zip(videos, [1, 1, 0, 0])), "top1": 0.5}}
+    text = render.render_verdicts([c], results, {"seeds": [0, 1, 2, 3, 4], "sweep_seeds": [0]})
+    line = [x for x in text.splitlines() if c.text in x][0]
+    assert "+25.0 (one seed: no interval)" in line and "| 1 | provisional (1 of 5 seeds) |" in line
+    assert "not run" not in line
+
+
 def test_the_collapse_column_flags_seeds_by_the_stability_rule(v):
     """RULES.md, 6: a seed more than 10 points below its row's median or with less attention on
     the actor than uniform's is flagged (and kept); a pooled LSTM's uniform map is no

@@ -258,7 +258,12 @@ def render_verdicts(claims: list[Claim], results: dict, seeds: dict) -> str:
              "p, Holm | the paper's gain (or margin) | seeds | verdict | collapsed seeds (kept; "
              "RULES.md, 6) | recipe: row / reference |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for c, j in zip(claims, judged):
+    for c, ct, j in zip(claims, cts, judged):
+        if j is None and ct is not None and ct.per_seed:  # one seed: no interval yet
+            lines.append(f"| {c.paper} | {c.text} | {100 * ct.per_seed[0]:+.1f} (one seed: no "
+                         f"interval) | | | | 1 | provisional (1 of {need_of(c.table)} seeds) | "
+                         f"{_flags(c, results, seeds)} | {_recipes(c, results, seeds)} |")
+            continue
         if j is None:
             lines.append(f"| {c.paper} | {c.text} | (not run) | | | | 0 | not run | | |")
             continue
