@@ -63,12 +63,11 @@ def _load(a) -> tuple[dict, dict, set, dict]:
     results = json.loads(path.read_text()) if path.exists() else {}
     tc = replace(TRAIN, epochs=a.epochs)
     want = runner.protocol_epochs(catalog.TABLES, seeds, tc)
-    superseded = {}
+    superseded, recipes = {}, runner.declared_recipes(catalog.TABLES, seeds)
     for other in a.merge:
         theirs = json.loads((other / "results.json").read_text())
         runner.recount(theirs, other, seeds)
-        superseded.update(runner.merge(results, theirs, want,
-                                       runner.declared_recipes(catalog.TABLES, seeds)))
+        superseded.update(runner.merge(results, theirs, want, recipes))
     return results, seeds, runner.stale(results, catalog.TABLES, seeds, tc), superseded
 
 

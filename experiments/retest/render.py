@@ -236,7 +236,7 @@ def render_verdicts(claims: list[Claim], results: dict, seeds: dict) -> str:
     """The claims under the rules written before the round (retest/RULES.md; its digest
     printed): each claim's difference and interval, raw and Holm-adjusted p, the paper's gain
     (or the margin) against the family-level upper end, and the verdict."""
-    from retest.verdicts import judge, rules_digest
+    from retest.verdicts import judge, provisional, rules_digest
 
     cts = [contrast(c.table, results, seeds, c.row, c.reference) for c in claims]
     judged = judge([None if ct is None else [100 * d for d in ct.per_seed] for ct in cts],
@@ -261,7 +261,7 @@ def render_verdicts(claims: list[Claim], results: dict, seeds: dict) -> str:
     for c, ct, j in zip(claims, cts, judged):
         if j is None and ct is not None and ct.per_seed:  # one seed: no interval yet
             lines.append(f"| {c.paper} | {c.text} | {100 * ct.per_seed[0]:+.1f} (one seed: no "
-                         f"interval) | | | | 1 | provisional (1 of {need_of(c.table)} seeds) | "
+                         f"interval) | | | | 1 | {provisional(1, need_of(c.table))} | "
                          f"{_flags(c, results, seeds)} | {_recipes(c, results, seeds)} |")
             continue
         if j is None:

@@ -34,6 +34,11 @@ class Judged:
     verdict: str
 
 
+def provisional(seeds: int, need: int) -> str:
+    """The verdict of a claim short of the seeds it needs (RULES.md, 2)."""
+    return f"provisional ({seeds} of {need} seeds)"
+
+
 def judge(diffs_per_claim: list[list[float] | None], gains: list[tuple[float, ...]],
           added_later: list[bool], need: list[int] | None = None) -> list[Judged | None]:
     """Each claim's verdict (None where it has fewer than 2 seeds): ``diffs_per_claim[i]`` its
@@ -61,7 +66,7 @@ def judge(diffs_per_claim: list[list[float] | None], gains: list[tuple[float, ..
         bar = sum(gains[i]) / len(gains[i]) if bar_is_paper else MARGIN
         p_adj = adjusted.get(i)
         said = verdict(mean, raw[i] if p_adj is None else p_adj, high, bar, bar_is_paper) \
-            if i in complete else f"provisional ({len(d)} of {need[i]} seeds)"
+            if i in complete else provisional(len(d), need[i])
         out.append(Judged(tuple(d), mean, low, high, raw[i], p_adj, bar, bar_is_paper, said))
     return out
 
