@@ -68,6 +68,10 @@ class Config:
 CONFIGS = {c.name: c for c in [
     Config("probe-rgb", "probe", (("stream", "rgb"),)),
     Config("probe-rgb+flow", "probe", (("stream", "rgb+flow"),)),
+    # what the probe reads that a model pooling over time does not (stability.md, P1)
+    Config("probe-rgb-mean", "probe", (("stream", "rgb"), ("statistics", "mean"))),
+    Config("probe-rgb-std", "probe", (("stream", "rgb"), ("statistics", "std"))),
+    Config("probe-rgb+flow-mean", "probe", (("stream", "rgb+flow"), ("statistics", "mean"))),
     Config("000-structured", "structured", (("lam", 0.01),), video_rule="vote"),
     Config("002-soft", "soft"),
     Config("002-avgpool", "avgpool"),
@@ -94,6 +98,14 @@ CONFIGS = {c.name: c for c in [
     Config("004-hard-nobaseline", "reinforce", (("lam", 0.0), ("policy", "content"),
                                                 ("baseline", "none"))),
 ]}
+
+
+def config_of(key: str) -> str:
+    """The configuration a key of stability.json is a variant of (its name is a prefix of the
+    key that ends the key or is followed by ``@`` or ``+``; the longest such, as a name may
+    itself hold a ``+``: ``probe-rgb+flow``)."""
+    return max((n for n in CONFIGS if re.match(re.escape(n) + "([@+]|$)", key)), key=len,
+               default=re.split("[@+]", key)[0])
 
 
 def variant_key(name: str, recipe: str, sets: dict) -> str:
@@ -291,7 +303,7 @@ def main(argv=None) -> int:
                     write_json_atomic(path, results)
                     print(f"{key} seed {seed}: validation {100 * rec['val']['top1']:.1f}%",
                           file=sys.stderr, flush=True)
-        table = render(results, [k for k in results if re.split("[@+]", k)[0] in a.configs])
+        table = render(results, [k for k in results if config_of(k) in a.configs])
         if a.report:
             write_text_atomic(a.report, embed(a.report, table))
         print(table, end="")

@@ -66,3 +66,41 @@ def test_probe_separates_separable_classes(tmp_path):
         run_probe(tmp_path / "store", tmp_path / "p2", actor=True, log=lambda *_: None)
     with pytest.raises(GlimpseError, match="reads cube stream.s. flow, which"):
         run_probe(tmp_path / "store", tmp_path / "p3", stream="flow", log=lambda *_: None)
+
+
+def test_probe_statistics_keep_the_mean_or_the_std(tmp_path):
+    store = FeatureStore(tmp_path)
+    store.create_or_check(FEATURE, STREAMS, ["a"])
+    cube = np.zeros((2, 2, 2, 3), np.float32)
+    cube[0, 0, 0] = [4, 0, 8]
+    cube[1, 1, 1] = [8, 4, 0]
+    store.write_entry("v", _meta(2, "a", 0, "g1"), {"rgb": cube})
+    e = store.entry("v")
+    # pooled: frame 0 [1, 0, 2], frame 1 [2, 1, 0] (as in the golden test above)
+    np.testing.assert_allclose(video_vector(e, statistics="mean"), [1.5, 0.5, 1])
+    np.testing.assert_allclose(video_vector(e, statistics="std"), [0.5, 0.5, 1])
+    with pytest.raises(GlimpseError, match="unknown probe statistics 'max' .known: mean.std, mean, std"):
+        video_vector(e, statistics="max")
+
+
+def test_a_probe_on_the_mean_misses_what_only_the_change_over_frames_tells(tmp_path):
+    """Two classes with the same mean feature over a video, told apart by how much it varies
+    from frame to frame: the std probe separates them, the mean probe cannot."""
+    store = FeatureStore(tmp_path / "store")
+    store.create_or_check(FEATURE, STREAMS, ["still", "moving"])
+    rng = np.random.default_rng(0)
+    for c, label in enumerate(["still", "moving"]):
+        for g in range(8):
+            cube = np.ones((6, 2, 2, 3), np.float32) + rng.normal(0, 0.05, (6, 2, 2, 3))
+            if c:  # alternate frames up and down: the same mean, a large std
+                cube[0::2] += 1.0
+                cube[1::2] -= 1.0
+            store.write_entry(f"{label}{g}", _meta(6, label, c, f"g{g}"),
+                              {"rgb": cube.astype(np.float32)})
+    quiet = {"log": lambda *_: None}
+    assert run_probe(tmp_path / "store", tmp_path / "std", statistics="std", **quiet)["top1"] == 1.0
+    mean = run_probe(tmp_path / "store", tmp_path / "mean", statistics="mean", **quiet)
+    assert mean["top1"] <= 0.75 and mean["model"] == "linear probe (mean over frames)"
+    assert json.loads((tmp_path / "mean" / "probe.json").read_text())["statistics"] == "mean"
+    with pytest.raises(GlimpseError, match="unknown probe statistics"):
+        run_probe(tmp_path / "nowhere", tmp_path / "p", statistics="max", **quiet)

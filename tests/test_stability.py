@@ -57,6 +57,16 @@ def test_variant_keys_and_settings(st):
     assert (tc.warmup_epochs, tc.epochs, tc.lr) == (3, 3, 1e-3)
 
 
+def test_a_key_is_read_back_to_its_configuration(st):
+    """A configuration's name may hold a '+' (probe-rgb+flow), as a variant's key does."""
+    assert st.config_of("001-am-max@paper001+gamma_a=1") == "001-am-max"
+    assert st.config_of("probe-rgb") == "probe-rgb"
+    assert st.config_of("probe-rgb+flow") == "probe-rgb+flow"
+    assert st.config_of("probe-rgb+flow-mean") == "probe-rgb+flow-mean"
+    assert st.config_of("004-hard+entropy=0.05") == "004-hard"
+    assert st.config_of("004-hard-n5+warmup_epochs=2") == "004-hard-n5"
+
+
 def test_the_check_runs_resumes_and_renders(st, tmp_path, monkeypatch, capsys):
     videos = small_videos(tmp_path / "videos", frames=8)
     assert glimpse(["extract", str(videos), str(tmp_path / "feats"), "--fps", "0",

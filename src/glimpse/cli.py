@@ -817,6 +817,7 @@ def _add_probe(sub):
 glimpse probe data/features --out runs/probe                     # mean + std of pooled features
 glimpse probe data/features --actor --out runs/probe-actor       # only the actor's cells
 glimpse probe data/features2 --stream flow --out runs/probe-flow  # what the flow stream holds
+glimpse probe data/features --statistics mean --out runs/probe-mean  # what pooling over time reads
 glimpse compare runs/probe runs/structured                       # a model against the probe""")
     p.add_argument("features", type=Path)
     p.add_argument("--out", type=Path, required=True, help="probe folder (metrics, predictions)")
@@ -825,6 +826,10 @@ glimpse compare runs/probe runs/structured                       # a model again
     p.add_argument("--stream", default="rgb",
                    help="cube stream(s): rgb (default), flow, rgb_level2, or several joined by + "
                         "(their vectors concatenated)")
+    p.add_argument("--statistics", default="mean+std",
+                   help="what of the pooled feature over a video's frames: mean+std (default), "
+                        "mean (what a model that pools over time reads) or std (only how the "
+                        "features change)")
     for name in ("split_seed", "test_fraction", "val_fraction"):  # the groups, as for train
         _add_setting(p, _train_setting(name))
     p.set_defaults(func=_probe)
@@ -834,7 +839,8 @@ def _probe(a):
     from glimpse.probe import run_probe
 
     m = run_probe(a.features, a.out, actor=a.actor, stream=a.stream, split_seed=a.split_seed,
-                  test_fraction=a.test_fraction, val_fraction=a.val_fraction)
+                  test_fraction=a.test_fraction, val_fraction=a.val_fraction,
+                  statistics=a.statistics)
     print(f"{m['model']} on test ({m['num_videos']} videos): top-1 {m['top1']:.3f}  top-5 "
           f"{m['top5']:.3f}  (weight decay {m['weight_decay']:g} chosen on validation)")
     print(f"-> {a.out / 'metrics.json'}")

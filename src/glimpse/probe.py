@@ -4,6 +4,9 @@ row beside every model (a model below the probe on its own features is a defect 
 Each video becomes one vector: the mean and the standard deviation over its frames of the
 pooled feature (the spatial mean of the ``rgb`` cube, or, with ``actor=True``, the mean over
 only the cells the actor covers in each frame: ideal attention, where the store has masks).
+``statistics`` keeps one of the two (``mean``: what a model that pools over time reads;
+``std``: only how the features change over the video) to see where a probe's lead over a
+model comes from.
 ``stream`` picks another cube (``flow``, ``rgb_level2``) or several joined by ``+``, whose
 vectors are concatenated (``rgb+flow``: what both streams together are worth).
 A multinomial logistic regression (L2-regularized, full-batch L-BFGS on standardized inputs) is
@@ -31,14 +34,23 @@ from glimpse.io import write_json_atomic
 from glimpse.metrics import confusion_matrix, per_class_accuracy, topk_accuracy
 
 DECAYS = (1e-4, 1e-3, 1e-2, 1e-1)
+STATISTICS = ("mean+std", "mean", "std")  # over a video's frames, of its pooled feature
 
 
-def video_vector(entry, *, actor: bool = False, stream: str = "rgb") -> np.ndarray:
+def _check(statistics: str) -> None:
+    if statistics not in STATISTICS:
+        raise GlimpseError(f"unknown probe statistics '{statistics}' (known: "
+                           f"{', '.join(STATISTICS)})")
+
+
+def video_vector(entry, *, actor: bool = False, stream: str = "rgb",
+                 statistics: str = "mean+std") -> np.ndarray:
     """(2 D,): mean and std over frames of the pooled feature (over the actor's cells only with
-    ``actor``; a frame where the actor covers no cell is skipped); for ``a+b`` the streams'
-    vectors one after the other."""
+    ``actor``; a frame where the actor covers no cell is skipped); (D,) with ``statistics``
+    ``mean`` or ``std``; for ``a+b`` the streams' vectors one after the other."""
+    _check(statistics)
     if "+" in stream:
-        return np.concatenate([video_vector(entry, actor=actor, stream=s)
+        return np.concatenate([video_vector(entry, actor=actor, stream=s, statistics=statistics)
                                for s in stream.split("+")])
     cube = entry.stream(stream).astype(np.float32)  # (T, K, K, D)
     T, K, _, D = cube.shape
@@ -56,7 +68,8 @@ def video_vector(entry, *, actor: bool = False, stream: str = "rgb") -> np.ndarr
             pooled = cube.mean(1)
     else:
         pooled = cube.mean(1)
-    return np.concatenate([pooled.mean(0), pooled.std(0)])
+    stats = {"mean": pooled.mean(0), "std": pooled.std(0)}
+    return np.concatenate([stats[k] for k in statistics.split("+")])
 
 
 def fit_logistic(x: torch.Tensor, y: torch.Tensor, C: int, decay: float, *, steps: int = 200):
@@ -77,8 +90,10 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, C: int, decay: float, *, step
 
 
 def run_probe(features, out, *, actor: bool = False, stream: str = "rgb", split_seed: int = 0,
-              test_fraction: float = 0.4, val_fraction: float = 0.2, log=print) -> dict:
+              test_fraction: float = 0.4, val_fraction: float = 0.2,
+              statistics: str = "mean+std", log=print) -> dict:
     """Fit and score the probe on the store ``features``; writes the probe folder ``out``."""
+    _check(statistics)  # before the store is read: a typo costs nothing
     store = FeatureStore(features)
     missing = [s for s in stream.split("+") if s not in store.streams or s == "rgb_pooled"]
     if missing:
@@ -92,7 +107,8 @@ def run_probe(features, out, *, actor: bool = False, stream: str = "rgb", split_
     parts = {}
     for name in ("train", "val", "test"):
         entries = [store.entry(i) for i in split[name]]
-        parts[name] = (entries, torch.from_numpy(np.stack([video_vector(e, actor=actor, stream=stream)
+        parts[name] = (entries, torch.from_numpy(np.stack([video_vector(e, actor=actor, stream=stream,
+                                                                        statistics=statistics)
                                                            for e in entries])),
                        torch.tensor([e.label_index for e in entries]))
     mu = parts["train"][1].mean(0)
@@ -113,7 +129,9 @@ def run_probe(features, out, *, actor: bool = False, stream: str = "rgb", split_
     pred = scores.argmax(1)
     conf = confusion_matrix(pred, y, C)
     metrics = {"model": "linear probe" + (" (actor cells)" if actor else "")
-               + ("" if stream == "rgb" else f" on {stream}"), "split": "test",
+               + ("" if stream == "rgb" else f" on {stream}")
+               + ("" if statistics == "mean+std" else f" ({statistics} over frames)"),
+               "split": "test", "statistics": statistics,
                "video_rule": "one vector per video", "weight_decay": decay, "val_top1": val_acc,
                "num_videos": len(y), "top1": float((pred == y).mean()),
                "top5": topk_accuracy(scores, y, 5),
@@ -123,6 +141,7 @@ def run_probe(features, out, *, actor: bool = False, stream: str = "rgb", split_
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "probe.json", {"features": str(Path(features).resolve()),
                                            "actor": actor, "stream": stream,
+                                           "statistics": statistics,
                                            "split_seed": split_seed,
                                            "test_fraction": test_fraction,
                                            "val_fraction": val_fraction, "decays": DECAYS})
