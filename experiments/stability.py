@@ -222,6 +222,7 @@ def _rows(name: str, records: dict[int, dict], epochs: int) -> list[str]:
     """One configuration's rows (validation; test where every seed has it) for its records
     of one number of epochs."""
     lines = []
+    trained = CONFIGS.get(config_of(name), Config("", "")).model != "probe"  # a probe: no epochs
     if records:
         splits = ["val"] + (["test"] if all(r.get("test") for r in records.values()) else [])
         for split in splits:
@@ -231,7 +232,7 @@ def _rows(name: str, records: dict[int, dict], epochs: int) -> list[str]:
             flags = "; ".join(f"seed {k}: {', '.join(v)}" for k, v in s["collapsed"].items())
             lines.append(f"| {name} | {split} | {_per_seed(s['top1'], '{:.1f}')} | "
                          f"{s['mean']:.1f} | {s['sd']:.1f} | {actor} | {flags or 'none'} | "
-                         f"{','.join(map(str, s['seeds']))} | {epochs or '?'} | "
+                         f"{','.join(map(str, s['seeds']))} | {(epochs or '?') if trained else '–'} | "
                          f"{s['minutes']:.0f} |")
     return lines
 
