@@ -152,3 +152,23 @@ def test_verdicts_fill_the_rounds_block_of_a_page(v, tmp_path, capsys):
     page.write_text("no block here\n")
     with pytest.raises(SystemExit, match="no '<!-- verdicts:results-round9 -->'"):
         tables.main(["verdicts", "--out", str(out), "--page", str(page)])
+
+
+def test_the_pages_carry_the_second_rounds_verdicts_as_its_records_give_them(tmp_path, capsys):
+    """Every committed page with the second round's verdict block (the README, the claims page)
+    holds what `paper_tables.py verdicts` renders from experiments/results-round2 now: no
+    figure on a page outlives its records."""
+    from pathlib import Path
+
+    tables = experiment_script("paper_tables")
+    root = Path(__file__).resolve().parents[1]
+    pages = [p for p in [*sorted((root / "docs").rglob("*.md")), root / "README.md"]
+             if "<!-- verdicts:results-round2 -->" in p.read_text()]
+    assert len(pages) >= 1
+    for page in pages:
+        copy = tmp_path / page.name
+        copy.write_text(page.read_text())
+        tables.main(["verdicts", "--out", str(root / "experiments/results-round2"), "--page",
+                     str(copy)])
+        assert copy.read_text() == page.read_text(), page
+    capsys.readouterr()
