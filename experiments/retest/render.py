@@ -254,24 +254,26 @@ def render_verdicts(claims: list[Claim], results: dict, seeds: dict) -> str:
              f"correction over the family's {family} claims{part}, at "
              f"alpha 0.05; {smaller} called smaller than the paper's gain or the margin (per "
              f"claim, uncorrected: RULES.md, 5).", "",
-             "| paper | claim | glimpse: difference, points [95% t-interval] (per seed) | p | "
-             "p, Holm | the paper's gain (or margin) | seeds | verdict | collapsed seeds (kept; "
-             "RULES.md, 6) | recipe: row / reference |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| paper | claim | the paper's figure | glimpse: difference, points [95% t-interval] "
+             "(per seed) | p | p, Holm | the paper's gain (or margin) | seeds | verdict | "
+             "collapsed seeds (kept; RULES.md, 6) | recipe: row / reference |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c, ct, j in zip(claims, cts, judged):
         if j is None and ct is not None and ct.per_seed:  # one seed: no interval yet
-            lines.append(f"| {c.paper} | {c.text} | {100 * ct.per_seed[0]:+.1f} (one seed: no "
+            lines.append(f"| {c.paper} | {c.text} | {c.figure} | {100 * ct.per_seed[0]:+.1f} "
+                         f"(one seed: no "
                          f"interval) | | | | 1 | {provisional(1, need_of(c.table))} | "
                          f"{_flags(c, results, seeds)} | {_recipes(c, results, seeds)} |")
             continue
         if j is None:
-            lines.append(f"| {c.paper} | {c.text} | (not run) | | | | 0 | not run | | |")
+            lines.append(f"| {c.paper} | {c.text} | {c.figure} | (not run) | | | | 0 | not run "
+                         f"| | |")
             continue
         per = " / ".join(f"{d:+.1f}" for d in j.diffs)
         adj = f"{j.p_adjusted:.3g}" if j.p_adjusted is not None else \
             "(added later)" if c.added_later else "–"
         bar = f"{j.bar:+.1f}" + ("" if j.bar_is_paper else " (margin)")
-        lines.append(f"| {c.paper} | {c.text} | {j.mean:+.1f} [{bound(j.low)}, "
+        lines.append(f"| {c.paper} | {c.text} | {c.figure} | {j.mean:+.1f} [{bound(j.low)}, "
                      f"{bound(j.high)}] ({per}) | {j.p:.3g} | {adj} | {bar} | {len(j.diffs)} | "
                      f"{j.verdict} | {_flags(c, results, seeds)} | "
                      f"{_recipes(c, results, seeds)} |")
