@@ -72,6 +72,9 @@ CONFIGS = {c.name: c for c in [
     Config("probe-rgb-mean", "probe", (("stream", "rgb"), ("statistics", "mean"))),
     Config("probe-rgb-std", "probe", (("stream", "rgb"), ("statistics", "std"))),
     Config("probe-rgb+flow-mean", "probe", (("stream", "rgb+flow"), ("statistics", "mean"))),
+    # paper 003's two levels: the reference for its joint model
+    Config("probe-rgb_level2", "probe", (("stream", "rgb_level2"),)),
+    Config("probe-rgb+rgb_level2", "probe", (("stream", "rgb+rgb_level2"),)),
     Config("000-structured", "structured", (("lam", 0.01),), video_rule="vote"),
     Config("002-soft", "soft"),
     Config("002-avgpool", "avgpool"),
