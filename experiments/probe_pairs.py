@@ -32,9 +32,8 @@ ROWS = {
 }
 
 
-def pairs(results: dict, probes: dict, probe: str, seeds: int) -> list[tuple[str, float, list]]:
-    """Per row of ``ROWS``: (name, mean top-1 %, per-seed differences to ``probe``'s test
-    top-1 in points); one line for a record either side lacks."""
+def probe_top1(probes: dict, probe: str, seeds: int) -> list[float]:
+    """``probe``'s test top-1 per seed, in %; one line for a probe or a seed the check lacks."""
     if probe not in probes:
         raise GlimpseError(f"no probe '{probe}' in the check's records (it has "
                            f"{', '.join(probes)})")
@@ -45,6 +44,13 @@ def pairs(results: dict, probes: dict, probe: str, seeds: int) -> list[tuple[str
             raise GlimpseError(f"probe '{probe}' has no test figure for seed {s} (run the "
                                "check with --test)")
         base.append(100 * rec["test"]["top1"])
+    return base
+
+
+def pairs(results: dict, base: list[float]) -> list[tuple[str, float, list]]:
+    """Per row of ``ROWS``: (name, mean top-1 %, per-seed differences to the probe's test
+    top-1 ``base``, in points); one line for a record the round lacks."""
+    seeds = len(base)
     out = []
     for name, key in ROWS.items():
         missing = [s for s in range(seeds) if key.format(s) not in results]
@@ -80,9 +86,8 @@ def main(argv=None) -> int:
         results = json.loads(a.results.read_text())
         probes = json.loads(a.stability.read_text())
         for probe in a.probes:
-            rows = pairs(results, probes, probe, a.seeds)
-            base = [100 * probes[probe][str(s)]["test"]["top1"] for s in range(a.seeds)]
-            print(render(rows, probe, sum(base) / a.seeds))
+            base = probe_top1(probes, probe, a.seeds)
+            print(render(pairs(results, base), probe, sum(base) / a.seeds))
     except (GlimpseError, OSError, json.JSONDecodeError) as e:
         print(f"probe_pairs: {e}", file=sys.stderr)
         return 2

@@ -22,11 +22,12 @@ def test_pairs_are_row_minus_probe_per_seed(pp):
     results = _records(pp, lambda name, s: 0.30 + 0.01 * s if name == "002: soft attention "
                        "(lambda 1)" else 0.25)
     probes = {"probe-rgb-mean": {str(s): {"test": {"top1": 0.26}} for s in range(3)}}
-    rows = dict((n, (m, d)) for n, m, d in pp.pairs(results, probes, "probe-rgb-mean", 3))
+    base = pp.probe_top1(probes, "probe-rgb-mean", 3)
+    rows = dict((n, (m, d)) for n, m, d in pp.pairs(results, base))
     mean, diffs = rows["002: soft attention (lambda 1)"]
     assert mean == pytest.approx(31.0) and diffs == pytest.approx([4.0, 5.0, 6.0])
     assert rows["000: none"][1] == pytest.approx([-1.0, -1.0, -1.0])
-    table = pp.render(list(pp.pairs(results, probes, "probe-rgb-mean", 3)), "probe-rgb-mean", 26)
+    table = pp.render(pp.pairs(results, base), "probe-rgb-mean", 26)
     # 5.0 +- t(0.975, 2) * 1 / sqrt(3) = 5.0 +- 2.48
     assert "| 002: soft attention (lambda 1) | 31.0 | +5.0 [+2.5, +7.5] | +4.0 / +5.0 / +6.0 |" \
         in table
@@ -35,12 +36,12 @@ def test_pairs_are_row_minus_probe_per_seed(pp):
 def test_a_missing_record_is_one_line(pp, tmp_path, capsys):
     probes = {"probe-rgb-mean": {str(s): {"test": {"top1": 0.26}} for s in range(3)}}
     with pytest.raises(GlimpseError, match="no record of '000: none' for seed.s. 0, 1, 2"):
-        pp.pairs({}, probes, "probe-rgb-mean", 3)
+        pp.pairs({}, pp.probe_top1(probes, "probe-rgb-mean", 3))
     with pytest.raises(GlimpseError, match="no probe 'probe-rgb-std'"):
-        pp.pairs({}, probes, "probe-rgb-std", 3)
+        pp.probe_top1(probes, "probe-rgb-std", 3)
     no_test = {"probe-rgb-mean": {"0": {"test": None}}}
     with pytest.raises(GlimpseError, match="no test figure for seed 0"):
-        pp.pairs({}, no_test, "probe-rgb-mean", 1)
+        pp.probe_top1(no_test, "probe-rgb-mean", 1)
     (tmp_path / "r.json").write_text("{}")
     (tmp_path / "s.json").write_text(json.dumps(probes))
     assert pp.main([str(tmp_path / "r.json"), str(tmp_path / "s.json"), "--seeds", "3"]) == 2
