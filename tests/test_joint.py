@@ -217,3 +217,40 @@ def test_joint_through_the_cli(tmp_path):
     energy = frame_attention(res, entry.num_frames, "energy")
     assert energy.shape == (10, 8, 8) and np.allclose(np.nansum(energy, (1, 2)), 1)
     assert main(["report", str(run), "--out", str(tmp_path / "report"), "--videos", "1"]) == 0
+
+
+def test_a_leaky_first_convolution_lets_a_unit_below_zero_for_every_input_learn_again():
+    """conv1_slope: the first convolution's ReLU is leaky with that slope (golden: -2 -> -0.02 at
+    0.01), the second keeps its ReLU (Z >= 0); a conv1 unit whose bias puts it below zero for
+    every input (seed 7's plateau, stability.md) gets no gradient under the paper's ReLU and one
+    under the leak. The default is the ReLU, as before the option."""
+    inputs = {"rgb": {"layer": "x", "channels": 8, "grid": 3},
+              "rgb_level2": {"layer": "y", "channels": 4, "grid": 3}}
+    cube, mask = torch.rand(2, 4, 3, 3, 8), torch.ones(2, 4, dtype=torch.bool)
+    grads = {}
+    for slope in (0.0, 0.01):
+        torch.manual_seed(0)
+        model = build_model(ModelConfig("joint", 3, inputs, {"hidden": 8, "width": 4,
+                                                             "conv1_slope": slope}))
+        conv = model.conv[0]
+        with torch.no_grad():
+            conv.conv1.bias[0] = -100.0  # unit 0: dead for every input
+        z, logits = conv(cube, mask)
+        assert (z >= 0).all()
+        (z.sum() + logits.sum()).backward()
+        grads[slope] = conv.conv1.bias.grad[0].item()
+    assert grads[0.0] == 0.0 and grads[0.01] != 0.0
+    assert build_model(ModelConfig("joint", 3, inputs, {"hidden": 8})).cfg.conv1_slope == 0.0
+    torch.manual_seed(0)
+    leaky = build_model(ModelConfig("joint", 3, inputs, {"hidden": 8, "width": 1,
+                                                         "conv1_slope": 0.01})).conv[0]
+    with torch.no_grad():
+        for c in (leaky.proj, leaky.conv1, leaky.conv2):
+            c.weight.zero_()
+            c.bias.zero_()
+        leaky.conv1.bias.fill_(-2.0)  # conv1's output -2 everywhere -> -0.02 after the leak
+        leaky.conv2.weight[0, 0, 1, 1, 1] = -1.0  # conv2 reads the middle tap: +0.02
+    z, _ = leaky(cube[..., :8], mask)
+    torch.testing.assert_close(z[0, 1, 1, 1], torch.tensor([0.02]))
+    with pytest.raises(GlimpseError, match="conv1_slope"):
+        build_model(ModelConfig("joint", 3, inputs, {"conv1_slope": -0.1}))

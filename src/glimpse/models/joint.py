@@ -24,7 +24,12 @@ this is the choice made):
   how the convnets start. ``conv_init = torch`` (the default) is PyTorch's default, which
   shrinks the signal at each layer (Z reaches the LSTM at ~0.04); ``kaiming`` is He normal
   initialization (fan_out, ReLU gain, zero biases, as MMAction2 and PySlowFast start their 3D
-  convnets). What each did on the re-tests: docs/retest/paper003.md.
+  convnets). What each did on the re-tests: docs/retest/paper003.md. ``conv1_slope`` (a
+  departure, 0 by default: the paper's ReLU) makes the first convolution's ReLU leaky with that
+  negative slope: at PyTorch's scale the first Adam steps can push a unit below zero for every
+  input, after which a ReLU gives it no gradient to come back by (docs/retest/stability.md);
+  the second keeps its ReLU, so Z, whose channel energy the regularizer normalizes, stays
+  non-negative.
 - **Its own head**: spatio-temporal mean of Z^k -> ``head_fc`` hidden FC(C', C') + ReLU ->
   FC(C', C) -> softmax, cross-entropy against the clip's label. The paper feeds Z "into 2 FC
   layers to calculate the probabilities": read as one hidden layer and the classifier
@@ -124,6 +129,10 @@ class JointConfig:
                                     "(PyTorch's default) or kaiming (He normal, fan_out, ReLU "
                                     "gain, zero biases: MMAction2's and PySlowFast's 3D "
                                     "convnets)", choices=CONV_INITS)
+    conv1_slope: float = options.option(0.0, "negative slope of the first convolution's ReLU "
+                                        "(0: ReLU, the paper; e.g. 0.01: leaky, so a unit "
+                                        "below zero for every input still learns)",
+                                        check=options.NONNEGATIVE)
     lstm_into_conv: float = options.option(1.0, "the share of the joint LSTM's gradient that "
                                            "reaches the 3D convnets (1: end to end; 0: they "
                                            "learn from their own heads and regularizer only)",
@@ -167,8 +176,9 @@ class _Conv3D(nn.Module):
     """One level: 1x1x1 projection, two 3x3x3 Conv3d + ReLU, and the deeply supervised head."""
 
     def __init__(self, D: int, width: int, num_classes: int, kernel_t: int = 3, head_fc: int = 1,
-                 init: str = "torch"):
+                 init: str = "torch", slope: float = 0.0):
         super().__init__()
+        self.slope = slope
         kernel, pad = (kernel_t, 3, 3), (kernel_t // 2, 1, 1)
         self.proj = nn.Conv3d(D, width, 1)
         self.conv1 = nn.Conv3d(width, width, kernel, padding=pad)
@@ -184,7 +194,7 @@ class _Conv3D(nn.Module):
         """cube (B, T, K, K, D), mask (B, T) -> Z (B, T, K, K, C'), head logits (B, C)."""
         keep = mask[:, None, :, None, None].to(cube.dtype)  # padded steps: zeros after each layer
         x = self.proj(cube.permute(0, 4, 1, 2, 3)) * keep
-        x = torch.relu(self.conv1(x)) * keep
+        x = nn.functional.leaky_relu(self.conv1(x), self.slope) * keep  # slope 0: ReLU
         z = torch.relu(self.conv2(x)) * keep
         z = z.permute(0, 2, 3, 4, 1)
         m = mask.to(z.dtype)
@@ -238,7 +248,7 @@ class JointAttentionLSTM(ActionModel):
         self.cfg, self.grid = cfg, K
         dims = [inputs[s]["channels"] for s in self.streams]
         self.conv = nn.ModuleList(_Conv3D(D, cfg.width, num_classes, cfg.kernel_t, cfg.head_fc,
-                                          cfg.conv_init)
+                                          cfg.conv_init, cfg.conv1_slope)
                                   for D in dims) if cfg.conv3d else None
         z_dims = [cfg.width] * len(dims) if cfg.conv3d else dims
         x_dims = [d * (5 if cfg.pyramid else 1) for d in z_dims]
