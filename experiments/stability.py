@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import sys
@@ -37,6 +38,7 @@ from retest.runner import logged_seconds
 from glimpse import GlimpseError
 from glimpse.config import TrainConfig
 from glimpse.evaluate import evaluate_run
+from glimpse.features.store import try_lock
 from glimpse.io import write_json_atomic, write_text_atomic
 from glimpse.models import model_options
 from glimpse.probe import run_probe
@@ -251,6 +253,19 @@ def embed(page: Path, table: str) -> str:
     return head + start + table + end + rest.split(end, 1)[1]
 
 
+def record(path: Path, key: str, seed: int, rec: dict) -> dict:
+    """Add one seed's record to stability.json, read again under an exclusive lock so that
+    runners sharing an OUT (one per core) never drop each other's records; -> the records."""
+    fd = try_lock(path.with_name(path.name + ".lock"), wait=True)
+    try:
+        results = json.loads(path.read_text()) if path.exists() else {}
+        results.setdefault(key, {})[str(seed)] = rec
+        write_json_atomic(path, results)
+        return results
+    finally:
+        os.close(fd)  # drops the lock
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -262,8 +277,10 @@ def main(argv=None) -> int:
     p.add_argument("--features", type=Path, help="the feature store (with actor masks)")
     p.add_argument("--out", type=Path, required=True, help="runs and stability.json go here")
     p.add_argument("--configs", nargs="+", default=list(CONFIGS), metavar="NAME")
-    p.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1 (default 5)")
-    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=5,
+                   help="seeds up to N-1: --first-seed .. N-1 (default 5)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="the first seed (default 0; --first-seed 5 --seeds 10: seeds 5-9)")
     p.add_argument("--recipe", nargs="+", default=["glimpse"], choices=list(RECIPES),
                    help="train each configuration under each of these recipes (default glimpse)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -286,6 +303,9 @@ def main(argv=None) -> int:
         if unknown:
             raise GlimpseError(f"unknown configuration(s) {', '.join(unknown)} (known: "
                                f"{', '.join(CONFIGS)})")
+        if a.features is not None and a.seeds <= a.first_seed:
+            raise GlimpseError(f"--seeds {a.seeds} runs seeds {a.first_seed} .. {a.seeds - 1}: "
+                               f"none (--seeds is one past the last seed, not a count)")
         sets = dict(setting(s) for s in a.set)
         keys = [(name, recipe, variant_key(name, recipe, sets)) for name in a.configs
                 for recipe in a.recipe]
@@ -302,9 +322,7 @@ def main(argv=None) -> int:
                     print(f"{key} seed {seed} ...", file=sys.stderr, flush=True)
                     rec = run_one(CONFIGS[name], seed, a.features, a.out, recipe, sets, a.test,
                                   a.epochs)
-                    results = json.loads(path.read_text()) if path.exists() else {}
-                    results.setdefault(key, {})[str(seed)] = rec
-                    write_json_atomic(path, results)
+                    results = record(path, key, seed, rec)
                     print(f"{key} seed {seed}: validation {100 * rec['val']['top1']:.1f}%",
                           file=sys.stderr, flush=True)
         table = render(results, [k for k in results if config_of(k) in a.configs])

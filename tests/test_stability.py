@@ -103,5 +103,27 @@ def test_the_check_runs_resumes_and_renders(st, tmp_path, monkeypatch, capsys):
     assert "old" not in text and text.endswith("<!-- /stability -->\nafter\n")
     assert st.main(["--out", str(tmp_path / "out"), "--configs", "nope"]) == 2
     assert "unknown configuration(s) nope" in capsys.readouterr().err
+    assert st.main(argv + ["--first-seed", "7", "--seeds", "1"]) == 2  # not a count
+    assert "--seeds 1 runs seeds 7 .. 0: none" in capsys.readouterr().err
     assert st.main(argv + ["--set", "nosuch=1"]) == 2
     assert "nosuch" in capsys.readouterr().err
+
+
+def test_runners_sharing_an_out_never_drop_each_others_records(st, tmp_path):
+    """A seed's record is added under an exclusive lock on stability.json: while another runner
+    holds it the write waits, and it then re-reads the file, so the other's record survives."""
+    import os
+    import threading
+
+    from glimpse.features.store import try_lock
+    path = tmp_path / "stability.json"
+    st.record(path, "a", 0, rec(0.5))
+    fd = try_lock(tmp_path / "stability.json.lock")  # another runner, mid-write
+    writer = threading.Thread(target=st.record, args=(path, "b", 1, rec(0.4)))
+    writer.start()
+    writer.join(0.3)
+    assert writer.is_alive() and "b" not in json.loads(path.read_text())
+    path.write_text(json.dumps({**json.loads(path.read_text()), "c": {"2": rec(0.3)}}))
+    os.close(fd)
+    writer.join(10)
+    assert sorted(json.loads(path.read_text())) == ["a", "b", "c"]
