@@ -78,6 +78,7 @@ CONFIGS = {c.name: c for c in [
     Config("probe-rgb_level2", "probe", (("stream", "rgb_level2"),)),
     Config("probe-rgb+rgb_level2", "probe", (("stream", "rgb+rgb_level2"),)),
     Config("000-structured", "structured", (("lam", 0.01),), video_rule="vote"),
+    Config("000-none", "none", video_rule="vote"),  # its LSTM on the pooled cube (P2)
     Config("002-soft", "soft"),
     Config("002-avgpool", "avgpool"),
     Config("001-st-rgb", "rstan", (("stream", "rgb"), ("att_dim", 64), ("lam_aa", 0.0)),

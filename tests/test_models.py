@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -160,6 +162,24 @@ def test_structured_starts_uniform_and_uses_tanh_logits():
     torch.testing.assert_close(out.attention[:, 0], torch.full((B, K, K), 1 / K ** 2))
     assert out.scores.abs().max() <= 1.0  # y(t) = softmax(tanh(B h2(t))), eq. 7
     assert len(model.lstm.cells) == 2
+
+
+def test_paper_000s_tanh_on_the_scores_can_be_dropped():
+    """tanh_scores = False: the same network's scores are B h2(t) itself, the default's their
+    tanh (so the default's top-class probability is at most e^2 / (e^2 + C - 1))."""
+    for name in ("structured", "none"):
+        torch.manual_seed(0)
+        bounded = _model(name).eval()
+        torch.manual_seed(0)
+        free = _model(name, tanh_scores=False).eval()
+        with torch.no_grad():
+            free.classify.bias.fill_(3.0)  # logits past tanh's range
+            bounded.classify.bias.fill_(3.0)
+            a, b = bounded(_batch()).scores, free(_batch()).scores
+        torch.testing.assert_close(a, torch.tanh(b))
+        assert b.max() > 1.5 and a.max() <= 1.0
+        p = torch.softmax(a, -1).max().item()
+        assert p <= math.e ** 2 / (math.e ** 2 + C - 1) + 1e-6
 
 
 def test_soft_is_three_layers_with_mlp_initial_state():
