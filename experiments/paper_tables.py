@@ -71,12 +71,18 @@ def _load(a) -> tuple[dict, dict, set, dict]:
     return results, seeds, runner.stale(results, catalog.TABLES, seeds, tc), superseded
 
 
+def pages(docs: Path) -> list[Path]:
+    """The pages whose generated blocks the tables fill: every page under ``docs``, then the
+    README beside it."""
+    return [*sorted(docs.rglob("*.md")), docs.parent / "README.md"]
+
+
 def _write_tables(a, tables, current: dict, seeds: dict) -> None:
     """OUT/tables.md, and with --docs the pages' table blocks and the README beside them."""
     write_text_atomic(a.out / "tables.md", render.render(tables, current, seeds))
     print((a.out / "tables.md").read_text())
     docs = getattr(a, "docs", None)
-    for page in [*sorted(docs.rglob("*.md")), docs.parent / "README.md"] if docs else ():
+    for page in pages(docs) if docs else ():
         text = page.read_text() if page.exists() else ""
         if "<!-- table:" in text or "<!-- claims -->" in text:
             write_text_atomic(page, fill_markers(text, current, seeds))
