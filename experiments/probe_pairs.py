@@ -6,7 +6,13 @@ the t-interval over seeds (seed s: split s in both, so each pair is on the same 
         /work/att/out_p1/stability.json --probes probe-rgb-mean probe-rgb
 
 Rows: the claims tables' rgb models that read the whole frame (papers 000 and 002), named by
-their record keys in results.json (``ROWS``).
+their record keys in results.json (``ROWS``), then any configuration of the check named with
+``--checks`` (its test figures, as a probe's). A reference (``--probes``) may be any of the
+check's configurations with test figures, a model as well as a probe (P2):
+
+    python experiments/probe_pairs.py experiments/results-round2/results.json \
+        /work/att/out_p1/stability.json --probes probe-rgb-mean 000-none \
+        --checks 000-none 000-none+tanh_scores=false
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ ROWS = {
 
 
 def probe_top1(probes: dict, probe: str, seeds: int) -> list[float]:
-    """``probe``'s test top-1 per seed, in %; one line for a probe or a seed the check lacks."""
+    """``probe``'s test top-1 per seed, in % (any configuration of the check with test figures);
+    one line for a configuration or a seed the check lacks."""
     if probe not in probes:
-        raise GlimpseError(f"no probe '{probe}' in the check's records (it has "
+        raise GlimpseError(f"no '{probe}' in the check's records (it has "
                            f"{', '.join(probes)})")
     base = []
     for s in range(seeds):
@@ -47,19 +54,21 @@ def probe_top1(probes: dict, probe: str, seeds: int) -> list[float]:
     return base
 
 
-def pairs(results: dict, base: list[float]) -> list[tuple[str, float, list]]:
-    """Per row of ``ROWS``: (name, mean top-1 %, per-seed differences to the probe's test
-    top-1 ``base``, in points); one line for a record the round lacks."""
+def pairs(results: dict, base: list[float], checks: dict | None = None) \
+        -> list[tuple[str, float, list]]:
+    """Per row of ``ROWS``, then per entry of ``checks`` (name -> test top-1 % per seed): (name,
+    mean top-1 %, per-seed differences to the reference's test top-1 ``base``, in points); one
+    line for a record the round lacks."""
     seeds = len(base)
-    out = []
+    rows = {}
     for name, key in ROWS.items():
         missing = [s for s in range(seeds) if key.format(s) not in results]
         if missing:
             raise GlimpseError(f"the round has no record of '{name}' for seed(s) "
                                f"{', '.join(map(str, missing))}")
-        top1 = [100 * results[key.format(s)]["top1"] for s in range(seeds)]
-        out.append((name, sum(top1) / seeds, [a - b for a, b in zip(top1, base)]))
-    return out
+        rows[name] = [100 * results[key.format(s)]["top1"] for s in range(seeds)]
+    return [(name, sum(top1) / seeds, [a - b for a, b in zip(top1, base)])
+            for name, top1 in {**rows, **(checks or {})}.items()]
 
 
 def render(rows: list, probe: str, base_mean: float) -> str:
@@ -79,15 +88,19 @@ def main(argv=None) -> int:
                                 epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("results", type=Path, help="a round's results.json")
     p.add_argument("stability", type=Path, help="the seed-stability check's stability.json")
-    p.add_argument("--probes", nargs="+", default=["probe-rgb-mean", "probe-rgb"])
+    p.add_argument("--probes", nargs="+", default=["probe-rgb-mean", "probe-rgb"],
+                   help="the references: configurations of the check with test figures")
+    p.add_argument("--checks", nargs="+", default=[], metavar="KEY",
+                   help="configurations of the check shown as rows below the round's")
     p.add_argument("--seeds", type=int, default=5)
     a = p.parse_args(argv)
     try:
         results = json.loads(a.results.read_text())
         probes = json.loads(a.stability.read_text())
+        checks = {key: probe_top1(probes, key, a.seeds) for key in a.checks}
         for probe in a.probes:
             base = probe_top1(probes, probe, a.seeds)
-            print(render(pairs(results, base), probe, sum(base) / a.seeds))
+            print(render(pairs(results, base, checks), probe, sum(base) / a.seeds))
     except (GlimpseError, OSError, json.JSONDecodeError) as e:
         print(f"probe_pairs: {e}", file=sys.stderr)
         return 2
