@@ -53,6 +53,10 @@ def test_a_stable_recipe_sets_its_models_options_and_refuses_other_models(tiny_s
     err = capsys.readouterr().err
     assert "recipe 'stable-rstan' is for model rstan, not 'soft'" in err and "glimpse" in err
     assert recipe_options("stable-hard-n5", "reinforce") == {}
+    assert recipe_options("stable-joint", "joint") == {"lam_warmup": 10.0, "lstm_into_conv": 0.0,
+                                                       "conv1_slope": 0.01}
+    with pytest.raises(GlimpseError, match="recipe 'stable-joint' is for model joint"):
+        recipe_options("stable-joint", "soft")
     assert recipe_settings("stable-hard-n5")["warmup_epochs"] == 2.0
 
 
