@@ -64,6 +64,10 @@ def _load(a) -> tuple[dict, dict, set, dict]:
     tc = replace(TRAIN, epochs=a.epochs)
     want = runner.protocol_epochs(catalog.TABLES, seeds, tc)
     superseded, recipes = {}, runner.declared_recipes(catalog.TABLES, seeds)
+    if a.merge:  # OUT's own records of a recipe their row no longer declares step aside too
+        for key in [k for k, rec in results.items()
+                    if k in recipes and rec.get("recipe") != recipes[k]]:
+            superseded[key] = results.pop(key)
     for other in a.merge:
         theirs = json.loads((other / "results.json").read_text())
         runner.recount(theirs, other, seeds)

@@ -411,6 +411,14 @@ def test_merge_keeps_the_records_a_run_of_another_recipe_replaced(pt, tmp_path):
     pt.cli.main(["merge", str(b), "--out", str(a), "--tables", table.key])
     assert other not in json.loads((a / "results.json").read_text())
     assert json.loads((a / "superseded.json").read_text())[f"{other} (glimpse)"] == first
+    # and OUT's own record of the old recipe (merged before the row's recipe changed) steps
+    # aside at the next merge
+    own = row.key(2, table.video_rule)
+    (a / "results.json").write_text(json.dumps({**json.loads((a / "results.json").read_text()),
+                                                own: first}))
+    pt.cli.main(["merge", str(b), "--out", str(a), "--tables", table.key])
+    assert own not in json.loads((a / "results.json").read_text())
+    assert json.loads((a / "superseded.json").read_text())[f"{own} (glimpse)"] == first
 
 
 def test_the_status_names_each_rows_seeds_to_run(pt):
