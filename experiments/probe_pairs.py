@@ -12,7 +12,7 @@ check's configurations with test figures, a model as well as a probe (P2):
 
     python experiments/probe_pairs.py experiments/results-round2/results.json \
         /work/att/out_p1/stability.json --probes probe-rgb-mean 000-none \
-        --checks 000-none 000-none+tanh_scores=false
+        --checks 000-none 000-none+tanh_scores=False
 """
 
 from __future__ import annotations
