@@ -84,8 +84,9 @@ C003 = Table("c003", "Paper 003 Tables 2-4 on the attention preset (the levels; 
              **_ATT, also=((C_BOTH, C_SECOND), (C_BOTH, C_STRAIGHT), (C_BOTH, C_2D),
                            (C_BOTH, C_NO_REG)),
              notes=(plateau_epochs,))
-# which start for the convnets, chosen on validation (3 seeds): PyTorch's default left seed 2
-# of c003 at chance; He initialization cured that seed but cost seed 0's main level 19 points
+# which start for the convnets, chosen on validation (3 seeds): in the first round (glimpse's
+# recipe) PyTorch's default left seed 2 of c003 at chance and He initialization cured that seed
+# but cost seed 0's main level 19 points; the second round compares them under RECIPE
 _MAIN0 = jrow(f"{A}main level", joint(stream="rgb"))
 _BOTH0 = jrow(f"{A}both levels", joint())
 C003_INIT = Table("c003_init", "Paper 003 on the attention preset: the convnets' initialization "
